@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from passport.accounts import service
+from passport.accounts.schemas import AccountOut, ProfileIn, Registered, RegisterIn
+from passport.agreements import service as agreements
+from passport.web.http import ApiOrigin, Authenticated, Rt
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.post("/accounts", status_code=201, response_model=Registered)
+def register(body: RegisterIn, rt: Rt, origin: ApiOrigin) -> dict:
+    rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
+    done = service.register(rt, origin, phone=body.phone, code=body.code, password=body.password,
+                            nickname=body.nickname, accepted=body.agreements)
+    return {"account": done.account, "recovery_key": done.recovery_key, "session": done.session.public()}
+
+
+@router.get("/me", response_model=AccountOut)
+def me(principal: Authenticated, rt: Rt) -> dict:
+    with rt.db.read() as db:
+        account = service.get(db, principal.account_id)
+        return service.view(rt, account, agreements.pending_for(rt, db, account.id))
+
+
+@router.patch("/me", response_model=AccountOut)
+def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    return service.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
+                                  bio_given="bio" in body.model_fields_set)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from passport.db import Base, UTCDateTime
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nickname: Mapped[str] = mapped_column(String(64))
+    bio: Mapped[str | None] = mapped_column(Text)
+    # Personal data: AES-GCM ciphertext plus an HMAC blind index for look-ups (ARCHITECTURE "Storage").
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    recovery_key_hash: Mapped[str | None] = mapped_column(String(256))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RealName(BaseModel):
+    status: Literal["none", "pending", "verified", "rejected"]
+    name: str | None = None
+    id_number: str | None = None
+
+
+class PendingAgreement(BaseModel):
+    kind: str
+    version: str
+
+
+class AccountOut(BaseModel):
+    id: str
+    kind: Literal["person", "organization"]
+    status: str
+    nickname: str
+    bio: str | None = None
+    phone: str | None = Field(None, examples=["138****5678"])
+    email: str | None = Field(None, examples=["a***@example.com"])
+    real_name: RealName
+    created_at: str
+    pending_agreements: list[PendingAgreement] = []
+
+
+class SessionIssued(BaseModel):
+    id: str
+    token: str
+    expires_at: str
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=1, max_length=32, examples=["13812345678"])
+    code: str = Field(min_length=1, max_length=16, examples=["123456"])
+    password: str = Field(min_length=1, max_length=256)
+    nickname: str = Field(min_length=1, max_length=64)
+    agreements: dict[str, str] = Field(
+        default_factory=dict, examples=[{"user-agreement": "1.0", "privacy-policy": "1.0"}],
+        description="The versions the user explicitly accepted; must be the current ones.")
+
+
+class Registered(BaseModel):
+    account: AccountOut
+    recovery_key: str = Field(description="Shown once; only its Argon2id hash is kept.")
+    session: SessionIssued
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nickname: str | None = Field(None, max_length=64)
+    bio: str | None = Field(None, max_length=1000)

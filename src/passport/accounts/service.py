@@ -1,0 +1,167 @@
+"""Registration and the account itself (API.md "Accounts")."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts.models import Account, new_id
+from passport.agreements import service as agreements
+from passport.audit import service as audit
+from passport.clock import rfc3339
+from passport.credentials import service as codes
+from passport.identity.email import mask_email
+from passport.identity.phone import mask_phone
+from passport.runtime import Runtime
+from passport.security.policy import check_password
+from passport.security.tokens import new_recovery_key
+from passport.sessions import service as sessions
+
+STATUSES = ("active", "frozen", "restricted", "suspended", "cancelling", "cancelled", "terminated")
+NICKNAME_MAX = 32
+BIO_MAX = 200
+
+
+@dataclass(frozen=True)
+class Registered:
+    account: dict
+    recovery_key: str
+    session: sessions.Issued
+
+
+def clean_nickname(raw: str, field: str = "nickname") -> str:
+    name = unicodedata.normalize("NFC", (raw or "").strip())
+    if not 1 <= len(name) <= NICKNAME_MAX:
+        raise errors.invalid("invalid_nickname", "Nickname must be 1 to 32 characters.", field)
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        raise errors.invalid("invalid_nickname", "Nickname must not contain control characters.", field)
+    return name
+
+
+def clean_bio(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    bio = unicodedata.normalize("NFC", raw.strip())
+    if len(bio) > BIO_MAX:
+        raise errors.invalid("invalid_bio", "Bio must be at most 200 characters.", "bio")
+    if any(unicodedata.category(c)[0] == "C" and c not in "\n" for c in bio):
+        raise errors.invalid("invalid_bio", "Bio must not contain control characters.", "bio")
+    return bio or None
+
+
+def account_exists(db: Session, target: codes.Target) -> bool:
+    return find(db, target) is not None
+
+
+def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, password: str, nickname: str,
+             accepted: dict[str, str] | None) -> Registered:
+    """Create a person account: code proves the number, the user accepts the current agreements
+    (A1), the password passes the policy (C5). 409 ``phone_taken`` only after the code is proved."""
+    target = codes.sms_target(rt, phone)
+    nickname = clean_nickname(nickname)
+    check_password(password, phone=target.value, min_length=rt.settings.password_min_length,
+                   min_classes=rt.settings.password_min_classes)
+    with rt.db.read() as db:
+        agreements.check_registration_acceptance(rt, db, accepted)
+    # Hash before the unit of work opens: the write lock is never held across an Argon2 run.
+    password_hash = rt.hasher.hash(password)
+    recovery_key = new_recovery_key()
+    recovery_hash = rt.hasher.hash(recovery_key)
+    token = sessions.new_session_token()
+
+    now = rt.clock.now()
+    outcome, taken, issued = codes.Redeemed.NONE, False, None
+    try:
+        with rt.db.write() as db:
+            outcome = codes.redeem_code(rt, db, target, codes.Purpose.REGISTER, code)
+            if outcome is codes.Redeemed.OK:
+                taken = account_exists(db, target)
+                if taken:
+                    audit.record(db, at=now, action="account.register", origin=origin, result="failed",
+                                 details={"reason": "phone_taken"})
+                else:
+                    versions = agreements.check_registration_acceptance(rt, db, accepted)
+                    account = Account(id=new_id(), kind="person", status="active", nickname=nickname,
+                                      phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"),
+                                      phone_bidx=target.bidx, password_hash=password_hash,
+                                      recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
+                    db.add(account)
+                    db.flush()
+                    audit.record(db, at=now, action="account.registered", origin=origin, actor_type="user",
+                                 actor_id=account.id, subject_type="account", subject_id=account.id)
+                    agreements.record_consents(db, account.id, versions, origin, now)
+                    issued = sessions.start_session(rt, db, account.id, token, "register", origin)
+            else:
+                audit.record(db, at=now, action="account.register", origin=origin, result="failed",
+                             details={"reason": "invalid_code"})
+    except IntegrityError:
+        # Another request registered this number between our check and our insert.
+        raise _phone_taken() from None
+    if outcome is not codes.Redeemed.OK:
+        raise errors.invalid_code()
+    if taken:
+        raise _phone_taken()
+    return Registered(account=view(rt, account), recovery_key=recovery_key, session=issued)
+
+
+def _phone_taken() -> errors.DomainError:
+    return errors.DomainError("phone_taken", "This mobile number is already registered. Please log in.", 409,
+                              [errors.FieldError("phone", "phone_taken", "already registered")])
+
+
+def get(db: Session, account_id: str) -> Account:
+    account = db.get(Account, account_id)
+    if account is None:
+        raise errors.not_found("account")
+    return account
+
+
+def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> dict:
+    """The account as its owner sees it: personal data masked (GB/T 35273 §7.2)."""
+    cipher = rt.keys.cipher
+    phone = cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    email = cipher.decrypt(account.email_enc, "account.email") if account.email_enc else None
+    return {
+        "id": account.id,
+        "kind": account.kind,
+        "status": account.status,
+        "nickname": account.nickname,
+        "bio": account.bio,
+        "phone": mask_phone(phone) if phone else None,
+        "email": mask_email(email) if email else None,
+        "real_name": {"status": "none", "name": None, "id_number": None},
+        "created_at": rfc3339(account.created_at),
+        "pending_agreements": pending or [],
+    }
+
+
+def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickname: str | None,
+                   bio: str | None, bio_given: bool) -> dict:
+    changes: dict[str, object] = {}
+    if nickname is not None:
+        changes["nickname"] = clean_nickname(nickname)
+    if bio_given:
+        changes["bio"] = clean_bio(bio)
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = get(db, account_id)
+        for key, value in changes.items():
+            setattr(account, key, value)
+        if changes:
+            account.updated_at = now
+            audit.record(db, at=now, action="account.profile_updated", origin=origin, actor_type="user",
+                         actor_id=account_id, subject_type="account", subject_id=account_id,
+                         details={"fields": sorted(changes)})
+        return view(rt, account, agreements.pending_for(rt, db, account_id))
+
+
+def find(db: Session, target: codes.Target) -> Account | None:
+    """The live account holding this phone or email (cancelled tombstones hold none)."""
+    column = Account.phone_bidx if target.channel == "sms" else Account.email_bidx
+    return db.scalar(select(Account).where(column == target.bidx, Account.status != "cancelled"))

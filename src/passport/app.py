@@ -1,0 +1,230 @@
+"""ASGI application factory: routers, middleware, error mapping."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from passport import __version__, errors
+from passport.runtime import Runtime, build_runtime
+from passport.settings import Settings
+from passport.web.http import problem
+
+log = structlog.get_logger("passport.http")
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else Settings())
+    owns_runtime = runtime is None
+    rt = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if owns_runtime:
+            rt.close()
+
+    app = FastAPI(title="passport", version=__version__, lifespan=lifespan,
+                  description="Account service of the Orginone platform (奥集能). Contract: API.md.",
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/v1/openapi.json")
+    app.state.runtime = rt
+    app.state.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+    _install_errors(app)
+    _install_routes(app, settings)
+    app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Metrics)
+    return app
+
+
+def _install_routes(app: FastAPI, settings: Settings) -> None:
+    from passport.accounts import api as accounts_api
+    from passport.agreements import api as agreements_api
+    from passport.credentials import api as credentials_api
+    from passport.sessions import api as sessions_api
+    from passport.web import pages
+
+    for module in (credentials_api, accounts_api, sessions_api, agreements_api):
+        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(pages.router)
+    if settings.is_dev:
+        app.include_router(pages.dev_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["operations"], include_in_schema=True)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(request: Request) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
+        checks = {}
+        try:
+            with rt.db.read() as db:
+                db.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            checks["database"] = type(exc).__name__
+        if rt.settings.redis_url:
+            try:
+                checks["redis"] = "ok" if rt.limiter.ping() else "unreachable"
+            except Exception as exc:  # noqa: BLE001
+                checks["redis"] = type(exc).__name__
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _install_errors(app: FastAPI) -> None:
+    from passport.web import pages
+
+    @app.exception_handler(errors.DomainError)
+    async def domain_error(request: Request, exc: errors.DomainError):
+        if _wants_page(request):
+            return pages.error_page(request, exc)
+        return problem(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        field_errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            field_errors.append(errors.FieldError(".".join(loc) or "body", err.get("type", "invalid"),
+                                                  err.get("msg", "invalid")))
+        return problem(request, errors.DomainError("validation_failed", "Some fields are not valid.", 422,
+                                                   field_errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
+        domain = errors.DomainError(code, str(exc.detail) if exc.status_code not in (404, 405) else
+                                    {404: "Not found.", 405: "Method not allowed."}[exc.status_code],
+                                    exc.status_code)
+        if _wants_page(request):
+            return pages.error_page(request, domain)
+        return problem(request, domain)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.error("http.unhandled", path=request.url.path, error=type(exc).__name__)
+        return problem(request, errors.DomainError("internal_error", "Something went wrong on our side.", 500))
+
+
+class SecurityHeaders:
+    """ARCHITECTURE "Security baseline": strict CSP without inline script, framing denied."""
+
+    CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+    def __init__(self, app, hsts: bool) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", self.CSP.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        if hsts:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse bodies over the limit (413), by Content-Length and while streaming."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                return await self._refuse(scope, send)
+        seen = 0
+
+        async def counted_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope, send) -> None:
+        response = JSONResponse({"type": "https://passport.orginone.cn/problems/body-too-large",
+                                 "title": "Request body too large.", "status": 413,
+                                 "detail": f"The limit is {self.max_bytes} bytes.", "code": "body_too_large"},
+                                status_code=413, media_type="application/problem+json")
+        await response(scope, None, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Metrics:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            LATENCY.labels(name).observe(time.perf_counter() - started)

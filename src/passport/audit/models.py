@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from passport.db import Base, UTCDateTime
+
+
+class AuditEvent(Base):
+    """One attributable action (COMPLIANCE C3, L1): who, what, when, from where, with what result.
+
+    ``seq``, ``prev_hash`` and ``hash`` chain the records (SHA-256 over a canonical encoding).
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))  # user | staff | system | anonymous
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(24))
+    subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    result: Mapped[str] = mapped_column(String(16))  # ok | failed | denied
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[str] = mapped_column(Text, default="{}")  # masked JSON
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

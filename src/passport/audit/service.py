@@ -1,0 +1,69 @@
+"""The audit log: one ``record`` call per state change, in the same transaction as the change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from passport.audit.models import AuditEvent
+from passport.clock import rfc3339
+from passport.identity.masking import mask_mapping
+
+GENESIS = "0" * 64
+_CHAIN_LOCK = 0x70617373  # "pass": PostgreSQL advisory lock that orders chain appends
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from: recorded with every audit event and consent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    channel: str = "api"  # api | web | cli | worker
+
+
+def canonical(event: AuditEvent) -> bytes:
+    fields = {
+        "seq": event.seq, "at": rfc3339(event.at), "actor_type": event.actor_type,
+        "actor_id": event.actor_id, "subject_type": event.subject_type, "subject_id": event.subject_id,
+        "action": event.action, "result": event.result, "ip": event.ip, "user_agent": event.user_agent,
+        "details": event.details, "prev_hash": event.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record(db: Session, *, at: datetime, action: str, origin: Origin, result: str = "ok",
+           actor_type: str = "anonymous", actor_id: str | None = None, subject_type: str | None = None,
+           subject_id: str | None = None, details: dict[str, Any] | None = None) -> AuditEvent:
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    last = db.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    event = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        at=at, actor_type=actor_type, actor_id=actor_id, subject_type=subject_type, subject_id=subject_id,
+        action=action, result=result, ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:512] or None,
+        details=json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
+                           sort_keys=True, ensure_ascii=False),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = hashlib.sha256(canonical(event)).hexdigest()
+    db.add(event)
+    db.flush()
+    return event
+
+
+def verify_chain(db: Session) -> tuple[bool, int, int | None]:
+    """Recompute every hash in order. Returns (ok, records checked, first bad seq)."""
+    prev, checked = GENESIS, 0
+    for event in db.scalars(select(AuditEvent).order_by(AuditEvent.seq)).yield_per(1000):
+        if event.prev_hash != prev or hashlib.sha256(canonical(event)).hexdigest() != event.hash:
+            return False, checked, event.seq
+        prev, checked = event.hash, checked + 1
+    return True, checked, None

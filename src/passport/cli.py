@@ -1,0 +1,175 @@
+"""``passport`` command line: serve, migrate, worker, openapi, agreements."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import threading
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from passport.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="passport: the Orginone account service.")
+agreements_app = typer.Typer(no_args_is_help=True, help="Publish agreement versions.")
+app.add_typer(agreements_app, name="agreements")
+
+OPENAPI_FILE = Path("openapi.json")
+
+
+def _runtime():
+    from passport.logs import configure_logging
+    from passport.runtime import build_runtime
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return build_runtime(settings, pool_size=2)
+
+
+def _cli_origin():
+    from passport.audit.service import Origin
+
+    return Origin(ip=None, user_agent=f"passport-cli ({os.environ.get('USER', 'unknown')})", channel="cli")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from passport.db import migrate as run_migrations
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_migrations(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    with_worker: Annotated[bool, typer.Option("--with-worker", help="Run due jobs in this process.")] = False,
+) -> None:
+    """Serve the web pages and the JSON API."""
+    import uvicorn
+
+    from passport.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    stop = threading.Event()
+    if with_worker:
+        from passport.runtime import build_runtime
+        from passport.worker import run_forever
+
+        worker_rt = build_runtime(settings, pool_size=1)
+        threading.Thread(target=run_forever, args=(worker_rt, stop), daemon=True, name="worker").start()
+    try:
+        uvicorn.run("passport.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, proxy_headers=False, log_level=settings.log_level.lower())
+    finally:
+        stop.set()
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option("--once", help="Run due jobs once and exit.")] = False) -> None:
+    """Run due jobs: retention sweeps (later: outbox delivery, cancellation finalisation)."""
+    from passport.worker import run_forever, run_once
+
+    rt = _runtime()
+    if once:
+        typer.echo(json.dumps(run_once(rt)))
+        return
+    stop = threading.Event()
+    try:
+        run_forever(rt, stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def openapi(check: Annotated[bool, typer.Option("--check", help="Fail if openapi.json is stale.")] = False,
+            output: Annotated[Path, typer.Option(help="Where to write.")] = OPENAPI_FILE) -> None:
+    """Write the OpenAPI document of the JSON API (or check that the committed one is current)."""
+    os.environ.setdefault("PASSPORT_ENV", "test")
+    from passport.app import create_app
+
+    document = json.dumps(create_app().openapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if check:
+        if not output.exists() or output.read_text(encoding="utf-8") != document:
+            typer.echo(f"{output} is stale: run `make openapi` and commit it", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is current")
+        return
+    output.write_text(document, encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+@agreements_app.command("publish")
+def agreements_publish(
+    kind: str, version: str, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    title: Annotated[str | None, typer.Option(help="Title; default: the first heading of the file.")] = None,
+    effective_at: Annotated[str | None, typer.Option(help="ISO 8601 time it takes effect; default now.")] = None,
+    requires_reconsent: Annotated[bool, typer.Option("--requires-reconsent")] = False,
+) -> None:
+    """Publish KIND VERSION from a Markdown FILE. Published versions are immutable."""
+    from passport import errors
+    from passport.agreements import service
+
+    body = file.read_text(encoding="utf-8")
+    when = None
+    if effective_at:
+        try:
+            when = datetime.fromisoformat(effective_at.replace("Z", "+00:00"))
+        except ValueError:
+            typer.echo(f"--effective-at: not an ISO 8601 time: {effective_at!r}", err=True)
+            raise typer.Exit(2) from None
+        if when.tzinfo is None:
+            typer.echo("--effective-at needs a time zone, e.g. 2027-01-01T00:00:00+08:00", err=True)
+            raise typer.Exit(2)
+    rt = _runtime()
+    try:
+        v = service.publish(rt, _cli_origin(), kind=kind, version=version, title=title or _first_heading(body, kind),
+                            body=body, effective_at=when, requires_reconsent=requires_reconsent)
+    except errors.DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.title}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo(f"published {v.kind} {v.version} (sha256 {v.digest[:12]}…) effective {v.effective_at.isoformat()}")
+
+
+@agreements_app.command("seed")
+def agreements_seed() -> None:
+    """Publish the bundled placeholder user agreement and privacy policy where none exists (dev)."""
+    from sqlalchemy import select
+
+    from passport.agreements import service
+    from passport.agreements.models import AgreementVersion
+
+    rt = _runtime()
+    try:
+        for kind in service.REQUIRED_AT_REGISTRATION:
+            with rt.db.read() as db:
+                exists = db.scalar(select(AgreementVersion.id).where(AgreementVersion.kind == kind).limit(1))
+            if exists:
+                continue
+            body = resources.files("passport.seed").joinpath(f"{kind}.md").read_text(encoding="utf-8")
+            service.publish(rt, _cli_origin(), kind=kind, version="1.0", title=_first_heading(body, kind), body=body)
+            typer.echo(f"published placeholder {kind} 1.0")
+    finally:
+        rt.close()
+
+
+def _first_heading(body: str, default: str) -> str:
+    for line in body.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return default
+
+

@@ -1,0 +1,1 @@
+"""Validators, normalisers and masks for identifiers people type in."""

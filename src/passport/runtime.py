@@ -1,0 +1,65 @@
+"""Everything a service needs, built once from settings: the app, the CLI and the worker share it."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from passport.clock import Clock
+from passport.db import Database
+from passport.notify.sms import SmsMessage, SmsSender, make_sms_sender
+from passport.security.keys import Keys, load_keys
+from passport.security.passwords import Hasher
+from passport.security.ratelimit import RateLimiter
+from passport.settings import Settings
+
+log = structlog.get_logger("passport.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keys: Keys
+    hasher: Hasher
+    limiter: RateLimiter
+    sms: SmsSender
+    clock: Clock = field(default_factory=Clock)
+    _senders: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, "sms"))
+
+    def dispatch_sms(self, message: SmsMessage) -> None:
+        """Hand a message to the sender without making the caller wait on the network, so the
+        answer takes as long whether or not anything is sent (enumeration safety)."""
+        if self.sms.name == "outbox":
+            self._send(message)
+        else:
+            self._senders.submit(self._send, message)
+
+    def _send(self, message: SmsMessage) -> None:
+        from passport.identity.phone import mask_phone
+
+        try:
+            result = self.sms.send(message, self.clock.now())
+            log.info("sms.sent", to=mask_phone(message.to), purpose=message.purpose,
+                     provider=result.provider, message_id=result.message_id)
+        except Exception as exc:  # noqa: BLE001 - a failed send must never fail the request
+            log.warning("sms.failed", to=mask_phone(message.to), purpose=message.purpose,
+                        error=type(exc).__name__, detail=str(exc))
+
+    def close(self) -> None:
+        self._senders.shutdown(wait=True)
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Runtime(
+        settings=settings,
+        db=Database(settings.resolved_database_url, pool_size),
+        keys=load_keys(settings),
+        hasher=Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+        limiter=RateLimiter(settings.redis_url),
+        sms=make_sms_sender(settings, settings.outbox_dir),
+    )

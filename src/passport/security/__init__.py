@@ -1,0 +1,1 @@
+"""Password hashing and policy, tokens, field encryption, blind indexes and rate limits."""

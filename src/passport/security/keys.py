@@ -1,0 +1,55 @@
+"""Key material: from settings (inline or file://) or, in dev and test, generated under the data dir."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from passport.security.crypto import BlindIndex, FieldCipher, new_key_b64, parse_keyring
+from passport.settings import Settings
+
+
+@dataclass(frozen=True)
+class Keys:
+    cipher: FieldCipher
+    blind_index: BlindIndex
+    secret: bytes  # HMAC key for verification codes and CSRF tokens
+
+
+def dev_keys_file(settings: Settings) -> Path:
+    return settings.data_dir / "keys" / "dev-keys.json"
+
+
+def ensure_dev_keys(settings: Settings) -> dict[str, str]:
+    path = dev_keys_file(settings)
+    if path.exists():
+        return json.loads(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    keys = {
+        "encryption_keys": f"dev1:{new_key_b64()}",
+        "blind_index_key": new_key_b64(),
+        "secret_key": new_key_b64(),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(keys, indent=2))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return keys
+
+
+def load_keys(settings: Settings) -> Keys:
+    values = {name: settings.secret(name) for name in ("encryption_keys", "blind_index_key", "secret_key")}
+    if not all(values.values()):
+        if not settings.is_dev:
+            raise RuntimeError("PASSPORT_ENCRYPTION_KEYS, PASSPORT_BLIND_INDEX_KEY and PASSPORT_SECRET_KEY are required")
+        dev = ensure_dev_keys(settings)
+        values = {name: values[name] or dev[name] for name in values}
+    return Keys(
+        cipher=FieldCipher(parse_keyring(values["encryption_keys"])),
+        blind_index=BlindIndex(base64.b64decode(values["blind_index_key"])),
+        secret=base64.b64decode(values["secret_key"]),
+    )

@@ -1,0 +1,36 @@
+"""Argon2id hashing of passwords and recovery keys.
+
+Hashing is CPU-bound (about 20-30 ms at m=19 MiB, t=2): handlers that call it are plain ``def``
+routes, which Starlette runs in its thread pool, so the event loop never waits on a hash.
+argon2-cffi releases the GIL while it hashes, so threads hash in parallel.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+
+class Hasher:
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int) -> None:
+        self._ph = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        # Verified against when the account does not exist, so both answers cost one hash.
+        self._decoy = self._ph.hash("decoy password that matches nothing")
+
+    def hash(self, secret: str) -> str:
+        return self._ph.hash(secret)
+
+    def verify(self, stored: str | None, secret: str) -> bool:
+        try:
+            return self._ph.verify(stored or self._decoy, secret) and stored is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def burn(self, secret: str) -> None:
+        """Spend the time of one verification without an account (enumeration safety)."""
+        self.verify(None, secret)
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self._ph.check_needs_rehash(stored)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from passport.sessions import service
+from passport.sessions.schemas import LoginIn, LoginOut, SessionOut
+from passport.web.http import ApiOrigin, Authenticated, Rt
+
+router = APIRouter(tags=["sessions"])
+
+
+@router.post("/sessions", status_code=201, response_model=LoginOut)
+def login(body: LoginIn, rt: Rt, origin: ApiOrigin) -> dict:
+    if body.password is not None:
+        issued, account = service.login_password(rt, origin, login=body.login, password=body.password)
+    else:
+        issued, account = service.login_code(rt, origin, phone=body.phone, code=body.code)
+    return issued.public() | {"account": account}
+
+
+@router.get("/sessions", response_model=list[SessionOut])
+def list_sessions(principal: Authenticated, rt: Rt) -> list[dict]:
+    return service.list_sessions(rt, principal)
+
+
+@router.delete("/sessions/current", status_code=204)
+def logout(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    service.revoke(rt, origin, principal, principal.session_id)
+    return Response(status_code=204)
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+def revoke_session(session_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    service.revoke(rt, origin, principal, session_id)
+    return Response(status_code=204)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from passport.accounts.schemas import AccountOut
+
+
+class LoginIn(BaseModel):
+    """Either ``login`` (phone or email) + ``password``, or ``phone`` + SMS ``code``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    login: str | None = Field(None, max_length=254, examples=["13812345678"])
+    password: str | None = Field(None, max_length=256)
+    phone: str | None = Field(None, max_length=32)
+    code: str | None = Field(None, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_method(self) -> LoginIn:
+        by_password = self.login is not None and self.password is not None
+        by_code = self.phone is not None and self.code is not None
+        if by_password == by_code:
+            raise ValueError("give either login and password, or phone and code")
+        return self
+
+
+class LoginOut(BaseModel):
+    id: str
+    token: str
+    expires_at: str
+    account: AccountOut
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: str
+    last_seen_at: str
+    ip: str | None
+    ip_region: str | None
+    user_agent: str | None
+    method: str
+    current: bool

@@ -1,0 +1,212 @@
+"""Login, sessions and logout (API.md "Sessions", COMPLIANCE C5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.audit import service as audit
+from passport.clock import rfc3339
+from passport.credentials import service as codes
+from passport.runtime import Runtime
+from passport.security.tokens import new_token, token_digest
+from passport.sessions.models import LoginSession
+
+# Touching last_seen_at on every request would turn every read into a write.
+_TOUCH_EVERY = timedelta(minutes=5)
+REFUSED_STATUSES = {"frozen": "account_frozen", "suspended": "account_suspended",
+                    "terminated": "account_terminated"}
+
+
+@dataclass(frozen=True)
+class Issued:
+    id: str
+    token: str
+    expires_at: datetime
+
+    def public(self) -> dict:
+        return {"id": self.id, "token": self.token, "expires_at": rfc3339(self.expires_at)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    session_id: str
+    status: str
+
+
+def new_session_token() -> str:
+    return new_token()
+
+
+def start_session(rt: Runtime, db: Session, account_id: str, token: str, method: str,
+                  origin: audit.Origin) -> Issued:
+    now = rt.clock.now()
+    row = LoginSession(token_hash=token_digest(token), account_id=account_id, method=method, ip=origin.ip,
+                       user_agent=(origin.user_agent or "")[:512] or None, created_at=now, last_seen_at=now,
+                       expires_at=now + timedelta(days=rt.settings.session_absolute_days))
+    db.add(row)
+    db.flush()
+    return Issued(row.id, token, min(row.expires_at, now + timedelta(days=rt.settings.session_idle_days)))
+
+
+def _identify(rt: Runtime, login: str) -> codes.Target:
+    login = (login or "").strip()
+    if "@" in login:
+        return codes.email_target(rt, login, "login")
+    return codes.sms_target(rt, login, "login")
+
+
+def _refuse_status(account) -> None:
+    code = REFUSED_STATUSES.get(account.status)
+    if code:
+        raise errors.DomainError(
+            code, {"account_frozen": "This account is frozen. Recover it with your phone and recovery key.",
+                   "account_suspended": "This account is suspended.",
+                   "account_terminated": "This account has been terminated."}[code],
+            403, extra={"reason": account.status_reason, "until": rfc3339(account.status_until)})
+
+
+def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str) -> tuple[Issued, dict]:
+    """Unknown account, wrong password and locked account give one answer, at the cost of one hash."""
+    settings = rt.settings
+    target = _identify(rt, login)
+    rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    with rt.db.read() as db:
+        account = accounts.find(db, target)
+    ok = rt.hasher.verify(account.password_hash if account else None, password or "")
+    now = rt.clock.now()
+    locked = bool(account and account.locked_until and account.locked_until > now)
+    if account is None or locked or not ok:
+        with rt.db.write() as db:
+            _record_failure(rt, db, origin, account, locked, now, target.channel)
+        raise errors.invalid_credentials()
+    _refuse_status(account)
+    token = new_session_token()
+    with rt.db.write() as db:
+        db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
+                   .values(failed_logins=0, locked_until=None))
+        issued = start_session(rt, db, account.id, token, "password", origin)
+        audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user", actor_id=account.id,
+                     subject_type="account", subject_id=account.id, details={"method": "password"})
+    return issued, accounts.view(rt, account)
+
+
+def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
+                    channel: str) -> None:
+    settings = rt.settings
+    if account is None:
+        audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
+                     details={"reason": "unknown_account", "by": channel})
+        return
+    if locked:
+        audit.record(db, at=now, action="login.failed", origin=origin, result="denied", subject_type="account",
+                     subject_id=account.id, details={"reason": "locked"})
+        return
+    failures = db.scalar(
+        update(accounts.Account).where(accounts.Account.id == account.id)
+        .values(failed_logins=accounts.Account.failed_logins + 1)
+        .returning(accounts.Account.failed_logins)
+    )
+    audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
+                 subject_id=account.id, details={"reason": "wrong_password", "failures": failures})
+    if failures >= settings.login_max_failures:
+        until = now + timedelta(minutes=settings.login_lock_minutes)
+        db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
+                   .values(failed_logins=0, locked_until=until))
+        audit.record(db, at=now, action="login.locked", origin=origin, result="denied", actor_type="system",
+                     subject_type="account", subject_id=account.id, details={"until": rfc3339(until)})
+
+
+def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> tuple[Issued, dict]:
+    """Login by SMS code. A proved code also lifts a password lock: the owner holds the phone."""
+    target = codes.sms_target(rt, phone)
+    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    now = rt.clock.now()
+    token = new_session_token()
+    issued = None
+    with rt.db.write() as db:
+        account = accounts.find(db, target)
+        outcome = codes.redeem_code(rt, db, target, codes.Purpose.LOGIN, code) if account else codes.Redeemed.NONE
+        if outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES:
+            db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
+                       .values(failed_logins=0, locked_until=None))
+            issued = start_session(rt, db, account.id, token, "sms_code", origin)
+            audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
+                         actor_id=account.id, subject_type="account", subject_id=account.id,
+                         details={"method": "sms_code"})
+        elif outcome is not codes.Redeemed.OK:
+            audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
+                         subject_type="account" if account else None, subject_id=account.id if account else None,
+                         details={"reason": "invalid_code", "method": "sms_code"})
+    if outcome is not codes.Redeemed.OK:
+        raise errors.invalid_credentials()
+    _refuse_status(account)
+    return issued, accounts.view(rt, account)
+
+
+def authenticate(rt: Runtime, token: str | None) -> Principal | None:
+    """One indexed read per request; a write only when last_seen_at is more than 5 minutes old."""
+    if not token or len(token) > 128:
+        return None
+    now = rt.clock.now()
+    with rt.db.read() as db:
+        row = db.execute(
+            select(LoginSession.id, LoginSession.account_id, LoginSession.last_seen_at, LoginSession.expires_at,
+                   LoginSession.revoked_at, accounts.Account.status)
+            .join(accounts.Account, accounts.Account.id == LoginSession.account_id)
+            .where(LoginSession.token_hash == token_digest(token))
+        ).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_seen_at + timedelta(days=rt.settings.session_idle_days) <= now:
+        return None
+    if row.status in REFUSED_STATUSES or row.status == "cancelled":
+        return None
+    if now - row.last_seen_at > _TOUCH_EVERY:
+        with rt.db.write() as db:
+            db.execute(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
+    return Principal(row.account_id, row.id, row.status)
+
+
+def list_sessions(rt: Runtime, principal: Principal) -> list[dict]:
+    now = rt.clock.now()
+    idle_cutoff = now - timedelta(days=rt.settings.session_idle_days)
+    with rt.db.read() as db:
+        rows = db.scalars(
+            select(LoginSession).where(LoginSession.account_id == principal.account_id,
+                                       LoginSession.revoked_at.is_(None), LoginSession.expires_at > now,
+                                       LoginSession.last_seen_at > idle_cutoff)
+            .order_by(LoginSession.last_seen_at.desc())
+        ).all()
+    return [{"id": r.id, "created_at": rfc3339(r.created_at), "last_seen_at": rfc3339(r.last_seen_at),
+             "ip": r.ip, "ip_region": None, "user_agent": r.user_agent, "method": r.method,
+             "current": r.id == principal.session_id} for r in rows]
+
+
+def revoke(rt: Runtime, origin: audit.Origin, principal: Principal, session_id: str) -> None:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        done = db.execute(
+            update(LoginSession).where(LoginSession.id == session_id,
+                                       LoginSession.account_id == principal.account_id,
+                                       LoginSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+        if not done:
+            raise errors.not_found("session")
+        action = "logout" if session_id == principal.session_id else "session.revoked"
+        audit.record(db, at=now, action=action, origin=origin, actor_type="user", actor_id=principal.account_id,
+                     subject_type="session", subject_id=session_id)
+
+
+def sweep_sessions(rt: Runtime, db: Session) -> int:
+    """Delete sessions that ended more than a day ago (the audit log keeps the logins)."""
+    cutoff = rt.clock.now() - timedelta(days=1)
+    table = LoginSession.__table__
+    return db.execute(table.delete().where((table.c.expires_at < cutoff) | (table.c.revoked_at < cutoff))).rowcount

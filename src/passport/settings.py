@@ -1,0 +1,118 @@
+"""One settings object, read from PASSPORT_* environment variables.
+
+Every default is documented in README.md ("Configuration"). In prod the service refuses to start
+with development keys, the embedded database or the dev outbox.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def read_secret(value: str | None) -> str | None:
+    """Secrets may be given inline or as ``file:///path`` so they never live in the repo."""
+    if value and value.startswith("file://"):
+        return Path(value.removeprefix("file://")).read_text(encoding="utf-8").strip()
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PASSPORT_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Keys. Encryption keys are "kid:base64(32 bytes)" separated by commas, the first one active.
+    encryption_keys: str | None = None
+    blind_index_key: str | None = None
+    secret_key: str | None = None
+
+    # Argon2id (OWASP minimum profile: m=19 MiB, t=2, p=1).
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    password_min_length: int = 8
+    password_min_classes: int = 3
+
+    # Verification codes (COMPLIANCE C6).
+    code_length: int = 6
+    code_ttl_seconds: int = 300
+    code_max_attempts: int = 5
+    code_resend_seconds: int = 60
+    code_per_hour: int = 5
+    code_per_day: int = 10
+    code_per_ip_hour: int = 30
+
+    # Login (COMPLIANCE C5).
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    login_per_ip_minute: int = 30
+    register_per_ip_hour: int = 20
+    session_idle_days: int = 7
+    session_absolute_days: int = 30
+
+    # Senders.
+    sms_backend: Literal["outbox", "aliyun"] = "outbox"
+    sms_aliyun_access_key_id: str | None = None
+    sms_aliyun_access_key_secret: str | None = None
+    sms_aliyun_sign_name: str | None = None
+    sms_aliyun_template_code: str | None = None
+    sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_timeout_seconds: float = 5.0
+
+    # Retention of short-lived rows swept by the worker.
+    sweep_interval_seconds: int = 60
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_prod(self) -> Settings:
+        if self.env != "prod":
+            return self
+        problems = []
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            problems.append("PASSPORT_DATABASE_URL must point at PostgreSQL")
+        for name in ("encryption_keys", "blind_index_key", "secret_key"):
+            if not getattr(self, name):
+                problems.append(f"PASSPORT_{name.upper()} is required")
+        if self.sms_backend == "outbox":
+            problems.append("PASSPORT_SMS_BACKEND=outbox is for dev and test only")
+        if not self.base_url.startswith("https://"):
+            problems.append("PASSPORT_BASE_URL must be https:// in prod")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in ("dev", "test")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'passport.sqlite3').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def secret(self, name: str) -> str | None:
+        return read_secret(getattr(self, name))

@@ -1,0 +1,123 @@
+"""Request plumbing shared by the JSON API and the pages: runtime, origin, language, auth, CSRF,
+problem+json."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from passport import errors
+from passport.audit.service import Origin
+from passport.runtime import Runtime
+from passport.security.tokens import same
+from passport.sessions import service as sessions
+from passport.web.i18n import gettext, pick_language
+
+SESSION_COOKIE = "passport_session"
+CSRF_COOKIE = "passport_csrf"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def client_ip(request: Request) -> str | None:
+    """The peer address, or the last untrusted hop of X-Forwarded-For behind a trusted proxy."""
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.trusted_proxies
+    if not peer or not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return peer
+
+
+def _in(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def origin(request: Request, channel: str = "api") -> Origin:
+    return Origin(ip=client_ip(request), user_agent=request.headers.get("user-agent"), channel=channel)
+
+
+def api_origin(request: Request) -> Origin:
+    return origin(request, "api")
+
+
+def language(request: Request) -> str:
+    return pick_language(request.query_params.get("lang"), request.cookies.get("lang"),
+                         request.headers.get("accept-language"))
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token else None
+
+
+def authenticate(request: Request) -> sessions.Principal | None:
+    """Bearer token, or the session cookie, which needs the CSRF token on unsafe requests."""
+    token = bearer_token(request)
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+            raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.",
+                                     403)
+    principal = sessions.authenticate(runtime(request), token)
+    request.state.principal = principal
+    return principal
+
+
+def require_principal(request: Request) -> sessions.Principal:
+    principal = authenticate(request)
+    if principal is None:
+        raise errors.not_authenticated()
+    return principal
+
+
+Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
+Rt = Annotated[Runtime, Depends(runtime)]
+ApiOrigin = Annotated[Origin, Depends(api_origin)]
+
+
+def csrf_token(request: Request) -> str:
+    """The double-submit token: read from its cookie, or made now (the response sets the cookie)."""
+    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return token
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie and submitted and same(cookie, submitted))
+
+
+def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
+    lang = language(request)
+    body = {
+        "type": f"https://passport.orginone.cn/problems/{exc.code.replace('_', '-')}",
+        "title": gettext(lang, exc.title),
+        "status": exc.status,
+        "detail": gettext(lang, exc.title),
+        "code": exc.code,
+    }
+    if exc.errors:
+        body["errors"] = [{"field": e.field, "code": e.code, "message": gettext(lang, e.message)}
+                          for e in exc.errors]
+    body.update(exc.extra)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers or None,
+                        media_type="application/problem+json")

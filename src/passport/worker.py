@@ -1,0 +1,37 @@
+"""Due jobs: for now, the retention sweeps of expired verification codes and ended sessions.
+
+``passport worker`` runs them in a loop (or ``--once``); ``passport serve --with-worker`` (what
+``make run`` uses) runs the same loop in a thread of the server process.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from passport.audit import service as audit
+from passport.credentials.service import sweep_codes
+from passport.runtime import Runtime
+from passport.sessions.service import sweep_sessions
+
+log = structlog.get_logger("passport.worker")
+
+
+def run_once(rt: Runtime) -> dict[str, int]:
+    with rt.db.write() as db:
+        removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db)}
+        if any(removed.values()):
+            audit.record(db, at=rt.clock.now(), action="retention.swept", origin=audit.Origin(channel="worker"),
+                         actor_type="system", details=removed)
+    log.info("worker.swept", **removed)
+    return removed
+
+
+def run_forever(rt: Runtime, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            run_once(rt)
+        except Exception as exc:  # noqa: BLE001 - the loop outlives one failed round
+            log.error("worker.failed", error=type(exc).__name__, detail=str(exc))
+        stop.wait(rt.settings.sweep_interval_seconds)
