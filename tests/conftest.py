@@ -1,0 +1,70 @@
+"""Shared fixtures; the helpers they use live in passport_testing.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from passport_testing import free_port, make_runtime, make_settings, publish_agreements
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("passport-data")
+
+
+@pytest.fixture(scope="session")
+def rt(data_dir):
+    runtime = make_runtime(make_settings(data_dir))
+    publish_agreements(runtime)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits_and_clock(request):
+    yield
+    if "rt" in request.fixturenames:
+        runtime = request.getfixturevalue("rt")
+        runtime.clock.offset = type(runtime.clock.offset)()
+        runtime.limiter.reset()
+
+
+@pytest.fixture(scope="session")
+def app(rt):
+    from passport.app import create_app
+
+    return create_app(runtime=rt)
+
+
+@pytest.fixture()
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served by uvicorn on a real socket, for concurrency and browser tests."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+

@@ -1,0 +1,109 @@
+"""Test support shared by the suites. Integration tests run on SQLite by default, on PostgreSQL when
+PASSPORT_TEST_DATABASE_URL is set, and count rate limits in Redis when PASSPORT_TEST_REDIS_URL is set
+(`.ci/run` runs the suite both ways)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("PASSPORT_ENV", "test")
+
+DATABASE_URL = os.environ.get("PASSPORT_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("PASSPORT_TEST_REDIS_URL")
+AGREEMENT_VERSIONS = {"user-agreement": "1.0", "privacy-policy": "1.0"}
+STRONG_PASSWORD = "Qz7!mountain-Lark"
+
+# Every phone number the suite uses, so the last test can look for them in a dump of the database.
+USED_PHONES: set[str] = set()
+
+
+def new_phone() -> str:
+    phone = f"1{random.choice('3456789')}{random.randrange(10**9):09d}"
+    USED_PHONES.add(phone)
+    return phone
+
+
+def reset_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    if url.startswith("postgresql"):
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+
+
+def make_settings(data_dir: Path, **overrides):
+    from passport.settings import Settings
+
+    values = dict(
+        env="test", data_dir=data_dir, database_url=DATABASE_URL, redis_url=REDIS_URL,
+        code_per_ip_hour=100_000, login_per_ip_minute=100_000, register_per_ip_hour=100_000,
+        log_json=True,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_runtime(settings):
+    from passport.db import migrate
+    from passport.runtime import build_runtime
+    from passport.security.ratelimit import RateLimiter
+
+    reset_database(settings.resolved_database_url)
+    migrate(settings.resolved_database_url)
+    rt = build_runtime(settings)
+    rt.limiter = RateLimiter(settings.redis_url, namespace=f"test-{uuid.uuid4().hex[:8]}")
+    return rt
+
+
+def publish_agreements(rt) -> None:
+    from passport.agreements import service
+    from passport.audit.service import Origin
+
+    for kind, version in AGREEMENT_VERSIONS.items():
+        service.publish(rt, Origin(channel="cli"), kind=kind, version=version, title=kind,
+                        body=f"# {kind}\n\nTest text of {kind} {version}.\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def outbox_messages(rt) -> list[dict]:
+    path = rt.settings.outbox_dir / "sms.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def last_code(rt, phone: str, purpose: str) -> str:
+    from passport.identity.phone import normalize_phone
+
+    wanted = normalize_phone(phone)
+    for message in reversed(outbox_messages(rt)):
+        if message["to"] == wanted and message["purpose"] == purpose:
+            return message["code"]
+    raise AssertionError(f"no {purpose} code was sent")
+
+
+def register_account(client, rt, phone: str | None = None, password: str = STRONG_PASSWORD,
+                     nickname: str = "测试用户") -> dict:
+    """Register through the API; returns the 201 body plus the phone used."""
+    phone = phone or new_phone()
+    sent = client.post("/api/v1/verification-codes", json={"to": phone, "purpose": "register"})
+    assert sent.status_code == 202, sent.text
+    answer = client.post("/api/v1/accounts", json={
+        "phone": phone, "code": last_code(rt, phone, "register"), "password": password,
+        "nickname": nickname, "agreements": AGREEMENT_VERSIONS,
+    })
+    assert answer.status_code == 201, answer.text
+    return answer.json() | {"phone": phone, "password": password}
