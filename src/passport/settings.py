@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def read_secret(value: str | None) -> str | None:
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     log_json: bool = True

@@ -18,8 +18,22 @@ SECRET_KEYS = frozenset({
     "authorization", "cookie", "csrf", "mfa_token", "totp", "access_key_secret", "session",
 })
 
+_SECRET_PARTS = ("password", "token", "secret", "recovery_key", "cookie")
+
+
+def is_secret_key(key: str) -> bool:
+    """Exact secret names, and any key that names a password, token, secret or code
+    (``old_password``, ``access_token``, ``sms_code``)."""
+    lowered = key.lower()
+    return (lowered in SECRET_KEYS or any(part in lowered for part in _SECRET_PARTS)
+            or lowered.endswith("_code") and lowered not in _NOT_SECRET_CODES)
+
+
+_NOT_SECRET_CODES = frozenset({"error_code", "status_code", "provider_code", "country_code", "template_code"})
+
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_ID_NUMBER = re.compile(r"(?<![\dA-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![\dA-Za-z])")
+# Bounded by digits only: "ID110101199003071234" is still an ID number (GB/T 35273 §7.2).
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -30,7 +44,7 @@ def mask_text(text: str) -> str:
 
 
 def mask_value(key: str, value: Any) -> Any:
-    if key.lower() in SECRET_KEYS:
+    if is_secret_key(key):
         return "[redacted]"
     if isinstance(value, str):
         return mask_text(value)

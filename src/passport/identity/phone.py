@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0\u3000]")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+# [0-9], not \d: \d also matches other scripts' digits, which would store a second spelling of a number.
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 class InvalidPhone(ValueError):

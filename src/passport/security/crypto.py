@@ -52,8 +52,10 @@ class FieldCipher:
     def decrypt(self, blob: bytes, field: str) -> str:
         if not blob or blob[0] != VERSION:
             raise CryptoError("unknown ciphertext version")
+        if len(blob) < 2 or len(blob) < 2 + blob[1] + 12 + 16:
+            raise CryptoError("ciphertext is truncated")
         kid_len = blob[1]
-        kid = blob[2:2 + kid_len].decode()
+        kid = blob[2:2 + kid_len].decode(errors="replace")
         nonce = blob[2 + kid_len:14 + kid_len]
         aead = self._by_kid.get(kid)
         if aead is None:

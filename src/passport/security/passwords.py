@@ -24,8 +24,9 @@ class Hasher:
 
     def verify(self, stored: str | None, secret: str) -> bool:
         try:
-            return self._ph.verify(stored or self._decoy, secret) and stored is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            # bool(stored), not "is not None": an empty hash must not let the decoy password in.
+            return self._ph.verify(stored or self._decoy, secret) and bool(stored)
+        except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 
     def burn(self, secret: str) -> None:

@@ -39,9 +39,22 @@ def password_problems(password: str, *, phone: str | None = None, min_length: in
     lowered = password.lower()
     stripped = re.sub(r"[\d\W_]+$", "", lowered)
     if lowered in _common_passwords() or (len(stripped) >= 4 and stripped in _common_passwords()
-                                          and _score(password) < 3):
+                                          and _score(password) < 3) or _listed_in_leet(password):
         problems.append("common_password")
     return problems
+
+
+def _listed_in_leet(password: str) -> bool:
+    """``P@ssword1``, ``Pa$$word!``: a listed password in l33t spelling, then only digits or symbols."""
+    from zxcvbn import zxcvbn
+
+    if not password:
+        return False
+    result = zxcvbn(password[:64])
+    first = next(iter(result["sequence"]), None)
+    return bool(first and result["score"] < 3 and first["pattern"] == "dictionary"
+                and first.get("dictionary_name") == "passwords" and first["i"] == 0
+                and re.fullmatch(r"[\d\W_]*", password[first["j"] + 1:64]))
 
 
 def _score(password: str) -> int:
