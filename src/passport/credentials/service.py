@@ -27,7 +27,7 @@ from passport.security.tokens import keyed_digest, new_numeric_code, same
 class Purpose(StrEnum):
     REGISTER = "register"
     LOGIN = "login"
-    RESET_PASSWORD = "reset_password"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name, not a password
     BIND_EMAIL = "bind_email"
     CHANGE_PHONE = "change_phone"
     FREEZE = "freeze"
@@ -122,9 +122,10 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
             .order_by(VerificationCode.created_at.desc())
         ).all()
         wait = _wait_seconds(settings, now, recent)
+        # "by" names the code's channel: audit.record keeps "channel" for the request's origin.
         if wait:
             audit.record(db, at=now, action="verification_code.throttled", origin=origin, result="denied",
-                         details={"channel": channel, "purpose": purpose_.value})
+                         details={"by": channel, "purpose": purpose_.value})
             throttled = errors.rate_limited(wait)
         else:
             throttled = None
@@ -141,7 +142,7 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
                 ip=origin.ip, created_at=now, expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
             ))
             audit.record(db, at=now, action="verification_code.sent", origin=origin,
-                         details={"channel": channel, "purpose": purpose_.value, "delivered": deliver})
+                         details={"by": channel, "purpose": purpose_.value, "delivered": deliver})
     if throttled:
         raise throttled
     if deliver and channel == "sms":
@@ -182,12 +183,14 @@ def redeem_code(rt: Runtime, db: Session, target: Target, purpose: Purpose, code
     Consumption is a conditional UPDATE: of two requests with one code, exactly one wins.
     """
     now = rt.clock.now()
+    # FOR UPDATE (PostgreSQL; SQLite's write transactions are serial already): simultaneous guesses
+    # must each see the attempts the others counted, or a burst of N guesses gets N tries.
     row = db.execute(
         select(VerificationCode.id, VerificationCode.code_hash, VerificationCode.attempts)
         .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose.value,
                VerificationCode.channel == target.channel, VerificationCode.consumed_at.is_(None),
                VerificationCode.expires_at > now)
-        .order_by(VerificationCode.created_at.desc()).limit(1)
+        .order_by(VerificationCode.created_at.desc()).limit(1).with_for_update()
     ).first()
     if row is None or row.code_hash is None or row.attempts >= rt.settings.code_max_attempts:
         return Redeemed.NONE

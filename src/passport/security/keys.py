@@ -45,7 +45,8 @@ def load_keys(settings: Settings) -> Keys:
     values = {name: settings.secret(name) for name in ("encryption_keys", "blind_index_key", "secret_key")}
     if not all(values.values()):
         if not settings.is_dev:
-            raise RuntimeError("PASSPORT_ENCRYPTION_KEYS, PASSPORT_BLIND_INDEX_KEY and PASSPORT_SECRET_KEY are required")
+            raise RuntimeError(
+                "PASSPORT_ENCRYPTION_KEYS, PASSPORT_BLIND_INDEX_KEY and PASSPORT_SECRET_KEY are required")
         dev = ensure_dev_keys(settings)
         values = {name: values[name] or dev[name] for name in values}
     return Keys(

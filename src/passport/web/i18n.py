@@ -5,7 +5,7 @@ zh-CN is the default language; ``?lang=en``, the ``lang`` cookie or ``Accept-Lan
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -16,7 +16,7 @@ DEFAULT_LANGUAGE = "zh-CN"
 _CATALOG_NAMES = {"zh-CN": "zh_CN", "en": "en"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     path = LOCALE_DIR / _CATALOG_NAMES.get(lang, "en") / "LC_MESSAGES" / "messages.po"
     if not path.exists():

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 04:19:51.987081
 """
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import passport.db
-
 
 revision = '0001'
 down_revision = None
@@ -98,7 +97,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('verification_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_verification_codes_expires_at'), ['expires_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_verification_codes_target_bidx_purpose_created_at'), ['target_bidx', 'purpose', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_verification_codes_target_bidx_purpose_created_at'),
+                              ['target_bidx', 'purpose', 'created_at'], unique=False)
 
     op.create_table('consents',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
