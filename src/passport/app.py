@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _install_errors(app)
     _install_routes(app, settings)
-    app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
+    # The last added runs first: every answer, a 413 included, gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
     app.add_middleware(Metrics)
     return app
 
@@ -177,20 +178,32 @@ class BodyLimit:
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 return await self._refuse(scope, send)
-        seen = 0
+        seen, too_large, started = 0, False, False
 
         async def counted_receive():
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _TooLarge()
             return message
 
+        async def guarded_send(message):
+            # FastAPI turns an error while reading the body into its own 400; the 413 replaces it.
+            nonlocal started
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counted_receive, send)
-        except _TooLarge:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not too_large or started:
+                raise
+        if too_large and not started:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope, send) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import structlog
 
-from passport.identity.masking import mask_mapping
+from passport.identity.masking import mask_mapping, mask_text
 
 _RESERVED = frozenset({"event", "level", "timestamp", "logger"})
 
@@ -16,11 +16,24 @@ _RESERVED = frozenset({"event", "level", "timestamp", "logger"})
 def _mask(_logger, _name, event_dict: dict) -> dict:
     masked = mask_mapping({k: v for k, v in event_dict.items() if k not in _RESERVED})
     event_dict.update(masked)
+    if isinstance(event_dict.get("event"), str):
+        event_dict["event"] = mask_text(event_dict["event"])
     return event_dict
+
+
+class _MaskingFilter(logging.Filter):
+    """Plain stdlib log records (uvicorn, SQLAlchemy, libraries) are masked too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_text(record.getMessage())
+        record.args = None
+        return True
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_MaskingFilter())
     renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

@@ -38,9 +38,12 @@ def password_problems(password: str, *, phone: str | None = None, min_length: in
             problems.append("contains_phone")
     lowered = password.lower()
     stripped = re.sub(r"[\d\W_]+$", "", lowered)
-    if lowered in _common_passwords() or (len(stripped) >= 4 and stripped in _common_passwords()
-                                          and _score(password) < 3) or _listed_in_leet(password):
+    score = _score(password)
+    if lowered in _common_passwords() or (len(stripped) >= 4 and stripped in _common_passwords() and score < 3) \
+            or _listed_in_leet(password) or _chinese_common(lowered):
         problems.append("common_password")
+    elif score < 2:
+        problems.append("too_guessable")
     return problems
 
 
@@ -57,10 +60,26 @@ def _listed_in_leet(password: str) -> bool:
                 and re.fullmatch(r"[\d\W_]*", password[first["j"] + 1:64]))
 
 
+# Bases of passwords common on Chinese sites that an English-centred list misses (pinyin phrases,
+# "520"/"1314" love numbers), matched once digits and symbols are removed.
+_CHINESE_BASES = frozenset({
+    "woaini", "woaiwojia", "aini", "wodemima", "mima", "zhangwei", "wangwei", "woshishui", "nihao",
+    "laopo", "laogong", "baobao", "qwe", "qwer", "asdf", "zxcv", "abc", "a", "aa", "qq", "wang", "zhang", "li",
+    "liu", "chen", "yang", "huang", "zhao", "zhou", "wu", "xu", "sun", "ma", "zhu", "hu", "guo", "he", "lin",
+})
+
+
+def _chinese_common(lowered: str) -> bool:
+    letters = re.sub(r"[^a-z]", "", lowered)
+    digits = re.sub(r"\D", "", lowered)
+    love_numbers = any(n in digits for n in ("5201314", "1314520", "1314", "520"))
+    return letters in _CHINESE_BASES and (love_numbers or len(set(digits)) <= 2 or digits in "0123456789")
+
+
 def _score(password: str) -> int:
     from zxcvbn import zxcvbn
 
-    return zxcvbn(password[:64])["score"]
+    return zxcvbn(password[:64])["score"] if password else 0
 
 
 def check_password(password: str, *, phone: str | None = None, min_length: int = 8,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -86,15 +86,31 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
         with rt.db.write() as db:
             _record_failure(rt, db, origin, account, locked, now, target.channel)
         raise errors.invalid_credentials()
-    _refuse_status(account)
     token = new_session_token()
+    issued = None
     with rt.db.write() as db:
-        db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
-                   .values(failed_logins=0, locked_until=None))
-        issued = start_session(rt, db, account.id, token, "password", origin)
-        audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user", actor_id=account.id,
-                     subject_type="account", subject_id=account.id, details={"method": "password"})
+        if account.status in REFUSED_STATUSES:
+            _record_refusal(db, origin, account, now, "password")
+        # The lock is checked again where it is cleared: a guess that raced a lockout loses.
+        elif db.execute(update(accounts.Account)
+                        .where(accounts.Account.id == account.id,
+                               or_(accounts.Account.locked_until.is_(None), accounts.Account.locked_until <= now))
+                        .values(failed_logins=0, locked_until=None)).rowcount != 1:
+            _record_failure(rt, db, origin, account, True, now, target.channel)
+        else:
+            issued = start_session(rt, db, account.id, token, "password", origin)
+            audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
+                         actor_id=account.id, subject_type="account", subject_id=account.id,
+                         details={"method": "password"})
+    _refuse_status(account)
+    if issued is None:
+        raise errors.invalid_credentials()
     return issued, accounts.view(rt, account)
+
+
+def _record_refusal(db: Session, origin: audit.Origin, account, now: datetime, method: str) -> None:
+    audit.record(db, at=now, action="login.refused", origin=origin, result="denied", subject_type="account",
+                 subject_id=account.id, details={"status": account.status, "method": method})
 
 
 def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
@@ -140,7 +156,9 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
                          details={"method": "sms_code"})
-        elif outcome is not codes.Redeemed.OK:
+        elif outcome is codes.Redeemed.OK:
+            _record_refusal(db, origin, account, now, "sms_code")
+        else:
             audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
                          subject_type="account" if account else None, subject_id=account.id if account else None,
                          details={"reason": "invalid_code", "method": "sms_code"})

@@ -150,8 +150,8 @@ def test_mask_mapping_does_not_change_its_input():
     assert data == {"password": "hunter2hunter2", "inner": {"token": "abc"}}
 
 
-@pytest.mark.parametrize("key", ["old_password", "access_token", "refresh_token", "sms_code", "password_confirm",
-                                 "client_secret", "Recovery_Key"])
+@pytest.mark.parametrize("key", ["old_password", "access_token", "refresh_token", "sms_code",
+                                 "password_confirm", "client_secret", "Recovery_Key"])
 def test_keys_that_name_secrets_are_redacted_whatever_their_prefix(key):
     assert mask_mapping({key: "s3cret-value"}) == {key: "[redacted]"}
 

@@ -115,7 +115,7 @@ def test_a_listed_word_inside_a_strong_password_is_accepted():
 def test_check_password_raises_weak_password_with_one_field_error_per_problem():
     password = "13812345678"
     problems = password_problems(password, phone=PHONE)
-    assert set(problems) == {"too_few_classes", "contains_phone"}
+    assert set(problems) == {"too_few_classes", "contains_phone", "too_guessable"}
     with pytest.raises(DomainError) as info:
         check_password(password, phone=PHONE)
     error = info.value
@@ -135,3 +135,8 @@ def test_check_password_reports_every_problem_at_once():
 
 def test_check_password_returns_nothing_for_a_good_password():
     assert check_password(STRONG, phone=PHONE) is None
+
+
+@pytest.mark.parametrize("password", ["12345678Aa", "iloveyou1A", "Woaini1314!", "Zhang@123456", "Aini5201314!"])
+def test_guessable_and_chinese_common_passwords_are_refused(password):
+    assert {"common_password", "too_guessable"} & set(password_problems(password))
