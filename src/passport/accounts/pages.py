@@ -1,0 +1,147 @@
+"""Pages: registration and the account overview (API.md "Accounts")."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from passport import errors
+from passport.accounts import service
+from passport.agreements import service as agreements
+from passport.sessions import service as sessions
+from passport.web import pages as web
+from passport.web.pages import FormData, FormState
+
+router = APIRouter(include_in_schema=False)
+
+REGISTER_FIELDS = ("phone", "code", "nickname", "password", "accept")
+PROFILE_FIELDS = ("nickname", "bio")
+AGREEMENT_INPUT = "agreement."  # hidden inputs agreement.<kind> = <version shown on the page>
+DONE_NOTICES = {"profile": "Your profile has been saved.", "revoked": "That device has been logged out."}
+
+
+def register_page(request: Request, state: FormState) -> Response:
+    rt = web.runtime(request)
+    with rt.db.read() as db:
+        current = {v.kind: v.version for v in agreements.current_versions(rt, db)}
+    shown = {kind: current[kind] for kind in agreements.REQUIRED_AT_REGISTRATION if kind in current}
+    return web.render(request, "register.html", state.status, page_path="/register", form=state,
+                      agreements=shown, agreement_input=AGREEMENT_INPUT,
+                      password_min_length=rt.settings.password_min_length,
+                      password_min_classes=rt.settings.password_min_classes)
+
+
+web.CODE_FORMS["register"] = register_page
+
+
+@router.get("/register")
+def register_form(request: Request) -> Response:
+    return register_page(request, FormState())
+
+
+@router.post("/register")
+def register(request: Request, form: FormData) -> Response:
+    ticked = bool(form.get("accept"))
+    values = {"phone": form.get("phone", ""), "nickname": form.get("nickname", ""),
+              "accept": "on" if ticked else ""}
+    if not web.csrf_passed(request, form):
+        return register_page(request, web.expired_form(request, values))
+    # The versions the page showed count as accepted only when the box is ticked (COMPLIANCE A1).
+    accepted = {key.removeprefix(AGREEMENT_INPUT): version for key, version in form.items()
+                if key.startswith(AGREEMENT_INPUT)} if ticked else {}
+    rt, origin = web.runtime(request), web.web_origin(request)
+    try:
+        rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
+        done = service.register(rt, origin, phone=values["phone"], code=form.get("code", ""),
+                                password=form.get("password", ""), nickname=values["nickname"],
+                                accepted=accepted)
+    except errors.DomainError as exc:
+        return register_page(request, web.failed_form(request, exc, values, REGISTER_FIELDS))
+    response = web.render(request, "registered.html", page_path="/account", recovery_key=done.recovery_key,
+                          viewer={"nickname": done.account["nickname"]})
+    web.start_browser_session(request, response, done.session)
+    return response
+
+
+def account_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    with rt.db.read() as db:
+        record = service.get(db, principal.account_id)
+        account = service.view(rt, record, agreements.pending_for(rt, db, record.id))
+        consents = [{"kind": c.kind, "version": c.version, "accepted_at": c.accepted_at}
+                    for c in agreements.consents_of(db, record.id)]
+    devices = [d | {"device": device_name(request, d["user_agent"])}
+               for d in sessions.list_sessions(rt, principal)]
+    if not state.values:
+        saved = {"nickname": account["nickname"], "bio": account["bio"] or ""}
+        state = dataclasses.replace(state, values=saved)
+    return web.render(request, "account.html", state.status, page_path="/account", form=state,
+                      account=account, consents=consents, devices=devices,
+                      viewer={"nickname": account["nickname"]})
+
+
+@router.get("/account")
+def account(request: Request, done: str | None = None) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        response = web.redirect(request, "/login")
+        web.end_browser_session(request, response)
+        return response
+    notice = DONE_NOTICES.get(done or "")
+    state = FormState(notice=web.translate(request, notice) if notice else None)
+    return account_page(request, principal, state)
+
+
+@router.post("/account/profile")
+def update_profile(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return web.redirect(request, "/login")
+    values = {"nickname": form.get("nickname", ""), "bio": form.get("bio", "")}
+    if not web.csrf_passed(request, form):
+        return account_page(request, principal, web.expired_form(request, values))
+    try:
+        service.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
+                               nickname=values["nickname"], bio=values["bio"], bio_given=True)
+    except errors.DomainError as exc:
+        return account_page(request, principal, web.failed_form(request, exc, values, PROFILE_FIELDS))
+    return web.redirect(request, "/account?done=profile")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session(session_id: str, request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return web.redirect(request, "/login")
+    if not web.csrf_passed(request, form):
+        return account_page(request, principal, web.expired_form(request, {}))
+    try:
+        sessions.revoke(web.runtime(request), web.web_origin(request), principal, session_id)
+    except errors.DomainError as exc:
+        return account_page(request, principal, web.failed_form(request, exc, {}, ()))
+    if session_id == principal.session_id:
+        response = web.redirect(request, "/login")
+        web.end_browser_session(request, response)
+        return response
+    return web.redirect(request, "/account?done=revoked")
+
+
+_BROWSERS = (("MicroMessenger", "WeChat"), ("DingTalk", "DingTalk"), ("Edg/", "Edge"),
+             ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("HarmonyOS", "HarmonyOS"), ("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
+            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def device_name(request: Request, user_agent: str | None) -> str | None:
+    """``Chrome · Android`` (``微信 · iOS``) from a User-Agent header, or None when it names nothing
+    we know."""
+    agent = user_agent or ""
+    browser = next((name for marker, name in _BROWSERS if marker in agent), None)
+    system = next((name for marker, name in _SYSTEMS if marker in agent), None)
+    parts = [web.translate(request, browser) if browser else None, system]
+    return " · ".join(part for part in parts if part) or None
+
+
+web.router.include_router(router)

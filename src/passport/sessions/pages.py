@@ -1,0 +1,94 @@
+"""Pages: log in (password or SMS code), log out, and the no-JS "send code" button."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.credentials import service as credentials
+from passport.sessions import service
+from passport.web import pages as web
+from passport.web.pages import FormData, FormState
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_FIELDS = {"password": ("login", "password"), "sms": ("phone", "code")}
+KEPT_ON_SEND = ("phone", "nickname", "accept", "login")  # what the form keeps across a code send
+
+
+def login_page(request: Request, state: FormState, method: str = "password") -> Response:
+    return web.render(request, "login.html", state.status, page_path="/login", form=state, method=method)
+
+
+def sms_login_page(request: Request, state: FormState) -> Response:
+    return login_page(request, state, "sms")
+
+
+web.CODE_FORMS["login"] = sms_login_page
+
+
+@router.get("/login")
+def login_form(request: Request, method: str = "password") -> Response:
+    return login_page(request, FormState(), "sms" if method == "sms" else "password")
+
+
+@router.post("/login")
+def login(request: Request, form: FormData) -> Response:
+    method = "sms" if form.get("method") == "sms" else "password"
+    values = {"login": form.get("login", ""), "phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return login_page(request, web.expired_form(request, values), method)
+    rt, origin = web.runtime(request), web.web_origin(request)
+    try:
+        if method == "sms":
+            issued, _account = service.login_code(rt, origin, phone=values["phone"],
+                                                  code=form.get("code", ""))
+        else:
+            issued, _account = service.login_password(rt, origin, login=values["login"],
+                                                      password=form.get("password", ""))
+    except errors.DomainError as exc:
+        return login_page(request, web.failed_form(request, exc, values, LOGIN_FIELDS[method]), method)
+    response = web.redirect(request, "/account")
+    web.start_browser_session(request, response, issued)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, form: FormData) -> Response:
+    if not web.csrf_passed(request, form):
+        return web.error_page(request, web.csrf_error())
+    principal = web.current_principal(request)
+    if principal is not None:
+        try:
+            service.revoke(web.runtime(request), web.web_origin(request), principal, principal.session_id)
+        except errors.DomainError:
+            pass  # already ended
+    response = web.redirect(request, "/login")
+    web.end_browser_session(request, response)
+    return response
+
+
+@router.post("/send-code")
+def send_code(request: Request, form: FormData) -> Response:
+    """The "send code" button without JavaScript: send, then show the same form again."""
+    purpose = form.get("purpose", "")
+    page = web.CODE_FORMS.get(purpose)
+    if page is None:
+        return web.error_page(request, errors.not_found("page"))
+    values = {key: form[key] for key in KEPT_ON_SEND if key in form}
+    if not web.csrf_passed(request, form):
+        return page(request, web.expired_form(request, values))
+    try:
+        sent = credentials.send_code(web.runtime(request), web.web_origin(request), channel="sms",
+                                     to=values.get("phone", ""), purpose=purpose,
+                                     account_exists=accounts.account_exists)
+    except errors.DomainError as exc:
+        return page(request, web.failed_form(request, exc, values, ("phone", "code")))
+    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
+                           minutes=sent["expires_in"] // 60)
+    return page(request, FormState(values=values, notice=notice, wait=sent["resend_after"]))
+
+
+web.router.include_router(router)
