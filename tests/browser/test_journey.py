@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from passport_testing import STRONG_PASSWORD, last_code, new_phone
 
 pytestmark = pytest.mark.browser
