@@ -24,7 +24,7 @@ def run_once(rt: Runtime) -> dict[str, int]:
         if any(removed.values()):
             audit.record(db, at=rt.clock.now(), action="retention.swept", origin=audit.Origin(channel="worker"),
                          actor_type="system", details=removed)
-    log.info("worker.swept", **removed)
+    (log.info if any(removed.values()) else log.debug)("worker.swept", **removed)
     return removed
 
 
