@@ -59,6 +59,8 @@ def serve(
 
     from passport.logs import configure_logging
 
+    # Server processes inherit the environment: each sizes its hashing slots to its share of cores.
+    os.environ["PASSPORT_SERVER_PROCESSES"] = str(workers)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     stop = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,10 @@ MODEL_MODULES = (
     "passport.agreements.models",
     "passport.audit.models",
 )
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
 
 
 class Base(DeclarativeBase):

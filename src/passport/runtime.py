@@ -59,7 +59,8 @@ def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
         settings=settings,
         db=Database(settings.resolved_database_url, pool_size),
         keys=load_keys(settings),
-        hasher=Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+        hasher=Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
+                      settings.hash_slots),
         limiter=RateLimiter(settings.redis_url),
         sms=make_sms_sender(settings, settings.outbox_dir),
     )

@@ -6,6 +6,7 @@ with development keys, the embedded database or the dev outbox.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # Hashes run at once per process; 0 means the cores this process may use divided by the
+    # number of server processes (``passport serve --workers`` tells it).
+    argon2_concurrency: int = 0
+    server_processes: int = 1
     password_min_length: int = 8
     password_min_classes: int = 3
 
@@ -109,6 +114,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'passport.sqlite3').resolve()}"
+
+    @property
+    def hash_slots(self) -> int:
+        if self.argon2_concurrency > 0:
+            return self.argon2_concurrency
+        return max(1, len(os.sched_getaffinity(0)) // max(1, self.server_processes))
 
     @property
     def outbox_dir(self) -> Path:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from passport.accounts import service
 from passport.accounts.schemas import AccountOut, ProfileIn, Registered, RegisterIn
@@ -19,10 +20,12 @@ def register(body: RegisterIn, rt: Rt, origin: ApiOrigin) -> dict:
 
 
 @router.get("/me", response_model=AccountOut)
-def me(principal: Authenticated, rt: Rt) -> dict:
-    with rt.db.read() as db:
-        account = service.get(db, principal.account_id)
-        return service.view(rt, account, agreements.pending_for(rt, db, account.id))
+async def me(principal: Authenticated, rt: Rt) -> dict:
+    # The account row came with the session; only pending re-consent may need the database.
+    pending = agreements.pending_cached(rt, principal.account_id)
+    if pending is None:
+        pending = await run_in_threadpool(agreements.pending_of, rt, principal.account_id)
+    return service.view(rt, principal.account, pending)
 
 
 @router.patch("/me", response_model=AccountOut)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passport import errors
-from passport.accounts.models import Account, new_id
+from passport.accounts.models import Account
 from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.credentials import service as codes
+from passport.db import new_id
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
 from passport.runtime import Runtime
@@ -160,7 +161,13 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
         return view(rt, account, agreements.pending_for(rt, db, account_id))
 
 
-def find(db: Session, target: codes.Target) -> Account | None:
-    """The live account holding this phone or email (cancelled tombstones hold none)."""
-    column = Account.phone_bidx if target.channel == "sms" else Account.email_bidx
-    return db.scalar(select(Account).where(column == target.bidx, Account.status != "cancelled"))
+_FIND = {
+    channel: select(Account.__table__).where(column == bindparam("bidx"), Account.status != "cancelled")
+    for channel, column in (("sms", Account.phone_bidx), ("email", Account.email_bidx))
+}
+
+
+def find(db: Session, target: codes.Target):
+    """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
+    row: login reads it on every attempt, so it skips the ORM's identity map."""
+    return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()

@@ -84,14 +84,17 @@ def _all_versions(rt: Runtime, db: Session) -> list[Version]:
     return versions
 
 
-def current_versions(rt: Runtime, db: Session) -> list[Version]:
+def _in_force(versions: list[Version], now: datetime) -> list[Version]:
     """The version in force for each kind: the newest whose effective time has come."""
-    now = rt.clock.now()
     current: dict[str, Version] = {}
-    for v in _all_versions(rt, db):
+    for v in versions:
         if v.effective_at <= now:
             current.setdefault(v.kind, v)
     return list(current.values())
+
+
+def current_versions(rt: Runtime, db: Session) -> list[Version]:
+    return _in_force(_all_versions(rt, db), rt.clock.now())
 
 
 def get_version(db: Session, kind: str, version: str | None, rt: Runtime) -> Version:
@@ -149,6 +152,20 @@ def pending_for(rt: Runtime, db: Session, account_id: str) -> list[dict]:
     accepted = set(db.execute(select(Consent.kind, Consent.version).where(
         Consent.account_id == account_id, Consent.kind.in_([v.kind for v in needing]))).tuples())
     return [{"kind": v.kind, "version": v.version} for v in needing if (v.kind, v.version) not in accepted]
+
+
+def pending_cached(rt: Runtime, account_id: str) -> list[dict] | None:
+    """[] when no current version asks for re-consent (known from the version cache, without I/O);
+    None when the ledger must be read (``pending_of``)."""
+    cached = _versions_cache.get(rt.settings.resolved_database_url)
+    if not cached or cached[0] <= time.monotonic():
+        return None
+    return None if any(v.requires_reconsent for v in _in_force(cached[1], rt.clock.now())) else []
+
+
+def pending_of(rt: Runtime, account_id: str) -> list[dict]:
+    with rt.db.read() as db:
+        return pending_for(rt, db, account_id)
 
 
 def consents_of(db: Session, account_id: str) -> list[Consent]:

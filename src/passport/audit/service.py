@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from passport.audit.models import AuditEvent
@@ -28,35 +28,38 @@ class Origin:
     channel: str = "api"  # api | web | cli | worker
 
 
-def canonical(event: AuditEvent) -> bytes:
-    fields = {
-        "seq": event.seq, "at": rfc3339(event.at), "actor_type": event.actor_type,
-        "actor_id": event.actor_id, "subject_type": event.subject_type, "subject_id": event.subject_id,
-        "action": event.action, "result": event.result, "ip": event.ip, "user_agent": event.user_agent,
-        "details": event.details, "prev_hash": event.prev_hash,
-    }
+_FIELDS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
+           "user_agent", "details", "prev_hash")
+_LAST = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_INSERT = insert(AuditEvent)
+
+
+def canonical(event) -> bytes:
+    """The bytes the hash covers: every field but the hash, as sorted compact JSON."""
+    fields = {name: getattr(event, name) if isinstance(event, AuditEvent) else event[name] for name in _FIELDS}
+    fields["at"] = rfc3339(fields["at"])
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record(db: Session, *, at: datetime, action: str, origin: Origin, result: str = "ok",
            actor_type: str = "anonymous", actor_id: str | None = None, subject_type: str | None = None,
-           subject_id: str | None = None, details: dict[str, Any] | None = None) -> AuditEvent:
+           subject_id: str | None = None, details: dict[str, Any] | None = None) -> dict:
+    """Append one event to the chain, in the caller's transaction. Returns the row as written."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    last = db.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    event = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        at=at, actor_type=actor_type, actor_id=actor_id, subject_type=subject_type, subject_id=subject_id,
-        action=action, result=result, ip=origin.ip,
-        user_agent=(origin.user_agent or "")[:512] or None,
-        details=json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
-                           sort_keys=True, ensure_ascii=False),
-        prev_hash=last.hash if last else GENESIS,
-    )
-    event.hash = hashlib.sha256(canonical(event)).hexdigest()
-    db.add(event)
-    db.flush()
-    return event
+    last = db.execute(_LAST).first()
+    row = {
+        "seq": (last.seq + 1) if last else 1,
+        "at": at, "actor_type": actor_type, "actor_id": actor_id, "subject_type": subject_type,
+        "subject_id": subject_id, "action": action, "result": result, "ip": origin.ip,
+        "user_agent": (origin.user_agent or "")[:512] or None,
+        "details": json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
+                              sort_keys=True, ensure_ascii=False),
+        "prev_hash": last.hash if last else GENESIS,
+    }
+    row["hash"] = hashlib.sha256(canonical(row)).hexdigest()
+    db.execute(_INSERT, row)
+    return row
 
 
 def verify_chain(db: Session) -> tuple[bool, int, int | None]:

@@ -2,30 +2,37 @@
 
 Hashing is CPU-bound (about 20-30 ms at m=19 MiB, t=2): handlers that call it are plain ``def``
 routes, which Starlette runs in its thread pool, so the event loop never waits on a hash.
-argon2-cffi releases the GIL while it hashes, so threads hash in parallel.
+argon2-cffi releases the GIL while it hashes, so threads hash in parallel — but no more at once
+than ``slots`` (about one per core this process may use): each hash walks 19 MiB, and more hashes
+than cores only evict each other from the CPU caches, which makes every one of them slower.
 """
 
 from __future__ import annotations
+
+import threading
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
 class Hasher:
-    def __init__(self, memory_kib: int, time_cost: int, parallelism: int) -> None:
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int, slots: int = 1) -> None:
         self._ph = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        self._slots = threading.BoundedSemaphore(max(1, slots))
         # Verified against when the account does not exist, so both answers cost one hash.
         self._decoy = self._ph.hash("decoy password that matches nothing")
 
     def hash(self, secret: str) -> str:
-        return self._ph.hash(secret)
+        with self._slots:
+            return self._ph.hash(secret)
 
     def verify(self, stored: str | None, secret: str) -> bool:
         try:
             # bool(stored), not "is not None": an empty hash must not let the decoy password in.
-            return self._ph.verify(stored or self._decoy, secret) and bool(stored)
+            with self._slots:
+                return self._ph.verify(stored or self._decoy, secret) and bool(stored)
         except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 

@@ -5,8 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from passport.accounts.models import new_id
-from passport.db import Base, UTCDateTime
+from passport.db import Base, UTCDateTime, new_id
 
 
 class LoginSession(Base):

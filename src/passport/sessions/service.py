@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -13,6 +14,7 @@ from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.credentials import service as codes
+from passport.db import new_id
 from passport.runtime import Runtime
 from passport.security.tokens import new_token, token_digest
 from passport.sessions.models import LoginSession
@@ -38,21 +40,31 @@ class Principal:
     account_id: str
     session_id: str
     status: str
+    account: Any = None  # the account columns read with the session (see _AUTHENTICATE)
 
 
 def new_session_token() -> str:
     return new_token()
 
 
+_START = insert(LoginSession)
+# Clears the failure count where the lock is checked, so a guess that raced a lockout loses.
+_Account = accounts.Account
+_CLEAR_FAILURES = (update(_Account)
+                   .where(_Account.id == bindparam("aid"),
+                          or_(_Account.locked_until.is_(None), _Account.locked_until <= bindparam("now")))
+                   .values(failed_logins=0, locked_until=None))
+
+
 def start_session(rt: Runtime, db: Session, account_id: str, token: str, method: str,
                   origin: audit.Origin) -> Issued:
     now = rt.clock.now()
-    row = LoginSession(token_hash=token_digest(token), account_id=account_id, method=method, ip=origin.ip,
-                       user_agent=(origin.user_agent or "")[:512] or None, created_at=now, last_seen_at=now,
-                       expires_at=now + timedelta(days=rt.settings.session_absolute_days))
-    db.add(row)
-    db.flush()
-    return Issued(row.id, token, min(row.expires_at, now + timedelta(days=rt.settings.session_idle_days)))
+    session_id = new_id()
+    expires_at = now + timedelta(days=rt.settings.session_absolute_days)
+    db.execute(_START, {"id": session_id, "token_hash": token_digest(token), "account_id": account_id,
+                        "method": method, "ip": origin.ip, "user_agent": (origin.user_agent or "")[:512] or None,
+                        "created_at": now, "last_seen_at": now, "expires_at": expires_at})
+    return Issued(session_id, token, min(expires_at, now + timedelta(days=rt.settings.session_idle_days)))
 
 
 def _identify(rt: Runtime, login: str) -> codes.Target:
@@ -91,11 +103,7 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     with rt.db.write() as db:
         if account.status in REFUSED_STATUSES:
             _record_refusal(db, origin, account, now, "password")
-        # The lock is checked again where it is cleared: a guess that raced a lockout loses.
-        elif db.execute(update(accounts.Account)
-                        .where(accounts.Account.id == account.id,
-                               or_(accounts.Account.locked_until.is_(None), accounts.Account.locked_until <= now))
-                        .values(failed_logins=0, locked_until=None)).rowcount != 1:
+        elif db.execute(_CLEAR_FAILURES, {"aid": account.id, "now": now}).rowcount != 1:
             _record_failure(rt, db, origin, account, True, now, target.channel)
         else:
             issued = start_session(rt, db, account.id, token, "password", origin)
@@ -150,6 +158,7 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
         account = accounts.find(db, target)
         outcome = codes.redeem_code(rt, db, target, codes.Purpose.LOGIN, code) if account else codes.Redeemed.NONE
         if outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES:
+            # A proved code lifts a password lock: the owner holds the phone.
             db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
                        .values(failed_logins=0, locked_until=None))
             issued = start_session(rt, db, account.id, token, "sms_code", origin)
@@ -168,18 +177,26 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
     return issued, accounts.view(rt, account)
 
 
+# Built once: the hot path of every authenticated request is one indexed join, session → account.
+_AUTHENTICATE = (
+    select(LoginSession.id.label("session_id"), LoginSession.last_seen_at, LoginSession.expires_at,
+           LoginSession.revoked_at, accounts.Account.id, accounts.Account.kind, accounts.Account.status,
+           accounts.Account.nickname, accounts.Account.bio, accounts.Account.phone_enc, accounts.Account.email_enc,
+           accounts.Account.created_at)
+    .join(accounts.Account, accounts.Account.id == LoginSession.account_id)
+    .where(LoginSession.token_hash == bindparam("token_hash"))
+)
+_TOUCH = update(LoginSession).where(LoginSession.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
+
+
 def authenticate(rt: Runtime, token: str | None) -> Principal | None:
-    """One indexed read per request; a write only when last_seen_at is more than 5 minutes old."""
+    """One indexed read per request; a write only when last_seen_at is more than 5 minutes old.
+    The principal carries the account row, so handlers that show it need no second query."""
     if not token or len(token) > 128:
         return None
     now = rt.clock.now()
     with rt.db.read() as db:
-        row = db.execute(
-            select(LoginSession.id, LoginSession.account_id, LoginSession.last_seen_at, LoginSession.expires_at,
-                   LoginSession.revoked_at, accounts.Account.status)
-            .join(accounts.Account, accounts.Account.id == LoginSession.account_id)
-            .where(LoginSession.token_hash == token_digest(token))
-        ).first()
+        row = db.execute(_AUTHENTICATE, {"token_hash": token_digest(token)}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + timedelta(days=rt.settings.session_idle_days) <= now:
@@ -188,8 +205,8 @@ def authenticate(rt: Runtime, token: str | None) -> Principal | None:
         return None
     if now - row.last_seen_at > _TOUCH_EVERY:
         with rt.db.write() as db:
-            db.execute(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
-    return Principal(row.account_id, row.id, row.status)
+            db.execute(_TOUCH, {"sid": row.session_id, "now": now})
+    return Principal(row.id, row.session_id, row.status, row)
 
 
 def list_sessions(rt: Runtime, principal: Principal) -> list[dict]:

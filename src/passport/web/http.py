@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from passport import errors
 from passport.audit.service import Origin
@@ -24,6 +25,11 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+# Dependencies that do no I/O are ``async def``: a plain ``def`` dependency costs a thread-pool hop.
+async def runtime_dependency(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -52,7 +58,7 @@ def origin(request: Request, channel: str = "api") -> Origin:
     return Origin(ip=client_ip(request), user_agent=request.headers.get("user-agent"), channel=channel)
 
 
-def api_origin(request: Request) -> Origin:
+async def api_origin(request: Request) -> Origin:
     return origin(request, "api")
 
 
@@ -67,7 +73,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token else None
 
 
-def authenticate(request: Request) -> sessions.Principal | None:
+def _token(request: Request) -> str | None:
     """Bearer token, or the session cookie, which needs the CSRF token on unsafe requests."""
     token = bearer_token(request)
     if token is None:
@@ -75,20 +81,20 @@ def authenticate(request: Request) -> sessions.Principal | None:
         if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
             raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.",
                                      403)
-    principal = sessions.authenticate(runtime(request), token)
+    return token
+
+
+async def require_principal(request: Request) -> sessions.Principal:
+    token = _token(request)
+    principal = await run_in_threadpool(sessions.authenticate, request.app.state.runtime, token) if token else None
+    if principal is None:
+        raise errors.not_authenticated()
     request.state.principal = principal
     return principal
 
 
-def require_principal(request: Request) -> sessions.Principal:
-    principal = authenticate(request)
-    if principal is None:
-        raise errors.not_authenticated()
-    return principal
-
-
 Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
-Rt = Annotated[Runtime, Depends(runtime)]
+Rt = Annotated[Runtime, Depends(runtime_dependency)]
 ApiOrigin = Annotated[Origin, Depends(api_origin)]
 
 
