@@ -161,9 +161,10 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
         return view(rt, account, agreements.pending_for(rt, db, account_id))
 
 
+_accounts = Account.__table__
 _FIND = {
-    channel: select(Account.__table__).where(column == bindparam("bidx"), Account.status != "cancelled")
-    for channel, column in (("sms", Account.phone_bidx), ("email", Account.email_bidx))
+    channel: select(_accounts).where(column == bindparam("bidx"), _accounts.c.status != "cancelled")
+    for channel, column in (("sms", _accounts.c.phone_bidx), ("email", _accounts.c.email_bidx))
 }
 
 

@@ -30,8 +30,9 @@ class Origin:
 
 _FIELDS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
            "user_agent", "details", "prev_hash")
-_LAST = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-_INSERT = insert(AuditEvent)
+_events = AuditEvent.__table__
+_LAST = select(_events.c.seq, _events.c.hash).order_by(_events.c.seq.desc()).limit(1)
+_INSERT = insert(_events)
 
 
 def canonical(event) -> bytes:

@@ -47,12 +47,14 @@ def new_session_token() -> str:
     return new_token()
 
 
-_START = insert(LoginSession)
+# Hot-path statements on the tables (not the mapped classes), built once: the ORM's insert/update
+# machinery (identity map synchronisation) costs more than the SQL itself.
+_START = insert(LoginSession.__table__)
 # Clears the failure count where the lock is checked, so a guess that raced a lockout loses.
-_Account = accounts.Account
-_CLEAR_FAILURES = (update(_Account)
-                   .where(_Account.id == bindparam("aid"),
-                          or_(_Account.locked_until.is_(None), _Account.locked_until <= bindparam("now")))
+_accounts = accounts.Account.__table__
+_CLEAR_FAILURES = (update(_accounts)
+                   .where(_accounts.c.id == bindparam("aid"),
+                          or_(_accounts.c.locked_until.is_(None), _accounts.c.locked_until <= bindparam("now")))
                    .values(failed_logins=0, locked_until=None))
 
 
@@ -178,15 +180,15 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
 
 
 # Built once: the hot path of every authenticated request is one indexed join, session → account.
+_sessions = LoginSession.__table__
 _AUTHENTICATE = (
-    select(LoginSession.id.label("session_id"), LoginSession.last_seen_at, LoginSession.expires_at,
-           LoginSession.revoked_at, accounts.Account.id, accounts.Account.kind, accounts.Account.status,
-           accounts.Account.nickname, accounts.Account.bio, accounts.Account.phone_enc, accounts.Account.email_enc,
-           accounts.Account.created_at)
-    .join(accounts.Account, accounts.Account.id == LoginSession.account_id)
-    .where(LoginSession.token_hash == bindparam("token_hash"))
+    select(_sessions.c.id.label("session_id"), _sessions.c.last_seen_at, _sessions.c.expires_at,
+           _sessions.c.revoked_at, _accounts.c.id, _accounts.c.kind, _accounts.c.status, _accounts.c.nickname,
+           _accounts.c.bio, _accounts.c.phone_enc, _accounts.c.email_enc, _accounts.c.created_at)
+    .join(_accounts, _accounts.c.id == _sessions.c.account_id)
+    .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
-_TOUCH = update(LoginSession).where(LoginSession.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
+_TOUCH = update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
 
 
 def authenticate(rt: Runtime, token: str | None) -> Principal | None:
