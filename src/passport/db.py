@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -91,7 +91,8 @@ def _sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":  # a lone SELECT is atomic without BEGIN/ROLLBACK around it
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -102,6 +103,7 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._write = sessionmaker(bind=writer, expire_on_commit=False)
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._single = self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite else self.engine
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -113,6 +115,13 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A bare connection for a single read statement on a hot path: no ORM session and, on
+        SQLite, no BEGIN/ROLLBACK around it."""
+        with self._single.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -194,21 +194,31 @@ _TOUCH = update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last
 def authenticate(rt: Runtime, token: str | None) -> Principal | None:
     """One indexed read per request; a write only when last_seen_at is more than 5 minutes old.
     The principal carries the account row, so handlers that show it need no second query."""
+    principal, stale = lookup(rt, token)
+    if stale:
+        touch(rt, principal)
+    return principal
+
+
+def lookup(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
+    """The read half of ``authenticate``: (principal or None, whether last_seen_at needs a touch)."""
     if not token or len(token) > 128:
-        return None
+        return None, False
     now = rt.clock.now()
-    with rt.db.read() as db:
-        row = db.execute(_AUTHENTICATE, {"token_hash": token_digest(token)}).first()
+    with rt.db.connect() as conn:
+        row = conn.execute(_AUTHENTICATE, {"token_hash": token_digest(token)}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
+        return None, False
     if row.last_seen_at + timedelta(days=rt.settings.session_idle_days) <= now:
-        return None
+        return None, False
     if row.status in REFUSED_STATUSES or row.status == "cancelled":
-        return None
-    if now - row.last_seen_at > _TOUCH_EVERY:
-        with rt.db.write() as db:
-            db.execute(_TOUCH, {"sid": row.session_id, "now": now})
-    return Principal(row.id, row.session_id, row.status, row)
+        return None, False
+    return Principal(row.id, row.session_id, row.status, row), now - row.last_seen_at > _TOUCH_EVERY
+
+
+def touch(rt: Runtime, principal: Principal) -> None:
+    with rt.db.write() as db:
+        db.execute(_TOUCH, {"sid": principal.session_id, "now": rt.clock.now()})
 
 
 def list_sessions(rt: Runtime, principal: Principal) -> list[dict]:
