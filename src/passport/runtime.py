@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,6 +20,38 @@ from passport.settings import Settings
 log = structlog.get_logger("passport.runtime")
 
 
+class LocalCache:
+    """A small per-process cache whose entries live ``ttl`` seconds (0 disables it).
+
+    Only for data that may be that stale on other nodes; this node drops entries it changes."""
+
+    def __init__(self, ttl: float, max_entries: int = 20_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict = {}
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key, value) -> None:
+        if not self.ttl:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def drop(self, predicate: Callable[[object], bool]) -> None:
+        for key, (_, value) in list(self._entries.items()):
+            if predicate(value):
+                self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -27,6 +61,8 @@ class Runtime:
     limiter: RateLimiter
     sms: SmsSender
     clock: Clock = field(default_factory=Clock)
+    # token digest → session and account row; see sessions.service.lookup
+    sessions_cache: LocalCache = field(default_factory=lambda: LocalCache(0))
     _senders: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, "sms"))
 
     def dispatch_sms(self, message: SmsMessage) -> None:
@@ -63,4 +99,5 @@ def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
                       settings.hash_slots),
         limiter=RateLimiter(settings.redis_url),
         sms=make_sms_sender(settings, settings.outbox_dir),
+        sessions_cache=LocalCache(settings.session_cache_seconds),
     )

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     register_per_ip_hour: int = 20
     session_idle_days: int = 7
     session_absolute_days: int = 30
+    # Each process may reuse a looked-up session for this long: a revocation made on another node
+    # takes at most this long to reach this one (this node drops what it revokes at once).
+    session_cache_seconds: float = 2.0
 
     # Senders.
     sms_backend: Literal["outbox", "aliyun"] = "outbox"

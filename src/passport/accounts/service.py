@@ -158,7 +158,9 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
             audit.record(db, at=now, action="account.profile_updated", origin=origin, actor_type="user",
                          actor_id=account_id, subject_type="account", subject_id=account_id,
                          details={"fields": sorted(changes)})
-        return view(rt, account, agreements.pending_for(rt, db, account_id))
+        result = view(rt, account, agreements.pending_for(rt, db, account_id))
+    sessions.forget_sessions(rt, account_id=account_id)
+    return result
 
 
 _accounts = Account.__table__

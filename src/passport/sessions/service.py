@@ -201,24 +201,40 @@ def authenticate(rt: Runtime, token: str | None) -> Principal | None:
 
 
 def lookup(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
-    """The read half of ``authenticate``: (principal or None, whether last_seen_at needs a touch)."""
+    """The read half of ``authenticate``: (principal or None, whether last_seen_at needs a touch).
+
+    A row read from the database is kept in the process's sessions cache for
+    ``session_cache_seconds``; every validity check runs again on each use."""
     if not token or len(token) > 128:
         return None, False
     now = rt.clock.now()
-    with rt.db.connect() as conn:
-        row = conn.execute(_AUTHENTICATE, {"token_hash": token_digest(token)}).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    digest = token_digest(token)
+    row = rt.sessions_cache.get(digest)
+    fresh = row is None
+    if fresh:
+        with rt.db.connect() as conn:
+            row = conn.execute(_AUTHENTICATE, {"token_hash": digest}).first()
+        if row is None:
+            return None, False
+        rt.sessions_cache.put(digest, row)
+    if row.revoked_at is not None or row.expires_at <= now:
         return None, False
     if row.last_seen_at + timedelta(days=rt.settings.session_idle_days) <= now:
         return None, False
     if row.status in REFUSED_STATUSES or row.status == "cancelled":
         return None, False
-    return Principal(row.id, row.session_id, row.status, row), now - row.last_seen_at > _TOUCH_EVERY
+    return Principal(row.id, row.session_id, row.status, row), fresh and now - row.last_seen_at > _TOUCH_EVERY
+
+
+def forget_sessions(rt: Runtime, *, session_id: str | None = None, account_id: str | None = None) -> None:
+    """Drop cached session rows after a change to the session or its account."""
+    rt.sessions_cache.drop(lambda row: row.session_id == session_id or row.id == account_id)
 
 
 def touch(rt: Runtime, principal: Principal) -> None:
     with rt.db.write() as db:
         db.execute(_TOUCH, {"sid": principal.session_id, "now": rt.clock.now()})
+    forget_sessions(rt, session_id=principal.session_id)
 
 
 def list_sessions(rt: Runtime, principal: Principal) -> list[dict]:
@@ -250,6 +266,7 @@ def revoke(rt: Runtime, origin: audit.Origin, principal: Principal, session_id: 
         action = "logout" if session_id == principal.session_id else "session.revoked"
         audit.record(db, at=now, action=action, origin=origin, actor_type="user", actor_id=principal.account_id,
                      subject_type="session", subject_id=session_id)
+    forget_sessions(rt, session_id=session_id)
 
 
 def sweep_sessions(rt: Runtime, db: Session) -> int:
