@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -170,7 +170,7 @@ _FIND = {
 }
 
 
-def find(db: Session, target: codes.Target):
+def find(db: Session | Connection, target: codes.Target):
     """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
     row: login reads it on every attempt, so it skips the ORM's identity map."""
     return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()

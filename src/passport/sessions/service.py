@@ -91,8 +91,8 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     settings = rt.settings
     target = _identify(rt, login)
     rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
-    with rt.db.read() as db:
-        account = accounts.find(db, target)
+    with rt.db.connect() as conn:
+        account = accounts.find(conn, target)
     ok = rt.hasher.verify(account.password_hash if account else None, password or "")
     now = rt.clock.now()
     locked = bool(account and account.locked_until and account.locked_until > now)
