@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from passport.schemas import Input
 
 
 class RealName(BaseModel):
@@ -35,9 +37,7 @@ class SessionIssued(BaseModel):
     expires_at: str
 
 
-class RegisterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegisterIn(Input):
     phone: str = Field(min_length=1, max_length=32, examples=["13812345678"])
     code: str = Field(min_length=1, max_length=16, examples=["123456"])
     password: str = Field(min_length=1, max_length=256)
@@ -53,8 +53,6 @@ class Registered(BaseModel):
     session: SessionIssued
 
 
-class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProfileIn(Input):
     nickname: str | None = Field(None, max_length=64)
     bio: str | None = Field(None, max_length=1000)

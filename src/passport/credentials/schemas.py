@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from passport.schemas import Input
 
 
-class CodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CodeRequest(Input):
     channel: Literal["sms", "email"] = "sms"
     to: str = Field(min_length=1, max_length=254, examples=["13812345678"])
     purpose: str = Field(min_length=1, max_length=24, examples=["register"])

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from passport.accounts.schemas import AccountOut
+from passport.schemas import Input
 
 
-class LoginIn(BaseModel):
+class LoginIn(Input):
     """Either ``login`` (phone or email) + ``password``, or ``phone`` + SMS ``code``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     login: str | None = Field(None, max_length=254, examples=["13812345678"])
     password: str | None = Field(None, max_length=256)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -245,3 +246,14 @@ def test_field_messages_follow_accept_language(client, rt):
     chinese = client.post(ACCOUNTS, json=registration(rt, client, phone="123")).json()
     assert re.search(r"[\u4e00-\u9fff]", chinese["title"])
     assert re.search(r"[\u4e00-\u9fff]", chinese["errors"][0]["message"])
+
+
+@pytest.mark.parametrize("field", ["code", "password", "nickname", "phone"])
+def test_lone_surrogates_are_a_validation_error_not_a_crash(client, field):
+    body = {"phone": "13812345678", "code": "123456", "password": "Qz7!mountain-Lark", "nickname": "x",
+            "agreements": {"user-agreement": "1.0", "privacy-policy": "1.0"}}
+    raw = json.dumps(body | {field: "\ud800"})  # json.dumps escapes it as \ud800, as a client could
+    answer = client.post("/api/v1/accounts", content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "validation_failed"
+    assert answer.json()["errors"][0]["field"] == field
