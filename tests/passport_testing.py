@@ -107,3 +107,17 @@ def register_account(client, rt, phone: str | None = None, password: str = STRON
     })
     assert answer.status_code == 201, answer.text
     return answer.json() | {"phone": phone, "password": password}
+
+
+def email_outbox_messages(rt) -> list[dict]:
+    path = rt.settings.outbox_dir / "email.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def last_email_code(rt, address: str, purpose: str) -> str:
+    for message in reversed(email_outbox_messages(rt)):
+        if message["to"].casefold() == address.casefold() and message["purpose"] == purpose:
+            return message["code"]
+    raise AssertionError(f"no {purpose} email code was sent")

@@ -11,6 +11,9 @@ import structlog
 
 from passport.clock import Clock
 from passport.db import Database
+from passport.identity.email import mask_email
+from passport.identity.phone import mask_phone
+from passport.notify.email import EmailMessage, EmailSender, make_email_sender
 from passport.notify.sms import SmsMessage, SmsSender, make_sms_sender
 from passport.security.keys import Keys, load_keys
 from passport.security.passwords import Hasher
@@ -60,6 +63,7 @@ class Runtime:
     hasher: Hasher
     limiter: RateLimiter
     sms: SmsSender
+    email: EmailSender
     clock: Clock = field(default_factory=Clock)
     # token digest → session and account row; see sessions.service.lookup
     sessions_cache: LocalCache = field(default_factory=lambda: LocalCache(0))
@@ -68,20 +72,24 @@ class Runtime:
     def dispatch_sms(self, message: SmsMessage) -> None:
         """Hand a message to the sender without making the caller wait on the network, so the
         answer takes as long whether or not anything is sent (enumeration safety)."""
-        if self.sms.name == "outbox":
-            self._send(message)
+        self._dispatch(self.sms, message, mask_phone(message.to))
+
+    def dispatch_email(self, message: EmailMessage) -> None:
+        self._dispatch(self.email, message, mask_email(message.to))
+
+    def _dispatch(self, sender, message, masked_to: str) -> None:
+        if sender.name == "outbox":
+            self._send(sender, message, masked_to)
         else:
-            self._senders.submit(self._send, message)
+            self._senders.submit(self._send, sender, message, masked_to)
 
-    def _send(self, message: SmsMessage) -> None:
-        from passport.identity.phone import mask_phone
-
+    def _send(self, sender, message, masked_to: str) -> None:
         try:
-            result = self.sms.send(message, self.clock.now())
-            log.info("sms.sent", to=mask_phone(message.to), purpose=message.purpose,
-                     provider=result.provider, message_id=result.message_id)
+            result = sender.send(message, self.clock.now())
+            log.info("notice.sent", to=masked_to, purpose=message.purpose, provider=result.provider,
+                     message_id=result.message_id)
         except Exception as exc:  # noqa: BLE001 - a failed send must never fail the request
-            log.warning("sms.failed", to=mask_phone(message.to), purpose=message.purpose,
+            log.warning("notice.failed", to=masked_to, purpose=message.purpose, provider=sender.name,
                         error=type(exc).__name__, detail=str(exc))
 
     def close(self) -> None:
@@ -99,5 +107,6 @@ def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
                       settings.hash_slots),
         limiter=RateLimiter(settings.redis_url),
         sms=make_sms_sender(settings, settings.outbox_dir),
+        email=make_email_sender(settings, settings.outbox_dir),
         sessions_cache=LocalCache(settings.session_cache_seconds),
     )

@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     sms_timeout_seconds: float = 5.0
 
+    # Email: ``outbox`` (dev/test: $PASSPORT_DATA_DIR/outbox/email.jsonl) or ``smtp``.
+    email_backend: Literal["outbox", "smtp"] = "outbox"
+    email_from: str = "奥集能 passport <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 10.0
+
+    # Second factor and devices.
+    totp_issuer: str = "奥集能"
+    mfa_token_seconds: int = 300
+    # IP region: a CSV of start,end,country,province (or an ip2region .xdb file); unset: 未知.
+    ip_region_file: Path | None = None
+
     # Retention of short-lived rows swept by the worker.
     sweep_interval_seconds: int = 60
 
@@ -102,6 +118,8 @@ class Settings(BaseSettings):
                 problems.append(f"PASSPORT_{name.upper()} is required")
         if self.sms_backend == "outbox":
             problems.append("PASSPORT_SMS_BACKEND=outbox is for dev and test only")
+        if self.email_backend == "outbox":
+            problems.append("PASSPORT_EMAIL_BACKEND=outbox is for dev and test only")
         if not self.base_url.startswith("https://"):
             problems.append("PASSPORT_BASE_URL must be https:// in prod")
         if problems:

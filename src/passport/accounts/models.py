@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
@@ -23,8 +23,16 @@ class Account(Base):
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # An address waiting for its code (bind_email); it moves to email_* once verified.
+    email_pending_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_pending_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     password_hash: Mapped[str | None] = mapped_column(String(256))
     recovery_key_hash: Mapped[str | None] = mapped_column(String(256))
+    # TOTP second factor (RFC 6238): encrypted secret; enabled once a first code confirms it;
+    # the last accepted 30-second step, so a code is never accepted twice.
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ class AuditEvent(Base):
                                      autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor_type: Mapped[str] = mapped_column(String(16))  # user | staff | system | anonymous
-    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_id: Mapped[str | None] = mapped_column(String(64), index=True)
     subject_type: Mapped[str | None] = mapped_column(String(24))
     subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(48), index=True)

@@ -63,6 +63,20 @@ def record(db: Session, *, at: datetime, action: str, origin: Origin, result: st
     return row
 
 
+def activity_of(db: Session, account_id: str, *, before: int | None = None, limit: int = 50) -> list[dict]:
+    """The account's own trail, newest first: what it did and what was done to it (COMPLIANCE C3).
+    Page with ``before`` = the smallest ``seq`` of the previous page."""
+    condition = (_events.c.actor_id == account_id) | (
+        (_events.c.subject_type == "account") & (_events.c.subject_id == account_id))
+    if before is not None:
+        condition &= _events.c.seq < before
+    rows = db.execute(select(_events.c.seq, _events.c.at, _events.c.action, _events.c.result, _events.c.ip,
+                             _events.c.user_agent, _events.c.details)
+                      .where(condition).order_by(_events.c.seq.desc()).limit(max(1, min(limit, 200)))).all()
+    return [{"seq": r.seq, "at": rfc3339(r.at), "action": r.action, "result": r.result, "ip": r.ip,
+             "user_agent": r.user_agent, "details": json.loads(r.details)} for r in rows]
+
+
 def verify_chain(db: Session) -> tuple[bool, int, int | None]:
     """Recompute every hash in order. Returns (ok, records checked, first bad seq)."""
     prev, checked = GENESIS, 0

@@ -19,6 +19,7 @@ from passport.audit import service as audit
 from passport.credentials.models import VerificationCode
 from passport.identity.email import InvalidEmail, email_key, normalize_email
 from passport.identity.phone import InvalidPhone, normalize_phone
+from passport.notify.email import EmailMessage
 from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
 from passport.security.tokens import keyed_digest, new_numeric_code, same
@@ -105,8 +106,7 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
     if channel == "sms":
         target = sms_target(rt, to, "to")
     elif channel == "email":
-        # Email delivery arrives with the credentials issue (SMTP adapter); refuse clearly until then.
-        raise errors.invalid("channel_unavailable", "Email codes are not available yet.", "channel")
+        target = email_target(rt, to, "to")
     else:
         raise errors.invalid("invalid_channel", "Channel must be sms or email.", "channel")
     rt.limiter.hit(f"{settings.code_per_ip_hour}/hour", "code-ip", origin.ip or "-")
@@ -145,12 +145,17 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
                          details={"by": channel, "purpose": purpose_.value, "delivered": deliver})
     if throttled:
         raise throttled
-    if deliver and channel == "sms":
-        rt.dispatch_sms(SmsMessage(
-            to=target.value, purpose=purpose_.value, code=code,
-            text=f"【奥集能】您正在{SMS_TEXT[purpose_]}，验证码 {code}，"
-                 f"{settings.code_ttl_seconds // 60} 分钟内有效。如非本人操作，请忽略本短信。",
-        ))
+    if deliver:
+        minutes = settings.code_ttl_seconds // 60
+        text_ = (f"【奥集能】您正在{SMS_TEXT[purpose_]}，验证码 {code}，{minutes} 分钟内有效。"
+                 "如非本人操作，请忽略。")
+        if channel == "sms":
+            rt.dispatch_sms(SmsMessage(to=target.value, purpose=purpose_.value, code=code, text=text_))
+        else:
+            rt.dispatch_email(EmailMessage(
+                to=target.value, purpose=purpose_.value, code=code, subject=f"奥集能验证码 {code}",
+                text=text_ + f"\n\nYour Orginone verification code is {code}. It expires in {minutes} minutes. "
+                             "If you did not ask for it, ignore this message."))
     return {"expires_in": settings.code_ttl_seconds, "resend_after": settings.code_resend_seconds}
 
 

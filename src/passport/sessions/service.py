@@ -269,6 +269,18 @@ def revoke(rt: Runtime, origin: audit.Origin, principal: Principal, session_id: 
     forget_sessions(rt, session_id=session_id)
 
 
+def revoke_all(rt: Runtime, db: Session, account_id: str, *, keep_session_id: str | None = None) -> int:
+    """Revoke every live session of the account (but ``keep_session_id``), inside the caller's
+    unit of work. Returns how many were revoked; the caller records why in its audit event."""
+    table = LoginSession.__table__
+    condition = (table.c.account_id == account_id) & table.c.revoked_at.is_(None)
+    if keep_session_id:
+        condition &= table.c.id != keep_session_id
+    revoked = db.execute(update(table).where(condition).values(revoked_at=rt.clock.now())).rowcount
+    forget_sessions(rt, account_id=account_id)
+    return revoked
+
+
 def sweep_sessions(rt: Runtime, db: Session) -> int:
     """Delete sessions that ended more than a day ago (the audit log keeps the logins)."""
     cutoff = rt.clock.now() - timedelta(days=1)

@@ -9,6 +9,7 @@ from passport_testing import (
     AGREEMENT_VERSIONS,
     STRONG_PASSWORD,
     last_code,
+    last_email_code,
     new_phone,
     outbox_messages,
     register_account,
@@ -289,8 +290,16 @@ def test_login_code_answer_does_not_reveal_whether_the_number_is_registered(clie
     assert row.code_hash is None and row.delivered is False
 
 
-def test_email_channel_is_not_available_yet(client, rt):
-    answer = client.post(CODES, json={"channel": "email", "to": "someone@example.com", "purpose": "register"})
+def test_email_codes_go_to_the_email_outbox(client, rt):
+    address = f"user{new_phone()}@example.com"
+    answer = client.post(CODES, json={"channel": "email", "to": address, "purpose": "bind_email"})
+    assert answer.status_code == 202
+    code = last_email_code(rt, address, "bind_email")
+    assert len(code) == 6 and code.isdigit()
+
+
+def test_an_invalid_email_is_refused_with_its_field(client):
+    answer = client.post(CODES, json={"channel": "email", "to": "not-an-email", "purpose": "bind_email"})
     assert answer.status_code == 422
-    assert answer.json()["code"] == "channel_unavailable"
-    assert answer.json()["errors"][0]["field"] == "channel"
+    assert answer.json()["code"] == "invalid_email"
+    assert answer.json()["errors"][0]["field"] == "to"

@@ -203,7 +203,7 @@ def test_json_logs_hold_no_full_phone_number(app, rt, capsys):
     captured = capsys.readouterr()
     lines = [line for line in (captured.err + captured.out).splitlines() if line.startswith("{")]
     events = [json.loads(line) for line in lines]
-    assert [e["purpose"] for e in events if e.get("event") == "sms.sent"] == ["register", "login"]
+    assert [e["purpose"] for e in events if e.get("event") == "notice.sent"] == ["register", "login"]
     assert any(e.get("event") == "probe" for e in events)
     text = "\n".join(lines)
     spaced = f"{phone[:3]} {phone[3:7]} {phone[7:]}"

@@ -1,0 +1,3 @@
+"""Pages: the TOTP settings (QR code, confirm, disable)."""
+
+from __future__ import annotations
