@@ -53,6 +53,7 @@ openapi: install
 
 bench: install
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/enumeration.py
 
 ## lock: re-resolve pyproject.toml's pins into the two lock files
 lock:

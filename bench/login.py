@@ -89,9 +89,11 @@ def phone_of(i: int) -> str:
     return f"139{i:08d}"  # an 11-digit mainland mobile number, as a user would type it
 
 
-def seed_accounts(count: int) -> dict:
-    """Insert ``count`` active person accounts directly, with passport's own crypto and hasher."""
-    from passport.accounts.models import Account, new_id
+def seed_accounts(count: int, recovery_key: str | None = None) -> dict:
+    """Insert ``count`` active person accounts directly, with passport's own crypto and hasher
+    (and one recovery key for all of them when given)."""
+    from passport.accounts.models import Account
+    from passport.db import new_id
     from passport.identity.phone import normalize_phone
     from passport.runtime import build_runtime
     from passport.settings import Settings
@@ -102,6 +104,7 @@ def seed_accounts(count: int) -> dict:
         # One hash for every account: each verification costs the same whatever the salt, and one
         # Argon2 run keeps seeding to a fraction of a second.
         password_hash = rt.hasher.hash(PASSWORD)
+        recovery_hash = rt.hasher.hash(recovery_key) if recovery_key else None
         now = rt.clock.now()
         rows = []
         for i in range(count):
@@ -109,6 +112,7 @@ def seed_accounts(count: int) -> dict:
             rows.append(Account(id=new_id(), kind="person", status="active", nickname=f"bench-{i:04d}",
                                 phone_enc=rt.keys.cipher.encrypt(phone, "account.phone"),
                                 phone_bidx=rt.keys.blind_index("phone", phone), password_hash=password_hash,
+                                recovery_key_hash=recovery_hash,
                                 failed_logins=0, created_at=now, updated_at=now))
         with rt.db.write() as db:
             db.add_all(rows)

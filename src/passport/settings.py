@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
     login_per_ip_minute: int = 30
     register_per_ip_hour: int = 20
+    # Credential recovery (COMPLIANCE C2, C4): recovery-key tries per number, resets, freezes and
+    # unfreezes per client IP, and current-password checks per account (change password, new key).
+    recovery_key_per_phone_hour: int = 5
+    recovery_per_ip_hour: int = 30
+    password_check_per_hour: int = 10
     session_idle_days: int = 7
     session_absolute_days: int = 30
     # Each process may reuse a looked-up session for this long: a revocation made on another node

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from passport.accounts import service
-from passport.accounts.schemas import AccountOut, ProfileIn, Registered, RegisterIn
+from passport.accounts.schemas import (
+    AccountOut,
+    EmailCodeIn,
+    EmailCodeSent,
+    EmailIn,
+    ProfileIn,
+    Registered,
+    RegisterIn,
+)
 from passport.agreements import service as agreements
 from passport.web.http import ApiOrigin, Authenticated, Rt
 
@@ -35,3 +43,22 @@ async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
 def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     return service.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
                                   bio_given="bio" in body.model_fields_set)
+
+
+@router.post("/me/email", status_code=202, response_model=EmailCodeSent)
+def request_email(body: EmailIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Send a bind_email code to the address, kept as pending until ``/me/email/verify``. The answer
+    does not tell whether another account holds the address (409 ``email_taken`` comes at verify)."""
+    return service.request_email(rt, origin, principal.account_id, email=body.email)
+
+
+@router.post("/me/email/verify", status_code=204)
+def verify_email(body: EmailCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    service.verify_email(rt, origin, principal.account_id, code=body.code)
+    return Response(status_code=204)
+
+
+@router.delete("/me/email", status_code=204)
+def unbind_email(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    service.unbind_email(rt, origin, principal.account_id)
+    return Response(status_code=204)

@@ -19,7 +19,12 @@ router = APIRouter(include_in_schema=False)
 REGISTER_FIELDS = ("phone", "code", "nickname", "password", "accept")
 PROFILE_FIELDS = ("nickname", "bio")
 AGREEMENT_INPUT = "agreement."  # hidden inputs agreement.<kind> = <version shown on the page>
-DONE_NOTICES = {"profile": "Your profile has been saved.", "revoked": "That device has been logged out."}
+DONE_NOTICES = {"profile": "Your profile has been saved.", "revoked": "That device has been logged out.",
+                "revoked_others": "Every other device has been logged out.",
+                "email_bound": "Your email address has been bound. You can log in with it.",
+                "email_unbound": "Your email address has been removed."}
+EMAIL_FIELDS = ("email", "code")
+ACTIVITY_PAGE = 20
 
 
 def register_page(request: Request, state: FormState) -> Response:
@@ -126,6 +131,140 @@ def revoke_session(session_id: str, request: Request, form: FormData) -> Respons
         web.end_browser_session(request, response)
         return response
     return web.redirect(request, "/account?done=revoked")
+
+
+def _signed_in(request: Request) -> sessions.Principal | None:
+    return web.current_principal(request)
+
+
+def _to_login(request: Request) -> Response:
+    response = web.redirect(request, "/login")
+    web.end_browser_session(request, response)
+    return response
+
+
+def _notice(request: Request, done: str | None) -> str | None:
+    notice = DONE_NOTICES.get(done or "")
+    return web.translate(request, notice) if notice else None
+
+
+# --- email -----------------------------------------------------------------------------------------
+
+def email_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    email = service.email_of(rt, principal.account_id)
+    return web.render(request, "account_email.html", state.status, page_path="/account/email", form=state,
+                      email=email, code_minutes=rt.settings.code_ttl_seconds // 60)
+
+
+@router.get("/account/email")
+def email_form(request: Request, done: str | None = None) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    return email_page(request, principal, FormState(notice=_notice(request, done)))
+
+
+@router.post("/account/email")
+def request_email(request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    values = {"email": form.get("email", "")}
+    if not web.csrf_passed(request, form):
+        return email_page(request, principal, web.expired_form(request, values))
+    rt = web.runtime(request)
+    try:
+        service.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
+    except errors.DomainError as exc:
+        return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
+    return email_page(request, principal, FormState())  # the pending address shows where the code went
+
+
+@router.post("/account/email/verify")
+def verify_email(request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return email_page(request, principal, web.expired_form(request, {}))
+    try:
+        service.verify_email(web.runtime(request), web.web_origin(request), principal.account_id,
+                             code=form.get("code", ""))
+    except errors.DomainError as exc:
+        return email_page(request, principal, web.failed_form(request, exc, {}, EMAIL_FIELDS))
+    return web.redirect(request, "/account/email?done=email_bound")
+
+
+@router.post("/account/email/unbind")
+def unbind_email(request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return email_page(request, principal, web.expired_form(request, {}))
+    service.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
+    return web.redirect(request, "/account/email?done=email_unbound")
+
+
+# --- devices ---------------------------------------------------------------------------------------
+
+def devices_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+    devices = [d | {"device": device_name(request, d["user_agent"])}
+               for d in sessions.list_sessions(web.runtime(request), principal)]
+    return web.render(request, "account_devices.html", state.status, page_path="/account/devices", form=state,
+                      devices=devices, others=sum(not d["current"] for d in devices))
+
+
+@router.get("/account/devices")
+def devices(request: Request, done: str | None = None) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    return devices_page(request, principal, FormState(notice=_notice(request, done)))
+
+
+@router.post("/account/devices/{session_id}/revoke")
+def revoke_device(session_id: str, request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return devices_page(request, principal, web.expired_form(request, {}))
+    try:
+        sessions.revoke(web.runtime(request), web.web_origin(request), principal, session_id)
+    except errors.DomainError as exc:
+        return devices_page(request, principal, web.failed_form(request, exc, {}, ()))
+    if session_id == principal.session_id:
+        return _to_login(request)
+    return web.redirect(request, "/account/devices?done=revoked")
+
+
+@router.post("/account/devices/revoke-others")
+def revoke_other_devices(request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return devices_page(request, principal, web.expired_form(request, {}))
+    sessions.revoke_others(web.runtime(request), web.web_origin(request), principal)
+    return web.redirect(request, "/account/devices?done=revoked_others")
+
+
+# --- activity --------------------------------------------------------------------------------------
+
+@router.get("/account/activity")
+def activity(request: Request, before: str | None = None) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    # A hand-edited ?before= that is not a positive number starts from the newest entry.
+    start = int(before) if before and before.isascii() and before.isdigit() and len(before) < 19 else None
+    start = start or None
+    page = service.activity(web.runtime(request), principal.account_id, before=start, limit=ACTIVITY_PAGE)
+    items = [item | {"device": device_name(request, item["user_agent"])} for item in page["items"]]
+    return web.render(request, "account_activity.html", page_path="/account/activity", items=items,
+                      next_before=page["next_before"], first_page=start is None)
 
 
 _BROWSERS = (("MicroMessenger", "WeChat"), ("DingTalk", "DingTalk"), ("Edg/", "Edge"),

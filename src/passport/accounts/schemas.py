@@ -56,3 +56,16 @@ class Registered(BaseModel):
 class ProfileIn(Input):
     nickname: str | None = Field(None, max_length=64)
     bio: str | None = Field(None, max_length=1000)
+
+
+class EmailIn(Input):
+    email: str = Field(min_length=1, max_length=254, examples=["alice@example.com"])
+
+
+class EmailCodeIn(Input):
+    code: str = Field(min_length=1, max_length=16, examples=["123456"])
+
+
+class EmailCodeSent(BaseModel):
+    expires_in: int = Field(examples=[300], description="Seconds the code sent to the address stays valid.")
+    resend_after: int = Field(examples=[60])

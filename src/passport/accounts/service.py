@@ -18,12 +18,14 @@ from passport.credentials import service as codes
 from passport.db import new_id
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
+from passport.ipregion import resolver as ip_regions
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key
 from passport.sessions import service as sessions
 
 STATUSES = ("active", "frozen", "restricted", "suspended", "cancelling", "cancelled", "terminated")
+EMAIL_FIELD, EMAIL_PENDING_FIELD = "account.email", "account.email_pending"
 NICKNAME_MAX = 32
 BIO_MAX = 200
 
@@ -174,3 +176,123 @@ def find(db: Session | Connection, target: codes.Target):
     """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
     row: login reads it on every attempt, so it skips the ORM's identity map."""
     return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()
+
+
+# --- email (API.md "Credentials") -----------------------------------------------------------------
+
+def _email_taken() -> errors.DomainError:
+    return errors.DomainError("email_taken", "This email address is already bound to another account.", 409,
+                              [errors.FieldError("email", "email_taken", "already bound to another account")])
+
+
+def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: str) -> dict:
+    """Keep the address as pending and send it a bind_email code. The answer is the same whether or
+    not another account holds the address: that is told only once the code proves ownership."""
+    target = codes.email_target(rt, email)
+    sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
+                           account_exists=account_exists)
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = get(db, account_id)
+        account.email_pending_enc = rt.keys.cipher.encrypt(target.value, EMAIL_PENDING_FIELD)
+        account.email_pending_bidx = target.bidx
+        account.updated_at = now
+        audit.record(db, at=now, action="email.bind_requested", origin=origin, actor_type="user",
+                     actor_id=account_id, subject_type="account", subject_id=account_id,
+                     details={"email": mask_email(target.value)})
+    return sent
+
+
+def _pending_target(rt: Runtime, account: Account) -> codes.Target | None:
+    if account.email_pending_enc is None or account.email_pending_bidx is None:
+        return None
+    address = rt.keys.cipher.decrypt(account.email_pending_enc, EMAIL_PENDING_FIELD)
+    return codes.Target("email", address, account.email_pending_bidx)
+
+
+def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: str) -> None:
+    """Redeem the bind_email code of the pending address and bind it. 409 ``email_taken`` when a
+    live account holds it (checked here, and by the unique index against a simultaneous bind)."""
+    now = rt.clock.now()
+    outcome, taken = codes.Redeemed.NONE, False
+    try:
+        with rt.db.write() as db:
+            account = get(db, account_id)
+            target = _pending_target(rt, account)
+            if target is not None:
+                outcome = codes.redeem_code(rt, db, target, codes.Purpose.BIND_EMAIL, code)
+            if outcome is codes.Redeemed.OK:
+                holder = find(db, target)
+                taken = holder is not None and holder.id != account_id
+                if not taken:
+                    account.email_enc = rt.keys.cipher.encrypt(target.value, EMAIL_FIELD)
+                    account.email_bidx = target.bidx
+                account.email_pending_enc = account.email_pending_bidx = None
+                account.updated_at = now
+                db.flush()
+            masked = mask_email(target.value) if target else None
+            if outcome is codes.Redeemed.OK and not taken:
+                audit.record(db, at=now, action="email.bound", origin=origin, actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"email": masked})
+            else:
+                reason = "email_taken" if taken else "invalid_code"
+                audit.record(db, at=now, action="email.bind", origin=origin, result="failed", actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"email": masked, "reason": reason})
+    except IntegrityError:
+        raise _email_taken() from None
+    if outcome is not codes.Redeemed.OK:
+        raise errors.invalid_code()
+    if taken:
+        raise _email_taken()
+    sessions.forget_sessions(rt, account_id=account_id)
+
+
+def unbind_email(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
+    """Remove the bound address (and any pending one); login by email stops working."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = get(db, account_id)
+        state = email_state(rt, account)
+        if state["email"] or state["pending"]:
+            account.email_enc = account.email_bidx = None
+            account.email_pending_enc = account.email_pending_bidx = None
+            account.updated_at = now
+            audit.record(db, at=now, action="email.unbound", origin=origin, actor_type="user",
+                         actor_id=account_id, subject_type="account", subject_id=account_id,
+                         details={k: v for k, v in state.items() if v})
+    sessions.forget_sessions(rt, account_id=account_id)
+
+
+def email_state(rt: Runtime, account: Account) -> dict:
+    """The bound and the pending address, masked."""
+    cipher = rt.keys.cipher
+    bound = cipher.decrypt(account.email_enc, EMAIL_FIELD) if account.email_enc else None
+    pending = cipher.decrypt(account.email_pending_enc, EMAIL_PENDING_FIELD) if account.email_pending_enc else None
+    return {"email": mask_email(bound) if bound else None, "pending": mask_email(pending) if pending else None}
+
+
+def email_of(rt: Runtime, account_id: str) -> dict:
+    with rt.db.read() as db:
+        return email_state(rt, get(db, account_id))
+
+
+# --- activity (API.md "Credentials": GET /me/activity) --------------------------------------------
+
+ACTIVITY_PAGE_MAX = 100
+MAX_SEQ = 2**63 - 1
+
+
+def activity(rt: Runtime, account_id: str, *, before: int | None = None, limit: int = 20) -> dict:
+    """One page of the account's own trail, newest first (COMPLIANCE C3), each entry with the IP
+    region of its address. ``next_before`` fetches the next page; None on the last one."""
+    limit = max(1, min(limit, ACTIVITY_PAGE_MAX))
+    if before is not None and before > MAX_SEQ:
+        before = None  # past every event: the newest page (and no BIGINT overflow)
+    with rt.db.read() as db:
+        rows = audit.activity_of(db, account_id, before=before, limit=limit + 1)
+    page = rows[:limit]
+    regions = ip_regions(rt.settings.ip_region_file)
+    return {"items": [row | {"ip_region": regions.resolve(row["ip"])} for row in page],
+            "next_before": page[-1]["seq"] if len(rows) > limit else None}

@@ -1,3 +1,234 @@
-"""Pages: forgot password, change password, recovery key, freeze and unfreeze."""
+"""Pages: forgot password, change password, recovery key, freeze and unfreeze (API.md "Credentials")."""
 
 from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from passport import errors
+from passport.credentials import service
+from passport.sessions import service as sessions
+from passport.web import http
+from passport.web import pages as web
+from passport.web.pages import FormData, FormState
+
+router = APIRouter(include_in_schema=False)
+
+RESET_FIELDS = {"sms": ("phone", "code", "new_password"), "key": ("phone", "recovery_key", "new_password")}
+FREEZE_FIELDS = ("phone", "code")
+UNFREEZE_FIELDS = ("phone", "code", "recovery_key", "new_password")
+CHANGE_FIELDS = ("current_password", "new_password")
+KEY_FIELDS = ("password",)
+CHANGED_NOTICE = "Your password has been changed. Every other device has been logged out."
+
+
+def _password_rules(request: Request) -> dict:
+    settings = web.runtime(request).settings
+    return {"password_min_length": settings.password_min_length,
+            "password_min_classes": settings.password_min_classes}
+
+
+def _done(request: Request, outcome: str) -> Response:
+    """The result page after a reset, freeze or unfreeze."""
+    ended = _session_ended(request)
+    response = web.render(request, "credentials_done.html", page_path="/login", outcome=outcome)
+    if ended:
+        web.end_browser_session(request, response)
+    return response
+
+
+def _session_ended(request: Request) -> bool:
+    """Whether the session this browser came with has just ended (every session of the account ends on
+    a reset or a freeze); if so, the page is drawn for a visitor and the cookie is to be dropped."""
+    token = request.cookies.get(http.SESSION_COOKIE)
+    if not token or sessions.lookup(web.runtime(request), token)[0] is not None:
+        return False
+    request.state.page_principal = None  # looked up before the change; it no longer holds
+    return True
+
+
+def _to_login(request: Request) -> Response:
+    response = web.redirect(request, "/login")
+    web.end_browser_session(request, response)
+    return response
+
+
+# --- forgot password (public) ----------------------------------------------------------------------
+
+def forgot_page(request: Request, state: FormState, method: str = "sms") -> Response:
+    return web.render(request, "credentials_forgot.html", state.status, page_path="/forgot-password", form=state,
+                      method=method, **_password_rules(request))
+
+
+def forgot_by_sms_page(request: Request, state: FormState) -> Response:
+    return forgot_page(request, state, "sms")
+
+
+web.CODE_FORMS[service.Purpose.RESET_PASSWORD.value] = forgot_by_sms_page
+
+
+@router.get("/forgot-password")
+def forgot_form(request: Request, method: str = "sms") -> Response:
+    return forgot_page(request, FormState(), "key" if method == "key" else "sms")
+
+
+@router.post("/forgot-password")
+def forgot(request: Request, form: FormData) -> Response:
+    method = "key" if form.get("method") == "key" else "sms"
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return forgot_page(request, web.expired_form(request, values), method)
+    try:
+        service.reset_password(web.runtime(request), web.web_origin(request), phone=values["phone"],
+                               new_password=form.get("new_password", ""),
+                               code=form.get("code", "") if method == "sms" else None,
+                               recovery_key=form.get("recovery_key", "") if method == "key" else None)
+    except errors.DomainError as exc:
+        return forgot_page(request, web.failed_form(request, exc, values, RESET_FIELDS[method]), method)
+    return _done(request, "reset")
+
+
+# --- my account was stolen: freeze, unfreeze (public) ----------------------------------------------
+
+def stolen_page(request: Request, state: FormState) -> Response:
+    return web.render(request, "credentials_stolen.html", state.status, page_path="/account-stolen", form=state)
+
+
+web.CODE_FORMS[service.Purpose.FREEZE.value] = stolen_page
+
+
+@router.get("/account-stolen")
+def stolen_form(request: Request) -> Response:
+    return stolen_page(request, FormState())
+
+
+@router.post("/account-stolen")
+def stolen(request: Request, form: FormData) -> Response:
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return stolen_page(request, web.expired_form(request, values))
+    try:
+        service.freeze_by_code(web.runtime(request), web.web_origin(request), phone=values["phone"],
+                               code=form.get("code", ""))
+    except errors.DomainError as exc:
+        return stolen_page(request, web.failed_form(request, exc, values, FREEZE_FIELDS))
+    return _done(request, "frozen")
+
+
+def unfreeze_page(request: Request, state: FormState) -> Response:
+    return web.render(request, "credentials_unfreeze.html", state.status, page_path="/unfreeze", form=state,
+                      **_password_rules(request))
+
+
+web.CODE_FORMS[service.Purpose.UNFREEZE.value] = unfreeze_page
+
+
+@router.get("/unfreeze")
+def unfreeze_form(request: Request) -> Response:
+    return unfreeze_page(request, FormState())
+
+
+@router.post("/unfreeze")
+def unfreeze(request: Request, form: FormData) -> Response:
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return unfreeze_page(request, web.expired_form(request, values))
+    try:
+        service.unfreeze(web.runtime(request), web.web_origin(request), phone=values["phone"],
+                         code=form.get("code", ""), recovery_key=form.get("recovery_key", ""),
+                         new_password=form.get("new_password", ""))
+    except errors.DomainError as exc:
+        return unfreeze_page(request, web.failed_form(request, exc, values, UNFREEZE_FIELDS))
+    return _done(request, "unfrozen")
+
+
+# --- signed in: change password, new recovery key, freeze ------------------------------------------
+
+def password_page(request: Request, state: FormState) -> Response:
+    return web.render(request, "credentials_password.html", state.status, page_path="/account/password",
+                      form=state, **_password_rules(request))
+
+
+@router.get("/account/password")
+def password_form(request: Request, done: str | None = None) -> Response:
+    if web.current_principal(request) is None:
+        return _to_login(request)
+    notice = web.translate(request, CHANGED_NOTICE) if done == "1" else None
+    return password_page(request, FormState(notice=notice))
+
+
+@router.post("/account/password")
+def change_password(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return password_page(request, web.expired_form(request, {}))
+    try:
+        service.change_password(web.runtime(request), web.web_origin(request), principal,
+                                current_password=form.get("current_password", ""),
+                                new_password=form.get("new_password", ""))
+    except errors.DomainError as exc:
+        return password_page(request, web.failed_form(request, exc, {}, CHANGE_FIELDS))
+    return web.redirect(request, "/account/password?done=1")
+
+
+def recovery_key_page(request: Request, state: FormState, recovery_key: str | None = None) -> Response:
+    return web.render(request, "credentials_recovery_key.html", state.status, page_path="/account/recovery-key",
+                      form=state, recovery_key=recovery_key)
+
+
+@router.get("/account/recovery-key")
+def recovery_key_form(request: Request) -> Response:
+    if web.current_principal(request) is None:
+        return _to_login(request)
+    return recovery_key_page(request, FormState())
+
+
+@router.post("/account/recovery-key")
+def regenerate_recovery_key(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return recovery_key_page(request, web.expired_form(request, {}))
+    try:
+        key = service.regenerate_recovery_key(web.runtime(request), web.web_origin(request), principal,
+                                              password=form.get("password", ""))
+    except errors.DomainError as exc:
+        return recovery_key_page(request, web.failed_form(request, exc, {}, KEY_FIELDS))
+    return recovery_key_page(request, FormState(), key)
+
+
+def freeze_page(request: Request, state: FormState) -> Response:
+    return web.render(request, "credentials_freeze.html", state.status, page_path="/account/freeze", form=state)
+
+
+@router.get("/account/freeze")
+def freeze_form(request: Request) -> Response:
+    if web.current_principal(request) is None:
+        return _to_login(request)
+    return freeze_page(request, FormState())
+
+
+@router.post("/account/freeze")
+def freeze(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return freeze_page(request, web.expired_form(request, {}))
+    try:
+        service.freeze_own(web.runtime(request), web.web_origin(request), principal)
+    except errors.DomainError as exc:
+        if exc.code != "account_not_freezable":
+            return freeze_page(request, web.failed_form(request, exc, {}, ()))
+        # Not frozen, but every session ended: this one too.
+        _session_ended(request)
+        response = freeze_page(request, web.failed_form(request, exc, {}, ()))
+        web.end_browser_session(request, response)
+        return response
+    return _done(request, "frozen")
+
+
+web.router.include_router(router)

@@ -29,6 +29,14 @@ def logout(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     return Response(status_code=204)
 
 
+@router.delete("/sessions/others", status_code=204)
+def revoke_other_sessions(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Sign out every other device of this account; this session stays."""
+    service.revoke_others(rt, origin, principal)
+    return Response(status_code=204)
+
+
+# Declared after the fixed paths above: "current" and "others" are not session ids.
 @router.delete("/sessions/{session_id}", status_code=204)
 def revoke_session(session_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     service.revoke(rt, origin, principal, session_id)

@@ -22,6 +22,12 @@ def login_page(request: Request, state: FormState, method: str = "password") -> 
     return web.render(request, "login.html", state.status, page_path="/login", form=state, method=method)
 
 
+def mfa_page(request: Request, state: FormState, mfa_token: str) -> Response:
+    """The second login step: the 6-digit code (or the recovery key), carrying the mfa_token."""
+    return web.render(request, "login.html", state.status, page_path="/login", form=state, method="password",
+                      mfa_token=mfa_token)
+
+
 def sms_login_page(request: Request, state: FormState) -> Response:
     return login_page(request, state, "sms")
 
@@ -49,7 +55,36 @@ def login(request: Request, form: FormData) -> Response:
             issued, _account = service.login_password(rt, origin, login=values["login"],
                                                       password=form.get("password", ""))
     except errors.DomainError as exc:
+        if exc.code == "mfa_required":
+            return mfa_page(request, FormState(), exc.extra["mfa_token"])
         return login_page(request, web.failed_form(request, exc, values, LOGIN_FIELDS[method]), method)
+    response = web.redirect(request, "/account")
+    web.start_browser_session(request, response, issued)
+    return response
+
+
+@router.post("/login/mfa")
+def login_mfa(request: Request, form: FormData) -> Response:
+    token = form.get("mfa_token", "")
+    by_key = "recovery_key" in form
+    if not web.csrf_passed(request, form):
+        return mfa_page(request, web.expired_form(request, {}), token)
+    try:
+        issued, _account = service.login_mfa(
+            web.runtime(request), web.web_origin(request), mfa_token=token,
+            code=None if by_key else form.get("totp", ""), recovery_key=form.get("recovery_key") if by_key else None)
+    except errors.DomainError as exc:
+        if exc.status == 401:
+            # A spent, expired or forged token, or an account locked meanwhile: back to the start.
+            state = FormState(alert=web.translate(request, "This verification step has ended. Please log in again."),
+                              status=401)
+            return login_page(request, state)
+        if exc.status == 403:
+            return login_page(request, web.failed_form(request, exc, {}, ()))
+        state = web.failed_form(request, exc, {}, ("recovery_key",) if by_key else ("code",))
+        if "code" in state.errors:
+            state.errors["totp"] = state.errors.pop("code")
+        return mfa_page(request, state, token)
     response = web.redirect(request, "/account")
     web.start_browser_session(request, response, issued)
     return response

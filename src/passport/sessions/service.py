@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,9 +15,12 @@ from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.credentials import service as codes
+from passport.credentials import totp
 from passport.db import new_id
+from passport.ipregion import resolver as ip_regions
+from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
-from passport.security.tokens import new_token, token_digest
+from passport.security.tokens import b64, keyed_digest, new_token, same, token_digest
 from passport.sessions.models import LoginSession
 
 # Touching last_seen_at on every request would turn every read into a write.
@@ -87,7 +91,8 @@ def _refuse_status(account) -> None:
 
 
 def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str) -> tuple[Issued, dict]:
-    """Unknown account, wrong password and locked account give one answer, at the cost of one hash."""
+    """Unknown account, wrong password and locked account give one answer, at the cost of one hash.
+    With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session."""
     settings = rt.settings
     target = _identify(rt, login)
     rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
@@ -98,13 +103,17 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     locked = bool(account and account.locked_until and account.locked_until > now)
     if account is None or locked or not ok:
         with rt.db.write() as db:
-            _record_failure(rt, db, origin, account, locked, now, target.channel)
+            notice = _record_failure(rt, db, origin, account, locked, now, target.channel)
+        _send_notice(rt, notice)
         raise errors.invalid_credentials()
     token = new_session_token()
-    issued = None
+    issued = challenge = None
     with rt.db.write() as db:
         if account.status in REFUSED_STATUSES:
             _record_refusal(db, origin, account, now, "password")
+        elif totp.is_enabled(account):
+            # The failure count is left alone: it counts wrong authenticator codes too (login_mfa).
+            challenge = _challenge(rt, db, origin, account, now, "password")
         elif db.execute(_CLEAR_FAILURES, {"aid": account.id, "now": now}).rowcount != 1:
             _record_failure(rt, db, origin, account, True, now, target.channel)
         else:
@@ -113,6 +122,8 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
                          actor_id=account.id, subject_type="account", subject_id=account.id,
                          details={"method": "password"})
     _refuse_status(account)
+    if challenge is not None:
+        raise challenge
     if issued is None:
         raise errors.invalid_credentials()
     return issued, accounts.view(rt, account)
@@ -124,42 +135,69 @@ def _record_refusal(db: Session, origin: audit.Origin, account, now: datetime, m
 
 
 def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
-                    channel: str) -> None:
+                    channel: str, *, reason: str = "wrong_password") -> SmsMessage | None:
+    """Count a failed login; at the limit, lock the account. Returns the notice for the owner when
+    it locks: the caller sends it after the unit of work commits (a rolled-back lock is no news)."""
     settings = rt.settings
     if account is None:
         audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
                      details={"reason": "unknown_account", "by": channel})
-        return
+        return None
     if locked:
         audit.record(db, at=now, action="login.failed", origin=origin, result="denied", subject_type="account",
                      subject_id=account.id, details={"reason": "locked"})
-        return
+        return None
     failures = db.scalar(
         update(accounts.Account).where(accounts.Account.id == account.id)
         .values(failed_logins=accounts.Account.failed_logins + 1)
         .returning(accounts.Account.failed_logins)
     )
     audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
-                 subject_id=account.id, details={"reason": "wrong_password", "failures": failures})
-    if failures >= settings.login_max_failures:
-        until = now + timedelta(minutes=settings.login_lock_minutes)
-        db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
-                   .values(failed_logins=0, locked_until=until))
-        audit.record(db, at=now, action="login.locked", origin=origin, result="denied", actor_type="system",
-                     subject_type="account", subject_id=account.id, details={"until": rfc3339(until)})
+                 subject_id=account.id, details={"reason": reason, "failures": failures})
+    if failures < settings.login_max_failures:
+        return None
+    until = now + timedelta(minutes=settings.login_lock_minutes)
+    db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
+               .values(failed_logins=0, locked_until=until))
+    audit.record(db, at=now, action="login.locked", origin=origin, result="denied", actor_type="system",
+                 subject_type="account", subject_id=account.id, details={"until": rfc3339(until)})
+    return _lock_notice(rt, account, settings.login_lock_minutes)
+
+
+def _lock_notice(rt: Runtime, account, minutes: int) -> SmsMessage | None:
+    """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do."""
+    if not account.phone_enc:
+        return None
+    phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone")
+    text = (f"【奥集能】您的账号因连续多次登录失败，密码登录已被锁定 {minutes} 分钟。"
+            "如非本人操作，请立即重置密码或冻结账号。")
+    return SmsMessage(to=phone, purpose="notice_locked", text=text, params={"minutes": str(minutes)})
+
+
+def _send_notice(rt: Runtime, notice: SmsMessage | None) -> None:
+    if notice is not None:
+        rt.dispatch_sms(notice)
 
 
 def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> tuple[Issued, dict]:
-    """Login by SMS code. A proved code also lifts a password lock: the owner holds the phone."""
+    """Login by SMS code. A proved code also lifts a password lock: the owner holds the phone.
+    With TOTP on, the code is the first factor only: 401 ``mfa_required``, and a lock stays."""
     target = codes.sms_target(rt, phone)
     rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
     now = rt.clock.now()
     token = new_session_token()
-    issued = None
+    issued = challenge = None
     with rt.db.write() as db:
         account = accounts.find(db, target)
         outcome = codes.redeem_code(rt, db, target, codes.Purpose.LOGIN, code) if account else codes.Redeemed.NONE
-        if outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES:
+        proved = outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES
+        if proved and totp.is_enabled(account):
+            # The lock also counts wrong authenticator codes: holding the phone must not lift it.
+            if account.locked_until and account.locked_until > now:
+                _record_failure(rt, db, origin, account, True, now, target.channel)
+            else:
+                challenge = _challenge(rt, db, origin, account, now, "sms_code")
+        elif proved:
             # A proved code lifts a password lock: the owner holds the phone.
             db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
                        .values(failed_logins=0, locked_until=None))
@@ -176,7 +214,135 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
     if outcome is not codes.Redeemed.OK:
         raise errors.invalid_credentials()
     _refuse_status(account)
+    if challenge is not None:
+        raise challenge
+    if issued is None:
+        raise errors.invalid_credentials()
     return issued, accounts.view(rt, account)
+
+
+# --- second factor (TOTP) --------------------------------------------------------------------------
+
+MFA_METHODS = ("password", "sms_code")
+_BY_ID = select(_accounts).where(_accounts.c.id == bindparam("aid"))
+# The second step passes once: it moves totp_last_step, which the mfa_token is bound to; the step
+# must be unused (replay) and the account unlocked, all in the one conditional UPDATE.
+_PASS_SECOND_STEP = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("aid"), _accounts.c.totp_enabled_at.is_not(None),
+           _accounts.c.totp_last_step.is_not_distinct_from(bindparam("last_step")),
+           or_(_accounts.c.totp_last_step.is_(None), _accounts.c.totp_last_step < bindparam("step")),
+           or_(_accounts.c.locked_until.is_(None), _accounts.c.locked_until <= bindparam("now")))
+    .values(totp_last_step=bindparam("step"), failed_logins=0, locked_until=None)
+)
+
+
+@dataclass(frozen=True)
+class MfaClaim:
+    account_id: str
+    expires: int  # Unix seconds
+    method: str
+    nonce: str
+    mac: str
+
+
+def mfa_required(token: str, seconds: int) -> errors.DomainError:
+    return errors.DomainError("mfa_required", "Enter the 6-digit code from your authenticator app.", 401,
+                              extra={"mfa_token": token, "expires_in": seconds})
+
+
+def _mfa_mac(rt: Runtime, account, account_id: str, expires: int, method: str, nonce: str) -> str:
+    """HMAC over the claim and the account's second-factor state: a passed second step moves
+    totp_last_step, so a token works once; a new password or a new secret ends it too."""
+    state = (account.password_hash or "", str(account.totp_last_step), rfc3339(account.totp_enabled_at) or "")
+    return b64(keyed_digest(rt.keys.secret, "mfa_token", account_id, str(expires), method, nonce, *state))
+
+
+def new_mfa_token(rt: Runtime, account, method: str, now: datetime) -> str:
+    expires = int(now.timestamp()) + rt.settings.mfa_token_seconds
+    nonce = secrets.token_hex(8)
+    return ".".join((account.id, str(expires), method, nonce, _mfa_mac(rt, account, account.id, expires, method,
+                                                                         nonce)))
+
+
+def read_mfa_token(raw: str | None) -> MfaClaim | None:
+    """The claim of a well-formed token; its MAC is checked against the account (``_mfa_mac``)."""
+    parts = raw.split(".") if isinstance(raw, str) and len(raw) <= 256 else []
+    if len(parts) != 5 or not parts[1].isdigit() or parts[2] not in MFA_METHODS:
+        return None
+    return MfaClaim(parts[0], int(parts[1]), parts[2], parts[3], parts[4])
+
+
+def _challenge(rt: Runtime, db: Session, origin: audit.Origin, account, now: datetime,
+               method: str) -> errors.DomainError:
+    audit.record(db, at=now, action="login.mfa_required", origin=origin, actor_type="user", actor_id=account.id,
+                 subject_type="account", subject_id=account.id, details={"method": method})
+    return mfa_required(new_mfa_token(rt, account, method, now), rt.settings.mfa_token_seconds)
+
+
+def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | None = None,
+              recovery_key: str | None = None) -> tuple[Issued, dict]:
+    """The second login step: the mfa_token from the first, and a code from the authenticator app
+    or, as the factor of last resort, the recovery key. Wrong ones count toward the same lockout as
+    wrong passwords; a bad, used or expired token answers like a wrong password."""
+    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    now = rt.clock.now()
+    claim = read_mfa_token(mfa_token)
+    account = None
+    if claim is not None and claim.expires > now.timestamp():
+        with rt.db.connect() as conn:
+            account = conn.execute(_BY_ID, {"aid": claim.account_id}).first()
+    if (account is None or account.status == "cancelled" or not totp.is_enabled(account)
+            or not same(claim.mac, _mfa_mac(rt, account, claim.account_id, claim.expires, claim.method,
+                                            claim.nonce))):
+        with rt.db.write() as db:
+            audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
+                         details={"reason": "invalid_mfa_token"})
+        raise errors.invalid_credentials()
+
+    by_key = code is None
+    if by_key:
+        proved = totp.recovery_key_matches(rt, account, recovery_key)
+        check = totp.CodeCheck()
+        # A recovery-key pass uses up the current step too, which ends the token like a code would.
+        step = max(totp.time_step(now), (account.totp_last_step or 0) + 1)
+    else:
+        check = totp.check_code(totp.secret_of(rt, account), code, now, account.totp_last_step)
+        proved, step = check.ok, check.step
+    locked = bool(account.locked_until and account.locked_until > now)
+    factor = "recovery_key" if by_key else "totp"
+    token = new_session_token()
+    issued = notice = None
+    with rt.db.write() as db:
+        if account.status in REFUSED_STATUSES:
+            _record_refusal(db, origin, account, now, claim.method)
+        elif locked:
+            _record_failure(rt, db, origin, account, True, now, factor)
+        elif check.replayed:
+            # The right code, used before: a slow double submit, or a code read over a shoulder.
+            audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
+                         subject_id=account.id, details={"reason": "totp_replayed"})
+        elif not proved:
+            notice = _record_failure(rt, db, origin, account, False, now, factor, reason=f"wrong_{factor}")
+        elif db.execute(_PASS_SECOND_STEP, {"aid": account.id, "last_step": account.totp_last_step, "step": step,
+                                            "now": now}).rowcount != 1:
+            # Another request passed (or the account locked) in between: this token is spent.
+            audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
+                         subject_id=account.id, details={"reason": "mfa_token_spent"})
+        else:
+            issued = start_session(rt, db, account.id, token, claim.method, origin)
+            audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
+                         actor_id=account.id, subject_type="account", subject_id=account.id,
+                         details={"method": claim.method, "second_factor": factor})
+    _send_notice(rt, notice)
+    _refuse_status(account)
+    if issued is not None:
+        return issued, accounts.view(rt, account)
+    if locked:
+        raise errors.invalid_credentials()
+    if by_key:
+        raise totp.invalid_recovery_key() if not proved else errors.invalid_credentials()
+    raise totp.totp_replayed() if proved or check.replayed else totp.invalid_totp()
 
 
 # Built once: the hot path of every authenticated request is one indexed join, session → account.
@@ -247,9 +413,22 @@ def list_sessions(rt: Runtime, principal: Principal) -> list[dict]:
                                        LoginSession.last_seen_at > idle_cutoff)
             .order_by(LoginSession.last_seen_at.desc())
         ).all()
+    regions = ip_regions(rt.settings.ip_region_file)
     return [{"id": r.id, "created_at": rfc3339(r.created_at), "last_seen_at": rfc3339(r.last_seen_at),
-             "ip": r.ip, "ip_region": None, "user_agent": r.user_agent, "method": r.method,
+             "ip": r.ip, "ip_region": regions.resolve(r.ip), "user_agent": r.user_agent, "method": r.method,
              "current": r.id == principal.session_id} for r in rows]
+
+
+def revoke_others(rt: Runtime, origin: audit.Origin, principal: Principal) -> int:
+    """Sign out all other devices: revoke every live session of the account but this one."""
+    with rt.db.write() as db:
+        revoked = revoke_all(rt, db, principal.account_id, keep_session_id=principal.session_id)
+        audit.record(db, at=rt.clock.now(), action="session.revoked_others", origin=origin, actor_type="user",
+                     actor_id=principal.account_id, subject_type="account", subject_id=principal.account_id,
+                     details={"count": revoked})
+    # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.
+    forget_sessions(rt, account_id=principal.account_id)
+    return revoked
 
 
 def revoke(rt: Runtime, origin: audit.Origin, principal: Principal, session_id: str) -> None:
