@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "passport.sessions.models",
     "passport.agreements.models",
     "passport.audit.models",
+    "passport.admin.models",
 )
 
 

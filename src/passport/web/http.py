@@ -108,6 +108,34 @@ Rt = Annotated[Runtime, Depends(runtime_dependency)]
 ApiOrigin = Annotated[Origin, Depends(api_origin)]
 
 
+ADMIN_COOKIE = "passport_admin"
+
+
+def staff_permission(permission: str):
+    """Dependency: the signed-in staff member, who must hold ``permission`` (403 otherwise).
+    Staff use a bearer token or the ``passport_admin`` cookie (CSRF as for users)."""
+    from passport.admin import service as admin
+
+    if permission not in admin.PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    async def dependency(request: Request) -> admin.StaffPrincipal:
+        token = bearer_token(request)
+        if token is None:
+            token = request.cookies.get(ADMIN_COOKIE)
+            if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+                raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.",
+                                         403)
+        principal = await run_in_threadpool(admin.authenticate_staff, request.app.state.runtime, token)
+        if principal is None:
+            raise errors.not_authenticated()
+        admin.require(principal, permission)
+        request.state.staff = principal
+        return principal
+
+    return dependency
+
+
 def csrf_token(request: Request) -> str:
     """The double-submit token: read from its cookie, or made now (the response sets the cookie)."""
     token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)

@@ -1,0 +1,3 @@
+"""Admin console pages under /admin."""
+
+from __future__ import annotations
