@@ -6,6 +6,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
+# bench's PostgreSQL run drops and re-creates this database (its name must start with 'bench')
+BENCH_PG_URL ?= postgresql://postgres@127.0.0.1:5432/bench
 
 .PHONY: run test test-pg test-unit lint openapi bench install install-test lock clean
 
@@ -53,6 +55,9 @@ openapi: install
 
 bench: install
 	$(BIN)/python bench/login.py
+	@if pg_isready -q -d "$(BENCH_PG_URL)" 2>/dev/null; then \
+	  $(BIN)/python bench/login.py --postgres $(BENCH_PG_URL) --concurrency 50 --seconds 10; \
+	else echo "bench: no PostgreSQL at $(BENCH_PG_URL): skipping the PostgreSQL login run"; fi
 	$(BIN)/python bench/enumeration.py
 
 ## lock: re-resolve pyproject.toml's pins into the two lock files

@@ -54,8 +54,9 @@ if str(SRC) not in sys.path:
 # --------------------------------------------------------------------------------------------- setup
 
 
-def bench_env(data_dir: Path) -> dict[str, str]:
-    """The environment shared by this process, the CLI steps and the server."""
+def bench_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment shared by this process, the CLI steps and the server (``database_url``: the
+    throw-away PostgreSQL database of ``--postgres``; SQLite in the data dir otherwise)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPORT_")}
     env.update({
         "PASSPORT_ENV": "test",
@@ -73,6 +74,8 @@ def bench_env(data_dir: Path) -> dict[str, str]:
     for name in ("PASSPORT_ARGON2_MEMORY_KIB", "PASSPORT_ARGON2_TIME_COST", "PASSPORT_ARGON2_PARALLELISM"):
         if name in os.environ:
             env[name] = os.environ[name]
+    if database_url:
+        env["PASSPORT_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     return env
 
@@ -119,6 +122,54 @@ def seed_accounts(count: int, recovery_key: str | None = None) -> dict:
     finally:
         rt.close()
     return {"accounts": count, "seconds": round(time.perf_counter() - started, 3)}
+
+
+BENCH_DATABASE_PREFIX = "bench"
+
+
+def bench_database(url: str) -> tuple[str, str]:
+    """(database name, maintenance URL) of a ``--postgres`` URL. Only databases named ``bench…`` are
+    accepted: the run drops and re-creates it, so it must never be the suite's or anyone's data."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if parts.scheme not in ("postgresql", "postgresql+psycopg") or not name.startswith(BENCH_DATABASE_PREFIX):
+        raise ValueError(f"--postgres must be postgresql://…/{BENCH_DATABASE_PREFIX}… (a database the bench may "
+                         f"drop and re-create), not {parts.scheme}://…/{name}")
+    return name, urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, ""))
+
+
+def recreate_database(url: str, drop_only: bool = False) -> None:
+    """DROP (and unless ``drop_only``, CREATE) the bench database: every run starts from an empty schema."""
+    import psycopg
+
+    name, admin_url = bench_database(url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def audit_summary() -> dict:
+    """How many audit records the run wrote, and whether their hash chain verifies."""
+    from sqlalchemy import func, select
+
+    from passport.audit import service as audit
+    from passport.audit.models import AuditEvent
+    from passport.runtime import build_runtime
+    from passport.settings import Settings
+
+    rt = build_runtime(Settings(), pool_size=1)
+    try:
+        with rt.db.read() as db:
+            logins = db.scalar(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.action == "login.succeeded"))
+            report = audit.verify(db)
+    finally:
+        rt.close()
+    return {"records": report.checked, "login_records": logins, "chain_ok": report.ok,
+            "first_bad": report.first_bad}
 
 
 def free_port() -> int:
@@ -663,11 +714,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "bench/results (cpu: running threads, the default; gil: the GIL holder; idle: all "
                         "threads). py-spy takes CPU itself: throughput is not comparable in such runs")
     p.add_argument("--keep-data", action="store_true", help="keep the temporary data dir (for inspection)")
+    p.add_argument("--postgres", metavar="URL", default=None,
+                   help="serve from this PostgreSQL database instead of SQLite; its name must start with "
+                        "'bench' (e.g. postgresql://postgres@127.0.0.1:5432/bench): it is dropped and "
+                        "re-created before the run and dropped after it")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or args.concurrency < 1 or args.concurrency > 256:
         p.error("--seconds must be in (0, 600] and --concurrency in [1, 256]")
     if args.accounts < 1 or args.accounts > 100_000 or args.workers < 1 or args.workers > 32:
         p.error("--accounts must be in [1, 100000] and --workers in [1, 32]")
+    if args.postgres:
+        try:
+            bench_database(args.postgres)
+        except ValueError as exc:
+            p.error(str(exc))
     args.tokens = max(1, min(args.tokens, args.accounts))
     args.timeout = args.timeout or 120 + 5 * args.seconds
     return args
@@ -711,7 +771,7 @@ def print_summary(out: dict) -> None:
     print()
     print(f"passport bench  workers={out['config']['workers']}  concurrency={out['config']['concurrency']}  "
           f"client={out['config']['client']}  seconds={out['config']['seconds']}  "
-          f"cpus={out['environment']['cpus']}")
+          f"cpus={out['environment']['cpus']}  database={out['environment']['database']}")
     print(f"argon2id m={out['argon2']['memory_kib']} KiB t={out['argon2']['time_cost']} "
           f"p={out['argon2']['parallelism']}")
     print()
@@ -736,6 +796,9 @@ def print_summary(out: dict) -> None:
     print("(server: cores used by the server, or by the Argon2 processes; machine: the whole box; for the "
           "Argon2 row p50 is the wall time of one verify)")
     print()
+    au = out["audit"]
+    print(f"audit log: {au['records']} records ({au['login_records']} logins), hash chain "
+          f"{'verifies' if au['chain_ok'] else 'BROKEN at seq ' + str(au['first_bad'])}")
     r = out["ratios"]
     print(f"logins/s ÷ argon2 verifies/s = {r['login_vs_argon2']}   (target ≥ {LOGIN_TARGET})  "
           f"{verdict(r['login_vs_argon2'], LOGIN_TARGET)}")
@@ -768,7 +831,9 @@ def main(argv: list[str] | None = None) -> int:
     watchdog = start_watchdog(args.timeout, servers, data_dir)
     started_at = datetime.now(UTC)
     try:
-        env = bench_env(data_dir)
+        if args.postgres:
+            recreate_database(args.postgres)
+        env = bench_env(data_dir, args.postgres)
         os.environ.update({k: v for k, v in env.items() if k.startswith("PASSPORT_")})
         from passport.settings import Settings
 
@@ -830,6 +895,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = argon2_phase(argon2, args.workers, args.seconds)
         if server.proc.poll() is not None:
             raise RuntimeError(f"server died during the run:\n{server.log_tail()}")
+        audited = audit_summary()
 
         out = {
             "benchmark": "passport-login",
@@ -846,6 +912,7 @@ def main(argv: list[str] | None = None) -> int:
                             "database": settings.resolved_database_url.split(":", 1)[0]},
             "argon2": argon2,
             "seed": seeded,
+            "audit": audited,
             "phases": {"login": login.summary(), "me": me.summary(), "healthz": healthz.summary(),
                        "argon2": raw},
             "ratios": {"login_vs_argon2": ratio(login.rate, raw["per_second"]),
@@ -867,10 +934,12 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print_summary(out)
         errors = login.error_count + me.error_count + healthz.error_count
-        return 1 if errors else 0
+        return 1 if errors or not audited["chain_ok"] else 0
     finally:
         for server in servers:
             server.stop()
+        if args.postgres and not args.keep_data:
+            recreate_database(args.postgres, drop_only=True)
         watchdog.cancel()
         if args.keep_data:
             print(f"bench: kept {data_dir}")

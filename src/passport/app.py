@@ -57,15 +57,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def _install_routes(app: FastAPI, settings: Settings) -> None:
     from passport.accounts import api as accounts_api
+    from passport.admin import accounts_api as admin_accounts_api
     from passport.admin import api as admin_api
     from passport.agreements import api as agreements_api
+    from passport.audit import admin_api as audit_admin_api
     from passport.audit import api as audit_api
     from passport.credentials import api as credentials_api
     from passport.credentials import totp_api
     from passport.sessions import api as sessions_api
     from passport.web import pages
 
-    for module in (credentials_api, totp_api, accounts_api, sessions_api, agreements_api, audit_api, admin_api):
+    for module in (credentials_api, totp_api, accounts_api, sessions_api, agreements_api, audit_api, admin_api,
+                   admin_accounts_api, audit_admin_api):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(pages.router)
     if settings.is_dev:

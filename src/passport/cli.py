@@ -1,4 +1,4 @@
-"""``passport`` command line: serve, migrate, worker, openapi, agreements."""
+"""``passport`` command line: serve, migrate, worker, openapi, agreements, admin."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from passport.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="passport: the Orginone account service.")
 agreements_app = typer.Typer(no_args_is_help=True, help="Publish agreement versions.")
 app.add_typer(agreements_app, name="agreements")
+admin_app = typer.Typer(no_args_is_help=True, help="Staff accounts for the admin console.")
+app.add_typer(admin_app, name="admin")
 
 OPENAPI_FILE = Path("openapi.json")
 
@@ -167,6 +169,31 @@ def agreements_seed() -> None:
         rt.close()
 
 
+@admin_app.command("create")
+def admin_create(
+    login: Annotated[str, typer.Option("--login", help="Staff login: 3-64 lower-case letters, digits, . _ -")],
+    role: Annotated[str, typer.Option("--role", help="superadmin | reviewer | auditor | operator")],
+) -> None:
+    """Create a staff member and print their one-time enrolment link (valid 24 hours)."""
+    from passport import errors
+    from passport.admin import service
+
+    if role not in service.ROLES:
+        typer.echo(f"--role: unknown role {role!r}; choose one of {', '.join(service.ROLES)}", err=True)
+        raise typer.Exit(2)
+    rt = _runtime()
+    try:
+        _staff_id, token = service.create_staff(rt, _cli_origin(), login=login, role=role)
+        url = service.enrolment_url(rt, token)
+    except errors.DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.title}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo(f"created {role} {login.strip().lower()}; one-time enrolment link (valid 24 hours):")
+    typer.echo(url)
+
+
 def _first_heading(body: str, default: str) -> str:
     for line in body.splitlines():
         if line.startswith("# "):
@@ -174,3 +201,64 @@ def _first_heading(body: str, default: str) -> str:
     return default
 
 
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit log.")
+app.add_typer(audit_app, name="audit")
+
+
+def _iso(value: str | None, name: str) -> datetime | None:
+    from passport.clock import as_utc
+
+    if not value:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be an ISO 8601 time, e.g. 2026-01-31T00:00:00+08:00") from None
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain: exit 0 when intact, 1 naming the first bad record."""
+    from passport.audit import service as audit
+
+    rt = _runtime()
+    try:
+        with rt.db.read() as db:
+            report = audit.verify(db)
+    finally:
+        rt.close()
+    if report.ok:
+        typer.echo(f"ok: {report.checked} records")
+        return
+    typer.echo(f"bad: record seq {report.first_bad}: {report.reason} ({report.checked} records intact before it)",
+               err=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str | None, typer.Option(help="Records at or after this ISO 8601 time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Records before this ISO 8601 time.")] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",  # noqa: A002
+) -> None:
+    """Write the audit records of a period to stdout, oldest first (the export is itself audited)."""
+    import sys
+
+    from passport.audit import service as audit
+
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("--format must be jsonl or csv")
+    start, end = _iso(since, "--since"), _iso(until, "--until")
+    rt = _runtime()
+    try:
+        with rt.db.write() as db:
+            audit.record(db, at=rt.clock.now(), action="audit.exported", origin=_cli_origin(), actor_type="system",
+                         details=audit.filters_for_record(since=start, until=end, format=format))
+        with rt.db.read() as db:
+            for chunk in audit.export_lines(audit.export_rows(db, since=start, until=end), format):
+                sys.stdout.write(chunk)
+        sys.stdout.flush()
+    finally:
+        rt.close()

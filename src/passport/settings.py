@@ -22,6 +22,9 @@ def read_secret(value: str | None) -> str | None:
     return value
 
 
+AUDIT_RETENTION_MIN_DAYS = 180
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASSPORT_", extra="ignore")
 
@@ -103,12 +106,22 @@ class Settings(BaseSettings):
 
     # Retention of short-lived rows swept by the worker.
     sweep_interval_seconds: int = 60
+    # Audit records are kept this long, then removed behind a checkpoint (COMPLIANCE L1: >= 6 months).
+    audit_retention_days: int = 365
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _keep_audit_six_months(cls, value: int) -> int:
+        if value < AUDIT_RETENTION_MIN_DAYS:
+            raise ValueError(f"PASSPORT_AUDIT_RETENTION_DAYS must be at least {AUDIT_RETENTION_MIN_DAYS} "
+                             f"(audit records are kept at least six months, COMPLIANCE L1); got {value}")
         return value
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""Due jobs: for now, the retention sweeps of expired verification codes and ended sessions.
+"""Due jobs: the retention sweeps of expired verification codes, ended sessions and audit records
+past their retention period (behind a checkpoint that keeps the chain verifiable).
 
 ``passport worker`` runs them in a loop (or ``--once``); ``passport serve --with-worker`` (what
 ``make run`` uses) runs the same loop in a thread of the server process.
@@ -21,6 +22,8 @@ log = structlog.get_logger("passport.worker")
 def run_once(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
         removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db)}
+        checkpoint = audit.sweep_expired(rt, db)
+        removed["audit_events"] = checkpoint["removed"] if checkpoint else 0
         if any(removed.values()):
             audit.record(db, at=rt.clock.now(), action="retention.swept", origin=audit.Origin(channel="worker"),
                          actor_type="system", details=removed)

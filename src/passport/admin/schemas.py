@@ -1,1 +1,54 @@
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from passport.schemas import Input
+
+
+class StaffLoginIn(Input):
+    login: str = Field(max_length=64, examples=["alice"])
+    password: str = Field(max_length=256)
+    totp: str = Field(max_length=16, examples=["123456"])
+
+
+class StaffBrief(BaseModel):
+    login: str
+    role: str
+
+
+class StaffLoginOut(BaseModel):
+    token: str
+    expires_at: str
+    staff: StaffBrief
+
+
+class StaffOut(BaseModel):
+    id: str
+    login: str
+    role: str
+    status: str
+    created_at: str
+    locked_until: str | None = None
+
+
+class StaffCreateIn(Input):
+    login: str = Field(max_length=64, examples=["alice"])
+    role: Literal["superadmin", "reviewer", "auditor", "operator"]
+
+
+class StaffCreatedOut(StaffOut):
+    enrolment_url: str
+
+
+class AccountCounts(BaseModel):
+    total: int
+    by_status: dict[str, int]
+
+
+class DashboardOut(BaseModel):
+    accounts: AccountCounts
+    sessions_active_today: int
+    pending_reviews: dict[str, int]
+    audit_events_24h: int

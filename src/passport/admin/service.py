@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 STAFF_IDLE = timedelta(minutes=30)
 STAFF_ABSOLUTE = timedelta(hours=12)
 ENROLMENT_TTL = timedelta(hours=24)
+CHINA_TIME = timezone(timedelta(hours=8))
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 
 
@@ -131,3 +132,235 @@ def end_staff_session(rt: Runtime, origin: audit.Origin, principal: StaffPrincip
         db.execute(update(_sessions).where(_sessions.c.id == principal.session_id).values(revoked_at=now))
         audit.record(db, at=now, action="staff.logout", origin=origin, actor_type="staff",
                      actor_id=principal.staff_id, subject_type="staff", subject_id=principal.staff_id)
+
+
+# --- enrolment, two-factor login, staff management (issue 4 slice: staff accounts) -------------------
+
+TOTP_FIELD = "staff.totp_secret"  # noqa: S105 - the encryption field name, not a secret
+
+
+def enrolment_url(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.base_url.rstrip('/')}/admin/enrol/{token}"
+
+
+def enrolment_invalid() -> errors.DomainError:
+    return errors.DomainError("enrolment_invalid", "This enrolment link is invalid, used or expired.", 404)
+
+
+def _enrolling(db: Session, token: str | None, now) -> Staff:
+    if not token or len(token) > 128:
+        raise enrolment_invalid()
+    staff = db.scalar(select(Staff).where(Staff.enrolment_hash == token_digest(token)))
+    if (staff is None or staff.status != "enrolling" or staff.enrolment_expires_at is None
+            or staff.enrolment_expires_at <= now):
+        raise enrolment_invalid()
+    return staff
+
+
+def _otpauth_uri(rt: Runtime, secret: str, login: str) -> str:
+    import pyotp
+
+    from passport.credentials import totp
+
+    return pyotp.TOTP(secret, digits=totp.DIGITS, interval=totp.STEP_SECONDS).provisioning_uri(
+        name=f"staff:{login}", issuer_name=f"{rt.settings.totp_issuer} admin")
+
+
+def enrolment(rt: Runtime, token: str) -> dict[str, str]:
+    """What the enrolment page shows: the login, and the TOTP secret (made and stored now, encrypted,
+    the first time the page is opened) with its otpauth URI."""
+    from passport.credentials import totp
+
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        staff = _enrolling(db, token, now)
+        if staff.totp_secret_enc is None:
+            secret = totp.new_secret()
+            done = db.execute(update(_staff).where(_staff.c.id == staff.id, _staff.c.totp_secret_enc.is_(None))
+                              .values(totp_secret_enc=rt.keys.cipher.encrypt(secret, TOTP_FIELD),
+                                      totp_last_step=None)).rowcount
+            if not done:  # a concurrent page view stored one first
+                db.expire(staff)
+                secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD)
+        else:
+            secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD)
+        login, role = staff.login, staff.role
+    return {"login": login, "role": role, "secret": secret, "otpauth_uri": _otpauth_uri(rt, secret, login)}
+
+
+def enrol(rt: Runtime, origin: audit.Origin, token: str, password: str, totp_code: str) -> None:
+    """Finish enrolment: a password that meets the policy and a first code from the app. The link
+    then stops working (the token is cleared in the same conditional UPDATE that activates)."""
+    from passport.credentials import totp
+    from passport.security.policy import check_password
+
+    rt.limiter.hit("10/minute", "staff-enrol", token_digest(token or "-").hex())
+    now = rt.clock.now()
+    with rt.db.read() as db:
+        staff = _enrolling(db, token, now)
+        staff_id, secret_enc, last_step = staff.id, staff.totp_secret_enc, staff.totp_last_step
+    if secret_enc is None:  # the page was never opened: nothing to have scanned
+        raise totp.invalid_totp()
+    check_password(password or "", min_length=rt.settings.password_min_length,
+                   min_classes=rt.settings.password_min_classes)
+    check = totp.check_code(rt.keys.cipher.decrypt(secret_enc, TOTP_FIELD), totp_code, now, last_step)
+    if not check.ok:
+        with rt.db.write() as db:
+            audit.record(db, at=now, action="staff.enrol_rejected", origin=origin, result="failed",
+                         actor_type="staff", actor_id=staff_id, subject_type="staff", subject_id=staff_id,
+                         details={"reason": "replayed" if check.replayed else "wrong_code"})
+        raise totp.totp_replayed() if check.replayed else totp.invalid_totp()
+    password_hash = rt.hasher.hash(password)
+    with rt.db.write() as db:
+        won = db.execute(
+            update(_staff).where(_staff.c.id == staff_id, _staff.c.status == "enrolling",
+                                 _staff.c.enrolment_hash == token_digest(token), _staff.c.totp_secret_enc == secret_enc)
+            .values(status="active", password_hash=password_hash, totp_last_step=check.step, enrolment_hash=None,
+                    enrolment_expires_at=None, failed_logins=0, locked_until=None)).rowcount == 1
+        if won:
+            audit.record(db, at=now, action="staff.enrolled", origin=origin, actor_type="staff", actor_id=staff_id,
+                         subject_type="staff", subject_id=staff_id)
+    if not won:
+        raise enrolment_invalid()
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    token: str
+    expires_at: Any
+    login: str
+    role: str
+
+
+def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, totp_code: str) -> StaffLogin:
+    """Password AND a current TOTP code, every time (COMPLIANCE C5). Unknown login, wrong password,
+    wrong or replayed code, disabled or locked: one answer, 401 ``invalid_credentials``, at the cost
+    of one hash. Five failures lock the login for 15 minutes."""
+    from passport.credentials import totp
+
+    settings = rt.settings
+    rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "staff-login-ip", origin.ip or "-")
+    login = (login or "").strip().lower()[:64]
+    with rt.db.read() as db:
+        staff = db.scalar(select(Staff).where(Staff.login == login)) if login else None
+        if staff is not None:
+            db.expunge(staff)
+    ok = rt.hasher.verify(staff.password_hash if staff else None, password or "")
+    now = rt.clock.now()
+    usable = staff is not None and staff.status == "active" and staff.totp_secret_enc is not None
+    locked = bool(staff and staff.locked_until and staff.locked_until > now)
+    check = totp.CodeCheck()
+    if usable and ok and not locked:
+        check = totp.check_code(rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD), totp_code, now,
+                                staff.totp_last_step)
+    token = None
+    with rt.db.write() as db:
+        if check.ok:
+            # The step unused and the login unlocked, in the one conditional UPDATE (replay, lock races).
+            won = db.execute(
+                update(_staff).where(_staff.c.id == staff.id, _staff.c.status == "active",
+                                     or_(_staff.c.totp_last_step.is_(None), _staff.c.totp_last_step < check.step),
+                                     or_(_staff.c.locked_until.is_(None), _staff.c.locked_until <= now))
+                .values(totp_last_step=check.step, failed_logins=0, locked_until=None)).rowcount == 1
+            if won:
+                token = start_staff_session(rt, db, staff, origin)
+                audit.record(db, at=now, action="staff.login", origin=origin, actor_type="staff",
+                             actor_id=staff.id, subject_type="staff", subject_id=staff.id)
+        if token is None:
+            reason = ("unknown" if staff is None else "locked" if locked else "not_active" if not usable
+                      else "wrong_password" if not ok else "replayed" if check.ok or check.replayed else "wrong_code")
+            _staff_failure(rt, db, origin, staff, reason, now)
+    if token is None:
+        raise errors.invalid_credentials()
+    return StaffLogin(token, now + STAFF_ABSOLUTE, staff.login, staff.role)
+
+
+def _staff_failure(rt: Runtime, db: Session, origin: audit.Origin, staff: Staff | None, reason: str, now) -> None:
+    audit.record(db, at=now, action="staff.login_failed", origin=origin, result="failed",
+                 actor_type="staff" if staff else "anonymous", actor_id=staff.id if staff else None,
+                 subject_type="staff" if staff else None, subject_id=staff.id if staff else None,
+                 details={"reason": reason})
+    if staff is None or reason == "locked":
+        return
+    count = db.execute(update(_staff).where(_staff.c.id == staff.id)
+                       .values(failed_logins=_staff.c.failed_logins + 1)
+                       .returning(_staff.c.failed_logins)).scalar_one()
+    if count >= rt.settings.login_max_failures:
+        until = now + timedelta(minutes=rt.settings.login_lock_minutes)
+        db.execute(update(_staff).where(_staff.c.id == staff.id).values(failed_logins=0, locked_until=until))
+        audit.record(db, at=now, action="staff.locked", origin=origin, result="denied", actor_type="system",
+                     subject_type="staff", subject_id=staff.id, details={"until": until.isoformat()})
+
+
+def staff_view(staff: Staff) -> dict[str, Any]:
+    from passport.clock import rfc3339
+
+    return {"id": staff.id, "login": staff.login, "role": staff.role, "status": staff.status,
+            "created_at": rfc3339(staff.created_at), "locked_until": rfc3339(staff.locked_until)}
+
+
+def list_staff(rt: Runtime, principal: StaffPrincipal) -> list[dict[str, Any]]:
+    require(principal, "staff.manage")
+    with rt.db.read() as db:
+        return [staff_view(s) for s in db.scalars(select(Staff).order_by(Staff.created_at, Staff.login))]
+
+
+def add_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, *, login: str,
+              role: str) -> dict[str, Any]:
+    """A superadmin creates a staff member; the answer carries the one-time enrolment link."""
+    require(principal, "staff.manage")
+    staff_id, token = create_staff(rt, origin, login=login, role=role, created_by=principal.staff_id)
+    with rt.db.read() as db:
+        view = staff_view(db.get(Staff, staff_id))
+    return view | {"enrolment_url": enrolment_url(rt, token)}
+
+
+def disable_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, staff_id: str) -> dict[str, Any]:
+    """Disable a staff member: their sessions end now and their enrolment link stops working."""
+    require(principal, "staff.manage")
+    if staff_id == principal.staff_id:
+        raise errors.DomainError("cannot_disable_self", "You cannot disable your own staff account.", 409)
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        staff = db.get(Staff, staff_id) if staff_id and len(staff_id) <= 32 else None
+        if staff is None:
+            raise errors.not_found("staff")
+        if staff.status != "disabled":
+            staff.status = "disabled"
+            staff.enrolment_hash = None
+            staff.enrolment_expires_at = None
+            revoked = db.execute(update(_sessions).where(_sessions.c.staff_id == staff_id,
+                                                         _sessions.c.revoked_at.is_(None))
+                                 .values(revoked_at=now)).rowcount
+            audit.record(db, at=now, action="staff.disabled", origin=origin, actor_type="staff",
+                         actor_id=principal.staff_id, subject_type="staff", subject_id=staff_id,
+                         details={"login": staff.login, "sessions_revoked": revoked})
+        db.flush()
+        return staff_view(staff)
+
+
+def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
+    """Counts for the console's first page: no personal data."""
+    from sqlalchemy import func
+
+    from passport.accounts.models import Account
+    from passport.admin.models import Review
+    from passport.audit.models import AuditEvent
+    from passport.sessions.models import LoginSession
+
+    require(principal, "dashboard.read")
+    now = rt.clock.now()
+    china = now.astimezone(CHINA_TIME)
+    midnight = china.replace(hour=0, minute=0, second=0, microsecond=0)
+    with rt.db.read() as db:
+        accounts = dict(db.execute(select(Account.status, func.count()).group_by(Account.status)).all())
+        active_today = db.scalar(select(func.count()).select_from(LoginSession).where(
+            LoginSession.last_seen_at >= midnight, LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now))
+        reviews = dict(db.execute(select(Review.queue, func.count()).where(Review.status == "pending")
+                                  .group_by(Review.queue)).all())
+        audit_24h = db.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.at >= now - timedelta(hours=24)))
+    return {"accounts": {"total": sum(accounts.values()), "by_status": accounts},
+            "sessions_active_today": active_today or 0, "pending_reviews": reviews,
+            "audit_events_24h": audit_24h or 0}

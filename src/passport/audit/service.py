@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from passport.audit.models import AuditEvent
@@ -42,12 +45,17 @@ def canonical(event) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _lock(db: Session) -> None:
+    """Order chain changes: on PostgreSQL one transaction at a time appends (SQLite writers are serial)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+
+
 def record(db: Session, *, at: datetime, action: str, origin: Origin, result: str = "ok",
            actor_type: str = "anonymous", actor_id: str | None = None, subject_type: str | None = None,
            subject_id: str | None = None, details: dict[str, Any] | None = None) -> dict:
     """Append one event to the chain, in the caller's transaction. Returns the row as written."""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    _lock(db)
     last = db.execute(_LAST).first()
     row = {
         "seq": (last.seq + 1) if last else 1,
@@ -77,11 +85,186 @@ def activity_of(db: Session, account_id: str, *, before: int | None = None, limi
              "user_agent": r.user_agent, "details": json.loads(r.details)} for r in rows]
 
 
+CHECKPOINT = "audit.retention_checkpoint"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What ``verify`` found: ``first_bad`` is the seq of the first record that does not fit the
+    chain (for a deleted record: the one after the gap) and ``reason`` says why."""
+
+    ok: bool
+    checked: int
+    first_bad: int | None = None
+    reason: str | None = None
+
+
+def _checkpoint_links(db: Session) -> set[tuple[int, str]]:
+    """(last removed seq, its hash) of every retention checkpoint still in the chain."""
+    links = set()
+    for details in db.scalars(select(_events.c.details).where(_events.c.action == CHECKPOINT)):
+        data = json.loads(details)
+        if isinstance(data.get("last_removed_seq"), int) and isinstance(data.get("last_removed_hash"), str):
+            links.add((data["last_removed_seq"], data["last_removed_hash"]))
+    return links
+
+
+def verify(db: Session, batch: int = 2000) -> ChainReport:
+    """Recompute every hash in seq order, streaming ``batch`` rows at a time. The first remaining
+    record may start after genesis only where a retention checkpoint names the record before it
+    and that record's hash; any other break (edited row, deleted row, broken link) is reported."""
+    expected_seq, prev, checked = None, GENESIS, 0
+    rows = db.execute(select(_events).order_by(_events.c.seq).execution_options(yield_per=batch))
+    for event in rows:
+        if expected_seq is None:
+            if (event.seq != 1 or event.prev_hash != GENESIS) and (
+                    (event.seq - 1, event.prev_hash) not in _checkpoint_links(db)):
+                return ChainReport(False, checked, event.seq,
+                                   "the first record neither starts the chain nor follows a retention checkpoint")
+        elif event.seq != expected_seq:
+            missing = f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}-{event.seq - 1}"
+            return ChainReport(False, checked, event.seq, f"gap in seq: record {missing} missing")
+        elif event.prev_hash != prev:
+            return ChainReport(False, checked, event.seq, "broken link: prev_hash is not the previous record's hash")
+        if hashlib.sha256(canonical(event._mapping)).hexdigest() != event.hash:
+            return ChainReport(False, checked, event.seq, "hash mismatch: the record was changed")
+        expected_seq, prev, checked = event.seq + 1, event.hash, checked + 1
+    return ChainReport(True, checked)
+
+
 def verify_chain(db: Session) -> tuple[bool, int, int | None]:
     """Recompute every hash in order. Returns (ok, records checked, first bad seq)."""
-    prev, checked = GENESIS, 0
-    for event in db.scalars(select(AuditEvent).order_by(AuditEvent.seq)).yield_per(1000):
-        if event.prev_hash != prev or hashlib.sha256(canonical(event)).hexdigest() != event.hash:
-            return False, checked, event.seq
-        prev, checked = event.hash, checked + 1
-    return True, checked, None
+    report = verify(db)
+    return report.ok, report.checked, report.first_bad
+
+
+def sweep_expired(rt, db: Session) -> dict[str, Any] | None:
+    """Remove the records older than ``audit_retention_days`` (COMPLIANCE L1), oldest first as one
+    unbroken prefix of the chain, and append a checkpoint naming what went and the last removed
+    hash, in the caller's transaction. Returns the checkpoint details, or None if nothing expired."""
+    now = rt.clock.now()
+    cutoff = now - timedelta(days=rt.settings.audit_retention_days)
+    _lock(db)
+    first_kept = db.scalar(select(func.min(_events.c.seq)).where(_events.c.at >= cutoff))
+    upto = (first_kept - 1) if first_kept is not None else db.scalar(select(func.max(_events.c.seq)))
+    if upto is None:
+        return None
+    first, count = db.execute(select(func.min(_events.c.seq), func.count()).where(_events.c.seq <= upto)).one()
+    if not count:
+        return None
+    last = db.execute(select(_events.c.seq, _events.c.hash, _events.c.at).where(_events.c.seq == upto)).one()
+    details = {"first_removed_seq": first, "last_removed_seq": last.seq, "removed": count,
+               "last_removed_hash": last.hash, "last_removed_at": rfc3339(last.at), "cutoff": rfc3339(cutoff),
+               "retention_days": rt.settings.audit_retention_days}
+    # The checkpoint joins the chain after the newest record, then the expired prefix goes.
+    record(db, at=now, action=CHECKPOINT, origin=Origin(channel="worker"), actor_type="system", details=details)
+    db.execute(delete(_events).where(_events.c.seq <= upto))
+    return details
+
+
+def _conditions(subject: str | None = None, action: str | None = None, actor: str | None = None,
+                since: datetime | None = None, until: datetime | None = None, before: int | None = None) -> list:
+    conditions = []
+    if subject:
+        conditions.append(_events.c.subject_id == subject)
+    if action:
+        conditions.append(_events.c.action == action)
+    if actor:
+        conditions.append(_events.c.actor_id == actor)
+    if since is not None:
+        conditions.append(_events.c.at >= since)
+    if until is not None:
+        conditions.append(_events.c.at < until)
+    if before is not None:
+        conditions.append(_events.c.seq < before)
+    return conditions
+
+
+def as_dict(row) -> dict[str, Any]:
+    """A record as auditors see it (details are masked when written)."""
+    return {"seq": row.seq, "at": rfc3339(row.at), "actor_type": row.actor_type, "actor_id": row.actor_id,
+            "subject_type": row.subject_type, "subject_id": row.subject_id, "action": row.action,
+            "result": row.result, "ip": row.ip, "user_agent": row.user_agent, "details": json.loads(row.details),
+            "prev_hash": row.prev_hash, "hash": row.hash}
+
+
+def search(db: Session, *, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
+    """Records matching the filters, newest first by seq; page with ``before`` = the smallest seq seen."""
+    rows = db.execute(select(_events).where(*_conditions(**filters)).order_by(_events.c.seq.desc())
+                      .limit(max(1, min(limit, 500)))).all()
+    return [as_dict(r) for r in rows]
+
+
+def export_rows(db: Session, *, since: datetime | None = None, until: datetime | None = None,
+                batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Every record in the period, oldest first, streamed ``batch`` rows at a time."""
+    rows = db.execute(select(_events).where(*_conditions(since=since, until=until)).order_by(_events.c.seq)
+                      .execution_options(yield_per=batch))
+    for row in rows:
+        yield as_dict(row)
+
+
+EXPORT_COLUMNS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
+                  "user_agent", "details", "prev_hash", "hash")
+
+
+def export_lines(records: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
+    """JSON lines, or CSV with a header row (``details`` as compact JSON)."""
+    if fmt == "jsonl":
+        for item in records:
+            yield json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return
+    if fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: CRLF rows, so a field holding CR or LF is quoted
+    writer.writerow(EXPORT_COLUMNS)
+    for item in records:
+        writer.writerow([json.dumps(item[c], ensure_ascii=False, separators=(",", ":")) if c == "details"
+                         else ("" if item[c] is None else item[c]) for c in EXPORT_COLUMNS])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def filters_for_record(**filters: Any) -> dict[str, Any]:
+    """The filters an auditor used, for the ``audit.searched`` / ``audit.exported`` record."""
+    return {k: (rfc3339(v) if isinstance(v, datetime) else v) for k, v in filters.items() if v not in (None, "")}
+
+
+def staff_search(rt, origin: Origin, staff_id: str, *, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
+    """A staff search of the log, itself recorded as ``audit.searched`` with the filters used."""
+    with rt.db.write() as db:
+        record(db, at=rt.clock.now(), action="audit.searched", origin=origin, actor_type="staff", actor_id=staff_id,
+               details=filters_for_record(**filters, limit=limit))
+    with rt.db.read() as db:
+        return search(db, limit=limit, **filters)
+
+
+def staff_export(rt, origin: Origin, staff_id: str, *, fmt: str, since: datetime | None = None,
+                 until: datetime | None = None) -> Iterator[str]:
+    """Record ``audit.exported``, then return the export as a lazy stream of text chunks."""
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"unknown export format {fmt!r}")
+    with rt.db.write() as db:
+        record(db, at=rt.clock.now(), action="audit.exported", origin=origin, actor_type="staff", actor_id=staff_id,
+               details=filters_for_record(since=since, until=until, format=fmt))
+
+    def stream() -> Iterator[str]:
+        with rt.db.read() as db:
+            yield from export_lines(export_rows(db, since=since, until=until), fmt)
+
+    return stream()
+
+
+def staff_verify(rt, origin: Origin, staff_id: str) -> ChainReport:
+    """Verify the chain for a staff member; the check is recorded with its outcome."""
+    with rt.db.read() as db:
+        report = verify(db)
+    with rt.db.write() as db:
+        record(db, at=rt.clock.now(), action="audit.verified", origin=origin, actor_type="staff", actor_id=staff_id,
+               result="ok" if report.ok else "failed",
+               details={"checked": report.checked, "first_bad": report.first_bad, "reason": report.reason})
+    return report

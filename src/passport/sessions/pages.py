@@ -28,6 +28,19 @@ def mfa_page(request: Request, state: FormState, mfa_token: str) -> Response:
                       mfa_token=mfa_token)
 
 
+def refused_form(request: Request, exc: errors.DomainError, values: dict[str, str], fields) -> FormState:
+    """A failed login's form; a suspended or terminated user is told the reason and the end time
+    (COMPLIANCE I3: every action is told to the user)."""
+    state = web.failed_form(request, exc, values, fields)
+    if exc.code in service.REFUSED_STATUSES.values() and exc.extra.get("reason"):
+        state.alert = " ".join(filter(None, [
+            web.translate(request, exc.title),
+            web.translate(request, "Reason: %(reason)s", reason=exc.extra["reason"]),
+            web.translate(request, "Until %(time)s (Beijing time).", time=web.localtime(exc.extra["until"]))
+            if exc.extra.get("until") else None]))
+    return state
+
+
 def sms_login_page(request: Request, state: FormState) -> Response:
     return login_page(request, state, "sms")
 
@@ -57,7 +70,7 @@ def login(request: Request, form: FormData) -> Response:
     except errors.DomainError as exc:
         if exc.code == "mfa_required":
             return mfa_page(request, FormState(), exc.extra["mfa_token"])
-        return login_page(request, web.failed_form(request, exc, values, LOGIN_FIELDS[method]), method)
+        return login_page(request, refused_form(request, exc, values, LOGIN_FIELDS[method]), method)
     response = web.redirect(request, "/account")
     web.start_browser_session(request, response, issued)
     return response

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
-from passport.clock import rfc3339
+from passport.clock import as_utc, rfc3339
 from passport.credentials import service as codes
 from passport.credentials import totp
 from passport.db import new_id
@@ -90,6 +90,27 @@ def _refuse_status(account) -> None:
             403, extra={"reason": account.status_reason, "until": rfc3339(account.status_until)})
 
 
+def _lapsed(account, now: datetime) -> bool:
+    return (account.status == "suspended" and account.status_until is not None
+            and as_utc(account.status_until) <= now)
+
+
+def _lift_lapsed(rt: Runtime, db: Session, origin: audit.Origin, account, now: datetime):
+    """A suspension whose end time has passed no longer blocks: the account turns active again at
+    its next login (a lazy fix-up, so no timer is needed). Returns the row as it now is."""
+    if not _lapsed(account, now):
+        return account
+    lifted = db.execute(update(_accounts).where(_accounts.c.id == account.id, _accounts.c.status == "suspended",
+                                                _accounts.c.status_until <= now)
+                        .values(status="active", status_reason=None, status_until=None, updated_at=now)).rowcount
+    if lifted:
+        audit.record(db, at=now, action="account.suspension_ended", origin=origin, actor_type="system",
+                     subject_type="account", subject_id=account.id,
+                     details={"until": rfc3339(account.status_until)})
+        forget_sessions(rt, account_id=account.id)
+    return db.execute(_BY_ID, {"aid": account.id}).first()
+
+
 def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str) -> tuple[Issued, dict]:
     """Unknown account, wrong password and locked account give one answer, at the cost of one hash.
     With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session."""
@@ -109,6 +130,7 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     token = new_session_token()
     issued = challenge = None
     with rt.db.write() as db:
+        account = _lift_lapsed(rt, db, origin, account, now)
         if account.status in REFUSED_STATUSES:
             _record_refusal(db, origin, account, now, "password")
         elif totp.is_enabled(account):
@@ -190,6 +212,8 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
     with rt.db.write() as db:
         account = accounts.find(db, target)
         outcome = codes.redeem_code(rt, db, target, codes.Purpose.LOGIN, code) if account else codes.Redeemed.NONE
+        if outcome is codes.Redeemed.OK:
+            account = _lift_lapsed(rt, db, origin, account, now)
         proved = outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES
         if proved and totp.is_enabled(account):
             # The lock also counts wrong authenticator codes: holding the phone must not lift it.
@@ -314,6 +338,7 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
     token = new_session_token()
     issued = notice = None
     with rt.db.write() as db:
+        account = _lift_lapsed(rt, db, origin, account, now)
         if account.status in REFUSED_STATUSES:
             _record_refusal(db, origin, account, now, claim.method)
         elif locked:

@@ -133,6 +133,7 @@ def staff_permission(permission: str):
         request.state.staff = principal
         return principal
 
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by the role tests and docs
     return dependency
 
 

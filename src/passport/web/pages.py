@@ -293,7 +293,9 @@ def dev_outbox(request: Request) -> Response:
 
 # The page modules use the plumbing above and add their routes to ``router`` as they are imported.
 import passport.accounts.pages  # noqa: E402, F401, I001
+import passport.admin.accounts_pages  # noqa: E402, F401
 import passport.admin.pages  # noqa: E402, F401
+import passport.audit.admin_pages  # noqa: E402, F401
 import passport.credentials.pages  # noqa: E402, F401
 import passport.credentials.totp_pages  # noqa: E402, F401
 import passport.sessions.pages  # noqa: E402, F401

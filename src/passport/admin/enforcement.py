@@ -1,0 +1,219 @@
+"""Staff work on user accounts: search, detail, reveal, enforcement actions (COMPLIANCE R3, I3, D5).
+
+Personal data is shown masked; a full value is revealed only with a typed reason, and the reveal is
+audited without the value (PIPL Art. 51). Every action has a reason, is recorded in
+``account_actions`` and the audit log in one transaction, and is told to the user (§五(四))."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.admin.models import AccountAction, Staff
+from passport.admin.service import StaffPrincipal
+from passport.agreements import service as agreements
+from passport.audit import service as audit
+from passport.clock import as_utc, rfc3339
+from passport.credentials import service as codes
+from passport.identity.email import mask_email
+from passport.identity.phone import mask_phone
+from passport.notify.sms import SmsMessage
+from passport.runtime import Runtime
+from passport.sessions import service as sessions
+
+ACTIONS = ("warn", "require_correction", "restrict", "suspend", "unsuspend", "terminate")
+# The status each action leaves; None keeps the current one.
+RESULTING_STATUS = {"warn": None, "require_correction": None, "restrict": "restricted", "suspend": "suspended",
+                    "unsuspend": "active", "terminate": "terminated"}
+UNTIL_REQUIRED = frozenset({"suspend", "require_correction"})
+REVOKES_SESSIONS = frozenset({"suspend", "terminate"})
+LIFTABLE = frozenset({"suspended", "restricted"})
+REVEAL_FIELDS = {"phone": "account.phone", "email": accounts.EMAIL_FIELD}
+REASON_MAX = 500
+REVEAL_REASON_MIN = 5
+PAGE_MAX = 100
+RECENT_ACTIVITY = 20
+_ID_NUMBER = re.compile(r"\d{17}[\dXx]")
+_CHINA_TIME = timezone(timedelta(hours=8))
+_ACTION_NAMES = {"warn": "警告", "require_correction": "限期改正", "restrict": "限制使用", "suspend": "暂停使用",
+                 "unsuspend": "恢复正常使用", "terminate": "终止服务"}
+
+
+@dataclass(frozen=True)
+class ActionTaken:
+    action_id: int
+    account: dict
+    revoked_sessions: int
+
+
+def _summary(rt: Runtime, account) -> dict:
+    cipher = rt.keys.cipher
+    phone = cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    email = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD) if account.email_enc else None
+    return {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
+            "phone": mask_phone(phone) if phone else None, "email": mask_email(email) if email else None,
+            "status_reason": account.status_reason, "status_until": rfc3339(account.status_until),
+            "created_at": rfc3339(account.created_at)}
+
+
+def search(rt: Runtime, *, phone: str | None = None, status: str | None = None, id_number: str | None = None,
+           offset: int = 0, limit: int = 20) -> dict:
+    """Accounts by phone (through the blind index) or status, masked, newest first."""
+    if id_number:
+        if not _ID_NUMBER.fullmatch(id_number.strip()):
+            raise errors.invalid("invalid_id_number", "Enter an 18-character resident ID number.", "id_number")
+        # Real-name columns (and their blind index) arrive with the real-name issue.
+        raise errors.invalid("unsupported_filter",
+                             "Search by ID number is not available yet: no real-name data is stored.", "id_number")
+    condition = []
+    if phone:
+        condition.append(accounts.Account.phone_bidx == codes.sms_target(rt, phone).bidx)
+    if status:
+        if status not in accounts.STATUSES:
+            raise errors.invalid("invalid_status", "Unknown account status.", "status")
+        condition.append(accounts.Account.status == status)
+    if not condition:
+        raise errors.invalid("filter_required", "Search by phone, ID number or status.", "phone")
+    limit = max(1, min(limit, PAGE_MAX))
+    offset = max(0, offset)
+    with rt.db.read() as db:
+        total = db.scalar(select(func.count()).select_from(accounts.Account).where(*condition))
+        rows = db.scalars(select(accounts.Account).where(*condition)
+                          .order_by(accounts.Account.created_at.desc(), accounts.Account.id)
+                          .offset(offset).limit(limit)).all()
+        items = [_summary(rt, row) for row in rows]
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+def _history(db: Session, account_id: str) -> list[dict]:
+    rows = db.execute(select(AccountAction, Staff.login).join(Staff, Staff.id == AccountAction.staff_id)
+                      .where(AccountAction.account_id == account_id)
+                      .order_by(AccountAction.id.desc())).all()
+    return [{"id": a.id, "action": a.action, "reason": a.reason, "until": rfc3339(a.until), "staff": login,
+             "created_at": rfc3339(a.created_at)} for a, login in rows]
+
+
+def detail(rt: Runtime, account_id: str) -> dict:
+    with rt.db.read() as db:
+        account = accounts.get(db, account_id)
+        summary = _summary(rt, account)
+        consents = [{"kind": c.kind, "version": c.version, "accepted_at": rfc3339(c.accepted_at),
+                     "channel": c.channel} for c in agreements.consents_of(db, account_id)]
+        activity = audit.activity_of(db, account_id, limit=RECENT_ACTIVITY)
+        history = _history(db, account_id)
+    live = sessions.list_sessions(rt, sessions.Principal(account_id, "", account.status))
+    return summary | {"sessions": [{k: v for k, v in s.items() if k != "current"} for s in live],
+                      "consents": consents, "activity": activity, "actions": history}
+
+
+def clean_reason(raw: str | None, minimum: int = 1) -> str:
+    reason = (raw or "").strip()
+    if len(reason) < minimum:
+        message = ("A reason is required." if minimum <= 1
+                   else "A reason of at least 5 characters is required.")
+        raise errors.invalid("reason_required", message, "reason")
+    if len(reason) > REASON_MAX:
+        raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
+    return reason
+
+
+def reveal(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: str, *, field: str,
+           reason: str | None) -> str:
+    """The full phone or email, for a typed reason; the audit event names the field, not the value."""
+    if field not in REVEAL_FIELDS:
+        raise errors.invalid("invalid_field", "Only the phone or the email can be revealed.", "field")
+    reason = clean_reason(reason, REVEAL_REASON_MIN)
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = accounts.get(db, account_id)
+        encrypted = account.phone_enc if field == "phone" else account.email_enc
+        if encrypted is None:
+            raise errors.not_found(field)
+        value = rt.keys.cipher.decrypt(encrypted, REVEAL_FIELDS[field])
+        audit.record(db, at=now, action="account.revealed", origin=origin, actor_type="staff",
+                     actor_id=staff.staff_id, subject_type="account", subject_id=account_id,
+                     details={"field": field, "reason": reason, "staff_login": staff.login})
+    return value
+
+
+def _conflict(code: str, title: str) -> errors.DomainError:
+    return errors.DomainError(code, title, 409)
+
+
+def _check(action: str, status: str, until: datetime | None, now: datetime) -> None:
+    if action not in ACTIONS:
+        raise errors.invalid("invalid_action", "Unknown account action.", "action")
+    if action in UNTIL_REQUIRED:
+        if until is None:
+            raise errors.invalid("until_required", "This action needs an end time or deadline.", "until")
+        if as_utc(until) <= now:
+            raise errors.invalid("until_in_past", "The end time or deadline must be in the future.", "until")
+    elif until is not None and as_utc(until) <= now:
+        raise errors.invalid("until_in_past", "The end time or deadline must be in the future.", "until")
+    if status == "cancelled":
+        raise _conflict("account_cancelled", "The account has been cancelled.")
+    if status == "terminated":
+        raise _conflict("invalid_transition", "This action is not possible in the account's current status.")
+    if action == "unsuspend" and status not in LIFTABLE:
+        raise _conflict("invalid_transition", "This action is not possible in the account's current status.")
+    # The owner froze it (stolen account, C4): only the owner's recovery unfreezes it, so a
+    # suspension or restriction, whose lifting means "active", must not stand over the freeze.
+    if status == "frozen" and action in ("restrict", "suspend"):
+        raise _conflict("invalid_transition", "This action is not possible in the account's current status.")
+
+
+def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: str, *, action: str,
+        reason: str | None, until: datetime | None = None) -> ActionTaken:
+    reason = clean_reason(reason)
+    now = rt.clock.now()
+    until = as_utc(until) if until is not None else None
+    if action in ("unsuspend", "terminate", "warn"):
+        until = None
+    with rt.db.write() as db:
+        account = accounts.get(db, account_id)
+        _check(action, account.status, until, now)
+        previous = account.status
+        target = RESULTING_STATUS[action]
+        if target is not None:
+            account.status = target
+            account.status_reason = None if target == "active" else reason
+            account.status_until = None if target == "active" else until
+            account.updated_at = now
+        revoked = sessions.revoke_all(rt, db, account_id) if action in REVOKES_SESSIONS else 0
+        row = AccountAction(account_id=account_id, action=action, reason=reason, until=until,
+                            staff_id=staff.staff_id, created_at=now)
+        db.add(row)
+        db.flush()
+        audit.record(db, at=now, action=f"account.action.{action}", origin=origin, actor_type="staff",
+                     actor_id=staff.staff_id, subject_type="account", subject_id=account_id,
+                     details={"reason": reason, "until": rfc3339(until), "from_status": previous,
+                              "to_status": account.status, "revoked_sessions": revoked,
+                              "staff_login": staff.login})
+        notice = _notice(rt, account, action, reason, until)
+        taken = ActionTaken(row.id, _summary(rt, account), revoked)
+    # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.
+    sessions.forget_sessions(rt, account_id=account_id)
+    if notice is not None:
+        rt.dispatch_sms(notice)
+    return taken
+
+
+def _notice(rt: Runtime, account, action: str, reason: str, until: datetime | None) -> SmsMessage | None:
+    """The user is told of every action, with its reason (§五(四)); the time is Beijing time."""
+    if not account.phone_enc:
+        return None
+    phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone")
+    name = _ACTION_NAMES[action]
+    text = f"【奥集能】您的账号已被平台处理：{name}。原因：{reason}。"
+    params = {"action": action, "reason": reason}
+    if until is not None:
+        when = until.astimezone(_CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+        text += f"{'改正期限' if action == 'require_correction' else '截止时间'}：{when}（北京时间）。"
+        params["until"] = rfc3339(until)
+    return SmsMessage(to=phone, purpose="notice_account_action", text=text, params=params)

@@ -1,0 +1,171 @@
+"""Review queues (issue 4): organisation verification, real-name manual review and profile review put
+items here; a reviewer claims one and decides it once. Features react to decisions through hooks
+registered with ``on_decision(queue)``, run in the deciding transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.admin.models import Review
+from passport.admin.service import StaffPrincipal
+from passport.audit import service as audit
+from passport.clock import rfc3339
+from passport.db import new_id
+from passport.runtime import Runtime
+
+QUEUES = ("organization", "real_name", "profile")
+STATUSES = ("pending", "approved", "rejected")
+DECISIONS = {"approve": "approved", "reject": "rejected"}
+CLAIM_TIMEOUT = timedelta(minutes=30)
+PAGE_MAX = 100
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class Decided:
+    review_id: str
+    queue: str
+    subject_type: str
+    subject_id: str
+    payload: dict
+    decision: str  # approve | reject
+    reason: str | None
+    staff_id: str
+    at: datetime
+
+
+DecisionHook = Callable[[Runtime, Session, Decided], None]
+_HOOKS: dict[str, list[DecisionHook]] = {}
+
+
+def on_decision(queue: str) -> Callable[[DecisionHook], DecisionHook]:
+    """Register ``fn(rt, db, decided)`` to run in the transaction that decides an item of ``queue``;
+    an error it raises undoes the decision."""
+    _check_queue(queue)
+
+    def register(fn: DecisionHook) -> DecisionHook:
+        _HOOKS.setdefault(queue, []).append(fn)
+        return fn
+
+    return register
+
+
+def _check_queue(queue: str) -> None:
+    if queue not in QUEUES:
+        raise errors.invalid("invalid_queue", "Unknown review queue.", "queue")
+
+
+def enqueue(db: Session, queue: str, subject_type: str, subject_id: str, payload: dict[str, Any],
+            at: datetime, origin: audit.Origin | None = None) -> str:
+    """Add an item in the caller's unit of work. ``payload`` must hold personal data masked or
+    encrypted only: reviewers see it as it is."""
+    _check_queue(queue)
+    review_id = new_id()
+    db.add(Review(id=review_id, queue=queue, subject_type=subject_type, subject_id=subject_id,
+                  payload=json.dumps(payload, ensure_ascii=False, sort_keys=True), status="pending", created_at=at))
+    db.flush()
+    audit.record(db, at=at, action="review.enqueued", origin=origin or audit.Origin(channel="worker"),
+                 actor_type="system", subject_type="review", subject_id=review_id,
+                 details={"queue": queue, "about": f"{subject_type}:{subject_id}"})
+    return review_id
+
+
+def _view(review: Review) -> dict:
+    return {"id": review.id, "queue": review.queue, "subject_type": review.subject_type,
+            "subject_id": review.subject_id, "payload": json.loads(review.payload or "{}"), "status": review.status,
+            "claimed_by": review.claimed_by, "claimed_at": rfc3339(review.claimed_at), "decision": review.decision,
+            "reason": review.reason, "decided_by": review.decided_by, "decided_at": rfc3339(review.decided_at),
+            "created_at": rfc3339(review.created_at)}
+
+
+def list_reviews(rt: Runtime, queue: str, status: str = "pending", *, offset: int = 0, limit: int = 20) -> dict:
+    """Oldest first: the queue is worked in arrival order."""
+    _check_queue(queue)
+    if status not in STATUSES:
+        raise errors.invalid("invalid_status", "Unknown review status.", "status")
+    limit, offset = max(1, min(limit, PAGE_MAX)), max(0, offset)
+    condition = (Review.queue == queue) & (Review.status == status)
+    with rt.db.read() as db:
+        total = db.scalar(select(func.count()).select_from(Review).where(condition))
+        rows = db.scalars(select(Review).where(condition).order_by(Review.created_at, Review.id)
+                          .offset(offset).limit(limit)).all()
+        return {"items": [_view(r) for r in rows], "total": total, "offset": offset, "limit": limit}
+
+
+def get_review(rt: Runtime, review_id: str) -> dict:
+    with rt.db.read() as db:
+        review = db.get(Review, review_id)
+        if review is None:
+            raise errors.not_found("review")
+        return _view(review)
+
+
+def _free_for(staff_id: str, now: datetime):
+    """Unclaimed, claimed by this reviewer, or claimed by someone who left it 30+ minutes ago."""
+    return or_(Review.claimed_by.is_(None), Review.claimed_by == staff_id, Review.claimed_at <= now - CLAIM_TIMEOUT)
+
+
+def _why_not(db: Session, review_id: str) -> errors.DomainError:
+    review = db.get(Review, review_id)
+    if review is None:
+        return errors.not_found("review")
+    if review.status != "pending":
+        return errors.DomainError("already_decided", "This item has been decided already.", 409)
+    return errors.DomainError("already_claimed", "Another reviewer is working on this item.", 409,
+                              extra={"claimed_at": rfc3339(review.claimed_at)})
+
+
+def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: StaffPrincipal) -> dict:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
+                                               _free_for(staff.staff_id, now))
+                          .values(claimed_by=staff.staff_id, claimed_at=now)
+                          .execution_options(synchronize_session=False)).rowcount
+        if done != 1:
+            raise _why_not(db, review_id)
+        audit.record(db, at=now, action="review.claimed", origin=origin, actor_type="staff",
+                     actor_id=staff.staff_id, subject_type="review", subject_id=review_id)
+        review = db.get(Review, review_id)
+        db.refresh(review)
+        return _view(review)
+
+
+def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: StaffPrincipal, *, decision: str,
+           reason: str | None) -> dict:
+    """Decide once: the conditional UPDATE lets exactly one of two simultaneous decisions through."""
+    if decision not in DECISIONS:
+        raise errors.invalid("invalid_decision", "The decision is approve or reject.", "decision")
+    reason = (reason or "").strip() or None
+    if decision == "reject" and reason is None:
+        raise errors.invalid("reason_required", "A reason is required.", "reason")
+    if reason is not None and len(reason) > REASON_MAX:
+        raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
+                                               _free_for(staff.staff_id, now))
+                          .values(status=DECISIONS[decision], decision=decision, reason=reason,
+                                  decided_by=staff.staff_id, decided_at=now)
+                          .execution_options(synchronize_session=False)).rowcount
+        if done != 1:
+            raise _why_not(db, review_id)
+        review = db.get(Review, review_id)
+        db.refresh(review)
+        decided = Decided(review.id, review.queue, review.subject_type, review.subject_id,
+                          json.loads(review.payload or "{}"), decision, reason, staff.staff_id, now)
+        for hook in _HOOKS.get(review.queue, ()):
+            hook(rt, db, decided)
+        audit.record(db, at=now, action="review.decided", origin=origin, actor_type="staff",
+                     actor_id=staff.staff_id, subject_type="review", subject_id=review_id,
+                     details={"queue": review.queue, "decision": decision, "reason": reason,
+                              "about": f"{review.subject_type}:{review.subject_id}"})
+        return _view(review)

@@ -1,0 +1,72 @@
+"""Admin console page for auditors: /admin/audit (search, verify, export links)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from passport.admin import service as admin
+from passport.admin.pages import staff_page
+from passport.audit import service as audit
+from passport.clock import as_utc
+from passport.web import pages as web
+from passport.web.pages import FormData
+
+PAGE_SIZE = 50
+_FILTERS = ("subject", "action", "actor", "since", "until")
+
+
+def _time(value: str) -> datetime | None:
+    """A filter time from the form: ISO 8601, or a datetime-local value taken as China time."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return as_utc(parsed) if parsed.tzinfo else parsed.replace(tzinfo=web.CHINA_TIME)
+
+
+def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainReport | None = None) -> Response:
+    rt = web.runtime(request)
+    values = {name: request.query_params.get(name, "")[:64] for name in _FILTERS}
+    before = request.query_params.get("before", "")
+    before_seq = int(before) if before.isdigit() and int(before) > 0 else None
+    bad_times = [name for name in ("since", "until") if values[name] and _time(values[name]) is None]
+    items: list[dict] = []
+    if not bad_times:
+        items = audit.staff_search(rt, web.web_origin(request), staff.staff_id, limit=PAGE_SIZE,
+                                   subject=values["subject"] or None, action=values["action"] or None,
+                                   actor=values["actor"] or None, since=_time(values["since"]),
+                                   until=_time(values["until"]), before=before_seq)
+    kept = {k: v for k, v in values.items() if v}
+    period = {k: _time(kept[k]).isoformat() for k in ("since", "until") if k in kept and _time(kept[k])}
+    return web.render(request, "admin_audit.html", page_path="/admin/audit", staff=staff, values=values,
+                      items=items, bad_times=bad_times, report=report,
+                      next_url=("/admin/audit?" + urlencode(kept | {"before": items[-1]["seq"]}))
+                      if len(items) == PAGE_SIZE else None,
+                      export_jsonl="/api/v1/admin/audit/export?" + urlencode(period | {"format": "jsonl"}),
+                      export_csv="/api/v1/admin/audit/export?" + urlencode(period | {"format": "csv"}))
+
+
+@web.router.get("/admin/audit", include_in_schema=False)
+def audit_page(request: Request) -> Response:
+    staff = staff_page(request, "audit.read")
+    return staff if isinstance(staff, Response) else _page(request, staff)
+
+
+@web.router.post("/admin/audit/verify", include_in_schema=False)
+def audit_verify_page(request: Request, form: FormData) -> Response:
+    staff = staff_page(request, "audit.read")  # the page shows the result: readers who may verify
+    if isinstance(staff, Response):
+        return staff
+    if not web.csrf_passed(request, form):
+        return web.error_page(request, web.csrf_error())
+    if not staff.may("audit.verify"):
+        return web.error_page(request, admin.forbidden())
+    report = audit.staff_verify(web.runtime(request), web.web_origin(request), staff.staff_id)
+    return _page(request, staff, report)

@@ -1,0 +1,52 @@
+"""The enforcement journey in a browser: a reviewer logs in with password and TOTP, finds a user by
+phone, suspends them with a reason; the user then sees that reason when they try to log in."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pyotp
+import pytest
+
+from passport_testing import make_staff, register_account
+
+pytestmark = pytest.mark.browser
+
+
+def test_reviewer_suspends_a_user_who_then_sees_the_reason(page, live_server, rt):
+    with httpx.Client(base_url=live_server) as http:
+        user = register_account(http, rt, nickname="被处置用户")
+    staff = make_staff(rt, "reviewer")
+
+    page.goto(f"{live_server}/admin/accounts")
+    page.wait_for_url(re.compile(r".*/admin/login.*"))
+    page.fill("#form-admin-login input[name=login]", staff["login"])
+    page.fill("#form-admin-login input[name=password]", staff["password"])
+    page.fill("#form-admin-login input[name=totp]", pyotp.TOTP(staff["totp_secret"]).at(rt.clock.now()))
+    page.click("#form-admin-login #submit")
+    page.wait_for_url(re.compile(r".*/admin/accounts$"))
+
+    page.fill("input[name=phone]", user["phone"])
+    page.click("#search")
+    page.wait_for_selector("#account-results")
+    masked = f"{user['phone'][:3]}****{user['phone'][-4:]}"
+    assert masked in page.inner_text("#account-results")
+    page.click(f"#account-results a[href='/admin/accounts/{user['account']['id']}']")
+    page.wait_for_url(re.compile(r".*/admin/accounts/[0-9a-f]+$"))
+
+    page.select_option("select[name=action]", "suspend")
+    page.fill("textarea[name=reason]", "发布违规广告")
+    page.fill("input[name=until]", "2099-01-01T08:00")
+    page.click("#act")
+    page.wait_for_url(re.compile(r".*\?done=1$"))
+    assert page.get_attribute("#account-status", "data-status") == "suspended"
+
+    page.context.clear_cookies()
+    page.goto(f"{live_server}/login")
+    page.fill("#form-password input[name=login]", user["phone"])
+    page.fill("#form-password input[name=password]", user["password"])
+    page.click("#form-password #submit")
+    alert = page.locator("#form-password [role=alert]")
+    alert.wait_for()
+    assert "发布违规广告" in alert.inner_text() and "2099-01-01 08:00" in alert.inner_text()
