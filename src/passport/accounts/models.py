@@ -23,6 +23,12 @@ class Account(Base):
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # Real-name data (COMPLIANCE R1): encrypted, the ID number also as a blind index for staff search
+    # and the per-ID account limit. Filled by real-name verification.
+    real_name_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    real_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     # An address waiting for its code (bind_email); it moves to email_* once verified.
     email_pending_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_pending_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32))

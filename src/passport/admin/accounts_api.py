@@ -53,7 +53,7 @@ def search_accounts(staff: Reader, rt: Rt, phone: str | None = Query(None, max_l
                     status: str | None = Query(None, max_length=16),
                     id_number: str | None = Query(None, max_length=32),
                     offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100)) -> dict:
-    """Masked results. ``id_number`` answers 422 ``unsupported_filter`` until real-name data exists."""
+    """Masked results; ``id_number`` is matched through its blind index."""
     return enforcement.search(rt, phone=phone, status=status, id_number=id_number, offset=offset, limit=limit)
 
 

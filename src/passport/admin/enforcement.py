@@ -62,16 +62,19 @@ def _summary(rt: Runtime, account) -> dict:
             "created_at": rfc3339(account.created_at)}
 
 
+def id_number_index(rt: Runtime, id_number: str) -> bytes:
+    """The blind index of a resident ID number as real-name verification stores it (upper-case X)."""
+    return rt.keys.blind_index("id_number", id_number.strip().upper())
+
+
 def search(rt: Runtime, *, phone: str | None = None, status: str | None = None, id_number: str | None = None,
            offset: int = 0, limit: int = 20) -> dict:
     """Accounts by phone (through the blind index) or status, masked, newest first."""
+    condition = []
     if id_number:
         if not _ID_NUMBER.fullmatch(id_number.strip()):
             raise errors.invalid("invalid_id_number", "Enter an 18-character resident ID number.", "id_number")
-        # Real-name columns (and their blind index) arrive with the real-name issue.
-        raise errors.invalid("unsupported_filter",
-                             "Search by ID number is not available yet: no real-name data is stored.", "id_number")
-    condition = []
+        condition.append(accounts.Account.id_number_bidx == id_number_index(rt, id_number))
     if phone:
         condition.append(accounts.Account.phone_bidx == codes.sms_target(rt, phone).bidx)
     if status:
