@@ -208,8 +208,20 @@ EXPORT_COLUMNS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subjec
                   "user_agent", "details", "prev_hash", "hash")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): text that starts
+    with = + - @ TAB or CR gets a leading apostrophe. User agents and details are user-controlled."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_lines(records: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
-    """JSON lines, or CSV with a header row (``details`` as compact JSON)."""
+    """JSON lines (values as stored), or CSV with a header row (``details`` as compact JSON, cells made
+    spreadsheet-safe)."""
     if fmt == "jsonl":
         for item in records:
             yield json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -220,8 +232,9 @@ def export_lines(records: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
     writer = csv.writer(buffer)  # RFC 4180: CRLF rows, so a field holding CR or LF is quoted
     writer.writerow(EXPORT_COLUMNS)
     for item in records:
-        writer.writerow([json.dumps(item[c], ensure_ascii=False, separators=(",", ":")) if c == "details"
-                         else ("" if item[c] is None else item[c]) for c in EXPORT_COLUMNS])
+        writer.writerow([spreadsheet_safe(json.dumps(item[c], ensure_ascii=False, separators=(",", ":")))
+                         if c == "details" else ("" if item[c] is None else spreadsheet_safe(item[c]))
+                         for c in EXPORT_COLUMNS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

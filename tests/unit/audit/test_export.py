@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passport.audit.service import EXPORT_COLUMNS, export_lines
+from passport.audit.service import EXPORT_COLUMNS, export_lines, spreadsheet_safe
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 records = st.lists(st.fixed_dictionaries({
@@ -37,8 +37,18 @@ def test_csv_has_a_header_and_round_trips(items):
     for row, item in zip(rows[1:], items, strict=True):
         got = dict(zip(EXPORT_COLUMNS, row, strict=True))
         assert json.loads(got["details"]) == item["details"]
-        assert got["seq"] == str(item["seq"]) and got["action"] == item["action"]
-        assert got["actor_id"] == (item["actor_id"] or "")
+        assert got["seq"] == str(item["seq"]) and got["action"] == spreadsheet_safe(item["action"])
+        assert got["actor_id"] == spreadsheet_safe(item["actor_id"] or "")
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula():
+    item = {c: None for c in EXPORT_COLUMNS} | {"seq": 1, "action": "login.failed", "details": {},
+                                                "user_agent": '=HYPERLINK("http://evil.example","x")',
+                                                "subject_id": "+1", "actor_id": "@SUM(A1)"}
+    [_, row] = list(csv.reader(io.StringIO("".join(export_lines([item], "csv")), newline="")))
+    got = dict(zip(EXPORT_COLUMNS, row, strict=True))
+    assert got["user_agent"] == "'=HYPERLINK(\"http://evil.example\",\"x\")"
+    assert got["subject_id"] == "'+1" and got["actor_id"] == "'@SUM(A1)" and got["action"] == "login.failed"
 
 
 def test_an_unknown_format_is_refused():
