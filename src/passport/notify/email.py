@@ -6,15 +6,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from passport.clock import rfc3339
-from passport.notify.sms import SendResult
+from passport.notify.sms import JsonLinesOutbox, SendResult
 
 
 @dataclass(frozen=True)
@@ -32,25 +29,8 @@ class EmailSender(Protocol):
     def send(self, message: EmailMessage, sent_at: datetime) -> SendResult: ...
 
 
-class OutboxEmail:
-    name = "outbox"
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "email.jsonl"
-
-    def send(self, message: EmailMessage, sent_at: datetime) -> SendResult:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(message) | {"sent_at": rfc3339(sent_at)}, ensure_ascii=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(line)
-        return SendResult(self.name, None)
-
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with self.path.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+class OutboxEmail(JsonLinesOutbox):
+    filename = "email.jsonl"
 
 
 def make_email_sender(settings, outbox_dir: Path) -> EmailSender:

@@ -46,16 +46,19 @@ class SmsSender(Protocol):
     def send(self, message: SmsMessage, sent_at: datetime) -> SendResult: ...
 
 
-class OutboxSms:
+class JsonLinesOutbox:
+    """Dev and test delivery: one JSON object per message appended to ``<outbox dir>/<filename>``,
+    read back by the /dev/outbox page and the tests."""
+
     name = "outbox"
+    filename = "messages.jsonl"
 
     def __init__(self, directory: Path) -> None:
-        self.path = directory / "sms.jsonl"
+        self.path = directory / self.filename
 
-    def send(self, message: SmsMessage, sent_at: datetime) -> SendResult:
+    def send(self, message, sent_at: datetime) -> SendResult:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = asdict(message) | {"sent_at": rfc3339(sent_at)}
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = json.dumps(asdict(message) | {"sent_at": rfc3339(sent_at)}, ensure_ascii=False) + "\n"
         with self.path.open("a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.write(line)
@@ -66,6 +69,10 @@ class OutboxSms:
             return []
         with self.path.open(encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
+
+
+class OutboxSms(JsonLinesOutbox):
+    filename = "sms.jsonl"
 
 
 def make_sms_sender(settings, outbox_dir: Path) -> SmsSender:
