@@ -104,7 +104,10 @@ class Database:
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._write = sessionmaker(bind=writer, expire_on_commit=False)
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._single = self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite else self.engine
+        # A lone read needs no transaction: no BEGIN/ROLLBACK around it on SQLite, and on PostgreSQL
+        # autocommit saves the two round trips psycopg would spend on them.
+        self._single = (self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite
+                        else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     @contextmanager
     def write(self) -> Iterator[Session]:
