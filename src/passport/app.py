@@ -60,16 +60,25 @@ def _install_routes(app: FastAPI, settings: Settings) -> None:
     from passport.admin import accounts_api as admin_accounts_api
     from passport.admin import api as admin_api
     from passport.agreements import api as agreements_api
+    from passport.agreements import pages as agreements_pages
     from passport.audit import admin_api as audit_admin_api
     from passport.audit import api as audit_api
+    from passport.cancellation import api as cancellation_api
+    from passport.cancellation import pages as cancellation_pages
     from passport.credentials import api as credentials_api
     from passport.credentials import totp_api
+    from passport.notify import api as notify_api
+    from passport.notify import pages as notify_pages
+    from passport.realname import api as realname_api
+    from passport.realname import pages as realname_pages
     from passport.sessions import api as sessions_api
     from passport.web import pages
 
     for module in (credentials_api, totp_api, accounts_api, sessions_api, agreements_api, audit_api, admin_api,
-                   admin_accounts_api, audit_admin_api):
+                   admin_accounts_api, audit_admin_api, notify_api, realname_api, cancellation_api):
         app.include_router(module.router, prefix="/api/v1")
+    for module in (agreements_pages, notify_pages, realname_pages, cancellation_pages):
+        app.include_router(module.router)
     app.include_router(pages.router)
     if settings.is_dev:
         app.include_router(pages.dev_router)

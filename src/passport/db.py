@@ -28,6 +28,9 @@ MODEL_MODULES = (
     "passport.agreements.models",
     "passport.audit.models",
     "passport.admin.models",
+    "passport.notify.models",
+    "passport.realname.models",
+    "passport.cancellation.models",
 )
 
 

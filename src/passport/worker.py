@@ -1,5 +1,6 @@
-"""Due jobs: the retention sweeps of expired verification codes, ended sessions and audit records
-past their retention period (behind a checkpoint that keeps the chain verifiable).
+"""Due jobs: notice delivery from the outbox, finalisation of cancellations whose cooling-off ended,
+and the retention sweeps of expired verification codes, ended sessions and audit records past their
+retention period (behind a checkpoint that keeps the chain verifiable).
 
 ``passport worker`` runs them in a loop (or ``--once``); ``passport serve --with-worker`` (what
 ``make run`` uses) runs the same loop in a thread of the server process.
@@ -12,7 +13,9 @@ import threading
 import structlog
 
 from passport.audit import service as audit
+from passport.cancellation import service as cancellation
 from passport.credentials.service import sweep_codes
+from passport.notify import service as notify
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
 
@@ -20,6 +23,13 @@ log = structlog.get_logger("passport.worker")
 
 
 def run_once(rt: Runtime) -> dict[str, int]:
+    done = {"finalised": cancellation.finalise_due(rt), "delivered": notify.deliver_due(rt)}
+    if any(done.values()):
+        log.info("worker.jobs", **done)
+    return done | sweep(rt)
+
+
+def sweep(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
         removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db)}
         checkpoint = audit.sweep_expired(rt, db)

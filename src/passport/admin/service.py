@@ -32,6 +32,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"auditor"}),
     "audit.verify": frozenset({"auditor", "superadmin"}),
     "agreements.publish": frozenset({"operator"}),
+    "consents.export": frozenset({"auditor"}),
+    "announcements.manage": frozenset({"operator"}),
+    "maintenance.manage": frozenset({"operator"}),
 }
 
 STAFF_IDLE = timedelta(minutes=30)

@@ -171,3 +171,17 @@ def pending_of(rt: Runtime, account_id: str) -> list[dict]:
 def consents_of(db: Session, account_id: str) -> list[Consent]:
     return list(db.scalars(select(Consent).where(Consent.account_id == account_id)
                            .order_by(Consent.accepted_at.desc())))
+
+
+# Optional purposes (A4), e.g. "marketing": issue 6 keeps them in the consent ledger.
+OPTIONAL_PURPOSES = ("marketing",)
+
+
+def purpose_granted(db: Session, account_id: str, purpose: str) -> bool:
+    """Whether the account currently grants the optional ``purpose`` (notices ask before marketing)."""
+    return False
+
+
+def set_purpose(rt: Runtime, db: Session, account_id: str, purpose: str, granted: bool, origin: audit.Origin) -> None:
+    """Grant or withdraw ``purpose`` in the caller's unit of work (ledger row + audit event)."""
+    raise NotImplementedError("issue 6")

@@ -1,4 +1,5 @@
-"""Translations: English msgids in the code, catalogs in ``locale/<lang>/LC_MESSAGES/messages.po``.
+"""Translations: English msgids in the code, catalogs in ``locale/<lang>/LC_MESSAGES/*.po``
+(``messages.po`` plus one file per later domain, e.g. ``notices.po``; read in name order, merged).
 
 zh-CN is the default language; ``?lang=en``, the ``lang`` cookie or ``Accept-Language`` switch it.
 """
@@ -16,14 +17,18 @@ DEFAULT_LANGUAGE = "zh-CN"
 _CATALOG_NAMES = {"zh-CN": "zh_CN", "en": "en"}
 
 
+def catalog_files(lang: str) -> list[Path]:
+    return sorted((LOCALE_DIR / _CATALOG_NAMES.get(lang, "en") / "LC_MESSAGES").glob("*.po"))
+
+
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    path = LOCALE_DIR / _CATALOG_NAMES.get(lang, "en") / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        po = read_po(fh)
-    return {m.id: m.string for m in po if m.id and m.string and not m.fuzzy}
+    merged: dict[str, str] = {}
+    for path in catalog_files(lang):
+        with path.open("rb") as fh:
+            po = read_po(fh)
+        merged.update({m.id: m.string for m in po if m.id and m.string and not m.fuzzy})
+    return merged
 
 
 def gettext(lang: str, message: str) -> str:

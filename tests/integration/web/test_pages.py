@@ -386,7 +386,7 @@ def page_msgids() -> set[str]:
     from passport.accounts import pages as account_pages
 
     found = set(account_pages.DONE_NOTICES.values())
-    for path in (SRC / "web" / "pages.py", SRC / "accounts" / "pages.py", SRC / "sessions" / "pages.py"):
+    for path in sorted(SRC.rglob("*pages.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             name = getattr(node, "func", None) and getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name == "translate" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
@@ -417,14 +417,17 @@ def domain_error_msgids() -> set[str]:
 
 
 def test_every_message_has_a_chinese_translation():
-    with (LOCALE / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        catalog = read_po(fh)
-    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    translated: set[str] = set()
+    files = sorted((LOCALE / "zh_CN" / "LC_MESSAGES").glob("*.po"))
+    assert LOCALE / "zh_CN" / "LC_MESSAGES" / "messages.po" in files
+    for path in files:
+        with path.open("rb") as fh:
+            catalog = read_po(fh)
+        translated |= {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+        assert "Content-Type: text/plain; charset=UTF-8" in path.read_text(encoding="utf-8"), path.name
     wanted = template_msgids() | page_msgids() | domain_error_msgids()
     assert len(wanted) > 100
     assert sorted(wanted - translated) == []
-    header = (LOCALE / "zh_CN" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
-    assert "Content-Type: text/plain; charset=UTF-8" in header
 
 
 def test_english_catalog_parses():

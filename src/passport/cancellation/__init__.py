@@ -1,0 +1,1 @@
+"""Account cancellation: cooling-off, finalisation (delete/anonymise), personal-data export."""

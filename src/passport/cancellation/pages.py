@@ -1,0 +1,7 @@
+"""Cancellation and export pages (issue 8)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,3 @@
+"""Outbox, inbox, announcements, maintenance windows (issue 5)."""
+
+from __future__ import annotations
