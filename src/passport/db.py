@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -76,7 +77,36 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection that sat in the pool longer than this is pinged before use. A busy pool is not:
+# pool_pre_ping would cost a round trip on every checkout (two per login). A connection that breaks
+# while busy fails its statement, and SQLAlchemy then drops every pooled connection.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True  # the ping must not leave a transaction open
+            try:
+                dbapi_connection.execute("SELECT 1")
+            finally:
+                dbapi_connection.autocommit = autocommit
+        except Exception as error:  # noqa: BLE001 - any failure means: use another connection
+            raise exc.DisconnectionError() from error
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -30,3 +30,16 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")  # masked JSON
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The newest record's seq and hash (one row, id 1). Appends lock and move it in their transaction,
+    which orders them on PostgreSQL in one round trip (``SELECT … FOR UPDATE`` returns the row as the
+    previous appender left it), and ``verify`` checks that no record after it is missing: a chain cut
+    off at its end would otherwise still verify."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

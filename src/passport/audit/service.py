@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from passport.audit.models import AuditEvent
+from passport.audit.models import AuditChainHead, AuditEvent
 from passport.clock import rfc3339
 from passport.identity.masking import mask_mapping
 
 GENESIS = "0" * 64
-_CHAIN_LOCK = 0x70617373  # "pass": PostgreSQL advisory lock that orders chain appends
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,17 @@ class Origin:
 _FIELDS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
            "user_agent", "details", "prev_hash")
 _events = AuditEvent.__table__
+_head = AuditChainHead.__table__
 _LAST = select(_events.c.seq, _events.c.hash).order_by(_events.c.seq.desc()).limit(1)
+# The head row orders appends. On PostgreSQL, FOR UPDATE waits for the appender before us and then
+# reads the row as it committed it; the event and the moved head go in one statement. SQLite
+# writers are serial (BEGIN IMMEDIATE), so plain statements do.
+_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
 _INSERT = insert(_events)
+_MOVE_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+_APPEND = _MOVE_HEAD.add_cte(insert(_events).values(
+    {column.name: bindparam(column.name, type_=column.type) for column in _events.c}).cte("appended"))
 
 
 def canonical(event) -> bytes:
@@ -45,29 +53,31 @@ def canonical(event) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _lock(db: Session) -> None:
-    """Order chain changes: on PostgreSQL one transaction at a time appends (SQLite writers are serial)."""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+def _postgres(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
 
 
 def record(db: Session, *, at: datetime, action: str, origin: Origin, result: str = "ok",
            actor_type: str = "anonymous", actor_id: str | None = None, subject_type: str | None = None,
            subject_id: str | None = None, details: dict[str, Any] | None = None) -> dict:
     """Append one event to the chain, in the caller's transaction. Returns the row as written."""
-    _lock(db)
-    last = db.execute(_LAST).first()
+    postgres = _postgres(db)
+    last = db.execute(_HEAD_LOCKED if postgres else _HEAD).one()
     row = {
-        "seq": (last.seq + 1) if last else 1,
+        "seq": last.seq + 1,
         "at": at, "actor_type": actor_type, "actor_id": actor_id, "subject_type": subject_type,
         "subject_id": subject_id, "action": action, "result": result, "ip": origin.ip,
         "user_agent": (origin.user_agent or "")[:512] or None,
         "details": json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
                               sort_keys=True, ensure_ascii=False),
-        "prev_hash": last.hash if last else GENESIS,
+        "prev_hash": last.hash,
     }
     row["hash"] = hashlib.sha256(canonical(row)).hexdigest()
-    db.execute(_INSERT, row)
+    if postgres:
+        db.execute(_APPEND, row)
+    else:
+        db.execute(_INSERT, row)
+        db.execute(_MOVE_HEAD, {"seq": row["seq"], "hash": row["hash"]})
     return row
 
 
@@ -112,9 +122,15 @@ def _checkpoint_links(db: Session) -> set[tuple[int, str]]:
 def verify(db: Session, batch: int = 2000) -> ChainReport:
     """Recompute every hash in seq order, streaming ``batch`` rows at a time. The first remaining
     record may start after genesis only where a retention checkpoint names the record before it
-    and that record's hash; any other break (edited row, deleted row, broken link) is reported."""
+    and that record's hash; any other break (edited row, deleted row, broken link) is reported, and
+    so is a chain that stops short of the head (its newest records removed).
+
+    The head is read first: records appended while this runs lie beyond it and are left for the
+    next check."""
+    head = db.execute(_HEAD).one()
     expected_seq, prev, checked = None, GENESIS, 0
-    rows = db.execute(select(_events).order_by(_events.c.seq).execution_options(yield_per=batch))
+    rows = db.execute(select(_events).where(_events.c.seq <= head.seq).order_by(_events.c.seq)
+                      .execution_options(yield_per=batch))
     for event in rows:
         if expected_seq is None:
             if (event.seq != 1 or event.prev_hash != GENESIS) and (
@@ -129,6 +145,11 @@ def verify(db: Session, batch: int = 2000) -> ChainReport:
         if hashlib.sha256(canonical(event._mapping)).hexdigest() != event.hash:
             return ChainReport(False, checked, event.seq, "hash mismatch: the record was changed")
         expected_seq, prev, checked = event.seq + 1, event.hash, checked + 1
+    newest = (expected_seq - 1) if expected_seq is not None else 0
+    if head.seq and (newest, prev) != (head.seq, head.hash):
+        return ChainReport(False, checked, newest + 1,
+                           f"records {newest + 1}-{head.seq} missing: the chain head names record {head.seq}"
+                           if newest < head.seq else "the chain head does not match the newest record")
     return ChainReport(True, checked)
 
 
@@ -144,7 +165,7 @@ def sweep_expired(rt, db: Session) -> dict[str, Any] | None:
     hash, in the caller's transaction. Returns the checkpoint details, or None if nothing expired."""
     now = rt.clock.now()
     cutoff = now - timedelta(days=rt.settings.audit_retention_days)
-    _lock(db)
+    db.execute(_HEAD_LOCKED if _postgres(db) else _HEAD)  # no append runs while the prefix goes
     first_kept = db.scalar(select(func.min(_events.c.seq)).where(_events.c.at >= cutoff))
     upto = (first_kept - 1) if first_kept is not None else db.scalar(select(func.max(_events.c.seq)))
     if upto is None:

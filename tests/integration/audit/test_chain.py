@@ -157,3 +157,26 @@ def test_a_removed_beginning_without_a_checkpoint_is_refused(rt):
         assert (report.ok, report.first_bad) == (False, first + 1)
         assert "retention checkpoint" in report.reason
         raise _Rollback
+
+
+def test_a_chain_cut_off_at_its_end_is_named(rt):
+    """Deleting the newest records leaves a chain that links up perfectly; the head still names them."""
+    make_staff(rt, "operator")
+    make_staff(rt, "operator")
+    with pytest.raises(_Rollback), rt.db.write() as db:
+        newest = db.execute(select(_events.c.seq).order_by(_events.c.seq.desc()).limit(1)).scalar_one()
+        db.execute(delete(_events).where(_events.c.seq >= newest - 1))
+        report = audit.verify(db)
+        assert (report.ok, report.first_bad) == (False, newest - 1)
+        assert report.reason == f"records {newest - 1}-{newest} missing: the chain head names record {newest}"
+        raise _Rollback
+    with rt.db.read() as db:
+        assert audit.verify(db).ok
+
+
+def test_appends_move_the_head_to_the_newest_record(rt):
+    make_staff(rt, "operator")
+    with rt.db.read() as db:
+        newest = db.execute(select(_events.c.seq, _events.c.hash).order_by(_events.c.seq.desc()).limit(1)).one()
+        head = db.execute(select(audit._head.c.seq, audit._head.c.hash)).one()
+    assert tuple(head) == tuple(newest)
