@@ -59,6 +59,7 @@ bench: install
 	  $(BIN)/python bench/login.py --postgres $(BENCH_PG_URL) --concurrency 50 --seconds 10; \
 	else echo "bench: no PostgreSQL at $(BENCH_PG_URL): skipping the PostgreSQL login run"; fi
 	$(BIN)/python bench/enumeration.py
+	$(BIN)/python bench/notices.py
 
 ## lock: re-resolve pyproject.toml's pins into the two lock files
 lock:

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from passport_testing import STRONG_PASSWORD, last_code, outbox_messages
+from passport_testing import STRONG_PASSWORD, deliver_notices, last_code, outbox_messages
 
 NEW_PASSWORD = "Nw9!harbour-Crane"
 WRONG_PASSWORD = "Wrong!password-7x"
@@ -44,6 +44,7 @@ def reset_by_key(client, phone: str, key: str, password: str = NEW_PASSWORD):
 
 
 def notices(rt, phone: str, purpose: str) -> list[dict]:
+    deliver_notices(rt)
     return [m for m in outbox_messages(rt) if m["to"] == "+86" + phone and m["purpose"] == purpose]
 
 

@@ -78,6 +78,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def deliver_notices(rt) -> int:
+    """Run the worker's notice delivery until nothing is due (what `passport worker` does every second)."""
+    from passport.notify.service import deliver_due
+
+    total = 0
+    while delivered := deliver_due(rt):
+        total += delivered
+    return total
+
+
 def outbox_messages(rt) -> list[dict]:
     path = rt.settings.outbox_dir / "sms.jsonl"
     if not path.exists():

@@ -23,6 +23,9 @@ from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
 STATIC_DIR = Path(__file__).parent / "web" / "static"
+# Routes that take a file (licence, ID document): their bodies may reach PASSPORT_UPLOAD_MAX_BYTES.
+UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual", "/account/real-name",
+                          "/organizations/new"})
 
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],
@@ -48,8 +51,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _install_errors(app)
     _install_routes(app, settings)
+    from passport.notify.pages import MaintenanceGate
+
+    app.add_middleware(MaintenanceGate, runtime=rt)  # 503 during a maintenance window (notify/pages.py)
     # The last added runs first: every answer, a 413 included, gets the security headers.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.upload_max_bytes,
+                       upload_paths=UPLOAD_PATHS)
     app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
     app.add_middleware(Metrics)
     return app
@@ -183,16 +190,20 @@ class SecurityHeaders:
 class BodyLimit:
     """Refuse bodies over the limit (413), by Content-Length and while streaming."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, upload_bytes: int = 0, upload_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
+        # File uploads (ARCHITECTURE: 5 MiB) plus room for the multipart envelope and the form fields.
+        self.upload_bytes = max(max_bytes, upload_bytes + 64 * 1024 if upload_bytes else 0)
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.upload_bytes if scope.get("path") in self.upload_paths else self.default_bytes
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                return await self._refuse(scope, send)
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                return await self._refuse(scope, send, max_bytes)
         seen, too_large, started = 0, False, False
 
         async def counted_receive():
@@ -200,7 +211,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     too_large = True
                     raise _TooLarge()
             return message
@@ -219,12 +230,20 @@ class BodyLimit:
             if not too_large or started:
                 raise
         if too_large and not started:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, max_bytes)
 
-    async def _refuse(self, scope, send) -> None:
+    async def _refuse(self, scope, send, max_bytes: int) -> None:
+        request = Request(scope)
+        if _wants_page(request):  # a form that posted too big a file gets a page, not JSON
+            from starlette.concurrency import run_in_threadpool
+
+            from passport.web import pages
+
+            refused = errors.DomainError("body_too_large", "Request body too large.", 413)
+            return await (await run_in_threadpool(pages.error_page, request, refused))(scope, None, send)
         response = JSONResponse({"type": "https://passport.orginone.cn/problems/body-too-large",
                                  "title": "Request body too large.", "status": 413,
-                                 "detail": f"The limit is {self.max_bytes} bytes.", "code": "body_too_large"},
+                                 "detail": f"The limit is {max_bytes} bytes.", "code": "body_too_large"},
                                 status_code=413, media_type="application/problem+json")
         await response(scope, None, send)
 

@@ -81,7 +81,8 @@ def serve(
 
 @app.command()
 def worker(once: Annotated[bool, typer.Option("--once", help="Run due jobs once and exit.")] = False) -> None:
-    """Run due jobs: retention sweeps (later: outbox delivery, cancellation finalisation)."""
+    """Run due jobs: notice delivery (every PASSPORT_NOTICE_DELIVERY_INTERVAL_SECONDS), cancellation
+    finalisation and retention sweeps (every PASSPORT_SWEEP_INTERVAL_SECONDS)."""
     from passport.worker import run_forever, run_once
 
     rt = _runtime()
@@ -119,6 +120,7 @@ def agreements_publish(
     title: Annotated[str | None, typer.Option(help="Title; default: the first heading of the file.")] = None,
     effective_at: Annotated[str | None, typer.Option(help="ISO 8601 time it takes effect; default now.")] = None,
     requires_reconsent: Annotated[bool, typer.Option("--requires-reconsent")] = False,
+    immediate: Annotated[bool, typer.Option("--immediate", help="Let a re-consent version take effect now.")] = False,
 ) -> None:
     """Publish KIND VERSION from a Markdown FILE. Published versions are immutable."""
     from passport import errors
@@ -138,7 +140,7 @@ def agreements_publish(
     rt = _runtime()
     try:
         v = service.publish(rt, _cli_origin(), kind=kind, version=version, title=title or _first_heading(body, kind),
-                            body=body, effective_at=when, requires_reconsent=requires_reconsent)
+                            body=body, effective_at=when, requires_reconsent=requires_reconsent, immediate=immediate)
     except errors.DomainError as exc:
         typer.echo(f"{exc.code}: {exc.title}", err=True)
         raise typer.Exit(1) from None
@@ -169,6 +171,32 @@ def agreements_seed() -> None:
         rt.close()
 
 
+@agreements_app.command("export")
+def agreements_export(
+    kind: Annotated[str | None, typer.Option(help="Only this document kind or optional purpose.")] = None,
+    version: Annotated[str | None, typer.Option(help="Only this version (needs --kind).")] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",  # noqa: A002
+) -> None:
+    """Write the consent ledger to stdout, oldest first (the export is itself audited)."""
+    import sys
+
+    from passport import errors
+    from passport.agreements import service
+
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("--format must be jsonl or csv")
+    rt = _runtime()
+    try:
+        for chunk in service.export(rt, _cli_origin(), fmt=format, kind=kind, version=version):
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+    except errors.DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.title}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+
+
 @admin_app.command("create")
 def admin_create(
     login: Annotated[str, typer.Option("--login", help="Staff login: 3-64 lower-case letters, digits, . _ -")],
@@ -192,6 +220,51 @@ def admin_create(
         rt.close()
     typer.echo(f"created {role} {login.strip().lower()}; one-time enrolment link (valid 24 hours):")
     typer.echo(url)
+
+
+realname_app = typer.Typer(no_args_is_help=True, help="Real-name verification.")
+app.add_typer(realname_app, name="realname")
+
+
+@realname_app.command("revoke")
+def realname_revoke(
+    account_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (at least 5 characters); the user is told.")],
+) -> None:
+    """Withdraw an account's real-name verification (e.g. a stolen ID number): the ID number is free again."""
+    from passport import errors
+    from passport.realname import service
+
+    rt = _runtime()
+    try:
+        shown = service.revoke_verification(rt, _cli_origin(), account_id, reason=reason, actor=("cli", None))
+    except errors.DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.title}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo(f"revoked; account {account_id} is now {shown['status']}")
+
+
+@admin_app.command("reset")
+def admin_reset(
+    login: Annotated[str, typer.Option("--login", help="The staff login to reset")],
+) -> None:
+    """Lost password or authenticator: end the staff member's sessions, clear both, and print a new
+    one-time enrolment link (valid 24 hours)."""
+    from passport import errors
+    from passport.admin import service
+
+    rt = _runtime()
+    try:
+        reset = service.reset_staff(rt, _cli_origin(), None, login=login)
+    except errors.DomainError as exc:
+        typer.echo(f"{exc.code}: {exc.title}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    typer.echo(f"reset {reset['role']} {reset['login']}; one-time enrolment link (valid 24 hours):")
+    typer.echo(reset["enrolment_url"])
 
 
 def _first_heading(body: str, default: str) -> str:
@@ -262,3 +335,101 @@ def audit_export(
         sys.stdout.flush()
     finally:
         rt.close()
+
+
+notices_app = typer.Typer(no_args_is_help=True, help="The notice outbox (SMS and email notices).")
+app.add_typer(notices_app, name="notices")
+maintenance_app = typer.Typer(no_args_is_help=True, help="Maintenance windows (announced in advance; 503 during).")
+app.add_typer(maintenance_app, name="maintenance")
+
+
+@notices_app.command("status")
+def notices_status(
+    failed: Annotated[bool, typer.Option("--failed", help="List the failed notices.")] = False,
+) -> None:
+    """Counts by status; with --failed, the failed notices (recipients masked) as JSON lines."""
+    from passport.notify import service as notices
+
+    rt = _runtime()
+    try:
+        typer.echo(json.dumps(notices.outbox_stats(rt)))
+        for row in notices.list_outbox(rt, status="failed", limit=200) if failed else []:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    finally:
+        rt.close()
+
+
+@notices_app.command("retry-failed")
+def notices_retry_failed(
+    since: Annotated[str | None, typer.Option(help="Only notices queued at or after this ISO 8601 time.")] = None,
+) -> None:
+    """Queue failed notices again (after fixing a template, PASSPORT_SMS_TEMPLATES or the provider)."""
+    from passport.notify import service as notices
+
+    rt = _runtime()
+    try:
+        typer.echo(f"requeued {notices.retry_failed(rt, _cli_origin(), since=_iso(since, '--since'))} notice(s)")
+    finally:
+        rt.close()
+
+
+@maintenance_app.command("schedule")
+def maintenance_schedule(
+    start: Annotated[str, typer.Option("--start", help="ISO 8601 start; without a zone, Beijing time.")],
+    end: Annotated[str, typer.Option("--end", help="ISO 8601 end; without a zone, Beijing time.")],
+    message: Annotated[str, typer.Option("--message", help="What users are told.")],
+) -> None:
+    """Schedule a window; it is announced PASSPORT_MAINTENANCE_NOTICE_HOURS ahead."""
+    from passport import errors
+    from passport.notify import service as notices
+
+    rt = _runtime()
+    try:
+        window = notices.schedule_maintenance(rt, _cli_origin(), starts_at=_beijing(start, "--start"),
+                                              ends_at=_beijing(end, "--end"), message=message)
+    except errors.DomainError as exc:
+        typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    typer.echo(json.dumps(window, ensure_ascii=False))
+
+
+@maintenance_app.command("list")
+def maintenance_list() -> None:
+    """Maintenance windows, newest first, as JSON lines."""
+    from passport.notify import service as notices
+
+    rt = _runtime()
+    try:
+        for window in notices.list_maintenance(rt):
+            typer.echo(json.dumps(window, ensure_ascii=False))
+    finally:
+        rt.close()
+
+
+@maintenance_app.command("cancel")
+def maintenance_cancel(window_id: str) -> None:
+    """Cancel a window (or end one in progress); its announcement ends too."""
+    from passport import errors
+    from passport.notify import service as notices
+
+    rt = _runtime()
+    try:
+        notices.cancel_maintenance(rt, _cli_origin(), window_id)
+    except errors.DomainError as exc:
+        typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    typer.echo(f"cancelled {window_id}")
+
+
+def _beijing(value: str, option: str) -> datetime:
+    from datetime import timedelta, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} must be an ISO 8601 time, not {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone(timedelta(hours=8)))

@@ -23,6 +23,9 @@ def read_secret(value: str | None) -> str | None:
 
 
 AUDIT_RETENTION_MIN_DAYS = 180
+# Cancellation completes within 15 working days (COMPLIANCE D1): three calendar weeks hold 15 working
+# days, fewer when a public holiday falls in them, so 21 calendar days is the longest safe setting.
+COOLING_OFF_MAX_DAYS = 21
 
 
 class Settings(BaseSettings):
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     login_per_ip_minute: int = 30
+    staff_login_per_login_hour: int = 20
     register_per_ip_hour: int = 20
     # Credential recovery (COMPLIANCE C2, C4): recovery-key tries per number, resets, freezes and
     # unfreezes per client IP, and current-password checks per account (change password, new key).
@@ -98,16 +102,42 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_timeout_seconds: float = 10.0
 
+    # Notices (notify/): SMS template codes by notice template id (JSON), outbox retries, maintenance.
+    sms_templates: dict[str, str] = {}
+    notice_max_attempts: int = 8
+    notice_retry_base_seconds: float = 30.0
+    notice_retry_cap_seconds: float = 3600.0
+    notice_lease_seconds: int = 120
+    notice_delivery_interval_seconds: float = 1.0
+    notice_cache_seconds: float = 5.0
+    maintenance_notice_hours: int = 24
+    notice_retention_days: int = 180
+
     # Second factor and devices.
     totp_issuer: str = "奥集能"
     mfa_token_seconds: int = 300
     # IP region: a CSV of start,end,country,province (or an ip2region .xdb file); unset: 未知.
     ip_region_file: Path | None = None
 
+    # Real-name verification (COMPLIANCE R1, R2): ``manual`` (an ID image a reviewer checks), ``http``
+    # (a two-factor identity check service, HMAC-signed JSON) or ``dev`` (format checks only; dev/test).
+    realname_provider: Literal["manual", "http", "dev"] = "manual"
+    realname_accounts_per_id: int = Field(1, ge=1)
+    realname_min_age: int = Field(14, ge=0)
+    realname_http_url: str | None = None
+    realname_http_app_id: str | None = None
+    realname_http_secret: str | None = None
+    realname_http_timeout_seconds: float = 5.0
+    realname_http_retries: int = Field(2, ge=0, le=5)
+    upload_max_bytes: int = 5 * 1024 * 1024
+
     # Retention of short-lived rows swept by the worker.
     sweep_interval_seconds: int = 60
     # Audit records are kept this long, then removed behind a checkpoint (COMPLIANCE L1: >= 6 months).
     audit_retention_days: int = 365
+    # Cancellation cooling-off (COMPLIANCE D1): the user may withdraw until it ends; 0 finalises at the
+    # worker's next round. At most COOLING_OFF_MAX_DAYS.
+    cancellation_cooling_off_days: int = 15
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -122,6 +152,14 @@ class Settings(BaseSettings):
         if value < AUDIT_RETENTION_MIN_DAYS:
             raise ValueError(f"PASSPORT_AUDIT_RETENTION_DAYS must be at least {AUDIT_RETENTION_MIN_DAYS} "
                              f"(audit records are kept at least six months, COMPLIANCE L1); got {value}")
+        return value
+
+    @field_validator("cancellation_cooling_off_days")
+    @classmethod
+    def _cancel_within_fifteen_working_days(cls, value: int) -> int:
+        if not 0 <= value <= COOLING_OFF_MAX_DAYS:
+            raise ValueError(f"PASSPORT_CANCELLATION_COOLING_OFF_DAYS must be 0 to {COOLING_OFF_MAX_DAYS} "
+                             f"(cancellation completes within 15 working days, COMPLIANCE D1); got {value}")
         return value
 
     @model_validator(mode="after")
@@ -140,6 +178,11 @@ class Settings(BaseSettings):
             problems.append("PASSPORT_EMAIL_BACKEND=outbox is for dev and test only")
         if not self.base_url.startswith("https://"):
             problems.append("PASSPORT_BASE_URL must be https:// in prod")
+        if self.realname_provider == "dev":
+            problems.append("PASSPORT_REALNAME_PROVIDER=dev is for dev and test only")
+        if self.realname_provider == "http" and not (
+                (self.realname_http_url or "").startswith("https://") and self.realname_http_secret):
+            problems.append("PASSPORT_REALNAME_HTTP_URL (https://) and PASSPORT_REALNAME_HTTP_SECRET are required")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

@@ -9,6 +9,7 @@ retention period (behind a checkpoint that keeps the chain verifiable).
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 
@@ -31,7 +32,8 @@ def run_once(rt: Runtime) -> dict[str, int]:
 
 def sweep(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
-        removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db)}
+        removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db),
+                   "notices": notify.sweep_outbox(rt, db)}
         checkpoint = audit.sweep_expired(rt, db)
         removed["audit_events"] = checkpoint["removed"] if checkpoint else 0
         if any(removed.values()):
@@ -42,9 +44,18 @@ def sweep(rt: Runtime) -> dict[str, int]:
 
 
 def run_forever(rt: Runtime, stop: threading.Event) -> None:
+    # Notices go out every notice_delivery_interval_seconds (a full batch: at once); the other jobs
+    # keep their own sweep_interval_seconds.
+    next_round = 0.0
     while not stop.is_set():
+        delivered = 0
         try:
-            run_once(rt)
+            if time.monotonic() >= next_round:
+                next_round = time.monotonic() + rt.settings.sweep_interval_seconds
+                delivered = run_once(rt)["delivered"]
+            else:
+                delivered = notify.deliver_due(rt)
         except Exception as exc:  # noqa: BLE001 - the loop outlives one failed round
             log.error("worker.failed", error=type(exc).__name__, detail=str(exc))
-        stop.wait(rt.settings.sweep_interval_seconds)
+        if delivered < 100:
+            stop.wait(min(rt.settings.notice_delivery_interval_seconds, rt.settings.sweep_interval_seconds))

@@ -18,6 +18,7 @@ from passport.credentials import service as codes
 from passport.db import new_id
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
+from passport.identity.resident_id import mask_id_number, mask_person_name
 from passport.ipregion import resolver as ip_regions
 from passport.runtime import Runtime
 from passport.security.policy import check_password
@@ -137,7 +138,13 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "bio": account.bio,
         "phone": mask_phone(phone) if phone else None,
         "email": mask_email(email) if email else None,
-        "real_name": {"status": "none", "name": None, "id_number": None},
+        "real_name": {
+            "status": account.real_name_status or "none",
+            "name": mask_person_name(cipher.decrypt(account.real_name_enc, "account.real_name"))
+            if account.real_name_enc else None,
+            "id_number": mask_id_number(cipher.decrypt(account.id_number_enc, "account.id_number"))
+            if account.id_number_enc else None,
+        },
         "created_at": rfc3339(account.created_at),
         "pending_agreements": pending or [],
     }

@@ -137,6 +137,6 @@ def reviews_page(request: Request) -> Response:
     queue = request.query_params.get("queue", reviews.QUEUES[0])
     if queue not in reviews.QUEUES:
         queue = reviews.QUEUES[0]
-    listing = reviews.list_reviews(web.runtime(request), queue)
+    listing = reviews.list_reviews(web.runtime(request), queue, limit=reviews.PAGE_MAX)
     return web.render(request, "admin_reviews.html", page_path="/admin/reviews", staff=staff, queue=queue,
                       queues=reviews.QUEUES, listing=listing)

@@ -49,3 +49,10 @@ def create_staff(body: schemas.StaffCreateIn, principal: StaffManager, rt: Rt, o
 @router.post("/staff/{staff_id}/disable", response_model=schemas.StaffOut)
 def disable_staff(staff_id: str, principal: StaffManager, rt: Rt, origin: ApiOrigin) -> dict:
     return admin.disable_staff(rt, origin, principal, staff_id)
+
+
+@router.post("/staff/{staff_id}/reset", response_model=schemas.StaffCreatedOut)
+def reset_staff(staff_id: str, principal: StaffManager, rt: Rt, origin: ApiOrigin) -> dict:
+    """Lost password or authenticator: password, TOTP and sessions go; the answer carries a new
+    one-time enrolment link."""
+    return admin.reset_staff(rt, origin, principal, staff_id=staff_id)

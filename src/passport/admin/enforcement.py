@@ -59,7 +59,7 @@ def _summary(rt: Runtime, account) -> dict:
     return {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
             "phone": mask_phone(phone) if phone else None, "email": mask_email(email) if email else None,
             "status_reason": account.status_reason, "status_until": rfc3339(account.status_until),
-            "created_at": rfc3339(account.created_at)}
+            "created_at": rfc3339(account.created_at), "real_name": accounts.view(rt, account)["real_name"]}
 
 
 def id_number_index(rt: Runtime, id_number: str) -> bytes:
@@ -198,7 +198,7 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
                      details={"reason": reason, "until": rfc3339(until), "from_status": previous,
                               "to_status": account.status, "revoked_sessions": revoked,
                               "staff_login": staff.login})
-        notice = _notice(rt, account, action, reason, until)
+        notice = _notice(rt, db, account, action, reason, until)
         taken = ActionTaken(row.id, _summary(rt, account), revoked)
     # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.
     sessions.forget_sessions(rt, account_id=account_id)
@@ -207,16 +207,19 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
     return taken
 
 
-def _notice(rt: Runtime, account, action: str, reason: str, until: datetime | None) -> SmsMessage | None:
-    """The user is told of every action, with its reason (§五(四)); the time is Beijing time."""
-    if not account.phone_enc:
-        return None
-    phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone")
-    name = _ACTION_NAMES[action]
-    text = f"【奥集能】您的账号已被平台处理：{name}。原因：{reason}。"
-    params = {"action": action, "reason": reason}
+def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
+            until: datetime | None) -> SmsMessage | None:
+    """The user is told of every action, with its reason (§五(四)); the time is Beijing time.
+    Inbox and SMS through the outbox, in the action's unit of work."""
+    from passport.notify import service as notices
+
+    deadline = {"zh-CN": "", "en": ""}
     if until is not None:
         when = until.astimezone(_CHINA_TIME).strftime("%Y-%m-%d %H:%M")
-        text += f"{'改正期限' if action == 'require_correction' else '截止时间'}：{when}（北京时间）。"
-        params["until"] = rfc3339(until)
-    return SmsMessage(to=phone, purpose="notice_account_action", text=text, params=params)
+        correction = action == "require_correction"
+        deadline = {"zh-CN": f"{'改正期限' if correction else '截止时间'}：{when}（北京时间）。",
+                    "en": f"{'Correct by' if correction else 'Until'}: {when} (Beijing time)."}
+    notices.notify_account(rt, db, account_id=account.id, template="notice_account_action", params={
+        "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
+        "reason": reason, "deadline": deadline, "until": rfc3339(until) or ""})
+    return None

@@ -208,3 +208,17 @@ def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
     return staff_list_page(request, principal, FormState(
         notice=web.translate(request, "The staff member is disabled and their sessions have ended.")))
+
+
+@router.post("/admin/staff/{staff_id}/reset")
+def staff_reset(staff_id: str, request: Request, form: FormData) -> Response:
+    principal = staff_page(request, "staff.manage")
+    if isinstance(principal, Response):
+        return principal
+    if not web.csrf_passed(request, form):
+        return staff_list_page(request, principal, web.expired_form(request, {}))
+    try:
+        reset = admin.reset_staff(web.runtime(request), web.web_origin(request), principal, staff_id=staff_id)
+    except errors.DomainError as exc:
+        return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return staff_list_page(request, principal, FormState(), created=reset | {"reset": True})

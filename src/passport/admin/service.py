@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "consents.export": frozenset({"auditor"}),
     "announcements.manage": frozenset({"operator"}),
     "maintenance.manage": frozenset({"operator"}),
+    "notices.manage": frozenset({"operator"}),
 }
 
 STAFF_IDLE = timedelta(minutes=30)
@@ -244,6 +245,9 @@ def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, to
     settings = rt.settings
     rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "staff-login-ip", origin.ip or "-")
     login = (login or "").strip().lower()[:64]
+    # Per login name too, whether or not it exists (no hint either way): guesses from many addresses
+    # at one staff login stop here, on top of the lock after five failures.
+    rt.limiter.hit(f"{settings.staff_login_per_login_hour}/hour", "staff-login", login or "-")
     with rt.db.read() as db:
         staff = db.scalar(select(Staff).where(Staff.login == login)) if login else None
         if staff is not None:
@@ -340,6 +344,44 @@ def disable_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, 
                          details={"login": staff.login, "sessions_revoked": revoked})
         db.flush()
         return staff_view(staff)
+
+
+def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | None, *, staff_id: str | None = None,
+                login: str | None = None) -> dict[str, Any]:
+    """A lost password or authenticator: the staff member enrols again from a new one-time link. Their
+    password, TOTP secret and sessions go now. A superadmin resets others from the console; the CLI
+    (``principal`` None: shell access to the server) can reset anyone, the last superadmin included."""
+    if principal is not None:
+        require(principal, "staff.manage")
+        if staff_id == principal.staff_id:
+            raise errors.DomainError("cannot_reset_self", "Ask another superadmin, or use the command line.", 409)
+    now = rt.clock.now()
+    token = new_token()
+    with rt.db.write() as db:
+        if staff_id is not None:
+            staff = db.get(Staff, staff_id) if len(staff_id) <= 32 else None
+        else:
+            staff = db.scalar(select(Staff).where(Staff.login == (login or "").strip().lower()))
+        if staff is None:
+            raise errors.not_found("staff")
+        if staff.status == "disabled":
+            raise errors.DomainError("staff_disabled", "A disabled staff member cannot be reset.", 409)
+        staff.status = "enrolling"
+        staff.password_hash = None
+        staff.totp_secret_enc = None
+        staff.totp_last_step = None
+        staff.failed_logins = 0
+        staff.locked_until = None
+        staff.enrolment_hash = token_digest(token)
+        staff.enrolment_expires_at = now + ENROLMENT_TTL
+        revoked = db.execute(update(_sessions).where(_sessions.c.staff_id == staff.id, _sessions.c.revoked_at.is_(None))
+                             .values(revoked_at=now)).rowcount
+        audit.record(db, at=now, action="staff.reset", origin=origin,
+                     actor_type="staff" if principal else "system", actor_id=principal.staff_id if principal else None,
+                     subject_type="staff", subject_id=staff.id,
+                     details={"login": staff.login, "sessions_revoked": revoked})
+        db.flush()
+        return staff_view(staff) | {"enrolment_url": enrolment_url(rt, token)}
 
 
 def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:

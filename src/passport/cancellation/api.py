@@ -2,6 +2,87 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated
 
-router = APIRouter(tags=["cancellation"])
+from fastapi import APIRouter, Header, Response
+
+from passport import errors
+from passport.accounts.schemas import AccountOut
+from passport.cancellation import service
+from passport.cancellation.schemas import (
+    CancellationIn,
+    CancellationOut,
+    CodeSent,
+    ExportIn,
+    OwnCodeIn,
+    PhoneChangeIn,
+)
+from passport.web.http import ApiOrigin, Authenticated, Rt
+
+router = APIRouter(tags=["cancellation and personal data"])
+
+
+@router.post("/me/verification-codes", status_code=202, response_model=CodeSent)
+def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Send a ``cancel_account`` or ``export`` code to the signed-in account's own phone."""
+    return service.send_own_code(rt, origin, principal.account_id, body.purpose)
+
+
+@router.post("/me/cancellation", status_code=202, response_model=CancellationOut)
+def request_cancellation(body: CancellationIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Ask to cancel the account: the password and an SMS code (purpose ``cancel_account``). The account
+    turns ``cancelling`` until ``effective_at`` (the cooling-off); withdraw with ``DELETE``.
+    400 ``invalid_password`` | ``invalid_code``; 409 ``cancellation_pending`` | ``cancellation_blocked``
+    (last administrator of a verified organisation: ``organizations`` lists them); 403 ``account_frozen`` |
+    ``account_suspended`` | ``account_terminated``."""
+    return service.request_cancellation(rt, origin, principal.account_id, password=body.password, code=body.code)
+
+
+@router.get("/me/cancellation", response_model=CancellationOut)
+def cancellation(principal: Authenticated, rt: Rt) -> dict:
+    """The pending cancellation request; 404 when there is none."""
+    return service.current(rt, principal.account_id)
+
+
+@router.delete("/me/cancellation", status_code=204)
+def withdraw_cancellation(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Withdraw the pending request: the account gets back its status. 404 when nothing is pending."""
+    service.withdraw(rt, origin, principal.account_id)
+    return Response(status_code=204)
+
+
+def _archive_response(archive: dict) -> Response:
+    day = archive["generated_at"][:10]
+    return Response(json.dumps(archive, ensure_ascii=False, indent=1), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="passport-export-{day}.json"',
+                             "Cache-Control": "no-store"})
+
+
+@router.post("/me/export", response_class=Response,
+             responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
+def export(body: ExportIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Everything held about the account as one JSON archive with a README, after an SMS code (purpose
+    ``export``) sent to the account's own phone. 400 ``invalid_code``."""
+    return _archive_response(service.export_archive(rt, origin, principal.account_id, code=body.code))
+
+
+@router.get("/me/export", response_class=Response,
+            responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
+def export_get(principal: Authenticated, rt: Rt, origin: ApiOrigin,
+               code: Annotated[str | None, Header(alias="X-Verification-Code", max_length=16)] = None) -> Response:
+    """As ``POST /me/export``, with the code in the ``X-Verification-Code`` header (never in the URL,
+    which proxies log). 403 ``reauthentication_required`` without it."""
+    if not code:
+        raise errors.DomainError("reauthentication_required",
+                                 "Confirm with an SMS code (purpose export) to download your data.", 403)
+    return _archive_response(service.export_archive(rt, origin, principal.account_id, code=code))
+
+
+@router.put("/me/phone", response_model=AccountOut)
+def change_phone(body: PhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Change the mobile number: the password, and a ``change_phone`` code sent to the NEW number.
+    400 ``invalid_password`` | ``invalid_code``; 422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken``
+    (only after the code proved the number)."""
+    return service.change_phone(rt, origin, principal.account_id, phone=body.phone, code=body.code,
+                                password=body.password)

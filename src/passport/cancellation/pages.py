@@ -1,7 +1,198 @@
-"""Cancellation and export pages (issue 8)."""
+"""Cancellation, export and phone-number pages (issue 8)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.cancellation import service
+from passport.credentials.service import Purpose
+from passport.identity.phone import mask_phone
+from passport.sessions import service as sessions
+from passport.web import pages as web
+from passport.web.pages import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
+
+CANCEL_FIELDS = ("code", "password")
+EXPORT_FIELDS = ("code",)
+PHONE_FIELDS = ("phone", "code", "password")
+NOTICES = {"withdrawn": "Your cancellation request has been withdrawn. Your account works as before.",
+           "phone": "Your mobile number has been changed."}
+
+
+def _to_login(request: Request) -> Response:
+    response = web.redirect(request, "/login")
+    web.end_browser_session(request, response)
+    return response
+
+
+def _masked_phone(request: Request, principal: sessions.Principal) -> str | None:
+    rt = web.runtime(request)
+    with rt.db.read() as db:
+        account = accounts.get(db, principal.account_id)
+    return mask_phone(rt.keys.cipher.decrypt(account.phone_enc, "account.phone")) if account.phone_enc else None
+
+
+def _left(seconds: int) -> dict[str, int]:
+    days, rest = divmod(max(0, seconds), 86400)
+    return {"days": days, "hours": rest // 3600, "minutes": rest % 3600 // 60}
+
+
+def _sent_state(request: Request, sent: dict) -> FormState:
+    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
+                           minutes=sent["expires_in"] // 60)
+    return FormState(notice=notice, wait=sent["resend_after"])
+
+
+# --- cancellation ----------------------------------------------------------------------------------
+
+def cancellation_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    pending = service.pending_of(rt, principal.account_id)
+    return web.render(request, "cancellation.html", state.status, page_path="/account/cancellation", form=state,
+                      pending=pending, left=_left(pending["seconds_left"]) if pending else None,
+                      blockers=[] if pending else service.blockers_of(rt, principal.account_id),
+                      phone=_masked_phone(request, principal), account_status=principal.status,
+                      cooling_off_days=rt.settings.cancellation_cooling_off_days,
+                      audit_days=rt.settings.audit_retention_days)
+
+
+@router.get("/account/cancellation")
+def cancellation_form(request: Request, done: str | None = None) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    notice = NOTICES.get(done or "")
+    return cancellation_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post("/account/cancellation/code")
+def cancellation_code(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return cancellation_page(request, principal, web.expired_form(request, {}))
+    try:
+        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
+                                     Purpose.CANCEL_ACCOUNT.value)
+    except errors.DomainError as exc:
+        return cancellation_page(request, principal, web.failed_form(request, exc, {}, CANCEL_FIELDS))
+    return cancellation_page(request, principal, _sent_state(request, sent))
+
+
+@router.post("/account/cancellation")
+def request_cancellation(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return cancellation_page(request, principal, web.expired_form(request, {}))
+    try:
+        service.request_cancellation(web.runtime(request), web.web_origin(request), principal.account_id,
+                                     password=form.get("password", ""), code=form.get("code", ""))
+    except errors.DomainError as exc:
+        return cancellation_page(request, principal, web.failed_form(request, exc, {}, CANCEL_FIELDS))
+    return web.redirect(request, "/account/cancellation")
+
+
+@router.post("/account/cancellation/withdraw")
+def withdraw(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return cancellation_page(request, principal, web.expired_form(request, {}))
+    try:
+        service.withdraw(web.runtime(request), web.web_origin(request), principal.account_id)
+    except errors.DomainError as exc:
+        return cancellation_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/account/cancellation?done=withdrawn")
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+def export_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+    return web.render(request, "export.html", state.status, page_path="/account/export", form=state,
+                      phone=_masked_phone(request, principal))
+
+
+@router.get("/account/export")
+def export_form(request: Request) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    return export_page(request, principal, FormState())
+
+
+@router.post("/account/export/code")
+def export_code(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return export_page(request, principal, web.expired_form(request, {}))
+    try:
+        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
+                                     Purpose.EXPORT.value)
+    except errors.DomainError as exc:
+        return export_page(request, principal, web.failed_form(request, exc, {}, EXPORT_FIELDS))
+    return export_page(request, principal, _sent_state(request, sent))
+
+
+@router.post("/account/export")
+def export(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return export_page(request, principal, web.expired_form(request, {}))
+    try:
+        archive = service.export_archive(web.runtime(request), web.web_origin(request), principal.account_id,
+                                         code=form.get("code", ""))
+    except errors.DomainError as exc:
+        return export_page(request, principal, web.failed_form(request, exc, {}, EXPORT_FIELDS))
+    day = archive["generated_at"][:10]
+    return Response(json.dumps(archive, ensure_ascii=False, indent=1), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="passport-export-{day}.json"',
+                             "Cache-Control": "no-store"})
+
+
+# --- correction: the mobile number -----------------------------------------------------------------
+
+def phone_page(request: Request, state: FormState) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
+                      phone=_masked_phone(request, principal))
+
+
+web.CODE_FORMS[Purpose.CHANGE_PHONE.value] = phone_page
+
+
+@router.get("/account/phone")
+def phone_form(request: Request, done: str | None = None) -> Response:
+    notice = NOTICES.get(done or "")
+    return phone_page(request, FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post("/account/phone")
+def change_phone(request: Request, form: FormData) -> Response:
+    principal = web.current_principal(request)
+    if principal is None:
+        return _to_login(request)
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return phone_page(request, web.expired_form(request, values))
+    try:
+        service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
+                             phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
+    except errors.DomainError as exc:
+        return phone_page(request, web.failed_form(request, exc, values, PHONE_FIELDS))
+    return web.redirect(request, "/account/phone?done=phone")

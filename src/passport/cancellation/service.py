@@ -1,10 +1,566 @@
-"""Cancellation with cooling-off, finalisation and export (issue 8)."""
+"""Account cancellation with a cooling-off period (COMPLIANCE D1-D3), the personal-data export and the
+correction of the phone number (D4).
+
+A request needs the password and an SMS code (purpose ``cancel_account``); the account turns
+``cancelling`` and its owner may withdraw until ``effective_at`` (the cooling-off,
+``PASSPORT_CANCELLATION_COOLING_OFF_DAYS``). Then the worker finalises it in one transaction: every
+personal field of the account and every blind index of its phone and email go, its sessions and codes
+are deleted, the other domains erase theirs (notices, real-name data), and the row stays as an
+anonymous tombstone. A worker killed half way leaves nothing half done: the transaction rolls back and
+the next round does it all.
+
+What stays, de-identified (§三(五), §八(二), PIPL Art. 47): the audit log (COMPLIANCE L1, at least six
+months by law; ``PASSPORT_AUDIT_RETENTION_DAYS``) and the consent ledger (A2). Neither can be edited:
+the audit log is hash-chained, the ledger append-only. They are de-identified by what they point at:
+account ids are random (uuid4) pseudonyms, the details are masked when written (no full phone, ID
+number or email), and the tombstone they name keeps no personal data, so nothing links the pseudonym
+back to a person. The audit retention sweep removes the records when their period ends.
+"""
 
 from __future__ import annotations
 
-from passport.runtime import Runtime
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.agreements import service as agreements
+from passport.audit import service as audit
+from passport.cancellation.models import CancellationRequest
+from passport.clock import as_utc, rfc3339
+from passport.credentials import service as codes
+from passport.identity.phone import mask_phone
+from passport.notify import service as notify
+from passport.realname import service as realname
+from passport.runtime import Runtime
+from passport.sessions import service as sessions
+
+log = structlog.get_logger("passport.cancellation")
+
+COOLING_OFF = "cooling_off"
+# Who may ask: a platform restriction does not take away the right to leave (NDSR Art. 23); the status
+# comes back if the owner withdraws. Frozen, suspended and terminated accounts are refused.
+REQUESTABLE = frozenset({"active", "restricted"})
+REFUSED = {
+    "frozen": ("account_frozen", "This account is frozen. Recover it with your phone and recovery key.", 403),
+    "suspended": ("account_suspended", "This account is suspended.", 403),
+    "terminated": ("account_terminated", "This account has been terminated.", 403),
+    "cancelling": ("cancellation_pending", "A cancellation request is already pending for this account.", 409),
+    "cancelled": ("account_cancelled", "This account has been cancelled.", 409),
+}
+# Statuses set by the platform (or the owner's freeze) that stop a finalisation; any other status the
+# account took during the cooling-off (a restriction, one lifted) leaves the owner's request standing.
+PLATFORM_HOLDS = frozenset({"frozen", "suspended", "terminated"})
+TOMBSTONE_NICKNAME = "已注销用户"
+CHINA_TIME = timezone(timedelta(hours=8))
+OWN_PHONE_PURPOSES = (codes.Purpose.CANCEL_ACCOUNT, codes.Purpose.EXPORT)
+# Test only (PASSPORT_ENV=test): seconds to sleep after each finalisation step, so that a test can
+# kill the worker half way.
+PAUSE_ENV = "PASSPORT_TEST_FINALISE_PAUSE_SECONDS"
+
+
+def _china_time(value: datetime) -> str:
+    return as_utc(value).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _refusal(status: str) -> errors.DomainError:
+    code, title, http_status = REFUSED.get(
+        status, ("cancellation_not_allowed", "This account cannot be cancelled in its current status.", 409))
+    return errors.DomainError(code, title, http_status)
+
+
+def _wrong_password() -> errors.DomainError:
+    return errors.invalid("invalid_password", "The password is wrong.", "password", status=400)
+
+
+def _wrong_code() -> errors.DomainError:
+    return errors.invalid("invalid_code", "The verification code is wrong or has expired.", "code", status=400)
+
+
+def _no_phone() -> errors.DomainError:
+    return errors.DomainError("phone_required", "This account has no mobile number to send a code to.", 409)
+
+
+def _password_matches(rt: Runtime, account, password: str) -> bool:
+    """One Argon2 verification under the per-account cap that the credential checks share."""
+    rt.limiter.hit(f"{rt.settings.password_check_per_hour}/hour", "password-check", account.id)
+    return rt.hasher.verify(account.password_hash, password or "")
+
+
+def _own_target(rt: Runtime, account) -> codes.Target:
+    if not account.phone_enc or not account.phone_bidx:
+        raise _no_phone()
+    return codes.Target("sms", rt.keys.cipher.decrypt(account.phone_enc, "account.phone"), account.phone_bidx)
+
+
+def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: str) -> dict:
+    """Send a ``cancel_account`` or ``export`` code to the account's own phone (the signed-in user
+    sees the number only masked)."""
+    wanted = codes.parse_purpose(purpose)
+    if wanted not in OWN_PHONE_PURPOSES:
+        raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose")
+    with rt.db.read() as db:
+        target = _own_target(rt, accounts.get(db, account_id))
+    return codes.send_code(rt, origin, channel="sms", to=target.value, purpose=wanted.value,
+                           account_exists=accounts.account_exists)
+
+
+# --- request, state, withdrawal ----------------------------------------------------------------------
+
+def _view(request: CancellationRequest, now: datetime) -> dict[str, Any]:
+    effective = as_utc(request.effective_at)
+    return {"id": request.id, "status": request.status, "requested_at": rfc3339(request.requested_at),
+            "effective_at": rfc3339(effective), "closed_at": rfc3339(request.closed_at),
+            "seconds_left": max(0, int((effective - now).total_seconds()))}
+
+
+def _pending(db: Session, account_id: str, *, lock: bool = False) -> CancellationRequest | None:
+    query = select(CancellationRequest).where(CancellationRequest.account_id == account_id,
+                                              CancellationRequest.status == COOLING_OFF)
+    return db.scalars(query.with_for_update() if lock else query).first()
+
+
+def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, password: str,
+                         code: str) -> dict[str, Any]:
+    """Re-authenticate with the password and an SMS code (purpose ``cancel_account``), then start the
+    cooling-off. The one condition (NDSR Art. 23 allows no others): the account must not be the last
+    administrator of a verified organisation, which it hands over or dissolves first."""
+    with rt.db.read() as db:
+        account = accounts.get(db, account_id)
+        if account.status not in REQUESTABLE:
+            raise _refusal(account.status)
+        target = _own_target(rt, account)
+        blockers = realname.cancellation_blockers(rt, db, account_id)
+    if blockers:
+        raise _blocked(blockers)
+    now = rt.clock.now()
+    if not _password_matches(rt, account, password):
+        _record_failure(rt, origin, account_id, now, "wrong_password")
+        raise _wrong_password()
+    effective_at = now + timedelta(days=rt.settings.cancellation_cooling_off_days)
+    refusal = None
+    with rt.db.write() as db:
+        blockers = realname.cancellation_blockers(rt, db, account_id)
+        if blockers:  # became the last administrator meanwhile: refused before the code is used
+            raise _blocked(blockers)
+        outcome = codes.redeem_code(rt, db, target, codes.Purpose.CANCEL_ACCOUNT, code or "")
+        if outcome is not codes.Redeemed.OK:
+            _failure(db, origin, account_id, now, "invalid_code")
+        else:
+            # The status moves only from the one read above: of two requests at once, one wins.
+            status = account.status
+            moved = db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
+                                                              accounts.Account.status == status)
+                               .values(status="cancelling", updated_at=now)).rowcount
+            if not moved:
+                current = db.scalar(select(accounts.Account.status).where(accounts.Account.id == account_id))
+                refusal = _refusal(current)
+                _failure(db, origin, account_id, now, current)
+            else:
+                request = CancellationRequest(account_id=account_id, status=COOLING_OFF, previous_status=status,
+                                              requested_at=now, effective_at=effective_at,
+                                              reminded_at=now if _reminder_due(effective_at, now) else None)
+                db.add(request)
+                db.flush()
+                audit.record(db, at=now, action="cancellation.requested", origin=origin, actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"request": request.id, "effective_at": rfc3339(effective_at),
+                                      "previous_status": status})
+                notify.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
+                                      params={"effective_at": _china_time(effective_at)}, channels=("inbox", "sms"))
+    if outcome is not codes.Redeemed.OK:
+        raise _wrong_code()
+    if refusal is not None:
+        raise refusal
+    sessions.forget_sessions(rt, account_id=account_id)
+    log.info("cancellation.requested", request=request.id, effective_at=rfc3339(effective_at))
+    return _view(request, now) | {"status": COOLING_OFF}
+
+
+def _blocked(blockers: list[dict[str, Any]]) -> errors.DomainError:
+    return errors.DomainError(
+        "cancellation_blocked",
+        "You are the last administrator of a verified organisation. Hand it over or dissolve it first.", 409,
+        extra={"organizations": blockers})
+
+
+def _reminder_due(effective_at: datetime, now: datetime) -> bool:
+    """A cooling-off of a day or less has no "one day left" notice: the request notice says when."""
+    return effective_at - timedelta(days=1) <= now
+
+
+def _failure(db: Session, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
+    audit.record(db, at=now, action="cancellation.request", origin=origin, actor_type="user", actor_id=account_id,
+                 subject_type="account", subject_id=account_id,
+                 result="denied" if reason not in ("wrong_password", "invalid_code") else "failed",
+                 details={"reason": reason})
+
+
+def _record_failure(rt: Runtime, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
+    with rt.db.write() as db:
+        _failure(db, origin, account_id, now, reason)
+
+
+def current(rt: Runtime, account_id: str) -> dict[str, Any]:
+    """The pending request (``GET /me/cancellation``); 404 when there is none."""
+    with rt.db.read() as db:
+        request = _pending(db, account_id)
+    if request is None:
+        raise errors.not_found("cancellation")
+    return _view(request, rt.clock.now())
+
+
+def pending_of(rt: Runtime, account_id: str) -> dict[str, Any] | None:
+    with rt.db.read() as db:
+        request = _pending(db, account_id)
+    return _view(request, rt.clock.now()) if request else None
+
+
+def withdraw(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
+    """Withdraw the pending request: the account gets back the status it had. 404 when nothing is
+    pending, or when the worker has finalised it already."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        request = _pending(db, account_id, lock=True)
+        if request is None:
+            raise errors.not_found("cancellation")
+        request.status, request.closed_at = "withdrawn", now
+        db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
+                                                  accounts.Account.status == "cancelling")
+                   .values(status=request.previous_status, updated_at=now))
+        audit.record(db, at=now, action="cancellation.withdrawn", origin=origin, actor_type="user",
+                     actor_id=account_id, subject_type="account", subject_id=account_id,
+                     details={"request": request.id, "status": request.previous_status})
+        notify.notify_account(rt, db, account_id=account_id, template="cancellation_withdrawn",
+                              params={"time": _china_time(now)}, channels=("inbox", "sms"))
+    sessions.forget_sessions(rt, account_id=account_id)
+    log.info("cancellation.withdrawn", request=request.id)
+
+
+def blockers_of(rt: Runtime, account_id: str) -> list[dict[str, Any]]:
+    with rt.db.read() as db:
+        return realname.cancellation_blockers(rt, db, account_id)
+
+
+# --- the worker: reminders and finalisation ---------------------------------------------------------
 
 def finalise_due(rt: Runtime, limit: int = 50) -> int:
-    """Worker job: finalise cancellations whose cooling-off has ended; returns how many."""
-    return 0
+    """Worker job: send the "one day left" notices that are due, then finalise up to ``limit``
+    requests whose cooling-off has ended, one transaction each; returns how many were finalised.
+    On PostgreSQL each worker claims its rows with FOR UPDATE SKIP LOCKED, so any number can run."""
+    now = rt.clock.now()
+    _send_reminders(rt, now, limit)
+    done, failed = 0, set()
+    while done + len(failed) < limit:
+        try:
+            finished = _finalise_next(rt, now, failed)
+        except Exception as exc:  # noqa: BLE001 - one broken account must not stop the others
+            request_id = getattr(exc, "request_id", None)
+            log.error("cancellation.finalise_failed", request=request_id, error=type(exc).__name__, detail=str(exc))
+            if request_id is None:
+                raise
+            failed.add(request_id)
+            continue
+        if finished is None:
+            break
+        done += 1
+    return done
+
+
+def _send_reminders(rt: Runtime, now: datetime, limit: int) -> None:
+    with rt.db.write() as db:
+        due = db.scalars(select(CancellationRequest)
+                         .where(CancellationRequest.status == COOLING_OFF, CancellationRequest.reminded_at.is_(None),
+                                CancellationRequest.effective_at <= now + timedelta(days=1),
+                                CancellationRequest.effective_at > now)
+                         .order_by(CancellationRequest.effective_at).limit(limit)
+                         .with_for_update(skip_locked=True)).all()
+        for request in due:
+            request.reminded_at = now
+            notify.notify_account(rt, db, account_id=request.account_id, template="cancellation_reminder",
+                                  params={"effective_at": _china_time(request.effective_at)}, channels=("inbox", "sms"))
+            audit.record(db, at=now, action="cancellation.reminded", origin=audit.Origin(channel="worker"),
+                         actor_type="system", subject_type="account", subject_id=request.account_id,
+                         details={"request": request.id})
+
+
+class _FinaliseFailed(Exception):
+    def __init__(self, request_id: str, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.request_id = request_id
+
+
+def _finalise_next(rt: Runtime, now: datetime, skip: set[str]) -> str | None:
+    """Claim one due request and finalise it in one unit of work. Returns its id, or None when none
+    is due (or every due one is claimed by another worker)."""
+    with rt.db.write() as db:
+        query = (select(CancellationRequest)
+                 .where(CancellationRequest.status == COOLING_OFF, CancellationRequest.effective_at <= now)
+                 .order_by(CancellationRequest.effective_at).limit(1).with_for_update(skip_locked=True))
+        if skip:
+            query = query.where(CancellationRequest.id.not_in(skip))
+        request = db.scalars(query).first()
+        if request is None:
+            return None
+        try:
+            _finalise(rt, db, request, now)
+        except Exception as exc:
+            raise _FinaliseFailed(request.id, exc) from exc
+        return request.id
+
+
+def _step(rt: Runtime, request: CancellationRequest, step: str) -> None:
+    log.debug("cancellation.finalise_step", request=request.id, step=step)
+    pause = os.environ.get(PAUSE_ENV) if rt.settings.env == "test" else None
+    if pause:
+        time.sleep(float(pause))
+
+
+def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datetime) -> None:
+    account = db.scalars(select(accounts.Account).where(accounts.Account.id == request.account_id)
+                         .with_for_update()).one()
+    origin = audit.Origin(channel="worker")
+    if account.status in PLATFORM_HOLDS:
+        # The platform suspended or terminated the account during the cooling-off (its records may
+        # be evidence): the request lapses, and the owner is told.
+        request.status, request.closed_at = "void", now
+        audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
+                     subject_type="account", subject_id=account.id,
+                     details={"request": request.id, "status": account.status})
+        notify.notify_account(rt, db, account_id=account.id, template="cancellation_void", params={},
+                              channels=("inbox", "sms"))
+        log.info("cancellation.void", request=request.id, status=account.status)
+        return
+    account_id = account.id
+    targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
+    # Notices first: their erasure drops what is still queued for the account, and the last notice
+    # is queued after it, while the phone is still there to address it (the outbox holds the
+    # recipient only encrypted, never in clear or as a blind index).
+    notify.erase_account(rt, db, account_id)
+    _step(rt, request, "notices")
+    notify.notify_account(rt, db, account_id=account_id, template="cancellation_finalised",
+                          params={"time": _china_time(now)}, channels=("sms",))
+    _step(rt, request, "final_notice")
+    realname.erase_account(rt, db, account_id)
+    _step(rt, request, "real_name")
+    erased_sessions = sessions.erase_sessions(rt, db, account_id)
+    _step(rt, request, "sessions")
+    erased_codes = codes.erase_codes(db, targets)
+    _step(rt, request, "codes")
+    _anonymise(account, now)
+    db.flush()
+    _step(rt, request, "account")
+    request.status, request.closed_at = "finalised", now
+    # Pending instructions the user gave before (§八(四)) are rows of other domains that name the
+    # account id; they stay with the tombstone and are not revoked here.
+    audit.record(db, at=now, action="account.cancelled", origin=origin, actor_type="system",
+                 subject_type="account", subject_id=account_id,
+                 details={"request": request.id, "sessions_deleted": erased_sessions, "codes_deleted": erased_codes,
+                          "consents_kept": len(agreements.consents_of(db, account_id))})
+    log.info("cancellation.finalised", request=request.id)
+
+
+def _anonymise(account, now: datetime) -> None:
+    """The tombstone: the id (a random pseudonym the audit log and the ledger name), the kind, and
+    the dates. Every personal field and every blind index goes, so the phone and email can register
+    again and nothing links the pseudonym back to a person."""
+    for name in ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc",
+                 "email_pending_bidx", "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash",
+                 "recovery_key_hash", "totp_secret_enc", "totp_enabled_at", "totp_last_step", "locked_until",
+                 "status_reason", "status_until"):
+        setattr(account, name, None)
+    account.nickname = TOMBSTONE_NICKNAME
+    account.real_name_status = "none"
+    account.failed_logins = 0
+    account.status = "cancelled"
+    account.updated_at = now
+
+
+# --- the personal-data export (PIPL Art. 45) ---------------------------------------------------------
+
+README = {
+    "zh-CN": (
+        "这是奥集能账号服务保存的关于您账号的全部个人信息（《个人信息保护法》第四十五条）。各部分：\n"
+        "account：账号基本资料（编号、类型、状态、昵称、简介、注册与修改时间）。\n"
+        "phone：绑定的手机号。email：绑定的邮箱和等待验证的邮箱。\n"
+        "real_name：实名认证状态、姓名和身份证号，以及认证记录。\n"
+        "security：是否设置了密码、恢复密钥和两步验证（不含密码、密钥等秘密本身）。\n"
+        "consents：您同意过的协议版本、时间、IP 和渠道。optional_purposes：可选用途（如营销消息）的授权状态。\n"
+        "sessions：登录过的设备（时间、IP、浏览器），包括已退出的。\n"
+        "activity：账号操作记录，包括平台对账号采取的措施（审计日志中与您有关的记录，已打码）。\n"
+        "verification_codes：发往您手机号和邮箱的验证码记录（不含验证码本身）。\n"
+        "messages：站内信和通知。organizations：您管理的组织。\n"
+        "cancellation：注销申请记录。\n"
+        "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
+    "en": (
+        "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
+        "account: the account itself (id, kind, status, nickname, bio, when created and changed).\n"
+        "phone: the bound mobile number. email: the bound address and one waiting for its code.\n"
+        "real_name: real-name status, name and ID number, and the verification records.\n"
+        "security: whether a password, a recovery key and two-step verification are set (never the secrets).\n"
+        "consents: the agreement versions you accepted, when, from which IP and channel. optional_purposes: "
+        "whether you allow optional uses such as marketing messages.\n"
+        "sessions: the devices that logged in (times, IP, browser), ended ones too.\n"
+        "activity: the account's trail, actions the platform took on it included (the audit records about "
+        "you, masked).\n"
+        "verification_codes: the codes sent to your phone and email (never the codes themselves).\n"
+        "messages: in-site messages and notices. organizations: the organisations you administer.\n"
+        "cancellation: your cancellation requests.\n"
+        "To correct anything, edit your profile, email or phone number on the account pages; real-name data "
+        "is corrected by verifying again."),
+}
+EXPORT_FORMAT = "passport-export/1"
+_ACTIVITY_BATCH = 200
+
+
+def export_archive(rt: Runtime, origin: audit.Origin, account_id: str, *, code: str) -> dict[str, Any]:
+    """The JSON archive of everything held about the account, after an SMS code (purpose
+    ``export``) proves the owner holds the phone: a stolen session alone must not copy it all."""
+    with rt.db.read() as db:
+        target = _own_target(rt, accounts.get(db, account_id))
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        outcome = codes.redeem_code(rt, db, target, codes.Purpose.EXPORT, code or "")
+        proved = outcome is codes.Redeemed.OK
+        audit.record(db, at=now, action="account.exported" if proved else "account.export", origin=origin,
+                     actor_type="user", actor_id=account_id, subject_type="account", subject_id=account_id,
+                     result="ok" if proved else "failed", details={} if proved else {"reason": "invalid_code"})
+    if not proved:
+        raise _wrong_code()
+    with rt.db.read() as db:
+        archive = _archive(rt, db, account_id, now)
+    log.info("account.exported", sections=len(archive))
+    return archive
+
+
+def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[str, Any]:
+    account = accounts.get(db, account_id)
+    cipher = rt.keys.cipher
+
+    def clear(value: bytes | None, field: str) -> str | None:
+        return cipher.decrypt(value, field) if value else None
+
+    held = dict(realname.export_account(rt, db, account_id) or {})
+    organizations = held.pop("organizations", [])
+    real_name = dict(held.pop("real_name", None) or {"status": account.real_name_status}) | held
+    targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
+    return _plain({
+        "README": README,
+        "format": EXPORT_FORMAT,
+        "generated_at": now,
+        "account": {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
+                    "bio": account.bio, "created_at": account.created_at, "updated_at": account.updated_at},
+        "phone": clear(account.phone_enc, "account.phone"),
+        "email": {"address": clear(account.email_enc, accounts.EMAIL_FIELD),
+                  "pending": clear(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)},
+        "real_name": real_name,
+        "security": {"password_set": account.password_hash is not None,
+                     "recovery_key_set": account.recovery_key_hash is not None,
+                     "two_step_verification_since": account.totp_enabled_at,
+                     "failed_logins": account.failed_logins, "locked_until": account.locked_until},
+        "consents": [agreements.consent_view(c) | {"user_agent": c.user_agent}
+                     for c in agreements.consents_of(db, account_id)],
+        "optional_purposes": agreements.purposes_of(db, account_id),
+        "sessions": sessions.sessions_of(db, account_id),
+        "activity": _activity(db, account_id),
+        "verification_codes": codes.codes_for(db, targets),
+        "messages": notify.export_account(rt, db, account_id),
+        "organizations": organizations,
+        "cancellation": [_view(r, now) for r in db.scalars(
+            select(CancellationRequest).where(CancellationRequest.account_id == account_id)
+            .order_by(CancellationRequest.requested_at.desc()))],
+    })
+
+
+def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:
+    items, before = [], None
+    while True:
+        page = audit.activity_of(db, account_id, before=before, limit=_ACTIVITY_BATCH)
+        items += page
+        if len(page) < _ACTIVITY_BATCH:
+            return items
+        before = page[-1]["seq"]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: times as RFC 3339 UTC, containers walked."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- correction: the phone number (PIPL Art. 46) -----------------------------------------------------
+
+def _phone_taken() -> errors.DomainError:
+    return errors.DomainError("phone_taken", "This mobile number is already registered. Please log in.", 409,
+                              [errors.FieldError("phone", "phone_taken", "already registered")])
+
+
+def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: str, code: str,
+                 password: str) -> dict[str, Any]:
+    """Move the account to a new number: the password proves the user, a ``change_phone`` code sent to
+    the new number proves it is theirs. 409 ``phone_taken`` only after that proof (the answer to the
+    code request never tells). The old number is told."""
+    target = codes.sms_target(rt, phone)
+    with rt.db.read() as db:
+        account = accounts.get(db, account_id)
+    if account.phone_bidx == target.bidx:
+        raise errors.invalid("same_phone", "This is already your mobile number.", "phone")
+    now = rt.clock.now()
+    if not _password_matches(rt, account, password):
+        with rt.db.write() as db:
+            audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
+                         actor_id=account_id, subject_type="account", subject_id=account_id,
+                         details={"reason": "wrong_password"})
+        raise _wrong_password()
+    old_phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    outcome, taken, changed = codes.Redeemed.NONE, False, 0
+    try:
+        with rt.db.write() as db:
+            outcome = codes.redeem_code(rt, db, target, codes.Purpose.CHANGE_PHONE, code or "")
+            if outcome is codes.Redeemed.OK:
+                holder = accounts.find(db, target)
+                taken = holder is not None and holder.id != account_id
+            if outcome is codes.Redeemed.OK and not taken:
+                # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
+                notify.notify_account(rt, db, account_id=account_id, template="phone_changed",
+                                      params={"time": _china_time(now)}, channels=("inbox", "sms"))
+                # Only over the number just read: of two changes at once, the second changes nothing.
+                changed = db.execute(
+                    update(accounts.Account)
+                    .where(accounts.Account.id == account_id,
+                           accounts.Account.phone_bidx.is_not_distinct_from(account.phone_bidx))
+                    .values(phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"), phone_bidx=target.bidx,
+                            updated_at=now)).rowcount
+                if not changed:  # rolls back the notice and leaves the code for another try
+                    raise errors.DomainError("conflict", "The account changed meanwhile. Please try again.", 409)
+            details = {"from": mask_phone(old_phone) if old_phone else None, "to": mask_phone(target.value)}
+            if changed:
+                audit.record(db, at=now, action="phone.changed", origin=origin, actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id, details=details)
+            else:
+                reason = "invalid_code" if outcome is not codes.Redeemed.OK else "phone_taken"
+                audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details=details | {"reason": reason})
+    except IntegrityError:
+        raise _phone_taken() from None
+    if outcome is not codes.Redeemed.OK:
+        raise _wrong_code()
+    if taken:
+        raise _phone_taken()
+    sessions.forget_sessions(rt, account_id=account_id)
+    with rt.db.read() as db:
+        return accounts.view(rt, accounts.get(db, account_id))
+

@@ -22,6 +22,7 @@ from passport.audit import service as audit
 from passport.credentials.models import VerificationCode
 from passport.identity.email import InvalidEmail, email_key, normalize_email
 from passport.identity.phone import InvalidPhone, normalize_phone
+from passport.notify import service as notices
 from passport.notify.email import EmailMessage
 from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
@@ -224,6 +225,23 @@ def sweep_codes(rt: Runtime, db: Session) -> int:
     return db.execute(VerificationCode.__table__.delete().where(VerificationCode.created_at < cutoff)).rowcount
 
 
+def codes_for(db: Session, target_bidxs: list[bytes]) -> list[dict]:
+    """The code records of these targets, without the code hashes (the personal-data export)."""
+    rows = db.scalars(select(VerificationCode).where(VerificationCode.target_bidx.in_(target_bidxs))
+                      .order_by(VerificationCode.created_at.desc())).all() if target_bidxs else []
+    return [{"channel": r.channel, "purpose": r.purpose, "delivered": r.delivered, "attempts": r.attempts,
+             "ip": r.ip, "created_at": r.created_at, "expires_at": r.expires_at, "consumed_at": r.consumed_at}
+            for r in rows]
+
+
+def erase_codes(db: Session, target_bidxs: list[bytes]) -> int:
+    """Delete every code record of these targets (cancellation finalisation: no blind index stays)."""
+    if not target_bidxs:
+        return 0
+    table = VerificationCode.__table__
+    return db.execute(table.delete().where(table.c.target_bidx.in_(target_bidxs))).rowcount
+
+
 # --- the credential lifecycle ---------------------------------------------------------------------
 
 CHINA_TIME = timezone(timedelta(hours=8))
@@ -257,11 +275,10 @@ def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Princ
             audit.record(db, at=now, action="password.changed", origin=origin, actor_type="user",
                          actor_id=account_id, subject_type="account", subject_id=account_id,
                          details={"sessions_revoked": revoked})
+            _notify(rt, db, account_id, "password_changed", now)
     if not changed:
         raise errors.invalid("invalid_password", "The current password is wrong.", "current_password", status=400)
     sessions.forget_sessions(rt, account_id=account_id)
-    _notify(rt, phone, "password_changed", now, "您的奥集能账号密码已于 {time} 修改，其他设备已退出登录。"
-            "如非本人操作请立即冻结账号：{base}/account-stolen")
 
 
 def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_password: str, code: str | None = None,
@@ -294,6 +311,7 @@ def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_passwor
             audit.record(db, at=now, action="password.reset", origin=origin, actor_type="user", actor_id=account.id,
                          subject_type="account", subject_id=account.id,
                          details={"method": method, "sessions_revoked": revoked})
+            _notify(rt, db, account.id, "password_reset", now)
         else:
             reason = "frozen" if frozen else f"invalid_{'recovery_key' if by_key else 'code'}"
             _record_failure(db, origin, "password.reset", account, now, method, reason)
@@ -302,8 +320,6 @@ def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_passwor
     if outcome is not Redeemed.OK:
         raise _wrong_proof("recovery_key" if by_key else "code")
     sessions.forget_sessions(rt, account_id=account.id)
-    _notify(rt, target.value, "password_reset", now, "您的奥集能账号密码已于 {time} 重置，所有设备已退出登录。"
-            "如非本人操作请立即冻结账号：{base}/account-stolen")
 
 
 def regenerate_recovery_key(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *,
@@ -326,10 +342,9 @@ def regenerate_recovery_key(rt: Runtime, origin: audit.Origin, principal: sessio
         if changed:
             audit.record(db, at=now, action="recovery_key.regenerated", origin=origin, actor_type="user",
                          actor_id=account_id, subject_type="account", subject_id=account_id)
+            _notify(rt, db, account_id, "recovery_key_changed", now)
     if not changed:  # the password changed since it was checked
         raise errors.invalid("invalid_password", "The password is wrong.", "password", status=400)
-    _notify(rt, _phone_of(rt, account), "recovery_key_changed", now, "您的奥集能账号已于 {time} 生成新的恢复密钥，"
-            "旧密钥已失效。如非本人操作请立即冻结账号：{base}/account-stolen")
     return recovery_key
 
 
@@ -384,6 +399,7 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
             revoked = sessions.revoke_all(rt, db, account.id)
             audit.record(db, at=now, action="account.unfrozen", origin=origin, actor_type="user", actor_id=account.id,
                          subject_type="account", subject_id=account.id, details={"sessions_revoked": revoked})
+            _notify(rt, db, account.id, "account_unfrozen", now)
         else:
             reason = ("invalid_recovery_key" if not key_ok else "invalid_code" if outcome is not Redeemed.OK
                       else "not_frozen")
@@ -391,8 +407,6 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
     if not done:
         raise _wrong_proof(None)
     sessions.forget_sessions(rt, account_id=account.id)
-    _notify(rt, target.value, "account_unfrozen", now, "您的奥集能账号已于 {time} 解冻并设置了新密码。"
-            "如非本人操作请立即再次冻结账号：{base}/account-stolen")
 
 
 def _freeze(rt: Runtime, db: Session, origin: audit.Origin, account_id: str, status: str, now: datetime,
@@ -407,6 +421,8 @@ def _freeze(rt: Runtime, db: Session, origin: audit.Origin, account_id: str, sta
                  result="ok" if status in FREEZABLE else "denied", actor_type="user", actor_id=account_id,
                  subject_type="account", subject_id=account_id,
                  details={"method": method, "status": status, "sessions_revoked": revoked})
+    if status in FREEZABLE:
+        _notify(rt, db, account_id, "account_frozen", now)
     return status in FREEZABLE
 
 
@@ -417,8 +433,6 @@ def _after_freeze(rt: Runtime, account_id: str, phone: str | None, frozen: bool,
             "account_not_freezable",
             "This account cannot be frozen in its current status; all its devices have been logged out. "
             "Please contact customer service.", 409)
-    _notify(rt, phone, "account_frozen", now, "您的奥集能账号已于 {time} 冻结，所有设备已退出登录。"
-            "解冻请使用手机验证码和恢复密钥：{base}/unfreeze")
 
 
 def _check_new_password(rt: Runtime, password: str, phone: str | None) -> None:
@@ -491,10 +505,7 @@ def _frozen() -> errors.DomainError:
                               403)
 
 
-def _notify(rt: Runtime, phone: str | None, purpose: str, now: datetime, text_: str) -> None:
-    """A security notice to the owner's phone (L2), sent after the change is committed."""
-    if not phone:
-        return
+def _notify(rt: Runtime, db: Session, account_id: str, template: str, now: datetime) -> None:
+    """A security notice to the owner (L2): inbox and SMS, queued in the change's unit of work."""
     when = now.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
-    body = "【奥集能】" + text_.format(time=when, base=rt.settings.base_url.rstrip("/"))
-    rt.dispatch_sms(SmsMessage(to=phone, purpose=purpose, text=body, params={"time": when}))
+    notices.notify_account(rt, db, account_id=account_id, template=template, params={"time": when})

@@ -35,6 +35,9 @@ _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4}
 # Bounded by digits only: "ID110101199003071234" is still an ID number (GB/T 35273 §7.2).
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Record ids (32 hex digits) and digests (SHA-1/256/512 in hex) are not personal data, and a digit
+# run inside one must stay as it is: a masked chain hash would no longer name its record.
+_HEX_ID_OR_DIGEST = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128}")
 
 
 def mask_text(text: str) -> str:
@@ -47,7 +50,7 @@ def mask_value(key: str, value: Any) -> Any:
     if is_secret_key(key):
         return "[redacted]"
     if isinstance(value, str):
-        return mask_text(value)
+        return value if _HEX_ID_OR_DIGEST.fullmatch(value) else mask_text(value)
     if isinstance(value, Mapping):
         return mask_mapping(value)
     if isinstance(value, list | tuple):

@@ -1,1 +1,2 @@
-"""Senders: SMS (dev outbox or a vendor), later email and the in-site inbox."""
+"""Notices: SMS and email senders, the outbox and its worker, the in-site inbox, announcements and
+maintenance windows."""

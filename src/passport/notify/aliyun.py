@@ -95,6 +95,7 @@ class AliyunSms:
         sign_name: str,
         template_code: str,
         endpoint: str = "https://dysmsapi.aliyuncs.com/",
+        templates: dict[str, str] | None = None,
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
@@ -103,6 +104,9 @@ class AliyunSms:
         self._secret = access_key_secret
         self.sign_name = sign_name
         self.template_code = template_code
+        # Notices: each needs its own registered template; ``PASSPORT_SMS_TEMPLATES`` maps notice
+        # template ids (notify/templates/*.toml) to TemplateCodes. Codes use ``template_code``.
+        self.templates = dict(templates or {})
         self.endpoint = endpoint
         self._client = client or httpx.Client(timeout=timeout, transport=transport)
 
@@ -118,6 +122,7 @@ class AliyunSms:
         return cls(
             **values,
             endpoint=settings.sms_aliyun_endpoint,
+            templates=settings.sms_templates,
             timeout=settings.sms_timeout_seconds,
             **kwargs,
         )
@@ -131,6 +136,11 @@ class AliyunSms:
             # Mainland numbers only: SendSms wants them without the country code.
             raise SmsError(f"not a mainland mobile number: {mask_phone(message.to)}", retryable=False)
         template = {"code": message.code} if message.code is not None else message.params
+        template_code = self.template_code if message.code is not None else self.templates.get(message.purpose)
+        if not template_code:
+            # The same every time until an operator registers it: no retry, the row shows why.
+            raise SmsError(f"no aliyun TemplateCode for notice {message.purpose!r} (PASSPORT_SMS_TEMPLATES)",
+                           retryable=False)
         params = {
             "AccessKeyId": self.access_key_id,
             "Action": "SendSms",
@@ -141,7 +151,7 @@ class AliyunSms:
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": nonce,
             "SignatureVersion": "1.0",
-            "TemplateCode": self.template_code,
+            "TemplateCode": template_code,
             "TemplateParam": json.dumps(template, ensure_ascii=False, separators=(",", ":")),
             "Timestamp": _timestamp(sent_at),
             "Version": "2017-05-25",

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +21,7 @@ class EmailMessage:
     subject: str
     text: str
     code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe on marketing messages
 
 
 class EmailSender(Protocol):

@@ -1,39 +1,768 @@
-"""Notices (issue 5): every SMS/email notice is an outbox row written in the caller's transaction and
-delivered by the worker with retries; in-site messages land in the inbox at once.
+"""Notices (issue 5, COMPLIANCE L2): every SMS/email notice is an outbox row written in the caller's
+transaction and delivered by the worker with retries; in-site messages land in the inbox at once.
 
 Other domains call ``notify_account`` inside their unit of work; they never send directly.
 Templates: one file per template under ``notify/templates/`` (see that directory's README).
+The send time is the delivery time (§十四(四)): ``sent_at`` on the outbox row, ``created_at`` in the inbox.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
+import time
+import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import structlog
+from sqlalchemy import bindparam, case, delete, func, null, select, update
 from sqlalchemy.orm import Session
 
+from passport import errors
+from passport.audit import service as audit
+from passport.clock import as_utc, rfc3339
+from passport.identity.email import mask_email
+from passport.identity.masking import mask_text
+from passport.identity.phone import mask_phone
+from passport.notify.email import EmailMessage
+from passport.notify.models import Announcement, InboxMessage, MaintenanceWindow, OutboxNotice
+from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
+from passport.security.tokens import keyed_digest, same
+
+log = structlog.get_logger("passport.notify")
 
 CHANNELS = ("inbox", "sms", "email")
+CATEGORIES = ("service", "marketing")
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+SMS_SIGNATURE = "【奥集能】"
+_TEMPLATE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_RECIPIENT_FIELD = {"sms": "notice.phone", "email": "notice.email"}
+_UNSUBSCRIBE_LINE = {"zh-CN": "退订营销消息：{url}", "en": "Unsubscribe from marketing messages: {url}"}
 
+
+# --- templates -------------------------------------------------------------------------------------
+
+class TemplateError(ValueError):
+    """An unknown template or a missing parameter: a programming error at queue time."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    text: str
+
+
+@cache
+def load_template(name: str) -> dict[str, dict[str, str]]:
+    if not _TEMPLATE_ID.match(name or ""):
+        raise TemplateError(f"not a template id: {name!r}")
+    path = TEMPLATE_DIR / f"{name}.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TemplateError(f"unknown notice template {name!r}") from None
+    for lang in LANGUAGES:
+        table = data.get(lang)
+        if not isinstance(table, dict) or not isinstance(table.get("title"), str) or not isinstance(
+                table.get("text"), str):
+            raise TemplateError(f"notice template {name!r} needs [{lang}] with title and text")
+    return {lang: {"title": data[lang]["title"], "text": data[lang]["text"]} for lang in LANGUAGES}
+
+
+def render(rt: Runtime, name: str, params: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> Rendered:
+    """The notice in ``language``; a parameter may be one string or a table by language."""
+    texts = load_template(name)[language if language in LANGUAGES else DEFAULT_LANGUAGE]
+    values = {"base": rt.settings.base_url.rstrip("/")} | {k: _localised(v, language) for k, v in params.items()}
+    try:
+        return Rendered(texts["title"].format_map(values), texts["text"].format_map(values))
+    except KeyError as exc:
+        raise TemplateError(f"notice template {name!r} needs the parameter {exc.args[0]!r}") from None
+    except (IndexError, ValueError, AttributeError) as exc:
+        raise TemplateError(f"notice template {name!r} is malformed: {exc}") from None
+
+
+def _localised(value: Any, language: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(language) or value.get(DEFAULT_LANGUAGE) or "")
+    return str(value)
+
+
+def _clean_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if isinstance(value, dict):
+            cleaned[str(key)] = {str(lang): str(text) for lang, text in value.items()}
+        else:
+            cleaned[str(key)] = "" if value is None else str(value)
+    return cleaned
+
+
+# --- queueing --------------------------------------------------------------------------------------
 
 def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, params: dict[str, Any] | None = None,
                    channels: Iterable[str] = ("inbox", "sms"), category: str = "service") -> None:
     """Queue notice ``template`` for the account by each channel (inbox row now; SMS to its phone and
     email to its verified address through the outbox), in the caller's transaction.
     ``category`` "service" is always sent; "marketing" only with the account's marketing consent."""
-    # Issue 5 fills this in.
+    channels = tuple(dict.fromkeys(channels))
+    if not channels or set(channels) - set(CHANNELS):
+        raise ValueError(f"notice channels must be among {CHANNELS}, not {channels!r}")
+    if category not in CATEGORIES:
+        raise ValueError(f"notice category must be one of {CATEGORIES}, not {category!r}")
+    params = _clean_params(params)
+    for language in LANGUAGES:  # an unknown template or a missing parameter fails here, not in the worker
+        render(rt, template, params, language)
+    if category == "marketing" and not marketing_enabled(db, account_id):
+        return
+    now = rt.clock.now()
+    stored = json.dumps(params, ensure_ascii=False, sort_keys=True)
+    if "inbox" in channels:
+        db.add(InboxMessage(account_id=account_id, template=template, params=stored, category=category,
+                            created_at=now))
+    outbound = [c for c in channels if c != "inbox"]
+    if not outbound:
+        return
+    account = _account(db, account_id)
+    for channel in outbound:
+        recipient = _recipient(rt, account, channel)
+        if channel == "email" and recipient is None:
+            continue  # email is a second way to reach the owner; no verified address, nothing to send
+        db.add(OutboxNotice(
+            account_id=account_id, channel=channel, template=template, params=stored, category=category,
+            language=DEFAULT_LANGUAGE, status="pending", attempts=0, next_attempt_at=now, created_at=now,
+            recipient_enc=rt.keys.cipher.encrypt(recipient, _RECIPIENT_FIELD[channel]) if recipient else None,
+            last_error=None if recipient else "missing_recipient"))
+
+
+def _account(db: Session, account_id: str):
+    from passport.accounts import service as accounts  # accounts -> credentials -> notify: import late
+
+    return accounts.get(db, account_id)
+
+
+def _recipient(rt: Runtime, account, channel: str) -> str | None:
+    if account is None:
+        return None
+    if channel == "sms":
+        return rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    return rt.keys.cipher.decrypt(account.email_enc, "account.email") if account.email_enc else None
+
+
+# --- delivery --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    claim: str
+    account_id: str | None
+    channel: str
+    template: str
+    params: str
+    category: str
+    language: str
+    recipient: str | None
+    attempts: int
+
+
+class _Undeliverable(RuntimeError):
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def deliver_due(rt: Runtime, limit: int = 100) -> int:
-    """Worker job: deliver due outbox rows; returns how many were attempted."""
-    return 0
+    """Worker job: deliver due outbox rows; returns how many were attempted.
 
+    Rows are claimed (status ``sending`` with a lease in ``next_attempt_at``) and committed before any
+    provider is called, so a slow provider holds no lock and a crashed worker's rows come back after
+    the lease. On PostgreSQL the claim skips rows another worker holds (FOR UPDATE SKIP LOCKED).
+    Outcomes are written in small batches (at most ``_FLUSH_EVERY`` notices or half a second): a
+    worker that crashes after sending may send those again once its lease ends, never lose them."""
+    jobs = _claim(rt, limit)
+    outcomes: list[dict] = []
+    flushed = time.monotonic()
+    try:
+        for job in jobs:
+            outcomes.append(_deliver(rt, job))
+            if len(outcomes) >= _FLUSH_EVERY or time.monotonic() - flushed > 0.5:
+                _record(rt, outcomes)
+                outcomes, flushed = [], time.monotonic()
+    finally:
+        _record(rt, outcomes)
+    return len(jobs)
+
+
+_FLUSH_EVERY = 20
+_outbox = OutboxNotice.__table__
+# Only the worker holding the claim writes the outcome: one whose lease ran out finds the claim changed.
+_OUTCOME = (update(_outbox).where(_outbox.c.id == bindparam("b_id"), _outbox.c.claim == bindparam("b_claim"))
+            .values(status=bindparam("b_status"), sent_at=bindparam("b_sent_at"), provider=bindparam("b_provider"),
+                    provider_message_id=bindparam("b_message_id"), last_error=bindparam("b_error"),
+                    next_attempt_at=bindparam("b_next"), claim=None,
+                    # Once sent, the recipient is not needed again: it goes (a cancelled account's last
+                    # notice keeps no phone number, even encrypted). Failed rows keep it for a retry.
+                    recipient_enc=case((bindparam("b_status") == "sent", null()), else_=_outbox.c.recipient_enc)))
+
+
+def _record(rt: Runtime, outcomes: list[dict]) -> None:
+    if outcomes:
+        with rt.db.write() as db:
+            db.execute(_OUTCOME, outcomes)
+
+
+def _claim(rt: Runtime, limit: int) -> list[_Job]:
+    token = secrets.token_hex(16)
+    with rt.db.write() as db:
+        now = rt.clock.now()
+        query = (select(OutboxNotice)
+                 .where(OutboxNotice.status.in_(("pending", "sending")), OutboxNotice.next_attempt_at <= now)
+                 .order_by(OutboxNotice.next_attempt_at, OutboxNotice.id).limit(limit))
+        if not rt.db.is_sqlite:  # SQLite serialises writers with BEGIN IMMEDIATE instead
+            query = query.with_for_update(skip_locked=True)
+        rows = db.scalars(query).all()
+        lease = now + timedelta(seconds=rt.settings.notice_lease_seconds)
+        jobs = []
+        accounts_cache: dict[str, Any] = {}
+        for row in rows:
+            recipient_enc = row.recipient_enc
+            if recipient_enc is None and row.account_id:
+                # Missing at queue time: the account may have one now.
+                if row.account_id not in accounts_cache:
+                    accounts_cache[row.account_id] = _find_account(db, row.account_id)
+                found = _recipient(rt, accounts_cache[row.account_id], row.channel)
+                if found:
+                    recipient_enc = row.recipient_enc = rt.keys.cipher.encrypt(found, _RECIPIENT_FIELD[row.channel])
+            row.status, row.claim, row.attempts, row.next_attempt_at = "sending", token, row.attempts + 1, lease
+            recipient = rt.keys.cipher.decrypt(recipient_enc, _RECIPIENT_FIELD[row.channel]) if recipient_enc else None
+            jobs.append(_Job(row.id, token, row.account_id, row.channel, row.template, row.params, row.category,
+                             row.language, recipient, row.attempts))
+    return jobs
+
+
+def _find_account(db: Session, account_id: str):
+    try:
+        return _account(db, account_id)
+    except errors.DomainError:
+        return None
+
+
+def _deliver(rt: Runtime, job: _Job) -> dict:
+    now = rt.clock.now()
+    try:
+        if not job.recipient:
+            raise _Undeliverable("missing_recipient")
+        params = json.loads(job.params)
+        rendered = render(rt, job.template, params, job.language)
+        text, headers = rendered.text, {}
+        if job.category == "marketing" and job.account_id:
+            url = unsubscribe_url(rt, job.account_id)
+            text += "\n" + _UNSUBSCRIBE_LINE.get(job.language, _UNSUBSCRIBE_LINE[DEFAULT_LANGUAGE]).format(url=url)
+            # RFC 8058: mail clients offer "unsubscribe" and POST to the one-click address themselves.
+            headers = {"List-Unsubscribe": f"<{url.replace('/unsubscribe?', '/unsubscribe/one-click?')}>",
+                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        if job.channel == "sms":
+            flat = {key: _localised(value, job.language) for key, value in params.items()}
+            result = rt.sms.send(SmsMessage(to=job.recipient, purpose=job.template, text=SMS_SIGNATURE + text,
+                                            params=flat), now)
+        else:
+            result = rt.email.send(EmailMessage(to=job.recipient, purpose=job.template, subject=rendered.title,
+                                                text=text, headers=headers), now)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, never lost
+        return _failure(rt, job, exc)
+    log.info("notice.sent", id=job.id, channel=job.channel, template=job.template, to=_masked(job),
+             provider=result.provider, message_id=result.message_id, attempt=job.attempts)
+    return {"b_id": job.id, "b_claim": job.claim, "b_status": "sent", "b_sent_at": now, "b_provider": result.provider,
+            "b_message_id": str(result.message_id)[:200] if result.message_id else None, "b_error": None,
+            "b_next": now}
+
+
+def _failure(rt: Runtime, job: _Job, exc: Exception) -> dict:
+    """The outcome of a failed attempt: retried after an exponential backoff (capped), unless the
+    provider says it will never work or the attempts are used up; then ``failed``, kept for operators."""
+    settings = rt.settings
+    retryable = bool(getattr(exc, "retryable", True))
+    final = not retryable or job.attempts >= settings.notice_max_attempts
+    detail = str(exc) if isinstance(exc, _Undeliverable) else f"{type(exc).__name__}: {exc}"
+    detail = mask_text(" ".join(detail.split()))[:500]
+    now = rt.clock.now()
+    delay = min(settings.notice_retry_base_seconds * 2 ** (job.attempts - 1), settings.notice_retry_cap_seconds)
+    (log.error if final else log.warning)("notice.failed", id=job.id, channel=job.channel, template=job.template,
+                                          to=_masked(job), attempt=job.attempts, final=final, error=detail)
+    return {"b_id": job.id, "b_claim": job.claim, "b_status": "failed" if final else "pending", "b_sent_at": None,
+            "b_provider": getattr(rt.sms if job.channel == "sms" else rt.email, "name", None), "b_message_id": None,
+            "b_error": detail, "b_next": now + timedelta(seconds=delay)}
+
+
+def _masked(job: _Job) -> str | None:
+    if not job.recipient:
+        return None
+    return mask_phone(job.recipient) if job.channel == "sms" else mask_email(job.recipient)
+
+
+def sweep_outbox(rt: Runtime, db: Session) -> int:
+    """Retention: sent and failed notices (an encrypted recipient each) go after notice_retention_days."""
+    cutoff = rt.clock.now() - timedelta(days=rt.settings.notice_retention_days)
+    return db.execute(delete(OutboxNotice).where(OutboxNotice.status.in_(("sent", "failed")),
+                                                 OutboxNotice.created_at < cutoff)).rowcount
+
+
+def retry_failed(rt: Runtime, origin: audit.Origin, *, since: datetime | None = None,
+                 staff_id: str | None = None) -> int:
+    """Operators: send failed notices again (after fixing a template or the provider settings)."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        condition = OutboxNotice.status == "failed"
+        if since is not None:
+            condition &= OutboxNotice.created_at >= since
+        count = db.execute(update(OutboxNotice).where(condition)
+                           .values(status="pending", attempts=0, next_attempt_at=now)).rowcount
+        audit.record(db, at=now, action="notices.retried", origin=origin,
+                     actor_type="staff" if staff_id else "system", actor_id=staff_id, details={"notices": count})
+    return count
+
+
+def outbox_stats(rt: Runtime) -> dict[str, int]:
+    with rt.db.read() as db:
+        rows = db.execute(select(OutboxNotice.status, func.count()).group_by(OutboxNotice.status)).all()
+    return {status: count for status, count in rows}
+
+
+def list_outbox(rt: Runtime, *, status: str | None = None, limit: int = 50) -> list[dict]:
+    """For operators: the newest outbox rows, recipients masked, no parameters."""
+    query = select(OutboxNotice).order_by(OutboxNotice.id.desc()).limit(min(max(limit, 1), 200))
+    if status:
+        query = query.where(OutboxNotice.status == status)
+    with rt.db.read() as db:
+        rows = db.scalars(query).all()
+        return [_outbox_view(rt, row) for row in rows]
+
+
+def _outbox_view(rt: Runtime, row: OutboxNotice) -> dict:
+    recipient = (rt.keys.cipher.decrypt(row.recipient_enc, _RECIPIENT_FIELD[row.channel])
+                 if row.recipient_enc else None)
+    masked = (mask_phone(recipient) if row.channel == "sms" else mask_email(recipient)) if recipient else None
+    return {"id": row.id, "account_id": row.account_id, "channel": row.channel, "template": row.template,
+            "category": row.category, "to": masked, "status": row.status, "attempts": row.attempts,
+            "created_at": rfc3339(row.created_at), "sent_at": rfc3339(row.sent_at), "provider": row.provider,
+            "provider_message_id": row.provider_message_id, "last_error": row.last_error,
+            "next_attempt_at": rfc3339(row.next_attempt_at) if row.status in ("pending", "sending") else None}
+
+
+# --- inbox -----------------------------------------------------------------------------------------
+
+def unread_count(db: Session, account_id: str) -> int:
+    return db.scalar(select(func.count()).select_from(InboxMessage)
+                     .where(InboxMessage.account_id == account_id, InboxMessage.read_at.is_(None))) or 0
+
+
+def _message_view(rt: Runtime, row: InboxMessage, language: str) -> dict:
+    try:
+        rendered = render(rt, row.template, json.loads(row.params), language)
+    except TemplateError:
+        rendered = Rendered(row.template, "")
+    return {"id": row.id, "title": rendered.title, "text": rendered.text, "template": row.template,
+            "category": row.category, "created_at": rfc3339(row.created_at), "read": row.read_at is not None,
+            "read_at": rfc3339(row.read_at)}
+
+
+def list_messages(rt: Runtime, account_id: str, *, language: str = DEFAULT_LANGUAGE, page: int = 1,
+                  per_page: int = 20, unread_only: bool = False) -> dict:
+    page, per_page = max(page, 1), min(max(per_page, 1), 100)
+    condition = InboxMessage.account_id == account_id
+    if unread_only:
+        condition &= InboxMessage.read_at.is_(None)
+    with rt.db.read() as db:
+        rows = db.scalars(select(InboxMessage).where(condition)
+                          .order_by(InboxMessage.created_at.desc(), InboxMessage.id.desc())
+                          .offset((page - 1) * per_page).limit(per_page + 1)).all()
+        unread = unread_count(db, account_id)
+        total = db.scalar(select(func.count()).select_from(InboxMessage).where(condition)) or 0
+    return {"items": [_message_view(rt, row, language) for row in rows[:per_page]], "unread": unread,
+            "total": total, "page": page, "per_page": per_page, "has_more": len(rows) > per_page}
+
+
+def get_message(rt: Runtime, account_id: str, message_id: str, *, language: str = DEFAULT_LANGUAGE) -> dict:
+    with rt.db.read() as db:
+        row = _own_message(db, account_id, message_id)
+        return _message_view(rt, row, language)
+
+
+def _own_message(db: Session, account_id: str, message_id: str) -> InboxMessage:
+    row = db.get(InboxMessage, message_id) if message_id and len(message_id) <= 32 else None
+    if row is None or row.account_id != account_id:
+        raise errors.not_found("message")
+    return row
+
+
+def mark_read(rt: Runtime, origin: audit.Origin, account_id: str, message_id: str) -> None:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        row = _own_message(db, account_id, message_id)
+        if row.read_at is None:
+            row.read_at = now
+            audit.record(db, at=now, action="inbox.read", origin=origin, actor_type="user", actor_id=account_id,
+                         subject_type="account", subject_id=account_id, details={"message": message_id})
+
+
+def mark_all_read(rt: Runtime, origin: audit.Origin, account_id: str) -> int:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        count = db.execute(update(InboxMessage).where(InboxMessage.account_id == account_id,
+                                                      InboxMessage.read_at.is_(None)).values(read_at=now)).rowcount
+        if count:
+            audit.record(db, at=now, action="inbox.read_all", origin=origin, actor_type="user", actor_id=account_id,
+                         subject_type="account", subject_id=account_id, details={"messages": count})
+    return count
+
+
+def delete_message(rt: Runtime, origin: audit.Origin, account_id: str, message_id: str) -> None:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        row = _own_message(db, account_id, message_id)
+        db.delete(row)
+        audit.record(db, at=now, action="inbox.deleted", origin=origin, actor_type="user", actor_id=account_id,
+                     subject_type="account", subject_id=account_id,
+                     details={"message": message_id, "template": row.template})
+
+
+# --- preferences and unsubscribe -------------------------------------------------------------------
+
+def marketing_enabled(db: Session, account_id: str) -> bool:
+    """Marketing only with the optional consent (§五(五)1, COMPLIANCE A4); service notices always."""
+    from passport.agreements import service as agreements
+
+    return agreements.purpose_granted(db, account_id, "marketing")
+
+
+def preferences(rt: Runtime, account_id: str) -> dict:
+    with rt.db.read() as db:
+        return {"service": True, "marketing": marketing_enabled(db, account_id)}
+
+
+def set_marketing(rt: Runtime, origin: audit.Origin, account_id: str, granted: bool) -> dict:
+    """Grant or withdraw marketing messages in the consent ledger (agreements); withdrawing is as easy
+    as granting (PIPL Art. 15) and costs nothing of the core service."""
+    from passport.agreements import service as agreements
+
+    with rt.db.write() as db:
+        _account(db, account_id)
+        agreements.set_purpose(rt, db, account_id, "marketing", granted, origin)
+        return {"service": True, "marketing": marketing_enabled(db, account_id)}
+
+
+def unsubscribe_token(rt: Runtime, account_id: str) -> str:
+    mac = keyed_digest(rt.keys.secret, "notices.unsubscribe", account_id).hex()[:32]
+    return f"{account_id}.{mac}"
+
+
+def unsubscribe_url(rt: Runtime, account_id: str) -> str:
+    return f"{rt.settings.base_url.rstrip('/')}/notices/unsubscribe?token={unsubscribe_token(rt, account_id)}"
+
+
+def account_of_unsubscribe_token(rt: Runtime, token: str | None) -> str:
+    account_id, _, mac = (token or "").partition(".")
+    if not account_id or len(account_id) > 32 or not same(unsubscribe_token(rt, account_id), token or ""):
+        raise errors.DomainError("invalid_unsubscribe_link", "This unsubscribe link is not valid.", 400)
+    return account_id
+
+
+def unsubscribe(rt: Runtime, origin: audit.Origin, token: str | None) -> None:
+    """One click from a marketing message, no login: the signed token names the account."""
+    set_marketing(rt, origin, account_of_unsubscribe_token(rt, token), False)
+
+
+# --- personal data (cancellation) ------------------------------------------------------------------
 
 def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
     """Issue 8's export: the account's inbox messages and notices (recipients masked)."""
-    return {}
+    messages = db.scalars(select(InboxMessage).where(InboxMessage.account_id == account_id)
+                          .order_by(InboxMessage.created_at)).all()
+    notices = db.scalars(select(OutboxNotice).where(OutboxNotice.account_id == account_id)
+                         .order_by(OutboxNotice.id)).all()
+    return {
+        "messages": [_message_view(rt, row, DEFAULT_LANGUAGE) for row in messages],
+        "notices": [{key: value for key, value in _outbox_view(rt, row).items()
+                     if key not in ("account_id", "last_error", "next_attempt_at")} for row in notices],
+        "preferences": {"marketing": marketing_enabled(db, account_id)},
+    }
 
 
 def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
     """Issue 8's finalisation: delete the account's inbox and pending outbox rows addressed to it."""
+    db.execute(delete(InboxMessage).where(InboxMessage.account_id == account_id))
+    db.execute(delete(OutboxNotice).where(OutboxNotice.account_id == account_id))
+
+
+
+# --- announcements ---------------------------------------------------------------------------------
+
+AUDIENCES = ("all", "persons", "organizations")
+_AUDIENCE_OF_KIND = {"person": "persons", "organization": "organizations"}
+TITLE_MAX, BODY_MAX, MESSAGE_MAX = 200, 20_000, 2_000
+
+
+def _clean_text(raw: str | None, field: str, limit: int) -> str:
+    value = (raw or "").strip()
+    if not value:
+        raise errors.invalid(f"{field}_required", "This field is required.", field)
+    if len(value) > limit:
+        raise errors.invalid(f"{field}_too_long", "This text is too long.", field)
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return as_utc(value).astimezone(UTC)
+
+
+def _check_period(starts_at: datetime, ends_at: datetime | None) -> None:
+    if ends_at is not None and ends_at <= starts_at:
+        raise errors.invalid("invalid_period", "The end time must be after the start time.", "ends_at")
+
+
+def announcement_view(row: Announcement, now: datetime | None = None) -> dict:
+    view = {"id": row.id, "title": row.title, "body": row.body, "audience": row.audience,
+            "starts_at": rfc3339(row.starts_at), "ends_at": rfc3339(row.ends_at), "maintenance_id": row.maintenance_id,
+            "created_at": rfc3339(row.created_at)}
+    if now is not None:
+        view["active"] = row.starts_at <= now and (row.ends_at is None or row.ends_at > now)
+        view["endable"] = row.ends_at is None or row.ends_at > now
+    return view
+
+
+def publish_announcement(rt: Runtime, origin: audit.Origin, *, title: str, body: str, audience: str = "all",
+                         starts_at: datetime | None = None, ends_at: datetime | None = None,
+                         staff_id: str | None = None) -> dict:
+    """An operator's site-wide notice (§十四(一)): a banner while it runs, and in the list page."""
+    title = _clean_text(title, "title", TITLE_MAX)
+    body = _clean_text(body, "body", BODY_MAX)
+    if audience not in AUDIENCES:
+        raise errors.invalid("invalid_audience", "Choose who sees the announcement.", "audience")
+    now = rt.clock.now()
+    starts_at = _utc(starts_at or now)
+    ends_at = _utc(ends_at) if ends_at is not None else None
+    _check_period(starts_at, ends_at)
+    if ends_at is not None and ends_at <= now:
+        raise errors.invalid("period_in_past", "The end time has already passed.", "ends_at")
+    with rt.db.write() as db:
+        row = Announcement(title=title, body=body, audience=audience, starts_at=starts_at, ends_at=ends_at,
+                           created_by=staff_id, created_at=now)
+        db.add(row)
+        db.flush()
+        audit.record(db, at=now, action="announcement.published", origin=origin,
+                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="announcement",
+                     subject_id=row.id, details={"title": title, "audience": audience, "starts_at": rfc3339(starts_at),
+                                                 "ends_at": rfc3339(ends_at)})
+        view = announcement_view(row, now)
+    forget_cache(rt)
+    return view
+
+
+def end_announcement(rt: Runtime, origin: audit.Origin, announcement_id: str, *, staff_id: str | None = None) -> dict:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        row = db.get(Announcement, announcement_id) if len(announcement_id) <= 32 else None
+        if row is None:
+            raise errors.not_found("announcement")
+        if row.ends_at is not None and row.ends_at <= now:
+            raise errors.DomainError("announcement_ended", "This announcement has already ended.", 409)
+        row.ends_at = now
+        audit.record(db, at=now, action="announcement.ended", origin=origin,
+                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="announcement",
+                     subject_id=row.id)
+        view = announcement_view(row, now)
+    forget_cache(rt)
+    return view
+
+
+def list_announcements(rt: Runtime, *, kind: str | None = None, everything: bool = False,
+                       limit: int = 50) -> list[dict]:
+    """Public list: the ones that have started and that the viewer's kind may see; ``everything`` (staff)
+    adds the scheduled and the ended ones."""
+    now = rt.clock.now()
+    query = select(Announcement).order_by(Announcement.starts_at.desc()).limit(min(max(limit, 1), 200))
+    if not everything:
+        query = query.where(Announcement.starts_at <= now,
+                            Announcement.audience.in_(_audiences(kind)))
+    with rt.db.read() as db:
+        return [announcement_view(row, now) for row in db.scalars(query).all()]
+
+
+def get_announcement(rt: Runtime, announcement_id: str, *, kind: str | None = None) -> dict:
+    now = rt.clock.now()
+    with rt.db.read() as db:
+        row = db.get(Announcement, announcement_id) if len(announcement_id) <= 32 else None
+        if row is None or row.starts_at > now or row.audience not in _audiences(kind):
+            raise errors.not_found("announcement")
+        return announcement_view(row, now)
+
+
+def _audiences(kind: str | None) -> tuple[str, ...]:
+    audience = _AUDIENCE_OF_KIND.get(kind or "")
+    return ("all", audience) if audience else ("all",)
+
+
+def banners(rt: Runtime, kind: str | None = None) -> list[dict]:
+    """The active announcements for the page banner, from the per-process cache (no query a page)."""
+    now = rt.clock.now()
+    wanted = _audiences(kind)
+    return [view for starts, ends, view in _state(rt).announcements
+            if starts <= now and (ends is None or ends > now) and view["audience"] in wanted]
+
+
+def page_banners(rt: Runtime, principal) -> list[dict]:
+    """Banners for a page: the signed-in account's kind picks the audience; anonymous sees "all".
+    A page still renders when they cannot be read (the banner is news, not the page's content)."""
+    account = getattr(principal, "account", None)
+    try:
+        return banners(rt, getattr(account, "kind", None))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("announcements.banner_unavailable", error=type(exc).__name__)
+        return []
+
+
+def page_unread(rt: Runtime, principal) -> int:
+    """The header's unread count: one indexed count for a signed-in viewer, nothing for anonymous."""
+    if principal is None:
+        return 0
+    try:
+        with rt.db.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(InboxMessage).where(
+                InboxMessage.account_id == principal.account_id, InboxMessage.read_at.is_(None))) or 0
+    except Exception as exc:  # noqa: BLE001 - the header count never takes a page down
+        log.warning("inbox.unread_unavailable", error=type(exc).__name__)
+        return 0
+
+
+# --- maintenance windows ---------------------------------------------------------------------------
+
+def window_view(row: MaintenanceWindow, now: datetime | None = None) -> dict:
+    view = {"id": row.id, "starts_at": rfc3339(row.starts_at), "ends_at": rfc3339(row.ends_at),
+            "message": row.message, "announcement_id": row.announcement_id, "created_at": rfc3339(row.created_at),
+            "cancelled_at": rfc3339(row.cancelled_at)}
+    if now is not None:
+        view["active"] = row.cancelled_at is None and row.starts_at <= now < row.ends_at
+        view["cancellable"] = row.cancelled_at is None and row.ends_at > now
+    return view
+
+
+def schedule_maintenance(rt: Runtime, origin: audit.Origin, *, starts_at: datetime, ends_at: datetime, message: str,
+                         staff_id: str | None = None) -> dict:
+    """Schedule a window (§六(二)): announced from ``maintenance_notice_hours`` before it starts (or at
+    once when it starts sooner); during it the service answers 503 except health checks and admin."""
+    message = _clean_text(message, "message", MESSAGE_MAX)
+    starts_at, ends_at = _utc(starts_at), _utc(ends_at)
+    _check_period(starts_at, ends_at)
+    now = rt.clock.now()
+    if ends_at <= now:
+        raise errors.invalid("period_in_past", "The end time has already passed.", "ends_at")
+    from passport.web.pages import localtime  # the same Beijing-time format the pages use
+
+    announce_from = max(now, starts_at - timedelta(hours=rt.settings.maintenance_notice_hours))
+    body = f"{message}\n\n维护时间（北京时间）/ Maintenance window (Beijing time): " \
+           f"{localtime(starts_at)} – {localtime(ends_at)}"
+    actor = {"actor_type": "staff" if staff_id else "system", "actor_id": staff_id}
+    with rt.db.write() as db:
+        window = MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, message=message, created_by=staff_id,
+                                   created_at=now)
+        db.add(window)
+        db.flush()
+        announcement = Announcement(title="系统维护通知 / Scheduled maintenance", body=body, audience="all",
+                                    starts_at=announce_from, ends_at=ends_at, maintenance_id=window.id,
+                                    created_by=staff_id, created_at=now)
+        db.add(announcement)
+        db.flush()
+        window.announcement_id = announcement.id
+        audit.record(db, at=now, action="maintenance.scheduled", origin=origin, subject_type="maintenance",
+                     subject_id=window.id, details={"starts_at": rfc3339(starts_at), "ends_at": rfc3339(ends_at),
+                                                    "announced_at": rfc3339(announce_from)}, **actor)
+        view = window_view(window, now)
+    forget_cache(rt)
+    return view
+
+
+def cancel_maintenance(rt: Runtime, origin: audit.Origin, window_id: str, *, staff_id: str | None = None) -> dict:
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        window = db.get(MaintenanceWindow, window_id) if len(window_id) <= 32 else None
+        if window is None:
+            raise errors.not_found("maintenance")
+        if window.cancelled_at is not None or window.ends_at <= now:
+            raise errors.DomainError("maintenance_over", "This maintenance window is already over or cancelled.", 409)
+        window.cancelled_at = now
+        if window.announcement_id:
+            db.execute(update(Announcement).where(Announcement.id == window.announcement_id)
+                       .values(ends_at=now))
+        audit.record(db, at=now, action="maintenance.cancelled", origin=origin,
+                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="maintenance",
+                     subject_id=window.id)
+        view = window_view(window, now)
+    forget_cache(rt)
+    return view
+
+
+def list_maintenance(rt: Runtime, *, limit: int = 50) -> list[dict]:
+    now = rt.clock.now()
+    with rt.db.read() as db:
+        rows = db.scalars(select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at.desc())
+                          .limit(min(max(limit, 1), 200))).all()
+        return [window_view(row, now) for row in rows]
+
+
+def active_maintenance(rt: Runtime) -> dict | None:
+    """The window in force now, from the per-process cache."""
+    now = rt.clock.now()
+    for starts, ends, view in _state(rt).windows:
+        if starts <= now < ends:
+            return view
+    return None
+
+
+# --- per-process cache of banners and windows ------------------------------------------------------
+
+@dataclass
+class _State:
+    loaded: float
+    announcements: list[tuple[datetime, datetime | None, dict]]
+    windows: list[tuple[datetime, datetime, dict]]
+
+
+_STATE_ATTR = "_notices_state"
+
+
+def state_is_fresh(rt: Runtime) -> bool:
+    state = rt.__dict__.get(_STATE_ATTR)
+    return state is not None and time.monotonic() - state.loaded < rt.settings.notice_cache_seconds
+
+
+def _state(rt: Runtime) -> _State:
+    """Announcements and windows that have not ended, read at most every ``notice_cache_seconds``:
+    a change made on another node reaches this one within that time; this node drops it at once."""
+    state = rt.__dict__.get(_STATE_ATTR)
+    if state is not None and time.monotonic() - state.loaded < rt.settings.notice_cache_seconds:
+        return state
+    now = rt.clock.now()
+    with rt.db.read() as db:
+        announcements = db.scalars(
+            select(Announcement).where((Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
+            .order_by(Announcement.starts_at.desc()).limit(20)).all()
+        windows = db.scalars(
+            select(MaintenanceWindow).where(MaintenanceWindow.cancelled_at.is_(None), MaintenanceWindow.ends_at > now)
+            .order_by(MaintenanceWindow.starts_at).limit(20)).all()
+        state = _State(time.monotonic(),
+                       [(row.starts_at, row.ends_at, announcement_view(row)) for row in announcements],
+                       [(row.starts_at, row.ends_at, window_view(row)) for row in windows])
+    rt.__dict__[_STATE_ATTR] = state
+    return state
+
+
+def forget_cache(rt: Runtime) -> None:
+    rt.__dict__.pop(_STATE_ATTR, None)

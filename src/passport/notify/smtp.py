@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
@@ -85,6 +86,8 @@ class SmtpEmail:
         mime["Date"] = format_datetime(sent_at)
         mime["Message-ID"] = make_msgid(domain=domain)
         mime["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to a no-reply sender
+        for name, value in message.headers.items():
+            mime[name] = value
         mime.set_content(message.text, charset="utf-8", cte="base64")
         return mime
 
@@ -130,12 +133,20 @@ def _reply_error(code: int, what: str, reply: str) -> SmtpError:
     return SmtpError(f"SMTP {code} {what}: {reply}", retryable=400 <= code < 500, code=code)
 
 
+_thread_loops = threading.local()
+
+
 def _run(coroutine) -> None:
-    """Run the delivery to its end from synchronous code, on a thread with no event loop."""
+    """Run the delivery to its end from synchronous code. A thread with no running loop keeps one
+    event loop for all its sends: asyncio.run would build and tear down a loop (and start a thread
+    to shut its executor down) for every message, which costs more than the SMTP conversation."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(coroutine)
+        loop = getattr(_thread_loops, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = _thread_loops.loop = asyncio.new_event_loop()
+        loop.run_until_complete(coroutine)
         return
     with ThreadPoolExecutor(1, "smtp") as pool:
         pool.submit(asyncio.run, coroutine).result()

@@ -2,6 +2,132 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+
+from passport.admin import reviews
+from passport.admin.service import StaffPrincipal
+from passport.realname import schemas, service
+from passport.web.http import ApiOrigin, Authenticated, Rt, staff_permission
 
 router = APIRouter(tags=["real-name"])
+
+Reviewer = Annotated[StaffPrincipal, Depends(staff_permission("reviews.decide"))]
+Actor = Annotated[StaffPrincipal, Depends(staff_permission("accounts.act"))]
+
+
+def read_upload(rt, upload: UploadFile | None) -> service.Upload | None:
+    """At most one byte over the limit is read: enough to refuse the file."""
+    if upload is None:
+        return None
+    return service.Upload(upload.file.read(rt.settings.upload_max_bytes + 1), upload.filename)
+
+
+@router.post("/me/real-name", response_model=schemas.RealNameOut)
+def verify_real_name(body: schemas.RealNameIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Verify name + resident ID number with the configured provider (``http``, ``dev``). With the
+    ``manual`` provider use ``POST /me/real-name/manual`` (422 ``document_required`` here).
+    Errors: 422 ``invalid_name`` | ``invalid_id_number`` (``part``: length, format, region, date,
+    sequence, check) | ``guardian_required`` (under 14); 409 ``id_number_limit`` | ``already_verified`` |
+    ``verification_pending``; 503 ``provider_unavailable``."""
+    return service.submit_person(rt, origin, principal.account_id, name=body.name, id_number=body.id_number)
+
+
+@router.post("/me/real-name/manual", response_model=schemas.RealNameOut)
+def verify_real_name_manually(principal: Authenticated, rt: Rt, origin: ApiOrigin,
+                              name: Annotated[str, Form(max_length=64)],
+                              id_number: Annotated[str, Form(max_length=32)],
+                              document: Annotated[UploadFile, File(description="PNG or JPEG, at most 5 MB")]) -> dict:
+    """Multipart: name, ID number and a photo of the ID document, for a reviewer (status ``pending``).
+    Errors as ``POST /me/real-name`` plus 422 ``file_required`` | ``file_too_large`` | ``invalid_file_type``."""
+    return service.submit_person(rt, origin, principal.account_id, name=name, id_number=id_number,
+                                 document=read_upload(rt, document))
+
+
+@router.get("/me/real-name", response_model=schemas.RealNameStatusOut)
+def real_name_status(principal: Authenticated, rt: Rt) -> dict:
+    return service.status_of(rt, principal.account_id)
+
+
+@router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated)
+def apply_organization(principal: Authenticated, rt: Rt, origin: ApiOrigin,
+                       name: Annotated[str, Form(max_length=200)], uscc: Annotated[str, Form(max_length=64)],
+                       legal_representative: Annotated[str, Form(max_length=100)],
+                       contact_phone: Annotated[str, Form(max_length=32)],
+                       license: Annotated[UploadFile, File(description="PNG, JPEG or PDF, at most 5 MB")]) -> dict:  # noqa: A002
+    """A verified person applies for an organisation account; it waits for review.
+    Errors: 403 ``real_name_required``; 422 ``invalid_uscc`` (``part``: length, charset, region, check) |
+    ``invalid_organization_name`` | ``invalid_legal_representative`` | ``invalid_phone`` | ``file_required`` |
+    ``file_too_large`` | ``invalid_file_type``; 409 ``uscc_taken``."""
+    return service.apply_organization(rt, origin, principal.account_id, name=name, uscc=uscc,
+                                      legal_representative=legal_representative, contact_phone=contact_phone,
+                                      license=read_upload(rt, license))
+
+
+@router.get("/me/organizations", response_model=list[schemas.OrganizationMine])
+def my_organizations(principal: Authenticated, rt: Rt) -> list[dict]:
+    return service.organizations_of(rt, principal.account_id)
+
+
+@router.get("/organizations/{organization_id}", response_model=schemas.OrganizationPublic)
+def organization(organization_id: str, rt: Rt) -> dict:
+    """Public (CAC Order No. 10 Art. 13): name, USCC, masked contact, IP region, status."""
+    return service.public_organization(rt, organization_id)
+
+
+@router.get("/organizations/{organization_id}/administrators", response_model=list[schemas.AdministratorOut])
+def administrators(organization_id: str, principal: Authenticated, rt: Rt) -> list[dict]:
+    return service.administrators(rt, principal.account_id, organization_id)
+
+
+@router.post("/organizations/{organization_id}/administrators", status_code=201,
+             response_model=schemas.AdministratorOut)
+def add_administrator(organization_id: str, body: schemas.AdministratorIn, principal: Authenticated, rt: Rt,
+                      origin: ApiOrigin) -> dict:
+    """An administrator adds another account by its mobile number. 404 ``account_not_found``,
+    409 ``already_administrator``, 403 ``not_organization_admin``."""
+    return service.add_administrator(rt, origin, principal.account_id, organization_id, phone=body.phone)
+
+
+@router.delete("/organizations/{organization_id}/administrators/{account_id}", status_code=204)
+def remove_administrator(organization_id: str, account_id: str, principal: Authenticated, rt: Rt,
+                         origin: ApiOrigin) -> Response:
+    """409 ``last_administrator`` when it would leave none."""
+    service.remove_administrator(rt, origin, principal.account_id, organization_id, account_id)
+    return Response(status_code=204)
+
+
+@router.get("/admin/reviews/{review_id}", tags=["admin"])
+def review_item(review_id: str, staff: Reviewer, rt: Rt) -> dict:
+    """One review item (any queue), as listed by ``GET /admin/reviews``."""
+    return reviews.get_review(rt, review_id)
+
+
+@router.get("/admin/reviews/{review_id}/document", tags=["admin"])
+def review_document(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> Response:
+    """The ID document image or licence of a review item, for reviewers; each viewing is audited."""
+    data, kind = service.review_document(rt, origin, staff.staff_id, review_id)
+    return document_response(data, kind)
+
+
+@router.get("/admin/reviews/{review_id}/subject", tags=["admin"])
+def review_subject(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    """The full name and ID number (or legal representative and contact) to compare with the
+    document, for the reviewer who holds the claim; empty otherwise. Audited."""
+    return service.review_subject(rt, origin, staff.staff_id, review_id)
+
+
+def document_response(data: bytes, kind: str) -> Response:
+    disposition = "attachment" if kind == "application/pdf" else "inline"
+    extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[kind]
+    return Response(data, media_type=kind, headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'{disposition}; filename="document.{extension}"'})
+
+
+@router.post("/admin/accounts/{account_id}/real-name/revoke", response_model=schemas.RealNameStatusOut,
+             tags=["admin"])
+def revoke_real_name(account_id: str, body: schemas.RevokeIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
+    """Withdraw an account's verification (a disputed or stolen ID number); the ID number is free again
+    and the user is told the reason. 409 ``not_verified``."""
+    return service.revoke_verification(rt, origin, account_id, reason=body.reason, actor=("staff", staff.staff_id))

@@ -2,6 +2,273 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass, field
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from passport import errors
+from passport.admin import reviews
+from passport.admin import service as admin
+from passport.realname import api as realname_api
+from passport.realname import service
+from passport.web import http
+from passport.web import pages as web
+from passport.web.pages import FIELD_CAP, FormData, FormState
 
 router = APIRouter(include_in_schema=False)
+
+PERSON_FIELDS = ("name", "id_number", "document")
+ORG_FIELDS = ("name", "uscc", "legal_representative", "contact_phone", "license")
+ADMIN_FIELDS = ("phone",)
+DECIDE_FIELDS = ("decision", "reason")
+DONE_NOTICES = {
+    "verified": "Your real name is verified.",
+    "pending": "Thank you. A reviewer will check your document, usually within one working day.",
+    "rejected": "The name and the ID number do not match. Check both and try again.",
+    "applied": "Your application has been received. A reviewer will check it.",
+    "admin_added": "The administrator has been added.",
+    "admin_removed": "The administrator has been removed.",
+    "claimed": "You are now working on this item.",
+}
+
+
+@dataclass
+class UploadForm:
+    """A multipart form: text fields (capped like every page form) and the uploaded files."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, service.Upload] = field(default_factory=dict)
+
+
+async def upload_form(request: Request) -> UploadForm:
+    limit = web.runtime(request).settings.upload_max_bytes + 1
+    parsed = UploadForm()
+    form = await request.form()
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            parsed.fields[key] = value[:FIELD_CAP]
+        else:
+            data = await value.read(limit)
+            if data:
+                parsed.files[key] = service.Upload(data, value.filename)
+    return parsed
+
+
+Uploaded = Annotated[UploadForm, Depends(upload_form)]
+
+
+def _notice(request: Request, done: str | None) -> str | None:
+    message = DONE_NOTICES.get(done or "")
+    return web.translate(request, message) if message else None
+
+
+def _signed_in(request: Request):
+    principal = web.current_principal(request)
+    if principal is None:
+        response = web.redirect(request, "/login")
+        web.end_browser_session(request, response)
+        return response
+    return principal
+
+
+# --- person --------------------------------------------------------------------------------------------
+
+def person_page(request: Request, principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    return web.render(request, "realname_person.html", state.status, page_path="/account/real-name", form=state,
+                      real_name=service.status_of(rt, principal.account_id),
+                      organizations=service.organizations_of(rt, principal.account_id),
+                      manual=rt.settings.realname_provider == "manual",
+                      dev_provider=rt.settings.realname_provider == "dev", min_age=rt.settings.realname_min_age)
+
+
+@router.get("/account/real-name")
+def person_form(request: Request, done: str | None = None) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    return person_page(request, principal, FormState(notice=_notice(request, done)))
+
+
+@router.post("/account/real-name")
+def person_submit(request: Request, form: Uploaded) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    values = {"name": form.fields.get("name", "")}  # the ID number is not echoed back into the page
+    if not web.csrf_passed(request, form.fields):
+        return person_page(request, principal, web.expired_form(request, values))
+    try:
+        done = service.submit_person(web.runtime(request), web.web_origin(request), principal.account_id,
+                                     name=values["name"], id_number=form.fields.get("id_number", ""),
+                                     document=form.files.get("document"))
+    except errors.DomainError as exc:
+        return person_page(request, principal, web.failed_form(request, exc, values, PERSON_FIELDS))
+    return web.redirect(request, f"/account/real-name?done={done['status']}")
+
+
+# --- organisations -------------------------------------------------------------------------------------
+
+def apply_page(request: Request, principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    return web.render(request, "organization_apply.html", state.status, page_path="/organizations/new", form=state,
+                      real_name=service.status_of(rt, principal.account_id),
+                      max_mb=rt.settings.upload_max_bytes // (1024 * 1024))
+
+
+@router.get("/organizations/new")
+def apply_form(request: Request) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    return apply_page(request, principal, FormState())
+
+
+@router.post("/organizations/new")
+def apply_submit(request: Request, form: Uploaded) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    values = {name: form.fields.get(name, "") for name in ORG_FIELDS if name != "license"}
+    if not web.csrf_passed(request, form.fields):
+        return apply_page(request, principal, web.expired_form(request, values))
+    try:
+        created = service.apply_organization(web.runtime(request), web.web_origin(request), principal.account_id,
+                                             license=form.files.get("license"), **values)
+    except errors.DomainError as exc:
+        return apply_page(request, principal, web.failed_form(request, exc, values, ORG_FIELDS))
+    return web.redirect(request, f"/organizations/{created['id']}?done=applied")
+
+
+def organization_page(request: Request, org_id: str, state: FormState) -> Response:
+    rt = web.runtime(request)
+    try:
+        shown = service.public_organization(rt, org_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    principal = web.current_principal(request)
+    admins = None
+    if principal is not None:
+        try:
+            admins = service.administrators(rt, principal.account_id, org_id)
+        except errors.DomainError:
+            admins = None  # not one of its administrators: the public page only
+    return web.render(request, "organization_page.html", state.status, page_path=f"/organizations/{org_id}",
+                      form=state, organization=shown, admins=admins)
+
+
+@router.get("/organizations/{org_id}")
+def organization(org_id: str, request: Request, done: str | None = None) -> Response:
+    return organization_page(request, org_id, FormState(notice=_notice(request, done)))
+
+
+@router.post("/organizations/{org_id}/administrators")
+def add_administrator(org_id: str, request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return organization_page(request, org_id, web.expired_form(request, values))
+    try:
+        service.add_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+                                  phone=values["phone"])
+    except errors.DomainError as exc:
+        return organization_page(request, org_id, web.failed_form(request, exc, values, ADMIN_FIELDS))
+    return web.redirect(request, f"/organizations/{org_id}?done=admin_added")
+
+
+@router.post("/organizations/{org_id}/administrators/{account_id}/remove")
+def remove_administrator(org_id: str, account_id: str, request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    if not web.csrf_passed(request, form):
+        return organization_page(request, org_id, web.expired_form(request, {}))
+    try:
+        service.remove_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+                                     account_id)
+    except errors.DomainError as exc:
+        return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, f"/organizations/{org_id}?done=admin_removed")
+
+
+# --- reviewers: one item of the organisation or real-name queue -----------------------------------------
+
+def _staff(request: Request) -> admin.StaffPrincipal | Response:
+    """The reviewer of the ``passport_admin`` cookie, or the login page / a 403 page instead."""
+    staff = admin.authenticate_staff(web.runtime(request), request.cookies.get(http.ADMIN_COOKIE))
+    if staff is None:
+        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
+    if not staff.may("reviews.decide"):
+        return web.error_page(request, admin.forbidden())
+    return staff
+
+
+def review_page(request: Request, staff, review_id: str, state: FormState) -> Response:
+    rt = web.runtime(request)
+    try:
+        item = reviews.get_review(rt, review_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    subject = service.review_subject(rt, web.web_origin(request), staff.staff_id, review_id)
+    document = item["payload"].get("document_id")
+    document_type = service.document_type(rt, document) if document else None
+    return web.render(request, "admin_reviews_detail.html", state.status, page_path=f"/admin/reviews/{review_id}",
+                      staff=staff, form=state, item=item, subject=subject, document_type=document_type,
+                      mine=item["claimed_by"] == staff.staff_id)
+
+
+@router.get("/admin/reviews/{review_id}")
+def review_detail(review_id: str, request: Request, done: str | None = None) -> Response:
+    staff = _staff(request)
+    if isinstance(staff, Response):
+        return staff
+    return review_page(request, staff, review_id, FormState(notice=_notice(request, done)))
+
+
+@router.post("/admin/reviews/{review_id}/claim")
+def review_claim(review_id: str, request: Request, form: FormData) -> Response:
+    staff = _staff(request)
+    if isinstance(staff, Response):
+        return staff
+    if not web.csrf_passed(request, form):
+        return review_page(request, staff, review_id, web.expired_form(request, {}))
+    try:
+        reviews.claim(web.runtime(request), web.web_origin(request), review_id, staff)
+    except errors.DomainError as exc:
+        return review_page(request, staff, review_id, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, f"/admin/reviews/{review_id}?done=claimed")
+
+
+@router.post("/admin/reviews/{review_id}/decide")
+def review_decide(review_id: str, request: Request, form: FormData) -> Response:
+    staff = _staff(request)
+    if isinstance(staff, Response):
+        return staff
+    values = {"decision": form.get("decision", ""), "reason": form.get("reason", "")}
+    if not web.csrf_passed(request, form):
+        return review_page(request, staff, review_id, web.expired_form(request, values))
+    try:
+        decided = reviews.decide(web.runtime(request), web.web_origin(request), review_id, staff,
+                                 decision=values["decision"], reason=values["reason"])
+    except errors.DomainError as exc:
+        return review_page(request, staff, review_id, web.failed_form(request, exc, values, DECIDE_FIELDS))
+    return web.redirect(request, f"/admin/reviews?queue={decided['queue']}")
+
+
+@router.get("/admin/reviews/{review_id}/document")
+def review_document(review_id: str, request: Request) -> Response:
+    """The uploaded file, for reviewers only (the ``passport_admin`` cookie); audited each time."""
+    staff = _staff(request)
+    if isinstance(staff, Response):
+        return staff
+    try:
+        data, kind = service.review_document(web.runtime(request), web.web_origin(request), staff.staff_id,
+                                             review_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    return realname_api.document_response(data, kind)

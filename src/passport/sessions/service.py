@@ -62,15 +62,45 @@ _CLEAR_FAILURES = (update(_accounts)
                    .values(failed_logins=0, locked_until=None))
 
 
+_STARTED = ("id", "token_hash", "account_id", "method", "ip", "user_agent", "created_at", "last_seen_at",
+            "expires_at")
+# PostgreSQL: the clear and the session insert in one statement, one round trip fewer per login.
+# (Session values are bound as s_<column>: a parameter named after an accounts column would join the
+# UPDATE's SET clause.)
+_cleared = _CLEAR_FAILURES.returning(_accounts.c.id).cte("cleared")
+_START_IF_CLEARED = insert(LoginSession.__table__).from_select(_STARTED, select(*(
+    _cleared.c.id if name == "account_id" else bindparam(f"s_{name}", type_=LoginSession.__table__.c[name].type)
+    for name in _STARTED))).returning(LoginSession.__table__.c.id)
+
+
+def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
+    now = rt.clock.now()
+    expires_at = now + timedelta(days=rt.settings.session_absolute_days)
+    row = {"id": new_id(), "token_hash": token_digest(token), "account_id": account_id, "method": method,
+           "ip": origin.ip, "user_agent": (origin.user_agent or "")[:512] or None, "created_at": now,
+           "last_seen_at": now, "expires_at": expires_at}
+    return row, Issued(row["id"], token, min(expires_at, now + timedelta(days=rt.settings.session_idle_days)))
+
+
 def start_session(rt: Runtime, db: Session, account_id: str, token: str, method: str,
                   origin: audit.Origin) -> Issued:
-    now = rt.clock.now()
-    session_id = new_id()
-    expires_at = now + timedelta(days=rt.settings.session_absolute_days)
-    db.execute(_START, {"id": session_id, "token_hash": token_digest(token), "account_id": account_id,
-                        "method": method, "ip": origin.ip, "user_agent": (origin.user_agent or "")[:512] or None,
-                        "created_at": now, "last_seen_at": now, "expires_at": expires_at})
-    return Issued(session_id, token, min(expires_at, now + timedelta(days=rt.settings.session_idle_days)))
+    row, issued = _new_session(rt, account_id, token, method, origin)
+    db.execute(_START, row)
+    return issued
+
+
+def start_session_if_unlocked(rt: Runtime, db: Session, account_id: str, token: str, method: str,
+                              origin: audit.Origin, now: datetime) -> Issued | None:
+    """Clear the failure count and start a session, or do neither and return None when the account
+    locked since it was read (a guess that raced a lockout loses)."""
+    row, issued = _new_session(rt, account_id, token, method, origin)
+    if db.get_bind().dialect.name == "postgresql":
+        bound = {f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
+        return issued if db.execute(_START_IF_CLEARED, bound).first() is not None else None
+    if db.execute(_CLEAR_FAILURES, {"aid": account_id, "now": now}).rowcount != 1:
+        return None
+    db.execute(_START, row)
+    return issued
 
 
 def _identify(rt: Runtime, login: str) -> codes.Target:
@@ -136,10 +166,9 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
         elif totp.is_enabled(account):
             # The failure count is left alone: it counts wrong authenticator codes too (login_mfa).
             challenge = _challenge(rt, db, origin, account, now, "password")
-        elif db.execute(_CLEAR_FAILURES, {"aid": account.id, "now": now}).rowcount != 1:
+        elif (issued := start_session_if_unlocked(rt, db, account.id, token, "password", origin, now)) is None:
             _record_failure(rt, db, origin, account, True, now, target.channel)
         else:
-            issued = start_session(rt, db, account.id, token, "password", origin)
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
                          details={"method": "password"})
@@ -183,17 +212,16 @@ def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, loc
                .values(failed_logins=0, locked_until=until))
     audit.record(db, at=now, action="login.locked", origin=origin, result="denied", actor_type="system",
                  subject_type="account", subject_id=account.id, details={"until": rfc3339(until)})
-    return _lock_notice(rt, account, settings.login_lock_minutes)
+    return _lock_notice(rt, db, account, settings.login_lock_minutes)
 
 
-def _lock_notice(rt: Runtime, account, minutes: int) -> SmsMessage | None:
-    """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do."""
-    if not account.phone_enc:
-        return None
-    phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone")
-    text = (f"【奥集能】您的账号因连续多次登录失败，密码登录已被锁定 {minutes} 分钟。"
-            "如非本人操作，请立即重置密码或冻结账号。")
-    return SmsMessage(to=phone, purpose="notice_locked", text=text, params={"minutes": str(minutes)})
+def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
+    """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do: inbox and
+    SMS through the outbox, in the lock's unit of work (a rolled-back lock is no news)."""
+    from passport.notify import service as notices
+
+    notices.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
+    return None
 
 
 def _send_notice(rt: Runtime, notice: SmsMessage | None) -> None:
@@ -375,7 +403,8 @@ _sessions = LoginSession.__table__
 _AUTHENTICATE = (
     select(_sessions.c.id.label("session_id"), _sessions.c.last_seen_at, _sessions.c.expires_at,
            _sessions.c.revoked_at, _accounts.c.id, _accounts.c.kind, _accounts.c.status, _accounts.c.nickname,
-           _accounts.c.bio, _accounts.c.phone_enc, _accounts.c.email_enc, _accounts.c.created_at)
+           _accounts.c.bio, _accounts.c.phone_enc, _accounts.c.email_enc, _accounts.c.created_at,
+           _accounts.c.real_name_status, _accounts.c.real_name_enc, _accounts.c.id_number_enc)
     .join(_accounts, _accounts.c.id == _sessions.c.account_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
@@ -490,3 +519,20 @@ def sweep_sessions(rt: Runtime, db: Session) -> int:
     cutoff = rt.clock.now() - timedelta(days=1)
     table = LoginSession.__table__
     return db.execute(table.delete().where((table.c.expires_at < cutoff) | (table.c.revoked_at < cutoff))).rowcount
+
+
+def sessions_of(db: Session, account_id: str) -> list[dict]:
+    """Every session row the account still has, ended ones too (the personal-data export)."""
+    rows = db.scalars(select(LoginSession).where(LoginSession.account_id == account_id)
+                      .order_by(LoginSession.created_at.desc())).all()
+    return [{"id": r.id, "method": r.method, "ip": r.ip, "user_agent": r.user_agent,
+             "created_at": rfc3339(r.created_at), "last_seen_at": rfc3339(r.last_seen_at),
+             "expires_at": rfc3339(r.expires_at), "revoked_at": rfc3339(r.revoked_at)} for r in rows]
+
+
+def erase_sessions(rt: Runtime, db: Session, account_id: str) -> int:
+    """Delete every session of the account, live or ended (cancellation finalisation)."""
+    table = LoginSession.__table__
+    erased = db.execute(table.delete().where(table.c.account_id == account_id)).rowcount
+    forget_sessions(rt, account_id=account_id)
+    return erased

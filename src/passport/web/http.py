@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from passport import errors
+from passport.agreements import gate as consent_gate
 from passport.audit.service import Origin
 from passport.runtime import Runtime
 from passport.security.tokens import same
@@ -100,6 +101,7 @@ async def require_principal(request: Request) -> sessions.Principal:
     if principal is None:
         raise errors.not_authenticated()
     request.state.principal = principal
+    await consent_gate.check_api(request, rt, principal)  # A3: no I/O unless a re-consent version is in force
     return principal
 
 

@@ -22,9 +22,11 @@ from markupsafe import Markup
 
 from passport import __version__, errors
 from passport.accounts import service as accounts
+from passport.agreements import gate as consent_gate
 from passport.agreements import service as agreements
 from passport.audit.service import Origin
 from passport.clock import as_utc
+from passport.notify import service as notices
 from passport.notify.sms import OutboxSms
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
@@ -41,7 +43,13 @@ router = APIRouter(include_in_schema=False)
 dev_router = APIRouter(include_in_schema=False)
 
 # Markdown from operators, rendered without raw HTML; markdown-it drops javascript: links itself.
+# Markdown from operators (agreements, announcements), rendered without raw HTML; markdown-it drops
+# javascript: links itself.
 _markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def render_markdown(text: str) -> Markup:
+    return Markup(_markdown.render(text or ""))  # noqa: S704 - markdown-it escapes raw HTML ("html": False)
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -91,6 +99,9 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "viewer": context.pop("viewer", None) or _viewer(request, principal),
         "version": __version__,
         "is_dev": runtime(request).settings.is_dev,
+        "agreement_changes": agreements.announcements(runtime(request)),
+        "banners": notices.page_banners(runtime(request), principal),
+        "unread": notices.page_unread(runtime(request), principal),
     }
     html = environment(lang).get_template(template).render(values | context)
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
@@ -151,6 +162,8 @@ def current_principal(request: Request) -> sessions.Principal | None:
     if principal is _NOT_LOOKED_UP:
         principal = sessions.authenticate(runtime(request), request.cookies.get(http.SESSION_COOKIE))
         request.state.page_principal = principal
+        if principal is not None:
+            consent_gate.check_page(request, runtime(request), principal)  # A3: 303 to the interstitial
     return principal  # type: ignore[return-value]
 
 
@@ -254,31 +267,6 @@ def home(request: Request) -> Response:
     if current_principal(request) is not None:
         return redirect(request, "/account")
     return render(request, "home.html")
-
-
-@router.get("/agreements/{kind}")
-def agreement_current(kind: str, request: Request) -> Response:
-    return _agreement_page(request, kind, None)
-
-
-@router.get("/agreements/{kind}/{version}")
-def agreement_version(kind: str, version: str, request: Request) -> Response:
-    return _agreement_page(request, kind, version)
-
-
-def _agreement_page(request: Request, kind: str, version: str | None) -> Response:
-    rt = runtime(request)
-    try:
-        with rt.db.read() as db:
-            document = agreements.get_version(db, kind, version, rt)
-            versions = agreements.history(db, kind)
-            current = next((v.version for v in agreements.current_versions(rt, db) if v.kind == kind), None)
-    except errors.DomainError as exc:
-        return error_page(request, exc)
-    now = rt.clock.now()
-    body = Markup(_markdown.render(document.body or ""))  # noqa: S704 - markdown-it escapes raw HTML ("html": False)
-    return render(request, "agreement.html", document=document, body=body, versions=versions, current=current,
-                  upcoming={v.version for v in versions if v.effective_at > now})
 
 
 @dev_router.get("/dev/outbox")

@@ -13,7 +13,7 @@ from passport.accounts.models import Account
 from passport.admin.models import AccountAction
 from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
-from passport_testing import STRONG_PASSWORD, make_staff, outbox_messages, register_account
+from passport_testing import STRONG_PASSWORD, deliver_notices, make_staff, outbox_messages, register_account
 
 ADMIN = "/api/v1/admin"
 
@@ -165,6 +165,7 @@ def test_suspension_blocks_login_with_reason_and_until_and_revokes_sessions(clie
 def test_suspension_notice_reaches_the_user_by_sms(client, rt, reviewer):
     user = register_account(client, rt)
     act(client, reviewer, user["account"]["id"], action="suspend", reason="发布违法信息", until=later(rt, days=1))
+    deliver_notices(rt)
     notices = [m for m in outbox_messages(rt) if m["to"] == "+86" + user["phone"]
                and m["purpose"] == "notice_account_action"]
     assert len(notices) == 1
@@ -226,6 +227,7 @@ def test_warn_and_require_correction_keep_status_and_sessions(client, rt, review
     done = act(client, reviewer, account_id, action="require_correction", reason="请修改昵称", until=later(rt, days=5))
     assert done.status_code == 201 and done.json()["account"]["status"] == "active"
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    deliver_notices(rt)
     texts = [m["text"] for m in outbox_messages(rt) if m["to"] == "+86" + user["phone"]
              and m["purpose"] == "notice_account_action"]
     assert any("限期改正" in t and "改正期限" in t for t in texts)

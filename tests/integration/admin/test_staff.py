@@ -277,3 +277,90 @@ def test_cli_admin_create_refuses_an_unknown_role(rt, cli_env):
     assert "unknown role 'janitor'" in result.output and "superadmin" in result.output
     with rt.db.read() as db:
         assert db.scalar(select(Staff).where(Staff.login == name)) is None
+
+
+# --- reset (lost password or authenticator) -----------------------------------------------------------
+
+def test_superadmin_resets_a_member_who_enrols_again_from_the_new_link(rt, client, app):
+    boss = make_staff(rt, "superadmin")
+    member = make_staff(rt, "reviewer")
+    old_code = code(rt, member["totp_secret"])
+    answer = client.post(f"{ADMIN}/staff/{member['id']}/reset", headers=boss["headers"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "enrolling" and body["login"] == member["login"]
+    token = body["enrolment_url"].rsplit("/", 1)[1]
+    # The old session, password and authenticator are gone.
+    assert client.get(f"{ADMIN}/dashboard", headers=member["headers"]).status_code == 401
+    assert login(client, member, totp=old_code).status_code == 401
+    with rt.db.read() as db:
+        stored = db.get(Staff, member["id"])
+        assert (stored.password_hash, stored.totp_secret_enc, stored.totp_last_step) == (None, None, None)
+        assert db.scalar(select(AuditEvent.seq).where(AuditEvent.action == "staff.reset",
+                                                      AuditEvent.subject_id == member["id"],
+                                                      AuditEvent.actor_id == boss["id"]))
+    secret, csrf = enrolment_page(client, token)
+    assert secret != member["totp_secret"]
+    new_password = STRONG_PASSWORD + "-2"
+    done = client.post(f"/admin/enrol/{token}", data={"csrf_token": csrf, "password": new_password,
+                                                       "totp": code(rt, secret)})
+    assert done.status_code == 200
+    again = login(client, member, password=new_password, totp=code(rt, secret, seconds=30))
+    assert again.status_code == 201, again.text
+
+
+def test_reset_is_refused_for_oneself_others_roles_and_disabled_members(rt, client):
+    boss = make_staff(rt, "superadmin")
+    reviewer = make_staff(rt, "reviewer")
+    assert client.post(f"{ADMIN}/staff/{boss['id']}/reset", headers=boss["headers"]).json()["code"] == \
+        "cannot_reset_self"
+    assert client.post(f"{ADMIN}/staff/{boss['id']}/reset", headers=reviewer["headers"]).status_code == 403
+    assert client.post(f"{ADMIN}/staff/{'0' * 32}/reset", headers=boss["headers"]).status_code == 404
+    assert client.post(f"{ADMIN}/staff/{reviewer['id']}/disable", headers=boss["headers"]).status_code == 200
+    refused = client.post(f"{ADMIN}/staff/{reviewer['id']}/reset", headers=boss["headers"])
+    assert (refused.status_code, refused.json()["code"]) == (409, "staff_disabled")
+    with rt.db.read() as db:
+        assert db.get(Staff, reviewer["id"]).status == "disabled"
+
+
+def test_staff_page_resets_and_shows_the_new_link(rt, app):
+    browser = TestClient(app)
+    boss = make_staff(rt, "superadmin")
+    member = make_staff(rt, "auditor")
+    browser.cookies.set("passport_admin", boss["token"])
+    page = browser.get("/admin/staff")
+    assert f'action="/admin/staff/{member["id"]}/reset"' in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    done = browser.post(f"/admin/staff/{member['id']}/reset", data={"csrf_token": csrf})
+    assert done.status_code == 200
+    assert re.search(r'id="enrolment-url"[^>]*>[^<]*/admin/enrol/\S+<', done.text)
+    with rt.db.read() as db:
+        assert db.get(Staff, member["id"]).status == "enrolling"
+
+
+def test_cli_admin_reset_prints_a_new_link(rt, client, cli_env):
+    from passport.cli import app as cli
+
+    member = make_staff(rt, "superadmin")
+    result = CliRunner().invoke(cli, ["admin", "reset", "--login", member["login"]])
+    assert result.exit_code == 0, result.output
+    link = re.search(r"https://passport\.example\.cn/admin/enrol/(\S+)", result.output)
+    assert link and client.get(f"/admin/enrol/{link.group(1)}").status_code == 200
+    missing = CliRunner().invoke(cli, ["admin", "reset", "--login", "nobody-here"])
+    assert missing.exit_code == 1 and "not_found" in missing.output
+
+
+def test_staff_logins_are_limited_per_login_name_from_any_address(rt, client, monkeypatch):
+    monkeypatch.setattr(rt.settings, "staff_login_per_login_hour", 3)
+    member = make_staff(rt, "operator")
+    for n in range(3):
+        answer = client.post(f"{ADMIN}/sessions", json={"login": member["login"], "password": "wrong-Password-1",
+                                                         "totp": "000000"}, headers={"X-Forwarded-For": f"10.0.0.{n}"})
+        assert answer.status_code == 401
+    limited = login(client, member, totp=code(rt, member["totp_secret"]))
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    # An unknown login name is limited the same way: the answer tells nothing about existence.
+    for _ in range(3):
+        client.post(f"{ADMIN}/sessions", json={"login": "no-such-staff", "password": "x", "totp": "000000"})
+    assert client.post(f"{ADMIN}/sessions", json={"login": "no-such-staff", "password": "x",
+                                                  "totp": "000000"}).status_code == 429

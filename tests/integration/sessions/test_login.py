@@ -269,3 +269,46 @@ def test_refused_status_answers_403_with_reason_and_is_audited(client, rt, statu
         refusals = db.scalars(select(AuditEvent.details).where(AuditEvent.action == "login.refused",
                                                                AuditEvent.subject_id == done["account"]["id"])).all()
     assert len(refusals) == 2
+
+
+def test_a_login_that_raced_a_lockout_starts_no_session(client, rt):
+    """The password was right when checked, but the account locked before the session was written:
+    nothing is cleared and no session starts (on PostgreSQL both happen in one statement)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from passport.accounts.models import Account
+    from passport.audit.service import Origin
+    from passport.sessions import service as sessions
+    from passport.sessions.models import LoginSession
+
+    account_id = register_account(client, rt)["account"]["id"]
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        db.execute(update(Account).where(Account.id == account_id)
+                   .values(failed_logins=3, locked_until=now + timedelta(minutes=15)))
+    origin = Origin(ip="127.0.0.1", channel="api")
+
+    def sessions_of() -> int:
+        with rt.db.read() as db:
+            return db.scalar(select(func.count()).select_from(LoginSession)
+                             .where(LoginSession.account_id == account_id))
+
+    before = sessions_of()
+    with rt.db.write() as db:
+        assert sessions.start_session_if_unlocked(rt, db, account_id, "t" * 43, "password", origin, now) is None
+    with rt.db.read() as db:
+        assert db.get(Account, account_id).failed_logins == 3
+    assert sessions_of() == before
+
+    with rt.db.write() as db:
+        db.execute(update(Account).where(Account.id == account_id).values(locked_until=now - timedelta(seconds=1)))
+    with rt.db.write() as db:
+        issued = sessions.start_session_if_unlocked(rt, db, account_id, "u" * 43, "password", origin, now)
+    assert issued is not None
+    with rt.db.read() as db:
+        account = db.get(Account, account_id)
+        assert (account.failed_logins, account.locked_until) == (0, None)
+        assert db.get(LoginSession, issued.id).account_id == account_id
+    assert sessions_of() == before + 1

@@ -17,7 +17,7 @@ from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.identity.phone import normalize_phone
 from passport.sessions.models import LoginSession
-from passport_testing import last_code, outbox_messages, register_account
+from passport_testing import deliver_notices, last_code, outbox_messages, register_account
 
 SESSIONS = "/api/v1/sessions"
 MFA = "/api/v1/sessions/mfa"
@@ -73,6 +73,7 @@ def audit_of(rt, account_id: str, action: str) -> list[dict]:
 
 
 def notices_to(rt, phone: str) -> list[dict]:
+    deliver_notices(rt)
     return [m for m in outbox_messages(rt) if m["to"] == normalize_phone(phone) and m["purpose"] == "notice_locked"]
 
 

@@ -159,3 +159,19 @@ def test_keys_that_name_secrets_are_redacted_whatever_their_prefix(key):
 @pytest.mark.parametrize("key", ["status_code", "provider_code", "purpose", "channel"])
 def test_ordinary_keys_are_kept(key):
     assert mask_mapping({key: "kept"}) == {key: "kept"}
+
+
+@given(st.sampled_from([32, 40, 64, 128]), st.data())
+def test_record_ids_and_hex_digests_are_kept_whole_even_with_a_phone_like_run(length, data):
+    """A chain hash with "13812345678" inside must still name its record after masking."""
+    prefix = data.draw(st.text("0123456789abcdef", max_size=length - 11))
+    rest = data.draw(st.text("0123456789abcdef", min_size=length - 11 - len(prefix),
+                             max_size=length - 11 - len(prefix)))
+    value = prefix + "13812345678" + rest
+    assert mask_mapping({"last_removed_hash": value, "about": [value]}) == {"last_removed_hash": value,
+                                                                             "about": [value]}
+
+
+def test_a_phone_number_padded_to_digest_length_with_other_characters_is_still_masked():
+    assert mask_mapping({"note": "13812345678" + "z" * 53}) != {"note": "13812345678" + "z" * 53}
+    assert "13812345678" not in mask_mapping({"note": "tel 13812345678 " + "a" * 48})["note"]

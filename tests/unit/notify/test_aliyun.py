@@ -169,10 +169,25 @@ def test_build_request_is_deterministic_and_converts_time_to_utc() -> None:
     assert other != sender.build_request(MESSAGE, SENT_AT, NONCE).params["Signature"]
 
 
-def test_build_request_uses_params_when_there_is_no_code() -> None:
+def test_build_request_uses_params_and_the_notice_template_when_there_is_no_code() -> None:
     message = SmsMessage(to=PHONE, purpose="notice", text="…", params={"name": "张三", "time": "10:00"})
-    params = make_sender().build_request(message, SENT_AT, NONCE).params
+    params = make_sender(templates={"notice": "SMS_NOTICE_7"}).build_request(message, SENT_AT, NONCE).params
     assert json.loads(params["TemplateParam"]) == {"name": "张三", "time": "10:00"}
+    assert params["TemplateCode"] == "SMS_NOTICE_7"
+
+
+def test_a_notice_without_a_registered_template_fails_for_good() -> None:
+    message = SmsMessage(to=PHONE, purpose="password_changed", text="…", params={"time": "10:00"})
+    with pytest.raises(SmsError) as info:
+        make_sender(templates={"other": "SMS_1"}).build_request(message, SENT_AT, NONCE)
+    assert info.value.retryable is False and "password_changed" in str(info.value)
+
+
+def test_notice_templates_come_from_settings() -> None:
+    settings = Settings(env="test", sms_backend="aliyun", sms_aliyun_access_key_id="id",
+                        sms_aliyun_access_key_secret="secret", sms_aliyun_sign_name="sign",
+                        sms_aliyun_template_code="SMS_CODE", sms_templates={"notice_locked": "SMS_LOCK"})
+    assert AliyunSms.from_settings(settings).templates == {"notice_locked": "SMS_LOCK"}
 
 
 def test_build_request_refuses_non_mainland_numbers_without_leaking_them() -> None:

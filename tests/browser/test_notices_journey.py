@@ -1,0 +1,73 @@
+"""Journey through the notices in Chromium: a user whose password was changed sees the unread badge
+in the header, opens the inbox, reads the message (the badge goes), sees an announcement banner,
+and turns marketing messages on and off in the notification settings."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from passport.audit.service import Origin
+from passport.notify import service as notices
+from passport.notify.models import Announcement
+from passport_testing import STRONG_PASSWORD, register_account
+
+pytestmark = pytest.mark.browser
+NEW_PASSWORD = "Xy9#river-Quartz"
+
+
+@pytest.fixture()
+def announcement(rt):
+    shown = notices.publish_announcement(rt, Origin(channel="cli"), title="旅程公告：系统升级完成",
+                                         body="新版本已上线。")
+    yield shown
+    with rt.db.write() as db:
+        db.execute(update(Announcement).where(Announcement.id == shown["id"]).values(ends_at=rt.clock.now()))
+    notices.forget_cache(rt)
+
+
+def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt, announcement):
+    with httpx.Client(base_url=live_server) as http:
+        done = register_account(http, rt, nickname="通知用户")
+        changed = http.put("/api/v1/me/password", headers={"Authorization": f"Bearer {done['session']['token']}"},
+                           json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
+        assert changed.status_code == 204
+
+    page.goto(f"{live_server}/login")
+    page.fill("#form-password input[name=login]", done["phone"])
+    page.fill("#form-password input[name=password]", NEW_PASSWORD)
+    page.click("#form-password #submit")
+    page.wait_for_url(f"{live_server}/account")
+    assert page.inner_text("#unread-badge") == "1"
+    assert "旅程公告：系统升级完成" in page.inner_text("#announcement-banner")
+
+    page.click("#inbox-link")
+    page.wait_for_url(f"{live_server}/messages")
+    assert "1 条未读" in page.inner_text("#inbox-unread")
+    page.click("#messages .is-unread a")
+    page.wait_for_selector("#message-text")
+    assert "密码已修改" in page.inner_text("#message-title")
+    assert "/account-stolen" in page.inner_text("#message-text")
+    assert page.locator("#unread-badge").count() == 0
+
+    page.click("text=全部消息")
+    page.wait_for_url(f"{live_server}/messages")
+    assert "0 条未读" in page.inner_text("#inbox-unread")
+    assert page.locator("#messages .is-unread").count() == 0
+
+    page.click("#announcement-banner a")
+    page.wait_for_selector("#announcement-body")
+    assert "新版本已上线" in page.inner_text("#announcement-body")
+
+    page.goto(f"{live_server}/account/notifications")
+    assert not page.is_checked("#marketing")
+    page.check("#marketing")
+    page.click("#save-preferences")
+    page.wait_for_selector(".alert-ok")
+    assert page.is_checked("#marketing")
+    page.uncheck("#marketing")
+    page.click("#save-preferences")
+    page.wait_for_selector(".alert-ok")
+    assert not page.is_checked("#marketing")
+    assert notices.preferences(rt, done["account"]["id"])["marketing"] is False
