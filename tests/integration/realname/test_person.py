@@ -39,7 +39,8 @@ def test_dev_provider_verifies_and_me_shows_only_masks(client, rt, provider):
         attempt = db.scalars(select(Attempt).where(Attempt.account_id == account.id)).one()
         assert attempt.provider == "dev" and attempt.status == "verified"
         events = db.scalars(select(AuditEvent).where(AuditEvent.subject_id == account.id,
-                                                     AuditEvent.action.like("realname.%"))).all()
+                                                     AuditEvent.action.like("realname.%"))
+                             .order_by(AuditEvent.seq)).all()
     assert [e.action for e in events] == ["realname.submitted", "realname.verified"]
     assert all(number not in e.details for e in events)
     status = client.get(ME, headers=auth(done)).json()
