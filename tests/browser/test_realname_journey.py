@@ -78,11 +78,12 @@ def test_a_reviewer_approves_an_id_document(browser, live_server, rt, monkeypatc
     open_from_queue(staff, live_server, "real_name", review_id)
     assert staff.inner_text("#review-name") == "欧**明"
     assert staff.inner_text("#review-id-number") == f"{number[:4]}{'*' * 10}{number[-4:]}"
-    width = staff.evaluate("document.querySelector('#review-document').naturalWidth")
-    assert width == 1  # the uploaded image, served to the reviewer through the admin route
+    assert staff.locator("#review-document").count() == 0  # the document only once claimed
     staff.click("#claim")
     staff.wait_for_url(re.compile(r".*done=claimed$"))
     assert staff.inner_text("#review-name") == "欧阳小明" and staff.inner_text("#review-id-number") == number
+    width = staff.evaluate("document.querySelector('#review-document').naturalWidth")
+    assert width == 1  # the uploaded image, served to the claimant through the admin route
     staff.click("#approve")
     staff.wait_for_url(re.compile(r".*/admin/reviews\?queue=real_name$"))
 

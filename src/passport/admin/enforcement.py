@@ -19,6 +19,7 @@ from passport.admin.models import AccountAction, Staff
 from passport.admin.service import StaffPrincipal
 from passport.agreements import service as agreements
 from passport.audit import service as audit
+from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, rfc3339
 from passport.credentials import service as codes
 from passport.identity.email import mask_email
@@ -179,10 +180,21 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
     if action in ("unsuspend", "terminate", "warn"):
         until = None
     with rt.db.write() as db:
+        # Locked in the order withdrawal and finalisation lock them (the pending cancellation request,
+        # then the account), so that one at the same time waits for this one.
+        pending = db.scalars(select(CancellationRequest).where(
+            CancellationRequest.account_id == account_id, CancellationRequest.status == "cooling_off")
+            .with_for_update()).first()
+        db.execute(select(accounts.Account.id).where(accounts.Account.id == account_id).with_for_update())
         account = accounts.get(db, account_id)
         _check(action, account.status, until, now)
         previous = account.status
         target = RESULTING_STATUS[action]
+        kept_for = None
+        if target == "restricted" and previous == "cancelling" and pending is not None:
+            # The owner's cancellation stands (NDSR Art. 23): the account stays ``cancelling`` and the
+            # restriction is what a withdrawal gives back, so no second request can be made over it.
+            kept_for, pending.previous_status, target = pending, target, "cancelling"
         if target is not None:
             account.status = target
             account.status_reason = None if target == "active" else reason
@@ -197,7 +209,9 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
                      actor_id=staff.staff_id, subject_type="account", subject_id=account_id,
                      details={"reason": reason, "until": rfc3339(until), "from_status": previous,
                               "to_status": account.status, "revoked_sessions": revoked,
-                              "staff_login": staff.login})
+                              "staff_login": staff.login}
+                     | ({"cancellation_request": kept_for.id, "status_after_withdrawal": "restricted"}
+                        if kept_for is not None else {}))
         notice = _notice(rt, db, account, action, reason, until)
         taken = ActionTaken(row.id, _summary(rt, account), revoked)
     # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.

@@ -22,7 +22,7 @@ from passport.db import new_id
 from passport.runtime import Runtime
 
 QUEUES = ("organization", "real_name", "profile")
-STATUSES = ("pending", "approved", "rejected")
+STATUSES = ("pending", "approved", "rejected", "withdrawn")
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 CLAIM_TIMEOUT = timedelta(minutes=30)
 PAGE_MAX = 100
@@ -76,6 +76,29 @@ def enqueue(db: Session, queue: str, subject_type: str, subject_id: str, payload
                  actor_type="system", subject_type="review", subject_id=review_id,
                  details={"queue": queue, "about": f"{subject_type}:{subject_id}"})
     return review_id
+
+
+def withdraw_items(db: Session, subject_type: str, subject_ids: list[str], reason: str, at: datetime,
+                   origin: audit.Origin | None = None) -> int:
+    """In the caller's unit of work: pending items about these subjects are closed (``withdrawn``) and
+    the payload of every item about them is scrubbed (the subject's data is gone: an application
+    withdrawn, an account cancelled). Returns how many pending items were closed."""
+    if not subject_ids:
+        return 0
+    rows = db.scalars(select(Review).where(Review.subject_type == subject_type,
+                                           Review.subject_id.in_(subject_ids)).with_for_update()).all()
+    closed = 0
+    for review in rows:
+        review.payload = "{}"
+        if review.status == "pending":
+            review.status, review.reason, review.decided_at = "withdrawn", reason, at
+            closed += 1
+            audit.record(db, at=at, action="review.withdrawn", origin=origin or audit.Origin(channel="worker"),
+                         actor_type="system", subject_type="review", subject_id=review.id,
+                         details={"queue": review.queue, "reason": reason,
+                                  "about": f"{review.subject_type}:{review.subject_id}"})
+    db.flush()
+    return closed
 
 
 def _view(review: Review) -> dict:

@@ -4,6 +4,7 @@ continued-use acceptance due, it answers from the process's versions cache witho
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from fastapi import Request
@@ -20,6 +21,10 @@ _API_OPEN = ("/api/v1/me/consents", "/api/v1/me/purposes", "/api/v1/me/cancellat
 _PAGE_OPEN = ("/consent", "/agreements", "/account/consents", "/account/cancellation", "/account/export",
               "/notices/unsubscribe", "/announcements", "/login", "/logout", "/static", "/admin", "/dev")
 INTERSTITIAL = "/consent"
+# Ending a session (a stolen one, say) never waits for acceptance: the pages of DELETE /sessions/….
+_PAGE_REVOKE = re.compile(r"/account/(?:sessions|devices)/[^/]+/revoke|/account/devices/revoke-others")
+# The public page of an organisation (GET /organizations/{id} is public in the API too).
+_PAGE_ORGANIZATION = re.compile(r"/organizations/(?!new$)[^/]+")
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -34,7 +39,11 @@ def api_open(method: str, path: str) -> bool:
     return _under(path, _API_OPEN)
 
 
-def page_open(path: str) -> bool:
+def page_open(path: str, method: str = "GET") -> bool:
+    if method == "POST" and _PAGE_REVOKE.fullmatch(path):
+        return True
+    if method in ("GET", "HEAD") and _PAGE_ORGANIZATION.fullmatch(path):
+        return True
     return _under(path, _PAGE_OPEN)
 
 
@@ -64,7 +73,7 @@ def check_page(request: Request, rt: Runtime, principal) -> None:
 
     path = request.url.path
     pending = service.enforce(rt, origin(request, "web"), principal.account_id, principal.account,
-                              gated=not page_open(path))
+                              gated=not page_open(path, request.method))
     if pending:
         back = path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET" else "/account"
         exc = consent_required(pending)

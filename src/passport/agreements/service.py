@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from passport import errors
 from passport.agreements.models import AgreementVersion, Consent, PurposeConsent
@@ -147,7 +147,7 @@ def _all_versions(rt: Runtime, db: Session) -> list[Version]:
     cached = _versions_cache.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    rows = db.scalars(select(AgreementVersion).order_by(
+    rows = db.scalars(select(AgreementVersion).options(defer(AgreementVersion.body)).order_by(
         AgreementVersion.kind, AgreementVersion.effective_at.desc(), AgreementVersion.id.desc())).all()
     versions = [_plain(r) for r in rows]
     _versions_cache[key] = (time.monotonic() + _CACHE_SECONDS, versions)
@@ -181,7 +181,8 @@ def get_version(db: Session, kind: str, version: str | None, rt: Runtime) -> Ver
 
 
 def history(db: Session, kind: str) -> list[Version]:
-    rows = db.scalars(select(AgreementVersion).where(AgreementVersion.kind == kind)
+    rows = db.scalars(select(AgreementVersion).options(defer(AgreementVersion.body))
+                      .where(AgreementVersion.kind == kind)
                       .order_by(AgreementVersion.effective_at.desc(), AgreementVersion.id.desc())).all()
     return [_plain(r) for r in rows]
 
@@ -194,7 +195,7 @@ def acceptance_counts(db: Session) -> dict[tuple[str, str], int]:
 
 def all_versions(db: Session) -> list[Version]:
     """Every published version, by kind, newest first (the admin console's list)."""
-    rows = db.scalars(select(AgreementVersion).order_by(
+    rows = db.scalars(select(AgreementVersion).options(defer(AgreementVersion.body)).order_by(
         AgreementVersion.kind, AgreementVersion.effective_at.desc(), AgreementVersion.id.desc())).all()
     return [_plain(r) for r in rows]
 
@@ -297,6 +298,11 @@ class _Summary:
     valid_until: datetime | None
     reconsent: tuple[Version, ...]  # in force, requires re-consent
     successors: tuple[Version, ...]  # in force, no re-consent asked, replacing an earlier version
+    # Every version that has taken effect and required re-consent, current or since replaced: a later
+    # version that asks for none does not let an account skip it (A3).
+    required: tuple[Version, ...] = ()
+    # Every version that has taken effect, by kind, newest first (the order of ``_in_force``).
+    history: tuple[Version, ...] = ()
 
 
 _summaries: dict[str, tuple[float, _Summary]] = {}
@@ -307,9 +313,11 @@ def _summarise(versions: list[Version], now: datetime) -> _Summary:
     started = [v.effective_at for v in versions if v.effective_at <= now]
     upcoming = [v.effective_at for v in versions if v.effective_at > now]
     kinds_with_history = {v.kind for v in versions if v.effective_at <= now and v not in in_force}
+    history = tuple(v for v in versions if v.effective_at <= now)
     return _Summary(max(started) if started else None, min(upcoming) if upcoming else None,
                     tuple(v for v in in_force if v.requires_reconsent),
-                    tuple(v for v in in_force if not v.requires_reconsent and v.kind in kinds_with_history))
+                    tuple(v for v in in_force if not v.requires_reconsent and v.kind in kinds_with_history),
+                    tuple(v for v in history if v.requires_reconsent), history)
 
 
 def _summary(rt: Runtime) -> _Summary | None:
@@ -336,21 +344,57 @@ def _load_summary(rt: Runtime, db: Session) -> _Summary:
     return summary if summary is not None else _summarise(_all_versions(rt, db), rt.clock.now())
 
 
+def _pending(summary: _Summary, accepted: set[tuple[str, str]]) -> list[dict]:
+    """A3: for each kind, the version in force is pending when the account has not accepted it and a
+    version that requires re-consent took effect after the newest version of that kind the account
+    accepted (or the account accepted none). A later version that asks for no re-consent does not
+    excuse the account from the one before it."""
+    pending = []
+    kinds = list(dict.fromkeys(v.kind for v in summary.required))
+    current = {v.kind: v for v in summary.history[::-1]}  # the first of each kind in history wins
+    for kind in kinds:
+        in_force = current[kind]
+        if (kind, in_force.version) in accepted:
+            continue
+        newer: list[Version] = []  # versions of this kind newer than the newest accepted one
+        for v in summary.history:
+            if v.kind != kind:
+                continue
+            if (kind, v.version) in accepted:
+                break
+            newer.append(v)
+        if any(v.requires_reconsent for v in newer):
+            pending.append({"kind": kind, "version": in_force.version})
+    return pending
+
+
 def pending_for(rt: Runtime, db: Session, account_id: str) -> list[dict]:
-    """Current versions that require re-consent and that this account has not accepted (A3)."""
-    needing = _load_summary(rt, db).reconsent
-    if not needing:
+    """Versions in force this account must accept before going on (A3, ``_pending``)."""
+    summary = _load_summary(rt, db)
+    if not summary.required:
+        return []
+    key = (rt.settings.resolved_database_url, account_id)
+    if _settled.get(key) == summary.required:
         return []
     accepted = {(kind, version) for kind, version in db.execute(select(Consent.kind, Consent.version).where(
-        Consent.account_id == account_id, Consent.kind.in_([v.kind for v in needing])))}
-    return [{"kind": v.kind, "version": v.version} for v in needing if (v.kind, v.version) not in accepted]
+        Consent.account_id == account_id, Consent.kind.in_({v.kind for v in summary.required})))}
+    pending = _pending(summary, accepted)
+    if not pending:  # acceptances are never taken back: clear until another version requires re-consent
+        if len(_settled) >= _CONTINUED_MAX:
+            _settled.clear()
+        _settled[key] = summary.required
+    return pending
 
 
 def pending_cached(rt: Runtime, account_id: str) -> list[dict] | None:
-    """[] when no current version asks for re-consent (known from the version cache, without I/O);
-    None when the ledger must be read (``pending_of``)."""
+    """[] when no version that took effect asks for re-consent, or this process already found the account
+    with nothing to accept for the same such versions (known without I/O); None when the ledger must be
+    read (``pending_of``)."""
     summary = _summary(rt)
-    return None if summary is None or summary.reconsent else []
+    if summary is None:
+        return None
+    clear = not summary.required or _settled.get((rt.settings.resolved_database_url, account_id)) == summary.required
+    return [] if clear else None
 
 
 def pending_of(rt: Runtime, account_id: str) -> list[dict]:
@@ -361,29 +405,38 @@ def pending_of(rt: Runtime, account_id: str) -> list[dict]:
 # Accounts whose continued-use acceptance this process has settled, per version set: "once".
 _continued: dict[tuple[str, str], tuple[Version, ...]] = {}
 _CONTINUED_MAX = 50_000
+# Accounts this process found with nothing to accept, per set of re-consent versions in force.
+_settled: dict[tuple[str, str], tuple[Version, ...]] = {}
 
 
 def _continued_candidates(summary: _Summary, account: Any) -> tuple[Version, ...]:
+    """Versions the account may accept by continued use. Only asked once ``pending_for`` found nothing
+    pending: a kind the account must accept explicitly (A3) never gets here."""
     created = getattr(account, "created_at", None)
     return tuple(v for v in summary.successors if created is None or v.effective_at > created)
 
 
 def gate_is_clear(rt: Runtime, account_id: str, account: Any) -> bool:
-    """True, without I/O, when nothing needs doing for this account: no re-consent version in force
+    """True, without I/O, when nothing needs doing for this account: nothing to accept (``pending_cached``)
     and no continued-use acceptance to record. False means ``enforce`` must run."""
     summary = _summary(rt)
-    if summary is None or summary.reconsent:
+    if summary is None or pending_cached(rt, account_id) != []:
         return False
     candidates = _continued_candidates(summary, account)
     return not candidates or _continued.get((rt.settings.resolved_database_url, account_id)) == candidates
 
 
 def enforce(rt: Runtime, origin: audit.Origin, account_id: str, account: Any, *, gated: bool) -> list[dict]:
-    """Record continued-use acceptance where due (§二(三)), then, when ``gated``, return the versions
-    that still need the account's explicit acceptance (A3)."""
+    """When ``gated``, return the versions that still need the account's explicit acceptance (A3); when
+    none do, record continued-use acceptance where due (§二(三)). A request the gate leaves open (reading
+    the ledger, cancelling, exporting) or refuses is not use of the service and records nothing."""
+    if not gated:
+        return []
     with rt.db.read() as db:
         summary = _load_summary(rt, db)
-        pending = pending_for(rt, db, account_id) if gated and summary.reconsent else []
+        pending = pending_for(rt, db, account_id)
+    if pending:
+        return pending
     candidates = _continued_candidates(summary, account)
     key = (rt.settings.resolved_database_url, account_id)
     if candidates and _continued.get(key) != candidates:

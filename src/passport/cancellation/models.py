@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
@@ -16,7 +16,11 @@ class CancellationRequest(Base):
     to the tombstone, as the record of when the account ended; it holds no personal data."""
 
     __tablename__ = "cancellation_requests"
-    __table_args__ = (Index(None, "status", "effective_at"),)
+    # At most one cooling_off request per account: a second one would outlive a withdrawal.
+    __table_args__ = (Index(None, "status", "effective_at"),
+                      Index("uq_cancellation_requests_pending_account_id", "account_id", unique=True,
+                            sqlite_where=text("status = 'cooling_off'"),
+                            postgresql_where=text("status = 'cooling_off'")))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

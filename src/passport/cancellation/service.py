@@ -33,6 +33,7 @@ from passport import errors
 from passport.accounts import service as accounts
 from passport.agreements import service as agreements
 from passport.audit import service as audit
+from passport.audit.models import AuditEvent
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, rfc3339
 from passport.credentials import service as codes
@@ -145,13 +146,32 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
         _record_failure(rt, origin, account_id, now, "wrong_password")
         raise _wrong_password()
     effective_at = now + timedelta(days=rt.settings.cancellation_cooling_off_days)
+    try:
+        request = _start_cooling_off(rt, origin, account, target, code, now, effective_at)
+    except IntegrityError:  # another request won the race to the one cooling_off row
+        raise _refusal("cancelling") from None
+    sessions.forget_sessions(rt, account_id=account_id)
+    log.info("cancellation.requested", request=request.id, effective_at=rfc3339(effective_at))
+    return _view(request, now) | {"status": COOLING_OFF}
+
+
+def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: codes.Target, code: str,
+                       now: datetime, effective_at: datetime) -> CancellationRequest:
+    account_id = account.id
     refusal = None
     with rt.db.write() as db:
         blockers = realname.cancellation_blockers(rt, db, account_id)
         if blockers:  # became the last administrator meanwhile: refused before the code is used
             raise _blocked(blockers)
-        outcome = codes.redeem_code(rt, db, target, codes.Purpose.CANCEL_ACCOUNT, code or "")
-        if outcome is not codes.Redeemed.OK:
+        # One cooling-off at a time: the account may have left ``cancelling`` meanwhile (a suspension
+        # lifted), but its request still stands. Refused before the code is used; the partial unique
+        # index on cancellation_requests(account_id) WHERE status = 'cooling_off' backs this up.
+        outcome = None if _pending(db, account_id, lock=True) is not None else codes.redeem_code(
+            rt, db, target, codes.Purpose.CANCEL_ACCOUNT, code or "")
+        if outcome is None:
+            refusal = _refusal("cancelling")
+            _failure(db, origin, account_id, now, "cancelling")
+        elif outcome is not codes.Redeemed.OK:
             _failure(db, origin, account_id, now, "invalid_code")
         else:
             # The status moves only from the one read above: of two requests at once, one wins.
@@ -175,13 +195,13 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
                                       "previous_status": status})
                 notify.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
                                       params={"effective_at": _china_time(effective_at)}, channels=("inbox", "sms"))
+    if outcome is None:
+        raise refusal
     if outcome is not codes.Redeemed.OK:
         raise _wrong_code()
     if refusal is not None:
         raise refusal
-    sessions.forget_sessions(rt, account_id=account_id)
-    log.info("cancellation.requested", request=request.id, effective_at=rfc3339(effective_at))
-    return _view(request, now) | {"status": COOLING_OFF}
+    return request
 
 
 def _blocked(blockers: list[dict[str, Any]]) -> errors.DomainError:
@@ -338,6 +358,8 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
                               channels=("inbox", "sms"))
         log.info("cancellation.void", request=request.id, status=account.status)
         return
+    if _void_if_blocked(rt, db, request, account, now, origin):
+        return
     account_id = account.id
     targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
     # Notices first: their erasure drops what is still queued for the account, and the last notice
@@ -365,6 +387,44 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
                  details={"request": request.id, "sessions_deleted": erased_sessions, "codes_deleted": erased_codes,
                           "consents_kept": len(agreements.consents_of(db, account_id))})
     log.info("cancellation.finalised", request=request.id)
+
+
+BLOCKED_NOTICE = {
+    "title": {"zh-CN": "账号注销未完成", "en": "Account cancellation not completed"},
+    "text": {"zh-CN": "您现在是一个已认证组织的最后一位管理员，注销申请已撤销，账号恢复正常。"
+                      "请先移交或解散该组织，再重新申请注销。",
+             "en": "You are now the last administrator of a verified organisation, so your cancellation request was "
+                   "void and the account is back in use. Hand the organisation over or dissolve it first, then "
+                   "request the cancellation again."},
+}
+
+
+def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, account, now: datetime,
+                     origin: audit.Origin) -> bool:
+    """An organisation must not be left without administrators: co-administrators who all cancel
+    would each have seen another when they asked. Checked again here, with the account's
+    organisations locked, so that of two finalisations at once the second sees the first's. The
+    request is void (not kept waiting: it could wait for ever) and the account gets back its status;
+    the owner is told to hand over first and may ask again."""
+    from passport.realname.models import Organization, OrganizationAdmin
+
+    administered = select(OrganizationAdmin.organization_id).where(OrganizationAdmin.account_id == account.id)
+    db.execute(select(Organization.id).where(Organization.id.in_(administered)).order_by(Organization.id)
+               .with_for_update())
+    blockers = realname.cancellation_blockers(rt, db, account.id)
+    if not blockers:
+        return False
+    request.status, request.closed_at = "void", now
+    if account.status == "cancelling":
+        account.status, account.updated_at = request.previous_status, now
+    audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
+                 subject_type="account", subject_id=account.id,
+                 details={"request": request.id, "status": account.status, "reason": "last_administrator",
+                          "organizations": [b["organization_id"] for b in blockers]})
+    notify.notify_account(rt, db, account_id=account.id, template="notice_message", params=BLOCKED_NOTICE,
+                          channels=("inbox", "sms"))
+    log.info("cancellation.void", request=request.id, reason="last_administrator")
+    return True
 
 
 def _anonymise(account, now: datetime) -> None:
@@ -480,13 +540,24 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
 
 
 def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:
+    """The account's trail. What others did to it (staff, the system, someone trying its login) is
+    theirs in part: only the action, its time, its result and the reason, never their IP, browser or
+    staff identity."""
     items, before = [], None
     while True:
         page = audit.activity_of(db, account_id, before=before, limit=_ACTIVITY_BATCH)
-        items += page
+        own = set(db.scalars(select(AuditEvent.seq).where(AuditEvent.seq.in_([e["seq"] for e in page]),
+                                                          AuditEvent.actor_id == account_id)))
+        items += [entry if entry["seq"] in own else _others_entry(entry) for entry in page]
         if len(page) < _ACTIVITY_BATCH:
             return items
         before = page[-1]["seq"]
+
+
+def _others_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    reason = (entry.get("details") or {}).get("reason")
+    return {"seq": entry["seq"], "at": entry["at"], "action": entry["action"], "result": entry["result"],
+            "reason": reason if isinstance(reason, str) else None}
 
 
 def _plain(value: Any) -> Any:

@@ -226,11 +226,12 @@ def sweep_codes(rt: Runtime, db: Session) -> int:
 
 
 def codes_for(db: Session, target_bidxs: list[bytes]) -> list[dict]:
-    """The code records of these targets, without the code hashes (the personal-data export)."""
+    """The code records of these targets, without the code hashes (the personal-data export), and
+    without the IP that asked for each: it may be someone else's (anyone can ask for a code to a number)."""
     rows = db.scalars(select(VerificationCode).where(VerificationCode.target_bidx.in_(target_bidxs))
                       .order_by(VerificationCode.created_at.desc())).all() if target_bidxs else []
     return [{"channel": r.channel, "purpose": r.purpose, "delivered": r.delivered, "attempts": r.attempts,
-             "ip": r.ip, "created_at": r.created_at, "expires_at": r.expires_at, "consumed_at": r.consumed_at}
+             "created_at": r.created_at, "expires_at": r.expires_at, "consumed_at": r.consumed_at}
             for r in rows]
 
 

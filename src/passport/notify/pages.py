@@ -4,10 +4,11 @@ admin pages for announcements, maintenance and the outbox, and the maintenance g
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from urllib.parse import urlencode
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -60,6 +61,16 @@ def _done(request: Request, done: str | None) -> str | None:
 
 
 
+async def long_form_data(request: Request) -> dict[str, str]:
+    """The announcement and maintenance forms, read with the service's own limits (``FormData`` caps
+    every field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut."""
+    form = await request.form()
+    return {key: value[:service.BODY_MAX + 1] for key, value in form.multi_items() if isinstance(value, str)}
+
+
+LongFormData = Annotated[dict[str, str], Depends(long_form_data)]
+
+
 def _kind(principal: sessions.Principal | None) -> str | None:
     return getattr(principal.account, "kind", None) if principal and principal.account is not None else None
 
@@ -83,18 +94,31 @@ def inbox(request: Request, page: int = 1, done: str | None = None) -> Response:
 
 @router.get("/messages/{message_id}")
 def message(message_id: str, request: Request) -> Response:
-    """Opening a message marks it read, as a mail reader does."""
+    """Shows a message; a GET changes nothing (a link from another site cannot mark a security notice
+    read): the page's "Mark as read" button POSTs, with the CSRF token."""
     principal = _signed_in(request)
     if principal is None:
         return _to_login(request)
-    rt = web.runtime(request)
     try:
-        shown = service.get_message(rt, principal.account_id, message_id, language=http.language(request))
-        if not shown["read"]:
-            service.mark_read(rt, web.web_origin(request), principal.account_id, message_id)
+        shown = service.get_message(web.runtime(request), principal.account_id, message_id,
+                                    language=http.language(request))
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "notices_message.html", message=shown)
+
+
+@router.post("/messages/{message_id}/read")
+def read(message_id: str, request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if principal is None:
+        return _to_login(request)
+    if not web.csrf_passed(request, form):
+        return inbox_page(request, principal, web.expired_form(request, {}))
+    try:
+        service.mark_read(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
+    except errors.DomainError as exc:
+        return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, f"/messages/{message_id}")
 
 
 @router.post("/messages/read-all")
@@ -231,7 +255,7 @@ def admin_announcements(request: Request, done: str | None = None) -> Response:
 
 
 @router.post("/admin/announcements")
-def admin_publish(request: Request, form: FormData) -> Response:
+def admin_publish(request: Request, form: LongFormData) -> Response:
     staff = _staff_page(request, "announcements.manage")
     if isinstance(staff, Response):
         return staff
@@ -283,7 +307,7 @@ def admin_maintenance(request: Request, done: str | None = None) -> Response:
 
 
 @router.post("/admin/maintenance")
-def admin_schedule(request: Request, form: FormData) -> Response:
+def admin_schedule(request: Request, form: LongFormData) -> Response:
     staff = _staff_page(request, "maintenance.manage")
     if isinstance(staff, Response):
         return staff

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, case, delete, func, null, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, null, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -171,6 +171,8 @@ class _Job:
     language: str
     recipient: str | None
     attempts: int
+    lease_until: datetime
+    claimed_at: float  # time.monotonic() at the claim
 
 
 class _Undeliverable(RuntimeError):
@@ -185,44 +187,101 @@ def deliver_due(rt: Runtime, limit: int = 100) -> int:
     Rows are claimed (status ``sending`` with a lease in ``next_attempt_at``) and committed before any
     provider is called, so a slow provider holds no lock and a crashed worker's rows come back after
     the lease. On PostgreSQL the claim skips rows another worker holds (FOR UPDATE SKIP LOCKED).
+    A claim takes no more rows than the lease can cover at the slowest send (``_claim_size``), and a
+    job is sent only while its lease still has a send timeout to run: once another worker may have
+    reclaimed the row, this one leaves it alone (no notice goes out twice because a provider was slow).
     Outcomes are written in small batches (at most ``_FLUSH_EVERY`` notices or half a second): a
     worker that crashes after sending may send those again once its lease ends, never lose them."""
-    jobs = _claim(rt, limit)
+    attempted = 0
+    while attempted < limit:
+        batch = min(limit - attempted, _claim_size(rt))
+        jobs = _claim(rt, batch)
+        attempted += len(jobs)
+        _deliver_batch(rt, jobs)
+        if len(jobs) < batch:
+            break
+    return attempted
+
+
+def _send_timeout(rt: Runtime, channel: str | None = None) -> float:
+    """The longest one provider call may take (the margin a lease must still have before a send)."""
+    settings = rt.settings
+    if channel == "sms":
+        return float(settings.sms_timeout_seconds)
+    if channel == "email":
+        return float(settings.smtp_timeout_seconds)
+    return float(max(settings.sms_timeout_seconds, settings.smtp_timeout_seconds))
+
+
+def _claim_size(rt: Runtime) -> int:
+    """At most as many rows as can all be sent at the slowest within one lease."""
+    return max(1, int(rt.settings.notice_lease_seconds // max(_send_timeout(rt), 0.001)))
+
+
+def _deliver_batch(rt: Runtime, jobs: list[_Job]) -> None:
     outcomes: list[dict] = []
     flushed = time.monotonic()
     try:
         for job in jobs:
+            if not _lease_left(rt, job):
+                # Another worker may hold the row by now: no send, no outcome; the row comes back
+                # after the lease (or is already someone else's).
+                log.warning("notice.lease_expired", id=job.id, channel=job.channel, template=job.template)
+                continue
             outcomes.append(_deliver(rt, job))
             if len(outcomes) >= _FLUSH_EVERY or time.monotonic() - flushed > 0.5:
                 _record(rt, outcomes)
                 outcomes, flushed = [], time.monotonic()
     finally:
         _record(rt, outcomes)
-    return len(jobs)
+
+
+def _lease_left(rt: Runtime, job: _Job) -> bool:
+    """True while the job's lease outlasts one more send, by the runtime clock (the one other workers
+    judge the lease by) and by this process's monotonic clock (which no clock step can move back)."""
+    margin = _send_timeout(rt, job.channel)
+    lease = rt.settings.notice_lease_seconds
+    return (rt.clock.now() + timedelta(seconds=margin) < job.lease_until
+            and time.monotonic() + margin < job.claimed_at + lease)
 
 
 _FLUSH_EVERY = 20
 _outbox = OutboxNotice.__table__
-# Only the worker holding the claim writes the outcome: one whose lease ran out finds the claim changed.
-_OUTCOME = (update(_outbox).where(_outbox.c.id == bindparam("b_id"), _outbox.c.claim == bindparam("b_claim"))
+
+
+def _live_account_missing():
+    """SQL: the row's account is no live account (cancelled, a tombstone, or gone)."""
+    from passport.accounts.models import Account  # accounts -> credentials -> notify: import late
+
+    accounts = Account.__table__
+    return ~exists().where(accounts.c.id == _outbox.c.account_id, accounts.c.status != "cancelled")
+
+
+def _outcome_statement():
+    # Only the worker holding the claim writes the outcome: one whose lease ran out finds the claim changed.
+    return (update(_outbox).where(_outbox.c.id == bindparam("b_id"), _outbox.c.claim == bindparam("b_claim"))
             .values(status=bindparam("b_status"), sent_at=bindparam("b_sent_at"), provider=bindparam("b_provider"),
                     provider_message_id=bindparam("b_message_id"), last_error=bindparam("b_error"),
                     next_attempt_at=bindparam("b_next"), claim=None,
-                    # Once sent, the recipient is not needed again: it goes (a cancelled account's last
-                    # notice keeps no phone number, even encrypted). Failed rows keep it for a retry.
-                    recipient_enc=case((bindparam("b_status") == "sent", null()), else_=_outbox.c.recipient_enc)))
+                    # Once sent, the recipient is not needed again: it goes. A failed row keeps it for
+                    # retry_failed, unless its account was cancelled: a cancelled account's last notice
+                    # keeps no phone number or address, even encrypted, whatever its outcome.
+                    recipient_enc=case((bindparam("b_status") == "sent", null()),
+                                       (and_(bindparam("b_status") == "failed", _live_account_missing()), null()),
+                                       else_=_outbox.c.recipient_enc)))
 
 
 def _record(rt: Runtime, outcomes: list[dict]) -> None:
     if outcomes:
         with rt.db.write() as db:
-            db.execute(_OUTCOME, outcomes)
+            db.execute(_outcome_statement(), outcomes)
 
 
 def _claim(rt: Runtime, limit: int) -> list[_Job]:
     token = secrets.token_hex(16)
     with rt.db.write() as db:
         now = rt.clock.now()
+        claimed_at = time.monotonic()
         query = (select(OutboxNotice)
                  .where(OutboxNotice.status.in_(("pending", "sending")), OutboxNotice.next_attempt_at <= now)
                  .order_by(OutboxNotice.next_attempt_at, OutboxNotice.id).limit(limit))
@@ -232,7 +291,15 @@ def _claim(rt: Runtime, limit: int) -> list[_Job]:
         lease = now + timedelta(seconds=rt.settings.notice_lease_seconds)
         jobs = []
         accounts_cache: dict[str, Any] = {}
+        consent_cache: dict[str, bool] = {}
         for row in rows:
+            if row.category == "marketing" and row.account_id:
+                if row.account_id not in consent_cache:
+                    consent_cache[row.account_id] = marketing_enabled(db, row.account_id)
+                if not consent_cache[row.account_id]:
+                    # Consent withdrawn after the notice was queued (COMPLIANCE A4): it is never sent.
+                    row.status, row.claim, row.last_error, row.recipient_enc = "failed", None, "withdrawn", None
+                    continue
             recipient_enc = row.recipient_enc
             if recipient_enc is None and row.account_id:
                 # Missing at queue time: the account may have one now.
@@ -244,7 +311,7 @@ def _claim(rt: Runtime, limit: int) -> list[_Job]:
             row.status, row.claim, row.attempts, row.next_attempt_at = "sending", token, row.attempts + 1, lease
             recipient = rt.keys.cipher.decrypt(recipient_enc, _RECIPIENT_FIELD[row.channel]) if recipient_enc else None
             jobs.append(_Job(row.id, token, row.account_id, row.channel, row.template, row.params, row.category,
-                             row.language, recipient, row.attempts))
+                             row.language, recipient, row.attempts, lease, claimed_at))
     return jobs
 
 
@@ -456,7 +523,24 @@ def set_marketing(rt: Runtime, origin: audit.Origin, account_id: str, granted: b
     with rt.db.write() as db:
         _account(db, account_id)
         agreements.set_purpose(rt, db, account_id, "marketing", granted, origin)
+        if not granted:
+            _withdraw_queued_marketing(rt, db, account_id, origin)
         return {"service": True, "marketing": marketing_enabled(db, account_id)}
+
+
+def _withdraw_queued_marketing(rt: Runtime, db: Session, account_id: str, origin: audit.Origin) -> int:
+    """Marketing notices still waiting for the worker are never sent once consent is withdrawn: they
+    become ``failed`` ("withdrawn"), their recipient gone. (A row being sent right now is the worker's;
+    the worker checks the consent again whenever it claims a row.)"""
+    count = db.execute(update(OutboxNotice).where(OutboxNotice.account_id == account_id,
+                                                  OutboxNotice.category == "marketing",
+                                                  OutboxNotice.status == "pending")
+                       .values(status="failed", last_error="withdrawn", recipient_enc=None)
+                       .execution_options(synchronize_session=False)).rowcount
+    if count:
+        audit.record(db, at=rt.clock.now(), action="notices.withdrawn", origin=origin, actor_type="user",
+                     actor_id=account_id, subject_type="account", subject_id=account_id, details={"notices": count})
+    return count
 
 
 def unsubscribe_token(rt: Runtime, account_id: str) -> str:
@@ -751,9 +835,13 @@ def _state(rt: Runtime) -> _State:
         return state
     now = rt.clock.now()
     with rt.db.read() as db:
+        # Running ones and those starting before the next reload; never a cut that could drop a
+        # running banner behind many scheduled ones.
+        soon = now + timedelta(seconds=rt.settings.notice_cache_seconds)
         announcements = db.scalars(
-            select(Announcement).where((Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
-            .order_by(Announcement.starts_at.desc()).limit(20)).all()
+            select(Announcement).where(Announcement.starts_at <= soon,
+                                       (Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
+            .order_by(Announcement.starts_at.desc())).all()
         windows = db.scalars(
             select(MaintenanceWindow).where(MaintenanceWindow.cancelled_at.is_(None), MaintenanceWindow.ends_at > now)
             .order_by(MaintenanceWindow.starts_at).limit(20)).all()

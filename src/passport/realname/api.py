@@ -81,13 +81,39 @@ def administrators(organization_id: str, principal: Authenticated, rt: Rt) -> li
     return service.administrators(rt, principal.account_id, organization_id)
 
 
-@router.post("/organizations/{organization_id}/administrators", status_code=201,
-             response_model=schemas.AdministratorOut)
+@router.post("/organizations/{organization_id}/administrators", status_code=202,
+             response_model=schemas.AdministratorInvited)
 def add_administrator(organization_id: str, body: schemas.AdministratorIn, principal: Authenticated, rt: Rt,
                       origin: ApiOrigin) -> dict:
-    """An administrator adds another account by its mobile number. 404 ``account_not_found``,
-    409 ``already_administrator``, 403 ``not_organization_admin``."""
+    """An administrator invites another account by its mobile number; it becomes an administrator once
+    it accepts (``POST .../administrators/accept``). 202 whether or not the number has an account.
+    409 ``already_administrator`` (listed already), 403 ``not_organization_admin``."""
     return service.add_administrator(rt, origin, principal.account_id, organization_id, phone=body.phone)
+
+
+@router.get("/me/organization-invitations", response_model=list[schemas.InvitationOut])
+def my_invitations(principal: Authenticated, rt: Rt) -> list[dict]:
+    return service.invitations_of(rt, principal.account_id)
+
+
+@router.post("/organizations/{organization_id}/administrators/accept", status_code=204)
+def accept_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """The invitee becomes an administrator. 404 ``not_found`` (no invitation), 409 ``invitation_closed``."""
+    service.answer_invitation(rt, origin, principal.account_id, organization_id, accept=True)
+    return Response(status_code=204)
+
+
+@router.post("/organizations/{organization_id}/administrators/decline", status_code=204)
+def decline_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    service.answer_invitation(rt, origin, principal.account_id, organization_id, accept=False)
+    return Response(status_code=204)
+
+
+@router.post("/organizations/{organization_id}/withdraw", response_model=schemas.OrganizationWithdrawn)
+def withdraw_application(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """An administrator withdraws an application under review: the USCC is free again, the legal
+    representative, contact and licence are erased. 409 ``not_under_review``."""
+    return service.withdraw_application(rt, origin, principal.account_id, organization_id)
 
 
 @router.delete("/organizations/{organization_id}/administrators/{account_id}", status_code=204)

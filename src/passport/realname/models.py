@@ -57,12 +57,13 @@ class Organization(Base):
     uscc: Mapped[str] = mapped_column(String(18), index=True)
     # The USCC while the application is pending or verified, NULL once rejected: one live holder per code.
     uscc_live: Mapped[str | None] = mapped_column(String(18), unique=True)
-    legal_representative_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    contact_phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending_review | verified | rejected
+    # NULL once erased: an application withdrawn or left with no administrator by a cancelled account.
+    legal_representative_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending_review | verified | rejected | withdrawn
     strict_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(Text)
-    license_id: Mapped[str] = mapped_column(ForeignKey("realname_documents.id"))
+    license_id: Mapped[str | None] = mapped_column(ForeignKey("realname_documents.id"))
     review_id: Mapped[str | None] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(32), index=True)
     ip: Mapped[str | None] = mapped_column(String(45))
@@ -71,9 +72,13 @@ class Organization(Base):
 
 
 class OrganizationAdmin(Base):
+    """An administrator, or (``accepted_at`` NULL) an invitation the invitee has not accepted yet: an
+    invited row is no administrator and no cancellation blocker."""
+
     __tablename__ = "organization_admins"
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True, index=True)
     added_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -29,7 +29,11 @@ DONE_NOTICES = {
     "pending": "Thank you. A reviewer will check your document, usually within one working day.",
     "rejected": "The name and the ID number do not match. Check both and try again.",
     "applied": "Your application has been received. A reviewer will check it.",
-    "admin_added": "The administrator has been added.",
+    "admin_added": "If this number belongs to an account, it has been invited. It becomes an administrator "
+                   "once it accepts.",
+    "invitation_accepted": "You are now an administrator of this organisation.",
+    "invitation_declined": "You have declined the invitation.",
+    "withdrawn": "Your application has been withdrawn.",
     "admin_removed": "The administrator has been removed.",
     "claimed": "You are now working on this item.",
 }
@@ -81,6 +85,7 @@ def person_page(request: Request, principal, state: FormState) -> Response:
     return web.render(request, "realname_person.html", state.status, page_path="/account/real-name", form=state,
                       real_name=service.status_of(rt, principal.account_id),
                       organizations=service.organizations_of(rt, principal.account_id),
+                      invitations=service.invitations_of(rt, principal.account_id),
                       manual=rt.settings.realname_provider == "manual",
                       dev_provider=rt.settings.realname_provider == "dev", min_age=rt.settings.realname_min_age)
 
@@ -181,6 +186,40 @@ def add_administrator(org_id: str, request: Request, form: FormData) -> Response
     return web.redirect(request, f"/organizations/{org_id}?done=admin_added")
 
 
+@router.post("/organizations/{org_id}/administrators/{answer}")
+def answer_invitation(org_id: str, answer: str, request: Request, form: FormData) -> Response:
+    """The invitee accepts or declines, from the real-name page."""
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    if answer not in ("accept", "decline"):
+        return web.error_page(request, errors.not_found("page"))
+    if not web.csrf_passed(request, form):
+        return person_page(request, principal, web.expired_form(request, {}))
+    try:
+        service.answer_invitation(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+                                  accept=answer == "accept")
+    except errors.DomainError as exc:
+        return person_page(request, principal, web.failed_form(request, exc, {}, ()))
+    if answer == "accept":
+        return web.redirect(request, f"/organizations/{org_id}?done=invitation_accepted")
+    return web.redirect(request, "/account/real-name?done=invitation_declined")
+
+
+@router.post("/organizations/{org_id}/withdraw")
+def withdraw_application(org_id: str, request: Request, form: FormData) -> Response:
+    principal = _signed_in(request)
+    if isinstance(principal, Response):
+        return principal
+    if not web.csrf_passed(request, form):
+        return organization_page(request, org_id, web.expired_form(request, {}))
+    try:
+        service.withdraw_application(web.runtime(request), web.web_origin(request), principal.account_id, org_id)
+    except errors.DomainError as exc:
+        return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/account/real-name?done=withdrawn")
+
+
 @router.post("/organizations/{org_id}/administrators/{account_id}/remove")
 def remove_administrator(org_id: str, account_id: str, request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
@@ -216,7 +255,9 @@ def review_page(request: Request, staff, review_id: str, state: FormState) -> Re
         return web.error_page(request, exc)
     subject = service.review_subject(rt, web.web_origin(request), staff.staff_id, review_id)
     document = item["payload"].get("document_id")
-    document_type = service.document_type(rt, document) if document else None
+    # The document only for the reviewer holding the claim (or who decided the item), like the subject.
+    shown = document and service.may_see_document(item, staff.staff_id)
+    document_type = service.document_type(rt, document) if shown else None
     return web.render(request, "admin_reviews_detail.html", state.status, page_path=f"/admin/reviews/{review_id}",
                       staff=staff, form=state, item=item, subject=subject, document_type=document_type,
                       mine=item["claimed_by"] == staff.staff_id)

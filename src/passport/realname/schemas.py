@@ -50,10 +50,16 @@ class OrganizationMine(BaseModel):
     id: str
     name: str
     uscc: str
-    status: Literal["pending_review", "verified", "rejected"]
+    status: Literal["pending_review", "verified", "rejected", "withdrawn"]
     reason: str | None = None
     strict_review: bool
     created_at: str
+
+
+class OrganizationWithdrawn(BaseModel):
+    id: str
+    status: Literal["withdrawn"]
+    strict_review: bool
 
 
 class AdministratorIn(Input):
@@ -66,6 +72,21 @@ class AdministratorOut(BaseModel):
     phone: str | None = Field(None, examples=["138****5678"])
     added_at: str | None = None
     you: bool = False
+
+
+class AdministratorInvited(BaseModel):
+    """The same answer whether or not the number has an account."""
+
+    status: Literal["invited"]
+    phone: str = Field(examples=["138****5678"])
+
+
+class InvitationOut(BaseModel):
+    id: str = Field(description="The organisation")
+    name: str
+    uscc: str
+    status: Literal["pending_review", "verified"]
+    invited_at: str
 
 
 class RevokeIn(Input):

@@ -60,6 +60,9 @@ SUBMISSIONS_PER_DAY = "10/day"
 ADMIN_CHANGES_PER_HOUR = "30/hour"
 STALE_CHECK = timedelta(minutes=10)  # far beyond (retries + 1) × timeout of any provider call
 ORG_NAME_MIN, ORG_NAME_MAX = 2, 100
+# Accounts on their way out: they neither count as an organisation's administrator nor may write data.
+LEAVING = ("cancelling", "cancelled")
+ACCOUNT_CANCELLED_REASON = "account cancelled"
 LEGAL_REP_MAX = 50
 # Content types by leading bytes: the type is what the file is, never what its name or the browser say.
 SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"%PDF-", "application/pdf"))
@@ -282,6 +285,10 @@ def _account_for_update(db: Session, account_id: str):
     return account
 
 
+def _account_closed() -> errors.DomainError:
+    return errors.DomainError("account_cancelled", "This account has been cancelled.", 403)
+
+
 def _release_stale_checks(db: Session, bidx: bytes, account_id: str, now: datetime,
                           origin: audit.Origin) -> list[str]:
     """A provider check that never settled (the process died while waiting) holds its ID number and
@@ -339,7 +346,9 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
             released = _release_stale_checks(db, bidx, account_id, now, origin)
             account = _account_for_update(db, account_id)
             previous = account.real_name_status
-            if previous == "verified":
+            if account.status == "cancelled":  # a stale cached session must not write onto a tombstone
+                refused = _account_closed()
+            elif previous == "verified":
                 refused = errors.DomainError("already_verified", "Your real name is already verified.", 409)
             elif previous == "pending":
                 refused = errors.DomainError("verification_pending",
@@ -529,6 +538,12 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
     try:
         stored = _write_file(rt, license, kind, written)
         with rt.db.write() as db:
+            applicant = _account_for_update(db, account_id)
+            if applicant.status == "cancelled":
+                raise _account_closed()
+            if applicant.real_name_status != "verified":
+                raise errors.DomainError("real_name_required",
+                                         "Verify your real name before you apply for an organisation.", 403)
             if db.scalar(select(func.count()).select_from(Organization).where(Organization.uscc_live == code)):
                 taken = True
                 audit.record(db, at=now, action="organization.apply", origin=origin, result="failed",
@@ -543,7 +558,7 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                 db.add(org)
                 db.flush()
                 db.add(OrganizationAdmin(organization_id=org.id, account_id=account_id, added_by=account_id,
-                                         created_at=now))
+                                         created_at=now, accepted_at=now))
                 org.review_id = reviews.enqueue(db, "organization", "organization", org.id, {
                     "organization_id": org.id, "name": name, "uscc": code, "strict_review": bool(flagged),
                     "strict_terms": flagged, "legal_representative": mask_person_name(representative),
@@ -589,7 +604,7 @@ def _organization_decided(rt: Runtime, db: Session, decided: reviews.Decided) ->
         params["reason"] = decided.reason or "—"
     template = "realname_organization_verified" if org.status == "verified" else "realname_organization_rejected"
     for admin_id in db.scalars(select(OrganizationAdmin.account_id).where(
-            OrganizationAdmin.organization_id == org.id)).all():
+            OrganizationAdmin.organization_id == org.id, OrganizationAdmin.accepted_at.is_not(None))).all():
         notify.notify_account(rt, db, account_id=admin_id, template=template, params=params)
 
 
@@ -602,14 +617,27 @@ def _org(db: Session, org_id: str, *, lock: bool = False) -> Organization:
 
 
 def _is_admin(db: Session, org_id: str, account_id: str) -> bool:
-    return db.get(OrganizationAdmin, (org_id, account_id)) is not None
+    """An administrator who accepted (an invitation alone gives no rights)."""
+    link = db.get(OrganizationAdmin, (org_id, account_id))
+    return link is not None and link.accepted_at is not None
+
+
+def _active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> int:
+    """Administrators who accepted and whose account is not being or been cancelled."""
+    query = (select(func.count()).select_from(OrganizationAdmin)
+             .join(accounts.Account, accounts.Account.id == OrganizationAdmin.account_id)
+             .where(OrganizationAdmin.organization_id == org_id, OrganizationAdmin.accepted_at.is_not(None),
+                    accounts.Account.status.not_in(LEAVING)))
+    if excluding is not None:
+        query = query.where(OrganizationAdmin.account_id != excluding)
+    return db.scalar(query) or 0
 
 
 def public_organization(rt: Runtime, org_id: str) -> dict:
     """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region; rejected ones are not shown."""
     with rt.db.read() as db:
         org = _org(db, org_id)
-        if org.status == "rejected":
+        if org.status in ("rejected", "withdrawn") or org.contact_phone_enc is None:
             raise errors.not_found("organization")
         contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)
         return {"id": org.id, "name": org.name, "uscc": org.uscc, "contact_phone": mask_phone(contact),
@@ -622,7 +650,8 @@ def organizations_of(rt: Runtime, account_id: str) -> list[dict]:
     with rt.db.read() as db:
         rows = db.scalars(select(Organization).join(OrganizationAdmin, OrganizationAdmin.organization_id ==
                                                     Organization.id)
-                          .where(OrganizationAdmin.account_id == account_id)
+                          .where(OrganizationAdmin.account_id == account_id,
+                                 OrganizationAdmin.accepted_at.is_not(None))
                           .order_by(Organization.created_at.desc())).all()
         return [{"id": o.id, "name": o.name, "uscc": o.uscc, "status": o.status, "reason": o.reason,
                  "strict_review": o.strict_review, "created_at": rfc3339(o.created_at)} for o in rows]
@@ -636,7 +665,8 @@ def administrators(rt: Runtime, account_id: str, org_id: str) -> list[dict]:
             raise _forbidden_org()
         rows = db.execute(select(OrganizationAdmin, accounts.Account)
                           .join(accounts.Account, accounts.Account.id == OrganizationAdmin.account_id)
-                          .where(OrganizationAdmin.organization_id == org_id)
+                          .where(OrganizationAdmin.organization_id == org_id,
+                                 OrganizationAdmin.accepted_at.is_not(None))
                           .order_by(OrganizationAdmin.created_at, OrganizationAdmin.account_id)).all()
         cipher = rt.keys.cipher
         return [{"account_id": a.id, "nickname": a.nickname,
@@ -645,36 +675,74 @@ def administrators(rt: Runtime, account_id: str, org_id: str) -> list[dict]:
 
 
 def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str, *, phone: str) -> dict:
+    """Invite an account, by its mobile number, to become an administrator: it becomes one only when
+    it accepts. The answer is the same whether or not the number has an account (no enumeration)."""
     target = codes.sms_target(rt, phone)
     rt.limiter.hit(ADMIN_CHANGES_PER_HOUR, "organization-admins", account_id)
     now = rt.clock.now()
-    try:
-        with rt.db.write() as db:
-            org = _org(db, org_id, lock=True)
-            if not _is_admin(db, org_id, account_id):
-                raise _forbidden_org()
-            if org.status == "rejected":
-                raise errors.DomainError("organization_rejected", "This organisation was rejected.", 409)
-            holder = accounts.find(db, target)
-            if holder is None or holder.kind != "person":
-                raise errors.DomainError("account_not_found", "No account uses this mobile number.", 404,
-                                         [errors.FieldError("phone", "account_not_found", "no such account")])
-            if _is_admin(db, org_id, holder.id):
-                raise errors.DomainError("already_administrator", "This account is already an administrator.", 409,
-                                         [errors.FieldError("phone", "already_administrator", "already added")])
-            db.add(OrganizationAdmin(organization_id=org_id, account_id=holder.id, added_by=account_id,
-                                     created_at=now))
-            audit.record(db, at=now, action="organization.admin_added", origin=origin, actor_type="user",
-                         actor_id=account_id, subject_type="organization", subject_id=org_id,
-                         details={"account": holder.id, "phone": mask_phone(target.value)})
-    except IntegrityError:
-        raise errors.DomainError("already_administrator", "This account is already an administrator.", 409) from None
-    return {"account_id": holder.id, "nickname": holder.nickname, "phone": mask_phone(target.value)}
+    masked = mask_phone(target.value)
+    with rt.db.write() as db:
+        org = _org(db, org_id, lock=True)
+        if not _is_admin(db, org_id, account_id):
+            raise _forbidden_org()
+        if org.status in ("rejected", "withdrawn"):
+            raise errors.DomainError("organization_rejected", "This organisation was rejected.", 409)
+        holder = accounts.find(db, target)
+        invited = None
+        if holder is not None and holder.kind == "person" and holder.status not in LEAVING:
+            link = db.get(OrganizationAdmin, (org_id, holder.id))
+            if link is not None and link.accepted_at is not None:  # listed to the administrators already
+                raise errors.DomainError("already_administrator", "This account is already an administrator.",
+                                         409, [errors.FieldError("phone", "already_administrator", "already added")])
+            if link is None:
+                db.add(OrganizationAdmin(organization_id=org_id, account_id=holder.id, added_by=account_id,
+                                         created_at=now))
+                db.flush()
+                notify.notify_account(rt, db, account_id=holder.id, template="realname_admin_invited",
+                                      params={"organization": org.name}, channels=("inbox",))
+                invited = holder.id
+        audit.record(db, at=now, action="organization.admin_invited", origin=origin, actor_type="user",
+                     actor_id=account_id, subject_type="organization", subject_id=org_id,
+                     details={"account": invited, "phone": masked})
+    return {"status": "invited", "phone": masked}
+
+
+def invitations_of(rt: Runtime, account_id: str) -> list[dict]:
+    """Invitations to administer an organisation, waiting for this account's answer."""
+    with rt.db.read() as db:
+        rows = db.execute(select(Organization, OrganizationAdmin)
+                          .join(OrganizationAdmin, OrganizationAdmin.organization_id == Organization.id)
+                          .where(OrganizationAdmin.account_id == account_id, OrganizationAdmin.accepted_at.is_(None),
+                                 Organization.status.in_(("pending_review", "verified")))
+                          .order_by(OrganizationAdmin.created_at)).all()
+        return [{"id": o.id, "name": o.name, "uscc": o.uscc, "status": o.status,
+                 "invited_at": rfc3339(link.created_at)} for o, link in rows]
+
+
+def answer_invitation(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str, *, accept: bool) -> None:
+    """The invitee accepts (becomes an administrator) or declines (the invitation is gone)."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = _account_for_update(db, account_id)  # account, then organisation: finalisation's order
+        org = _org(db, org_id, lock=True)
+        link = db.get(OrganizationAdmin, (org_id, account_id))
+        if link is None or link.accepted_at is not None:
+            raise errors.not_found("invitation")
+        if accept and (org.status not in ("pending_review", "verified") or account.status in LEAVING):
+            raise errors.DomainError("invitation_closed", "This invitation can no longer be accepted.", 409)
+        if accept:
+            link.accepted_at = now
+        else:
+            db.delete(link)
+        audit.record(db, at=now, action="organization.admin_accepted" if accept else "organization.admin_declined",
+                     origin=origin, actor_type="user", actor_id=account_id, subject_type="organization",
+                     subject_id=org_id, details={"account": account_id})
 
 
 def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str, target_id: str) -> None:
-    """The organisation row lock orders removals, so two administrators removing each other at once
-    cannot leave it with none."""
+    """Remove an administrator or withdraw an invitation. The organisation row lock orders removals,
+    so two administrators removing each other at once cannot leave it with none; an administrator
+    whose account is being cancelled does not count as one left."""
     now = rt.clock.now()
     with rt.db.write() as db:
         _org(db, org_id, lock=True)
@@ -683,14 +751,51 @@ def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org
         link = db.get(OrganizationAdmin, (org_id, target_id))
         if link is None:
             raise errors.not_found("administrator")
-        count = db.scalar(select(func.count()).select_from(OrganizationAdmin)
-                          .where(OrganizationAdmin.organization_id == org_id))
-        if count <= 1:
+        if link.accepted_at is not None and _active_admins(db, org_id, excluding=target_id) < 1:
             raise errors.DomainError("last_administrator", "An organisation needs at least one administrator.", 409)
         db.delete(link)
         audit.record(db, at=now, action="organization.admin_removed", origin=origin, actor_type="user",
                      actor_id=account_id, subject_type="organization", subject_id=org_id,
-                     details={"account": target_id})
+                     details={"account": target_id, "invitation": link.accepted_at is None})
+
+
+def _erase_organization(rt: Runtime, db: Session, org: Organization, now: datetime, reason: str,
+                        origin: audit.Origin, actor: tuple[str, str | None]) -> list[Path]:
+    """An application withdrawn (or left with no administrator): its review closes, its USCC is free,
+    its legal representative, contact and licence are erased. Returns the licence file to delete
+    after commit."""
+    if org.status == "pending_review":
+        org.status, org.reason, org.decided_at = "withdrawn", reason, now
+    reviews.withdraw_items(db, "organization", [org.id], reason, now, origin)
+    org.uscc_live = None
+    org.legal_representative_enc = org.contact_phone_enc = None
+    paths: list[Path] = []
+    if org.license_id is not None:
+        licence = db.get(Document, org.license_id)
+        org.license_id = None
+        db.flush()
+        if licence is not None:
+            paths.append(uploads_dir(rt) / licence.stored_name)
+            db.delete(licence)
+    audit.record(db, at=now, action="organization.withdrawn", origin=origin, actor_type=actor[0], actor_id=actor[1],
+                 subject_type="organization", subject_id=org.id, details={"reason": reason})
+    db.flush()
+    return paths
+
+
+def withdraw_application(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:
+    """An administrator withdraws an application still under review (e.g. to cancel the account)."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        org = _org(db, org_id, lock=True)
+        if not _is_admin(db, org_id, account_id):
+            raise _forbidden_org()
+        if org.status != "pending_review":
+            raise errors.DomainError("not_under_review", "Only an application under review can be withdrawn.", 409)
+        paths = _erase_organization(rt, db, org, now, "withdrawn by the applicant", origin, ("user", account_id))
+        result = {"id": org.id, "status": org.status, "strict_review": org.strict_review}
+    _remove_files(paths)
+    return result
 
 
 # --- reviewers ---------------------------------------------------------------------------------------
@@ -701,6 +806,8 @@ def review_document(rt: Runtime, origin: audit.Origin, staff_id: str, review_id:
     document_id = item["payload"].get("document_id")
     if item["queue"] not in ("real_name", "organization") or not document_id:
         raise errors.not_found("document")
+    if not may_see_document(item, staff_id):
+        raise errors.DomainError("claim_required", "Claim this item before you open its document.", 403)
     now = rt.clock.now()
     with rt.db.write() as db:
         document = db.get(Document, document_id)
@@ -711,6 +818,12 @@ def review_document(rt: Runtime, origin: audit.Origin, staff_id: str, review_id:
                                                                            "kind": document.kind})
         kind = document.content_type
     return read_document(rt, document), kind
+
+
+def may_see_document(item: dict, staff_id: str) -> bool:
+    """The reviewer holding the claim of a pending item, or the one who decided it."""
+    return ((item["status"] == "pending" and item["claimed_by"] == staff_id)
+            or (item["status"] != "pending" and item["decided_by"] == staff_id))
 
 
 def document_type(rt: Runtime, document_id: str) -> str | None:
@@ -735,7 +848,7 @@ def review_subject(rt: Runtime, origin: audit.Origin, staff_id: str, review_id: 
                      "id_number": cipher.decrypt(attempt.id_number_enc, ATTEMPT_ID_FIELD)}
         elif item["queue"] == "organization":
             org = db.get(Organization, item["subject_id"])
-            if org is None:
+            if org is None or org.legal_representative_enc is None or org.contact_phone_enc is None:
                 return {}
             shown = {"legal_representative": cipher.decrypt(org.legal_representative_enc, LEGAL_REP_FIELD),
                      "contact_phone": cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)}
@@ -754,8 +867,8 @@ def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
     cipher = rt.keys.cipher
     account = accounts.get(db, account_id)
     attempts = db.scalars(select(Attempt).where(Attempt.account_id == account_id).order_by(Attempt.created_at)).all()
-    orgs = db.scalars(select(Organization).join(OrganizationAdmin, OrganizationAdmin.organization_id ==
-                                                Organization.id)
+    orgs = db.execute(select(Organization, OrganizationAdmin.accepted_at)
+                      .join(OrganizationAdmin, OrganizationAdmin.organization_id == Organization.id)
                       .where(OrganizationAdmin.account_id == account_id).order_by(Organization.created_at)).all()
     return {
         "real_name": {
@@ -770,20 +883,34 @@ def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
             "document_uploaded": a.document_id is not None,
             "submitted_at": rfc3339(a.created_at), "decided_at": rfc3339(a.decided_at)} for a in attempts],
         "organizations": [{
-            "id": o.id, "name": o.name, "uscc": o.uscc, "status": o.status, "role": "administrator",
-            "created_by_you": o.created_by == account_id, "created_at": rfc3339(o.created_at)} for o in orgs],
+            "id": o.id, "name": o.name, "uscc": o.uscc, "status": o.status,
+            "role": "administrator" if accepted else "invited",
+            "created_by_you": o.created_by == account_id, "created_at": rfc3339(o.created_at)} for o, accepted in orgs],
     }
 
 
 def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
-    """Issue 8's finalisation: delete verification attempts, uploaded documents and administrator rows of
-    the account (an organisation itself stays with the platform's records)."""
-    licences = select(Organization.license_id)
+    """Issue 8's finalisation: delete verification attempts, uploaded documents and administrator rows
+    (and invitations) of the account; close its pending review items and scrub their payload. An
+    organisation left with no administrator that is not verified (an application under review or
+    rejected) is withdrawn: USCC released, legal representative, contact and licence erased. A verified
+    one stays with the platform's records (cancellation_blockers keeps it from losing its last one)."""
+    now, origin = rt.clock.now(), audit.Origin(channel="worker")
+    attempt_ids = list(db.scalars(select(Attempt.id).where(Attempt.account_id == account_id)).all())
+    reviews.withdraw_items(db, "realname_attempt", attempt_ids, ACCOUNT_CANCELLED_REASON, now, origin)
+    org_ids = db.scalars(select(OrganizationAdmin.organization_id)
+                         .where(OrganizationAdmin.account_id == account_id)).all()
+    paths: list[Path] = []
+    for org_id in org_ids:
+        org = _org(db, org_id, lock=True)
+        if org.status != "verified" and _active_admins(db, org_id, excluding=account_id) == 0:
+            paths += _erase_organization(rt, db, org, now, ACCOUNT_CANCELLED_REASON, origin, ("system", None))
+    licences = select(Organization.license_id).where(Organization.license_id.is_not(None))
     documents = db.scalars(select(Document).where(Document.account_id == account_id,
                                                   Document.id.not_in(licences))).all()
     db.execute(delete(Attempt).where(Attempt.account_id == account_id))
     db.execute(delete(OrganizationAdmin).where(OrganizationAdmin.account_id == account_id))
-    paths = [uploads_dir(rt) / document.stored_name for document in documents]
+    paths += [uploads_dir(rt) / document.stored_name for document in documents]
     for document in documents:
         db.delete(document)
     # The files go once the rows are gone for good: a rolled-back finalisation keeps both.
@@ -795,15 +922,19 @@ def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
 
 
 def cancellation_blockers(rt: Runtime, db: Session, account_id: str) -> list[dict[str, Any]]:
-    """Issue 8: verified organisations of which this account is the last administrator
-    ``[{"organization_id", "name"}]``; cancellation asks to hand over or dissolve them first."""
+    """Issue 8: organisations, verified or under review, of which this account is the last
+    administrator ``[{"organization_id", "name"}]`` (administrators who have only been invited, or whose
+    own account is being cancelled, do not count); cancellation asks to hand over or dissolve them
+    first, or to withdraw the application (``withdraw_application``)."""
     other = aliased(OrganizationAdmin)
     others = (select(func.count()).select_from(other)
-              .where(other.organization_id == Organization.id, other.account_id != account_id)
+              .join(accounts.Account, accounts.Account.id == other.account_id)
+              .where(other.organization_id == Organization.id, other.account_id != account_id,
+                     other.accepted_at.is_not(None), accounts.Account.status.not_in(LEAVING))
               .correlate(Organization).scalar_subquery())
     rows = db.execute(select(Organization.id, Organization.name)
                       .join(OrganizationAdmin, OrganizationAdmin.organization_id == Organization.id)
-                      .where(OrganizationAdmin.account_id == account_id, Organization.status == "verified",
-                             others == 0)
+                      .where(OrganizationAdmin.account_id == account_id, OrganizationAdmin.accepted_at.is_not(None),
+                             Organization.status.in_(("verified", "pending_review")), others == 0)
                       .order_by(Organization.created_at)).all()
     return [{"organization_id": r.id, "name": r.name} for r in rows]

@@ -27,6 +27,9 @@ from passport.sessions.models import LoginSession
 _TOUCH_EVERY = timedelta(minutes=5)
 REFUSED_STATUSES = {"frozen": "account_frozen", "suspended": "account_suspended",
                     "terminated": "account_terminated"}
+# No session starts for an account in one of these, even one that changed status after it was read
+# (a finalisation or a suspension racing the login): the session-starting writes check it again.
+NO_SESSION_STATUSES = (*REFUSED_STATUSES, "cancelled")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ _START = insert(LoginSession.__table__)
 # Clears the failure count where the lock is checked, so a guess that raced a lockout loses.
 _accounts = accounts.Account.__table__
 _CLEAR_FAILURES = (update(_accounts)
-                   .where(_accounts.c.id == bindparam("aid"),
+                   .where(_accounts.c.id == bindparam("aid"), _accounts.c.status.not_in(NO_SESSION_STATUSES),
                           or_(_accounts.c.locked_until.is_(None), _accounts.c.locked_until <= bindparam("now")))
                    .values(failed_logins=0, locked_until=None))
 
@@ -92,7 +95,8 @@ def start_session(rt: Runtime, db: Session, account_id: str, token: str, method:
 def start_session_if_unlocked(rt: Runtime, db: Session, account_id: str, token: str, method: str,
                               origin: audit.Origin, now: datetime) -> Issued | None:
     """Clear the failure count and start a session, or do neither and return None when the account
-    locked since it was read (a guess that raced a lockout loses)."""
+    locked since it was read (a guess that raced a lockout loses) or took a status that has no
+    sessions (see ``status_changed``)."""
     row, issued = _new_session(rt, account_id, token, method, origin)
     if db.get_bind().dialect.name == "postgresql":
         bound = {f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
@@ -101,6 +105,21 @@ def start_session_if_unlocked(rt: Runtime, db: Session, account_id: str, token: 
         return None
     db.execute(_START, row)
     return issued
+
+
+def status_changed(db: Session, account_id: str):
+    """The account as it is now, when a session-starting write found it in a status that has no
+    sessions (it changed after it was read); None otherwise."""
+    now_row = db.execute(_BY_ID, {"aid": account_id}).first()
+    return now_row if now_row is None or now_row.status in NO_SESSION_STATUSES else None
+
+
+def _refuse_changed(db: Session, origin: audit.Origin, account, now: datetime, method: str):
+    """Record the refusal of a login whose account changed status meanwhile; returns the row to
+    answer with (``_refuse_status``: 403 for frozen, suspended, terminated; a cancelled one gets
+    the answer of a wrong password)."""
+    _record_refusal(db, origin, account, now, method)
+    return account
 
 
 def _identify(rt: Runtime, login: str) -> codes.Target:
@@ -167,7 +186,10 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
             # The failure count is left alone: it counts wrong authenticator codes too (login_mfa).
             challenge = _challenge(rt, db, origin, account, now, "password")
         elif (issued := start_session_if_unlocked(rt, db, account.id, token, "password", origin, now)) is None:
-            _record_failure(rt, db, origin, account, True, now, target.channel)
+            if (changed := status_changed(db, account.id)) is not None:
+                account = _refuse_changed(db, origin, changed, now, "password")
+            else:
+                _record_failure(rt, db, origin, account, True, now, target.channel)
         else:
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
@@ -249,10 +271,13 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
                 _record_failure(rt, db, origin, account, True, now, target.channel)
             else:
                 challenge = _challenge(rt, db, origin, account, now, "sms_code")
+        elif proved and db.execute(update(_accounts).where(_accounts.c.id == account.id,
+                                                          _accounts.c.status.not_in(NO_SESSION_STATUSES))
+                                   .values(failed_logins=0, locked_until=None)).rowcount != 1:
+            # The account changed status since it was read: no session.
+            account = _refuse_changed(db, origin, status_changed(db, account.id) or account, now, "sms_code")
         elif proved:
-            # A proved code lifts a password lock: the owner holds the phone.
-            db.execute(update(accounts.Account).where(accounts.Account.id == account.id)
-                       .values(failed_logins=0, locked_until=None))
+            # A proved code lifts a password lock (the owner holds the phone); it was cleared above.
             issued = start_session(rt, db, account.id, token, "sms_code", origin)
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
@@ -282,6 +307,7 @@ _BY_ID = select(_accounts).where(_accounts.c.id == bindparam("aid"))
 _PASS_SECOND_STEP = (
     update(_accounts)
     .where(_accounts.c.id == bindparam("aid"), _accounts.c.totp_enabled_at.is_not(None),
+           _accounts.c.status.not_in(NO_SESSION_STATUSES),
            _accounts.c.totp_last_step.is_not_distinct_from(bindparam("last_step")),
            or_(_accounts.c.totp_last_step.is_(None), _accounts.c.totp_last_step < bindparam("step")),
            or_(_accounts.c.locked_until.is_(None), _accounts.c.locked_until <= bindparam("now")))
@@ -379,9 +405,13 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
             notice = _record_failure(rt, db, origin, account, False, now, factor, reason=f"wrong_{factor}")
         elif db.execute(_PASS_SECOND_STEP, {"aid": account.id, "last_step": account.totp_last_step, "step": step,
                                             "now": now}).rowcount != 1:
-            # Another request passed (or the account locked) in between: this token is spent.
-            audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
-                         subject_id=account.id, details={"reason": "mfa_token_spent"})
+            if (changed := status_changed(db, account.id)) is not None:
+                # The account changed status since it was read (a finalisation, a suspension): no session.
+                account = _refuse_changed(db, origin, changed, now, claim.method)
+            else:
+                # Another request passed (or the account locked) in between: this token is spent.
+                audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
+                             subject_type="account", subject_id=account.id, details={"reason": "mfa_token_spent"})
         else:
             issued = start_session(rt, db, account.id, token, claim.method, origin)
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
@@ -391,7 +421,7 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
     _refuse_status(account)
     if issued is not None:
         return issued, accounts.view(rt, account)
-    if locked:
+    if locked or account.status == "cancelled":
         raise errors.invalid_credentials()
     if by_key:
         raise totp.invalid_recovery_key() if not proved else errors.invalid_credentials()

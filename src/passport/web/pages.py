@@ -85,11 +85,12 @@ def translate(request: Request, message: str, **values: Any) -> str:
 
 
 def render(request: Request, template: str, status: int = 200, *, page_path: str | None = None,
-           **context: Any) -> HTMLResponse:
+           gate: bool = True, **context: Any) -> HTMLResponse:
     """Render a page in the request's language; sets the CSRF cookie and, on ``?lang=``, the
-    language cookie. ``page_path`` is the GET page a POST re-renders (for the language links)."""
+    language cookie. ``page_path`` is the GET page a POST re-renders (for the language links);
+    ``gate=False`` renders without the consent gate (see ``current_principal``)."""
     lang = http.language(request)
-    principal = current_principal(request)
+    principal = current_principal(request, gate=gate)
     values = {
         "request": request,
         "lang": lang,
@@ -156,14 +157,17 @@ def web_origin(request: Request) -> Origin:
     return http.origin(request, "web")
 
 
-def current_principal(request: Request) -> sessions.Principal | None:
-    """The signed-in account of this browser, from the session cookie (looked up once a request)."""
+def current_principal(request: Request, *, gate: bool = True) -> sessions.Principal | None:
+    """The signed-in account of this browser, from the session cookie (looked up once a request).
+    ``gate=False`` (error pages, rendered from exception handlers and middleware where the consent
+    gate's 303 would go uncaught) names the account without asking the gate."""
     principal = getattr(request.state, "page_principal", _NOT_LOOKED_UP)
     if principal is _NOT_LOOKED_UP:
         principal = sessions.authenticate(runtime(request), request.cookies.get(http.SESSION_COOKIE))
         request.state.page_principal = principal
-        if principal is not None:
-            consent_gate.check_page(request, runtime(request), principal)  # A3: 303 to the interstitial
+    if gate and principal is not None and not getattr(request.state, "page_gate_checked", False):
+        request.state.page_gate_checked = True  # once: the error page of the gate's 303 renders with it
+        consent_gate.check_page(request, runtime(request), principal)  # A3: 303 to the interstitial
     return principal  # type: ignore[return-value]
 
 
@@ -254,7 +258,7 @@ CODE_FORMS: dict[str, CodeFormPage] = {}
 
 def error_page(request: Request, exc: errors.DomainError) -> HTMLResponse:
     # Any path can end here (a 404): the language links go to the start page, not back to it.
-    response = render(request, "error.html", exc.status, page_path="/",
+    response = render(request, "error.html", exc.status, page_path="/", gate=False,
                       title=translate(request, exc.title), error_status=exc.status,
                       retry_after=exc.extra.get("retry_after"))
     for name, value in exc.headers.items():

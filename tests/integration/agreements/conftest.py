@@ -44,6 +44,7 @@ def forget_versions() -> None:
     service._versions_cache.clear()
     service._summaries.clear()
     service._continued.clear()
+    service._settled.clear()
 
 
 @pytest.fixture()

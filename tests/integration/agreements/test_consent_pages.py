@@ -146,3 +146,33 @@ def test_a_coming_change_is_announced_in_the_banner(browser, rt, publish):
     assert "The Privacy Policy was updated on" in page.text
     rt.clock.advance(days=40)
     assert "agreement-banner" not in browser.get("/login").text
+
+
+def test_error_pages_render_while_a_reconsent_is_pending(browser, rt, publish):
+    """Review finding 2: the gate's redirect raised while rendering an error page gave a 500."""
+    signed_in(browser, rt)
+    publish("new-terms", "1.0", requires_reconsent=True, immediate=True)
+    missing = browser.get("/no-such-page", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    too_big = browser.post("/account/profile", content=b"x" * (rt.settings.max_body_bytes + 1),
+                           headers={"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"},
+                           follow_redirects=False)
+    assert too_big.status_code == 413 and "text/html" in too_big.headers["content-type"]
+    # The gate still holds the pages themselves.
+    assert browser.get("/account", follow_redirects=False).headers["location"] == "/consent?next=/account"
+
+
+def test_a_pending_reconsent_never_stops_a_user_ending_a_session(browser, client, rt, publish):
+    """Review finding 6: the page equivalents of DELETE /sessions/… are open, like the API."""
+    done = signed_in(browser, rt)
+    other = client.post("/api/v1/sessions", json={"login": done["phone"], "password": done["password"]})
+    assert other.status_code == 201, other.text
+    other_id, other_token = other.json()["id"], other.json()["token"]
+    publish("new-terms", "1.0", requires_reconsent=True, immediate=True)
+
+    browser.get("/consent")  # the CSRF cookie
+    revoked = browser.post(f"/account/devices/{other_id}/revoke",
+                           data={"csrf_token": browser.cookies.get(CSRF_COOKIE)}, follow_redirects=False)
+    assert revoked.status_code == 303 and not revoked.headers["location"].startswith("/consent")
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
+    assert browser.get("/account", follow_redirects=False).headers["location"] == "/consent?next=/account"

@@ -185,3 +185,70 @@ def test_nothing_is_read_from_the_ledger_when_no_reconsent_version_is_in_force(c
     client.get("/api/v1/sessions", headers=bearer(done["session"]["token"]))  # warms the versions cache
     assert service.pending_cached(rt, done["account"]["id"]) == []
     assert service.gate_is_clear(rt, done["account"]["id"], None)
+
+
+def test_a_later_minor_version_does_not_skip_the_reconsent_version_before_it(client, rt, publish):
+    """Review finding 1: 2.0 asks for re-consent, the typo fix 2.1 does not; the account that accepted
+    neither must still accept (the current 2.1), and nothing is recorded as continued use."""
+    done = register_account(client, rt)
+    token = done["session"]["token"]
+    publish("user-agreement", "2.0", requires_reconsent=True, immediate=True)
+    assert client.get("/api/v1/me/activity", headers=bearer(token)).status_code == 403
+    rt.clock.advance(minutes=1)
+    publish("user-agreement", "2.1")
+
+    blocked = client.get("/api/v1/me/activity", headers=bearer(token))
+    assert blocked.status_code == 403
+    assert blocked.json()["pending"] == [{"kind": "user-agreement", "version": "2.1"}]
+    assert client.get("/api/v1/me", headers=bearer(token)).json()["pending_agreements"] == [
+        {"kind": "user-agreement", "version": "2.1"}]
+    assert service.pending_cached(rt, done["account"]["id"]) is None  # the ledger must be read
+    assert [c["version"] for c in ledger(client, token) if c["kind"] == "user-agreement"] == ["1.0"]
+
+    accepted = client.post("/api/v1/me/consents", json={"kind": "user-agreement", "version": "2.1"},
+                           headers=bearer(token))
+    assert accepted.status_code == 201 and accepted.json()["basis"] == "explicit"
+    assert client.get("/api/v1/me/activity", headers=bearer(token)).status_code == 200
+    assert service.gate_is_clear(rt, done["account"]["id"], None)  # settled: no ledger read per request
+
+
+def test_a_minor_version_after_an_accepted_reconsent_version_counts_by_continued_use(client, rt, publish):
+    done = register_account(client, rt)
+    token = done["session"]["token"]
+    publish("user-agreement", "2.0", requires_reconsent=True, immediate=True)
+    assert client.post("/api/v1/me/consents", json={"kind": "user-agreement", "version": "2.0"},
+                       headers=bearer(token)).status_code == 201
+    rt.clock.advance(minutes=1)
+    publish("user-agreement", "2.1")
+
+    assert client.get("/api/v1/me/activity", headers=bearer(token)).status_code == 200
+    entries = [(c["version"], c["basis"]) for c in ledger(client, token) if c["kind"] == "user-agreement"]
+    assert ("2.1", "continued_use") in entries and ("2.0", "explicit") in entries
+
+
+def test_continued_use_is_not_recorded_on_refused_or_open_requests(client, rt, publish):
+    """Review finding 7: a request the gate refuses, reading the ledger, cancelling or exporting is not
+    use of the service."""
+    done = register_account(client, rt)
+    token = done["session"]["token"]
+    publish("user-agreement", "1.1", in_minutes=1)
+    publish("privacy-policy", "2.0", in_minutes=1, requires_reconsent=True)
+    rt.clock.advance(minutes=2)
+
+    def continued() -> list[str]:
+        with rt.db.read() as db:
+            return list(db.scalars(select(Consent.version).where(Consent.account_id == done["account"]["id"],
+                                                                 Consent.basis == "continued_use")))
+
+    assert client.get("/api/v1/me/activity", headers=bearer(token)).status_code == 403
+    for method, path in (("GET", "/api/v1/me/consents"), ("GET", "/api/v1/me"), ("GET", "/api/v1/me/cancellation"),
+                         ("POST", "/api/v1/me/cancellation"), ("GET", "/api/v1/me/export")):
+        client.request(method, path, headers=bearer(token), json={})
+    assert continued() == []
+
+    assert client.post("/api/v1/me/consents", json={"kind": "privacy-policy", "version": "2.0"},
+                       headers=bearer(token)).status_code == 201
+    client.get("/api/v1/me/consents", headers=bearer(token))
+    assert continued() == []  # reading the ledger is still not use
+    assert client.get("/api/v1/me/activity", headers=bearer(token)).status_code == 200
+    assert continued() == ["1.1"]

@@ -130,9 +130,10 @@ def verified_organization(rt):
                                license_id=licence.id, created_by=admin_id, created_at=now)
             db.add(org)
             db.flush()
+            accepted = {"accepted_at": now} if hasattr(OrganizationAdmin, "accepted_at") else {}
             for account_id in (admin_id, *others):
                 db.add(OrganizationAdmin(organization_id=org.id, account_id=account_id, added_by=admin_id,
-                                         created_at=now))
+                                         created_at=now, **accepted))
         return org.id
 
     return make

@@ -199,3 +199,37 @@ def test_preferences_page(client, rt):
     cleared = client.post("/account/notifications", data={"csrf_token": csrf})
     assert " checked" not in cleared.text
     client.cookies.clear()
+
+
+def test_admin_page_keeps_a_long_body_whole(client, rt, operator):
+    """The page form is read with the service's limit, not the 1,024-character cap of ordinary forms."""
+    client.cookies.clear()
+    client.cookies.set("passport_admin", operator["token"])
+    page = client.get("/admin/announcements")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    body = "长公告正文。" + "文" * 2_994  # 3,000 characters
+    done = client.post("/admin/announcements", data={"csrf_token": csrf, "title": "长公告", "body": body,
+                                                     "audience": "all", "starts_at": "", "ends_at": ""},
+                       follow_redirects=False)
+    assert done.status_code == 303, done.text
+    with rt.db.read() as db:
+        assert db.scalar(select(Announcement.body).where(Announcement.title == "长公告")) == body
+    client.cookies.clear()
+
+
+def test_running_banners_stay_behind_many_scheduled_announcements(rt):
+    from passport.audit.service import Origin
+
+    origin = Origin(channel="cli")
+    running = notices.publish_announcement(rt, origin, title="正在进行的公告", body="正文")
+    tomorrow = rt.clock.now() + timedelta(days=1)
+    for i in range(25):
+        notices.publish_announcement(rt, origin, title=f"预定公告 {i}", body="正文",
+                                     starts_at=tomorrow + timedelta(minutes=i))
+    soon = notices.publish_announcement(rt, origin, title="即将开始的公告", body="正文",
+                                        starts_at=rt.clock.now() + timedelta(seconds=1))
+    notices.forget_cache(rt)
+    shown = [b["id"] for b in notices.banners(rt)]
+    assert running["id"] in shown and soon["id"] not in shown and len(shown) < 20
+    rt.clock.advance(seconds=2)  # starts before the cache reloads: shown on time from the same cache
+    assert {running["id"], soon["id"]} <= {b["id"] for b in notices.banners(rt)}

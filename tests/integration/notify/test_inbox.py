@@ -1,6 +1,6 @@
 """The in-site inbox (站内信): security notices land there at once; the API pages it with the unread
 count, marks read, deletes; another account's message is not found; the pages show an unread badge
-in the header and mark a message read when it is opened."""
+in the header, and a message is marked read by its CSRF-checked button (opening it, a GET, changes nothing)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import func, select
 
+from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
 from passport_testing import STRONG_PASSWORD, register_account
 
@@ -115,7 +116,7 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def test_pages_show_the_unread_badge_and_opening_a_message_reads_it(client, rt):
+def test_pages_show_the_unread_badge_and_the_mark_read_button_reads_a_message(client, rt):
     done = changed_password(client, rt)
     login_browser(client, done, NEW_PASSWORD)
     account = client.get("/account")
@@ -125,8 +126,20 @@ def test_pages_show_the_unread_badge_and_opening_a_message_reads_it(client, rt):
     message_id = re.search(r'href="/messages/([0-9a-f]{32})"', inbox.text).group(1)
     opened = client.get(f"/messages/{message_id}")
     assert opened.status_code == 200 and "/account-stolen" in opened.text
-    assert 'id="unread-badge"' not in opened.text  # the header counts after the read
+    # A GET changes nothing: a link from another site cannot mark a security notice read.
+    assert re.search(r'id="unread-badge"[^>]*>1<', opened.text) and 'id="mark-read"' in opened.text
+    with rt.db.read() as db:
+        assert db.scalar(select(InboxMessage.read_at).where(InboxMessage.id == message_id)) is None
+    assert client.post(f"/messages/{message_id}/read", data={"csrf_token": "forged"}).status_code == 403
+    marked = client.post(f"/messages/{message_id}/read", data={"csrf_token": csrf_of(opened.text)},
+                         follow_redirects=False)
+    assert marked.status_code == 303 and marked.headers["location"] == f"/messages/{message_id}"
+    opened = client.get(f"/messages/{message_id}")
+    assert 'id="unread-badge"' not in opened.text and 'id="mark-read"' not in opened.text
     assert 'id="unread-badge"' not in client.get("/account").text
+    with rt.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "inbox.read", AuditEvent.actor_id == done["account"]["id"])) == 1
     deleted = client.post(f"/messages/{message_id}/delete", data={"csrf_token": csrf_of(opened.text)},
                           follow_redirects=False)
     assert deleted.status_code == 303 and deleted.headers["location"] == "/messages?done=deleted"

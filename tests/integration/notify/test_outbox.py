@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from passport.accounts.models import Account
 from passport.audit.service import Origin
@@ -275,3 +275,108 @@ def test_old_sent_notices_are_swept(rt, account, monkeypatch):
     queue(rt, account["account"]["id"])  # a fresh one stays
     assert sweep(rt)["notices"] >= 1
     assert [row.status for row in rows_of(rt, account["account"]["id"])] == ["pending"]
+
+
+class SlowSms(CountingSms):
+    """Each send takes the whole send timeout (by the test clock); while the first worker is busy a
+    second worker runs deliver_due after every send, as a concurrent worker would."""
+
+    def __init__(self, rt, seconds: float) -> None:
+        super().__init__()
+        self.rt, self.seconds, self.busy = rt, seconds, False
+
+    def send(self, message, sent_at):
+        result = super().send(message, sent_at)
+        if self.busy:  # the second worker's own sends are fast
+            return result
+        self.rt.clock.advance(seconds=self.seconds)
+        self.busy = True
+        try:
+            notices.deliver_due(self.rt)
+        finally:
+            self.busy = False
+        return result
+
+
+def test_a_slow_provider_never_gets_a_notice_twice(rt, account, monkeypatch):
+    monkeypatch.setattr(rt.settings, "notice_lease_seconds", 120)
+    monkeypatch.setattr(rt.settings, "sms_timeout_seconds", 10.0)
+    monkeypatch.setattr(rt.settings, "smtp_timeout_seconds", 10.0)
+    sms = SlowSms(rt, 10.0)
+    monkeypatch.setattr(rt, "sms", sms)
+    account_id, total = account["account"]["id"], 15
+    with rt.db.write() as db:
+        for i in range(total):
+            notices.notify_account(rt, db, account_id=account_id, template="notice_message",
+                                   params={"title": "slow", "text": f"s{i}"}, channels=("sms",))
+    assert notices._claim_size(rt) == 12  # what one 120 s lease covers at 10 s a send
+    notices.deliver_due(rt)
+    rt.clock.advance(seconds=rt.settings.notice_lease_seconds + 1)  # a skipped row comes back after its lease
+    deliver_notices(rt)
+    texts = [m.text for m in sms.sent if m.to == "+86" + account["phone"]]
+    assert sorted(texts) == sorted(f"【奥集能】s{i}" for i in range(total)), "each notice exactly once"
+    assert {row.status for row in rows_of(rt, account_id)} == {"sent"}
+
+
+def grant_marketing(rt, account_id: str, granted: bool = True) -> None:
+    notices.set_marketing(rt, Origin(channel="cli"), account_id, granted)
+
+
+def test_withdrawing_consent_cancels_queued_marketing(rt, account, monkeypatch):
+    from passport.audit.models import AuditEvent
+
+    sms = CountingSms()
+    monkeypatch.setattr(rt, "sms", sms)
+    account_id = account["account"]["id"]
+    grant_marketing(rt, account_id)
+    queue(rt, account_id, template="notice_message", params={"title": "促销", "text": "新品"}, category="marketing")
+    queue(rt, account_id)  # a service notice is not affected
+    grant_marketing(rt, account_id, False)
+    marketing_row, service_row = rows_of(rt, account_id)
+    assert marketing_row.status == "failed" and marketing_row.last_error == "withdrawn"
+    assert marketing_row.recipient_enc is None and service_row.status == "pending"
+    with rt.db.read() as db:
+        assert db.scalar(select(AuditEvent.details).where(AuditEvent.action == "notices.withdrawn",
+                                                          AuditEvent.subject_id == account_id)) is not None
+    deliver_notices(rt)
+    assert [m.purpose for m in sms.sent if m.to == "+86" + account["phone"]] == ["notice_locked"]
+    # An operator's "send failed notices again" does not bring it back either.
+    notices.retry_failed(rt, Origin(channel="cli"))
+    deliver_notices(rt)
+    assert [m.purpose for m in sms.sent if m.to == "+86" + account["phone"]] == ["notice_locked"]
+    assert rows_of(rt, account_id)[0].last_error == "withdrawn"
+
+
+def test_the_worker_checks_marketing_consent_again_before_sending(rt, account, monkeypatch):
+    """Consent withdrawn elsewhere (the consent ledger directly): the worker still never sends it."""
+    from passport.agreements import service as agreements
+
+    sms = CountingSms()
+    monkeypatch.setattr(rt, "sms", sms)
+    account_id = account["account"]["id"]
+    grant_marketing(rt, account_id)
+    queue(rt, account_id, template="notice_message", params={"title": "促销", "text": "新品"}, category="marketing")
+    with rt.db.write() as db:
+        agreements.set_purpose(rt, db, account_id, "marketing", False, Origin(channel="cli"))
+    deliver_notices(rt)
+    [row] = rows_of(rt, account_id)
+    assert row.status == "failed" and row.last_error == "withdrawn" and row.recipient_enc is None
+    assert [m for m in sms.sent if m.to == "+86" + account["phone"]] == []
+
+
+def test_a_cancelled_accounts_failed_notice_keeps_no_recipient(rt, account, monkeypatch):
+    account_id = account["account"]["id"]
+    monkeypatch.setattr(rt, "sms", CountingSms(SmsError("isv.MOBILE_NUMBER_ILLEGAL", retryable=False), failures=2,
+                                               only_to="+86" + account["phone"]))
+    queue(rt, account_id)
+    deliver_notices(rt)
+    [row] = rows_of(rt, account_id)
+    assert row.status == "failed" and row.recipient_enc is not None  # a live account's: kept for a retry
+    with rt.db.write() as db:
+        db.execute(delete(OutboxNotice).where(OutboxNotice.account_id == account_id))
+    queue(rt, account_id)  # the last notice, then the account is cancelled (a tombstone) before it goes out
+    with rt.db.write() as db:
+        db.execute(update(Account).where(Account.id == account_id).values(status="cancelled"))
+    deliver_notices(rt)
+    [row] = rows_of(rt, account_id)
+    assert row.status == "failed" and row.recipient_enc is None

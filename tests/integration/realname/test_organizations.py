@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from passport import errors
+from passport.accounts.models import Account
+from passport.admin.models import Review
 from passport.audit.models import AuditEvent
+from passport.audit.service import Origin
+from passport.notify.models import InboxMessage
 from passport.realname import service
 from passport.realname.models import Document, Organization, OrganizationAdmin
 from passport_testing import make_staff, new_phone, register_account
@@ -49,10 +54,10 @@ def test_a_verified_person_applies_and_a_reviewer_approves(client, rt, provider)
     reviewer = make_staff(rt, "reviewer")
     item = review_of(client, rt, reviewer, created["id"])
     assert item["payload"]["legal_representative"] == "李*" and item["payload"]["contact_phone"] == "138****8000"
+    assert client.post(f"{ADMIN}/reviews/{item['id']}/claim", headers=reviewer["headers"]).status_code == 200
     document = client.get(f"{ADMIN}/reviews/{item['id']}/document", headers=reviewer["headers"])
     assert document.status_code == 200 and document.content == PNG
     assert document.headers["content-type"] == "image/png" and document.headers["cache-control"] == "no-store"
-    assert client.post(f"{ADMIN}/reviews/{item['id']}/claim", headers=reviewer["headers"]).status_code == 200
     subject = client.get(f"{ADMIN}/reviews/{item['id']}/subject", headers=reviewer["headers"]).json()
     assert subject == {"legal_representative": "李四", "contact_phone": "+8613800138000"}
     decided = client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
@@ -174,21 +179,30 @@ def test_reviewer_routes_need_the_reviewer_role(client, rt, provider):
     assert client.get(url, headers=auditor["headers"]).status_code == 403
     assert client.get(url, headers=auth(person)).status_code == 401
     assert client.get(url).status_code == 401
+    # A reviewer without the claim sees neither the document nor the subject's data.
+    unclaimed = client.get(url, headers=reviewer["headers"])
+    assert unclaimed.status_code == 403 and unclaimed.json()["code"] == "claim_required"
     # The subject's full data only for the reviewer holding the claim.
     assert client.get(f"{ADMIN}/reviews/{item['id']}/subject", headers=reviewer["headers"]).json() == {}
 
 
-def test_administrators_add_and_remove_each_other_by_phone(client, rt, provider):
+def invite_and_accept(client, org_id: str, inviter: dict, invitee: dict) -> None:
+    url = f"{ORGS}/{org_id}/administrators"
+    assert client.post(url, json={"phone": invitee["phone"]}, headers=auth(inviter)).status_code == 202
+    assert client.post(f"{url}/accept", headers=auth(invitee)).status_code == 204
+
+
+def test_administrators_invite_accept_and_remove_each_other_by_phone(client, rt, provider):
     owner = verified_person(client, rt, provider)
     colleague, stranger = register_account(client, rt), register_account(client, rt)
     org_id = apply(client, owner).json()["id"]
     url = f"{ORGS}/{org_id}/administrators"
     added = client.post(url, json={"phone": colleague["phone"]}, headers=auth(owner))
-    assert added.status_code == 201, added.text
-    assert added.json()["phone"] == f"{colleague['phone'][:3]}****{colleague['phone'][-4:]}"
+    assert added.status_code == 202, added.text
+    assert added.json() == {"status": "invited", "phone": f"{colleague['phone'][:3]}****{colleague['phone'][-4:]}"}
+    assert client.post(f"{url}/accept", headers=auth(colleague)).status_code == 204
     assert client.post(url, json={"phone": colleague["phone"]}, headers=auth(owner)).json()["code"] == \
         "already_administrator"
-    assert client.post(url, json={"phone": new_phone()}, headers=auth(owner)).json()["code"] == "account_not_found"
     assert client.post(url, json={"phone": owner["phone"]}, headers=auth(stranger)).status_code == 403
     assert client.get(url, headers=auth(stranger)).status_code == 403
     listed = client.get(url, headers=auth(colleague)).json()
@@ -201,3 +215,126 @@ def test_administrators_add_and_remove_each_other_by_phone(client, rt, provider)
     with rt.db.read() as db:
         assert db.scalar(select(func.count()).select_from(OrganizationAdmin)
                          .where(OrganizationAdmin.organization_id == org_id)) == 1
+
+
+def test_an_invitation_reveals_no_account_and_gives_no_rights_until_accepted(client, rt, provider):
+    owner = verified_person(client, rt, provider)
+    invitee = register_account(client, rt)
+    org_id = apply(client, owner).json()["id"]
+    url = f"{ORGS}/{org_id}/administrators"
+    unknown_phone = new_phone()
+    unknown = client.post(url, json={"phone": unknown_phone}, headers=auth(owner))
+    known = client.post(url, json={"phone": invitee["phone"]}, headers=auth(owner))
+    assert unknown.status_code == known.status_code == 202
+    assert unknown.json() == {"status": "invited", "phone": f"{unknown_phone[:3]}****{unknown_phone[-4:]}"}
+    assert set(known.json()) == {"status", "phone"} and invitee["account"]["nickname"] not in known.text
+    # Invited only: no administrator yet, not listed, not told about the organisation's admins.
+    assert client.get(url, headers=auth(invitee)).status_code == 403
+    assert invitee["account"]["id"] not in {a["account_id"] for a in client.get(url, headers=auth(owner)).json()}
+    assert client.get("/api/v1/me/organizations", headers=auth(invitee)).json() == []
+    assert [i["id"] for i in client.get("/api/v1/me/organization-invitations", headers=auth(invitee)).json()] == \
+        [org_id]
+    with rt.db.read() as db:
+        notices = db.scalars(select(InboxMessage.template).where(
+            InboxMessage.account_id == invitee["account"]["id"])).all()
+    assert "realname_admin_invited" in notices
+    # Declined: gone; the owner may invite again, and an accepted invitation makes an administrator.
+    assert client.post(f"{url}/decline", headers=auth(invitee)).status_code == 204
+    assert client.post(f"{url}/accept", headers=auth(invitee)).status_code == 404
+    assert client.post(url, json={"phone": invitee["phone"]}, headers=auth(owner)).status_code == 202
+    assert client.post(f"{url}/accept", headers=auth(invitee)).status_code == 204
+    assert client.get(url, headers=auth(invitee)).status_code == 200
+    with rt.db.read() as db:
+        actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == org_id)).all())
+    assert {"organization.admin_invited", "organization.admin_declined", "organization.admin_accepted"} <= actions
+
+
+def test_an_invited_account_cannot_be_trapped_as_the_last_administrator(client, rt, provider):
+    attacker = verified_person(client, rt, provider)
+    victim = register_account(client, rt)
+    org_id = apply(client, attacker).json()["id"]
+    url = f"{ORGS}/{org_id}/administrators"
+    assert client.post(url, json={"phone": victim["phone"]}, headers=auth(attacker)).status_code == 202
+    # The invitation is no administrator: the attacker cannot leave, and the victim is not blocked.
+    left = client.delete(f"{url}/{attacker['account']['id']}", headers=auth(attacker))
+    assert left.status_code == 409 and left.json()["code"] == "last_administrator"
+    with rt.db.read() as db:
+        assert service.cancellation_blockers(rt, db, victim["account"]["id"]) == []
+    # The inviter may also withdraw the invitation.
+    assert client.delete(f"{url}/{victim['account']['id']}", headers=auth(attacker)).status_code == 204
+    assert client.post(f"{url}/accept", headers=auth(victim)).status_code == 404
+
+
+def set_status(rt, account_id: str, status: str) -> None:
+    with rt.db.write() as db:
+        db.get(Account, account_id).status = status
+
+
+def test_an_administrator_being_cancelled_does_not_count(client, rt, provider):
+    owner, colleague = verified_person(client, rt, provider), register_account(client, rt)
+    org_id = apply(client, owner).json()["id"]
+    invite_and_accept(client, org_id, owner, colleague)
+    reviewer = make_staff(rt, "reviewer")
+    item = review_of(client, rt, reviewer, org_id)
+    client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
+    with rt.db.read() as db:
+        assert service.cancellation_blockers(rt, db, owner["account"]["id"]) == []
+    set_status(rt, colleague["account"]["id"], "cancelling")
+    with rt.db.read() as db:
+        assert service.cancellation_blockers(rt, db, owner["account"]["id"]) == [
+            {"organization_id": org_id, "name": "杭州云栖科技有限公司"}]
+    left = service_call_remove(rt, owner, org_id, owner["account"]["id"])
+    assert left.code == "last_administrator"
+    set_status(rt, colleague["account"]["id"], "active")
+    assert service_call_remove(rt, owner, org_id, owner["account"]["id"]) is None
+
+
+def service_call_remove(rt, actor: dict, org_id: str, target_id: str):
+    try:
+        service.remove_administrator(rt, Origin(channel="api"), actor["account"]["id"], org_id, target_id)
+    except errors.DomainError as exc:
+        return exc
+    return None
+
+
+def test_an_application_under_review_blocks_cancellation_until_withdrawn(client, rt, provider):
+    owner = verified_person(client, rt, provider)
+    code = new_uscc()
+    org_id = apply(client, owner, uscc=code).json()["id"]
+    with rt.db.read() as db:
+        org = db.get(Organization, org_id)
+        licence, review_id = db.get(Document, org.license_id).stored_name, org.review_id
+        assert service.cancellation_blockers(rt, db, owner["account"]["id"]) == [
+            {"organization_id": org_id, "name": "杭州云栖科技有限公司"}]
+    assert licence in uploads(rt)
+    withdrawn = client.post(f"{ORGS}/{org_id}/withdraw", headers=auth(owner))
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+    assert client.post(f"{ORGS}/{org_id}/withdraw", headers=auth(owner)).json()["code"] == "not_under_review"
+    with rt.db.read() as db:
+        org = db.get(Organization, org_id)
+        assert (org.uscc_live, org.legal_representative_enc, org.contact_phone_enc, org.license_id) == \
+            (None, None, None, None)
+        review = db.get(Review, review_id)
+        assert (review.status, review.payload) == ("withdrawn", "{}")
+        assert service.cancellation_blockers(rt, db, owner["account"]["id"]) == []
+    assert licence not in uploads(rt)
+    assert client.get(f"{ORGS}/{org_id}").status_code == 404
+    assert apply(client, owner, uscc=code).status_code == 202  # the code is free again
+
+
+def test_a_cancelled_account_cannot_apply(client, rt, provider):
+    owner = verified_person(client, rt, provider)
+    set_status(rt, owner["account"]["id"], "cancelled")
+    before = uploads(rt)
+    try:
+        service.apply_organization(rt, Origin(channel="api"), owner["account"]["id"], name="某某工作室",
+                                   uscc=new_uscc(), legal_representative="李四", contact_phone="13800138000",
+                                   license=service.Upload(PNG))
+    except errors.DomainError as exc:
+        assert exc.code == "account_cancelled"
+    else:
+        raise AssertionError("a cancelled account applied")
+    assert uploads(rt) == before
+    with rt.db.read() as db:
+        assert db.scalar(select(func.count()).select_from(Organization)
+                         .where(Organization.created_by == owner["account"]["id"])) == 0

@@ -109,14 +109,17 @@ def test_apply_for_an_organisation_and_review_it_through_the_pages(client, rt, p
         assert re.search(rf'href="/admin/reviews/{review_id}">{fields["name"]} · {fields["uscc"]}', listing.text)
     detail = client.get(f"/admin/reviews/{review_id}").text
     assert 'id="strict-review"' in detail and "周*" in detail and "周九" not in detail and not INLINE.search(detail)
-    assert f'src="/admin/reviews/{review_id}/document"' in detail
-    assert client.get(f"/admin/reviews/{review_id}/document").content == PNG
+    # Before the claim: neither the document nor the full data.
+    assert f'src="/admin/reviews/{review_id}/document"' not in detail
+    assert client.get(f"/admin/reviews/{review_id}/document").status_code == 403
     admin_token = client.cookies.get("passport_csrf")
     claimed = client.post(f"/admin/reviews/{review_id}/claim", data={"csrf_token": admin_token},
                           follow_redirects=False)
     assert claimed.status_code == 303
     detail = client.get(claimed.headers["location"]).text
     assert "周九" in detail and "+8613800138000" in detail  # the claimant sees the full data
+    assert f'src="/admin/reviews/{review_id}/document"' in detail
+    assert client.get(f"/admin/reviews/{review_id}/document").content == PNG
     unexplained = client.post(f"/admin/reviews/{review_id}/decide", data={"csrf_token": admin_token,
                                                                        "decision": "approve"})
     assert unexplained.status_code == 422 and 'id="decide-reason-error"' in unexplained.text
@@ -142,6 +145,18 @@ def test_administrators_are_managed_on_the_organisation_page(client, rt, provide
     added = client.post(f"{org_url}/administrators", data={"csrf_token": token, "phone": colleague["phone"]},
                         follow_redirects=False)
     assert added.headers["location"].endswith("?done=admin_added")
+    page = client.get(org_url).text
+    assert f'data-account="{colleague["account"]["id"]}"' not in page  # invited, not an administrator yet
+    org_id = org_url.rsplit("/", 1)[1]
+    sign_in(client, colleague)
+    invited = client.get("/account/real-name").text
+    assert f'data-invitation="{org_id}"' in invited and not INLINE.search(invited)
+    colleague_token = client.cookies.get("passport_csrf")
+    accepted = client.post(f"{org_url}/administrators/accept", data={"csrf_token": colleague_token},
+                           follow_redirects=False)
+    assert accepted.status_code == 303 and accepted.headers["location"].endswith("?done=invitation_accepted")
+    assert f'data-invitation="{org_id}"' not in client.get("/account/real-name").text
+    sign_in(client, owner)
     page = client.get(org_url).text
     assert f'data-account="{colleague["account"]["id"]}"' in page
     removed = client.post(f"{org_url}/administrators/{colleague['account']['id']}/remove",
@@ -174,3 +189,25 @@ def test_the_upload_pages_take_files_over_the_one_mebibyte_cap(client, rt, provi
     assert too_big.status_code == 413 and too_big.headers["content-type"].startswith("text/html")
     assert "<!doctype html>" in too_big.text and not INLINE.search(too_big.text)
     assert too_big.headers["x-frame-options"] == "DENY"
+
+
+def test_an_application_is_withdrawn_from_its_page(client, rt, provider):
+    owner = verified_person(client, rt, provider)
+    sign_in(client, owner)
+    token = csrf(client, "/organizations/new")
+    code = new_uscc()
+    done = client.post("/organizations/new", data={"csrf_token": token, "name": "某某设计有限公司", "uscc": code,
+                                                   "legal_representative": "吴十", "contact_phone": "13800138000"},
+                       files={"license": ("l.png", PNG, "image/png")}, follow_redirects=False)
+    org_url = done.headers["location"].split("?")[0]
+    assert 'id="withdraw-application"' in client.get(org_url).text
+    withdrawn = client.post(f"{org_url}/withdraw", data={"csrf_token": token}, follow_redirects=False)
+    assert withdrawn.status_code == 303 and withdrawn.headers["location"].endswith("?done=withdrawn")
+    mine = client.get(withdrawn.headers["location"]).text
+    assert "已撤回" in mine and not INLINE.search(mine)
+    assert client.get(org_url).status_code == 404
+    with rt.db.read() as db:
+        review_id = db.get(Organization, org_url.rsplit("/", 1)[1]).review_id
+    client.cookies.set("passport_admin", make_staff(rt, "reviewer")["token"])
+    detail = client.get(f"/admin/reviews/{review_id}").text
+    assert 'data-status="withdrawn"' in detail and "吴" not in detail and code not in detail

@@ -62,7 +62,8 @@ def test_two_administrators_removing_each_other_at_once_leave_one(live_server, r
                            data={"name": "某某工作室", "uscc": new_uscc(), "legal_representative": "张小三",
                                  "contact_phone": "13800138000"}).json()["id"]
         url = f"/api/v1/organizations/{org_id}/administrators"
-        assert http.post(url, json={"phone": colleague["phone"]}, headers=auth(owner)).status_code == 201
+        assert http.post(url, json={"phone": colleague["phone"]}, headers=auth(owner)).status_code == 202
+        assert http.post(f"{url}/accept", headers=auth(colleague)).status_code == 204
     barrier = threading.Barrier(2)
     codes: list[int] = []
 

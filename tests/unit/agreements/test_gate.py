@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from passport.agreements.gate import api_open, page_open
-from passport.agreements.service import Version, _summarise
+from passport.agreements.service import Version, _pending, _summarise
 
 
 @pytest.mark.parametrize(("method", "path"), [
@@ -40,6 +40,17 @@ def test_pages_open_while_consent_is_pending():
         assert not page_open(path), path
 
 
+def test_ending_a_session_and_public_organisation_pages_stay_open():
+    for path in ("/account/devices/abc/revoke", "/account/sessions/abc/revoke", "/account/devices/revoke-others"):
+        assert page_open(path, "POST"), path
+    assert page_open("/organizations/org1", "GET")
+    assert not page_open("/organizations/new", "GET")
+    assert not page_open("/organizations/org1", "POST")
+    assert not page_open("/organizations/org1/administrators", "POST")
+    assert not page_open("/account/devices", "GET")
+    assert not page_open("/account/devices/abc/revoke/x", "POST")
+
+
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
@@ -61,3 +72,20 @@ def test_the_summary_names_what_is_in_force_and_until_when():
 def test_nothing_in_force_yet():
     summary = _summarise([v("user-agreement", "1.0", 1, True)], NOW)
     assert summary.reconsent == () and summary.successors == () and summary.valid_from is None
+
+
+def test_a_later_version_without_reconsent_does_not_excuse_the_one_before():
+    versions = [v("user-agreement", "2.1", -1), v("user-agreement", "2.0", -2, True), v("user-agreement", "1.0", -100),
+                v("privacy-policy", "1.1", -3), v("privacy-policy", "1.0", -100)]
+    summary = _summarise(versions, NOW)
+    assert summary.reconsent == ()  # the version in force asks for nothing itself
+    assert _pending(summary, {("user-agreement", "1.0"), ("privacy-policy", "1.0")}) == [
+        {"kind": "user-agreement", "version": "2.1"}]
+    assert _pending(summary, {("user-agreement", "1.0"), ("user-agreement", "2.0")}) == []
+    assert _pending(summary, {("user-agreement", "2.1")}) == []
+    assert _pending(summary, set()) == [{"kind": "user-agreement", "version": "2.1"}]
+
+
+def test_a_reconsent_version_before_the_accepted_one_asks_nothing():
+    versions = [v("user-agreement", "3.0", -1), v("user-agreement", "2.5", -2), v("user-agreement", "2.0", -3, True)]
+    assert _pending(_summarise(versions, NOW), {("user-agreement", "2.5")}) == []

@@ -36,10 +36,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cancellation_requests_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cancellation_requests_status_effective_at'), ['status', 'effective_at'],
                               unique=False)
+        batch_op.create_index('uq_cancellation_requests_pending_account_id', ['account_id'], unique=True,
+                              sqlite_where=sa.text("status = 'cooling_off'"),
+                              postgresql_where=sa.text("status = 'cooling_off'"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('cancellation_requests', schema=None) as batch_op:
+        batch_op.drop_index('uq_cancellation_requests_pending_account_id')
         batch_op.drop_index(batch_op.f('ix_cancellation_requests_status_effective_at'))
         batch_op.drop_index(batch_op.f('ix_cancellation_requests_account_id'))
     op.drop_table('cancellation_requests')
