@@ -91,9 +91,7 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
 def account(request: Request, done: str | None = None) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        response = web.redirect(request, "/login")
-        web.end_browser_session(request, response)
-        return response
+        return web.to_login(request)
     notice = DONE_NOTICES.get(done or "")
     state = FormState(notice=web.translate(request, notice) if notice else None)
     return account_page(request, principal, state)
@@ -127,20 +125,12 @@ def revoke_session(session_id: str, request: Request, form: FormData) -> Respons
     except errors.DomainError as exc:
         return account_page(request, principal, web.failed_form(request, exc, {}, ()))
     if session_id == principal.session_id:
-        response = web.redirect(request, "/login")
-        web.end_browser_session(request, response)
-        return response
+        return web.to_login(request)
     return web.redirect(request, "/account?done=revoked")
 
 
 def _signed_in(request: Request) -> sessions.Principal | None:
     return web.current_principal(request)
-
-
-def _to_login(request: Request) -> Response:
-    response = web.redirect(request, "/login")
-    web.end_browser_session(request, response)
-    return response
 
 
 def _notice(request: Request, done: str | None) -> str | None:
@@ -161,7 +151,7 @@ def email_page(request: Request, principal: sessions.Principal, state: FormState
 def email_form(request: Request, done: str | None = None) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return email_page(request, principal, FormState(notice=_notice(request, done)))
 
 
@@ -169,7 +159,7 @@ def email_form(request: Request, done: str | None = None) -> Response:
 def request_email(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     values = {"email": form.get("email", "")}
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, values))
@@ -185,7 +175,7 @@ def request_email(request: Request, form: FormData) -> Response:
 def verify_email(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
     try:
@@ -200,7 +190,7 @@ def verify_email(request: Request, form: FormData) -> Response:
 def unbind_email(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
     service.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
@@ -220,7 +210,7 @@ def devices_page(request: Request, principal: sessions.Principal, state: FormSta
 def devices(request: Request, done: str | None = None) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return devices_page(request, principal, FormState(notice=_notice(request, done)))
 
 
@@ -228,7 +218,7 @@ def devices(request: Request, done: str | None = None) -> Response:
 def revoke_device(session_id: str, request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return devices_page(request, principal, web.expired_form(request, {}))
     try:
@@ -236,7 +226,7 @@ def revoke_device(session_id: str, request: Request, form: FormData) -> Response
     except errors.DomainError as exc:
         return devices_page(request, principal, web.failed_form(request, exc, {}, ()))
     if session_id == principal.session_id:
-        return _to_login(request)
+        return web.to_login(request)
     return web.redirect(request, "/account/devices?done=revoked")
 
 
@@ -244,7 +234,7 @@ def revoke_device(session_id: str, request: Request, form: FormData) -> Response
 def revoke_other_devices(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return devices_page(request, principal, web.expired_form(request, {}))
     sessions.revoke_others(web.runtime(request), web.web_origin(request), principal)
@@ -257,7 +247,7 @@ def revoke_other_devices(request: Request, form: FormData) -> Response:
 def activity(request: Request, before: str | None = None) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     # A hand-edited ?before= that is not a positive number starts from the newest entry.
     start = int(before) if before and before.isascii() and before.isdigit() and len(before) < 19 else None
     start = start or None

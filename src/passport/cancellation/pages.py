@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors
-from passport.accounts import service as accounts
 from passport.cancellation import service
 from passport.credentials.service import Purpose
 from passport.identity.phone import mask_phone
@@ -25,17 +24,10 @@ NOTICES = {"withdrawn": "Your cancellation request has been withdrawn. Your acco
            "phone": "Your mobile number has been changed."}
 
 
-def _to_login(request: Request) -> Response:
-    response = web.redirect(request, "/login")
-    web.end_browser_session(request, response)
-    return response
-
-
 def _masked_phone(request: Request, principal: sessions.Principal) -> str | None:
-    rt = web.runtime(request)
-    with rt.db.read() as db:
-        account = accounts.get(db, principal.account_id)
-    return mask_phone(rt.keys.cipher.decrypt(account.phone_enc, "account.phone")) if account.phone_enc else None
+    """From the account row read with the session (a phone change drops it from the session cache)."""
+    phone_enc = principal.account.phone_enc
+    return mask_phone(web.runtime(request).keys.cipher.decrypt(phone_enc, "account.phone")) if phone_enc else None
 
 
 def _left(seconds: int) -> dict[str, int]:
@@ -47,6 +39,19 @@ def _sent_state(request: Request, sent: dict) -> FormState:
     notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
                            minutes=sent["expires_in"] // 60)
     return FormState(notice=notice, wait=sent["resend_after"])
+
+
+def _send_own_code(request: Request, form, principal: sessions.Principal, purpose: Purpose, page,
+                   fields: tuple[str, ...]) -> Response:
+    """The "send code" button of a page that re-authenticates by SMS: the code goes to the account's own phone."""
+    if not web.csrf_passed(request, form):
+        return page(request, principal, web.expired_form(request, {}))
+    try:
+        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
+                                     purpose.value)
+    except errors.DomainError as exc:
+        return page(request, principal, web.failed_form(request, exc, {}, fields))
+    return page(request, principal, _sent_state(request, sent))
 
 
 # --- cancellation ----------------------------------------------------------------------------------
@@ -66,7 +71,7 @@ def cancellation_page(request: Request, principal: sessions.Principal, state: Fo
 def cancellation_form(request: Request, done: str | None = None) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     notice = NOTICES.get(done or "")
     return cancellation_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
@@ -75,22 +80,15 @@ def cancellation_form(request: Request, done: str | None = None) -> Response:
 def cancellation_code(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
-    if not web.csrf_passed(request, form):
-        return cancellation_page(request, principal, web.expired_form(request, {}))
-    try:
-        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
-                                     Purpose.CANCEL_ACCOUNT.value)
-    except errors.DomainError as exc:
-        return cancellation_page(request, principal, web.failed_form(request, exc, {}, CANCEL_FIELDS))
-    return cancellation_page(request, principal, _sent_state(request, sent))
+        return web.to_login(request)
+    return _send_own_code(request, form, principal, Purpose.CANCEL_ACCOUNT, cancellation_page, CANCEL_FIELDS)
 
 
 @router.post("/account/cancellation")
 def request_cancellation(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return cancellation_page(request, principal, web.expired_form(request, {}))
     try:
@@ -105,7 +103,7 @@ def request_cancellation(request: Request, form: FormData) -> Response:
 def withdraw(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return cancellation_page(request, principal, web.expired_form(request, {}))
     try:
@@ -126,7 +124,7 @@ def export_page(request: Request, principal: sessions.Principal, state: FormStat
 def export_form(request: Request) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return export_page(request, principal, FormState())
 
 
@@ -134,22 +132,15 @@ def export_form(request: Request) -> Response:
 def export_code(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
-    if not web.csrf_passed(request, form):
-        return export_page(request, principal, web.expired_form(request, {}))
-    try:
-        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
-                                     Purpose.EXPORT.value)
-    except errors.DomainError as exc:
-        return export_page(request, principal, web.failed_form(request, exc, {}, EXPORT_FIELDS))
-    return export_page(request, principal, _sent_state(request, sent))
+        return web.to_login(request)
+    return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
 
 
 @router.post("/account/export")
 def export(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return export_page(request, principal, web.expired_form(request, {}))
     try:
@@ -168,7 +159,7 @@ def export(request: Request, form: FormData) -> Response:
 def phone_page(request: Request, state: FormState) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
                       phone=_masked_phone(request, principal))
 
@@ -186,7 +177,7 @@ def phone_form(request: Request, done: str | None = None) -> Response:
 def change_phone(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     values = {"phone": form.get("phone", "")}
     if not web.csrf_passed(request, form):
         return phone_page(request, web.expired_form(request, values))

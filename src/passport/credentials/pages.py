@@ -47,12 +47,6 @@ def _session_ended(request: Request) -> bool:
     return True
 
 
-def _to_login(request: Request) -> Response:
-    response = web.redirect(request, "/login")
-    web.end_browser_session(request, response)
-    return response
-
-
 # --- forgot password (public) ----------------------------------------------------------------------
 
 def forgot_page(request: Request, state: FormState, method: str = "sms") -> Response:
@@ -152,7 +146,7 @@ def password_page(request: Request, state: FormState) -> Response:
 @router.get("/account/password")
 def password_form(request: Request, done: str | None = None) -> Response:
     if web.current_principal(request) is None:
-        return _to_login(request)
+        return web.to_login(request)
     notice = web.translate(request, CHANGED_NOTICE) if done == "1" else None
     return password_page(request, FormState(notice=notice))
 
@@ -161,7 +155,7 @@ def password_form(request: Request, done: str | None = None) -> Response:
 def change_password(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return password_page(request, web.expired_form(request, {}))
     try:
@@ -181,7 +175,7 @@ def recovery_key_page(request: Request, state: FormState, recovery_key: str | No
 @router.get("/account/recovery-key")
 def recovery_key_form(request: Request) -> Response:
     if web.current_principal(request) is None:
-        return _to_login(request)
+        return web.to_login(request)
     return recovery_key_page(request, FormState())
 
 
@@ -189,7 +183,7 @@ def recovery_key_form(request: Request) -> Response:
 def regenerate_recovery_key(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return recovery_key_page(request, web.expired_form(request, {}))
     try:
@@ -207,7 +201,7 @@ def freeze_page(request: Request, state: FormState) -> Response:
 @router.get("/account/freeze")
 def freeze_form(request: Request) -> Response:
     if web.current_principal(request) is None:
-        return _to_login(request)
+        return web.to_login(request)
     return freeze_page(request, FormState())
 
 
@@ -215,7 +209,7 @@ def freeze_form(request: Request) -> Response:
 def freeze(request: Request, form: FormData) -> Response:
     principal = web.current_principal(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return freeze_page(request, web.expired_form(request, {}))
     try:

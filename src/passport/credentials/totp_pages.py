@@ -51,9 +51,7 @@ def totp_page(request: Request, account_id: str, state: FormState, active: str |
 def _signed_in(request: Request):
     principal = web.current_principal(request)
     if principal is None:
-        response = web.redirect(request, "/login")
-        web.end_browser_session(request, response)
-        return None, response
+        return None, web.to_login(request)
     return principal, None
 
 

@@ -49,12 +49,6 @@ def _signed_in(request: Request) -> sessions.Principal | None:
     return web.current_principal(request)
 
 
-def _to_login(request: Request) -> Response:
-    response = web.redirect(request, "/login")
-    web.end_browser_session(request, response)
-    return response
-
-
 def _done(request: Request, done: str | None) -> str | None:
     return web.translate(request, DONE[done]) if done in DONE else None
 
@@ -88,7 +82,7 @@ def inbox_page(request: Request, principal: sessions.Principal, state: FormState
 def inbox(request: Request, page: int = 1, done: str | None = None) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return inbox_page(request, principal, FormState(notice=_done(request, done)), max(1, min(page, 10_000)))
 
 
@@ -98,7 +92,7 @@ def message(message_id: str, request: Request) -> Response:
     read): the page's "Mark as read" button POSTs, with the CSRF token."""
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     try:
         shown = service.get_message(web.runtime(request), principal.account_id, message_id,
                                     language=http.language(request))
@@ -111,7 +105,7 @@ def message(message_id: str, request: Request) -> Response:
 def read(message_id: str, request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
     try:
@@ -125,7 +119,7 @@ def read(message_id: str, request: Request, form: FormData) -> Response:
 def read_all(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
     service.mark_all_read(web.runtime(request), web.web_origin(request), principal.account_id)
@@ -136,7 +130,7 @@ def read_all(request: Request, form: FormData) -> Response:
 def delete(message_id: str, request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
     try:
@@ -158,7 +152,7 @@ def preferences_page(request: Request, principal: sessions.Principal, state: For
 def preferences(request: Request, done: str | None = None) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     return preferences_page(request, principal, FormState(notice=_done(request, done)))
 
 
@@ -166,7 +160,7 @@ def preferences(request: Request, done: str | None = None) -> Response:
 def save_preferences(request: Request, form: FormData) -> Response:
     principal = _signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return web.to_login(request)
     if not web.csrf_passed(request, form):
         return preferences_page(request, principal, web.expired_form(request, {}))
     service.set_marketing(web.runtime(request), web.web_origin(request), principal.account_id,

@@ -72,9 +72,7 @@ def _notice(request: Request, done: str | None) -> str | None:
 def _signed_in(request: Request):
     principal = web.current_principal(request)
     if principal is None:
-        response = web.redirect(request, "/login")
-        web.end_browser_session(request, response)
-        return response
+        return web.to_login(request)
     return principal
 
 

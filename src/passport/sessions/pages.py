@@ -113,9 +113,7 @@ def logout(request: Request, form: FormData) -> Response:
             service.revoke(web.runtime(request), web.web_origin(request), principal, principal.session_id)
         except errors.DomainError:
             pass  # already ended
-    response = web.redirect(request, "/login")
-    web.end_browser_session(request, response)
-    return response
+    return web.to_login(request)
 
 
 @router.post("/send-code")

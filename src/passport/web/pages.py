@@ -208,6 +208,13 @@ def end_browser_session(request: Request, response: Response) -> None:
                            httponly=True)
 
 
+def to_login(request: Request) -> Response:
+    """To the login page, dropping the session cookie (signed out, or a session that no longer works)."""
+    response = redirect(request, "/login")
+    end_browser_session(request, response)
+    return response
+
+
 # --- forms -----------------------------------------------------------------------------------------
 
 @dataclass
