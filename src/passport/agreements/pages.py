@@ -151,13 +151,8 @@ def set_purpose(purpose: str, request: Request, form: FormData) -> Response:
 
 # --- admin console: publish, list, export (operators, auditors) ------------------------------------
 
-async def publish_form(request: Request) -> dict[str, str]:
-    """The publish form, read whole: ``FormData`` caps fields for ordinary forms, a document is longer."""
-    form = await request.form()
-    return {key: value[:service.MAX_BODY_CHARS + 1] for key, value in form.multi_items() if isinstance(value, str)}
-
-
-PublishForm = Annotated[dict[str, str], Depends(publish_form)]
+# The publish form, read whole: ``FormData`` caps fields for ordinary forms, a document is longer.
+PublishForm = Annotated[dict[str, str], Depends(web.form_reader(service.MAX_BODY_CHARS + 1))]
 
 
 def _time(value: str) -> datetime | None:

@@ -55,14 +55,9 @@ def _done(request: Request, done: str | None) -> str | None:
 
 
 
-async def long_form_data(request: Request) -> dict[str, str]:
-    """The announcement and maintenance forms, read with the service's own limits (``FormData`` caps
-    every field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut."""
-    form = await request.form()
-    return {key: value[:service.BODY_MAX + 1] for key, value in form.multi_items() if isinstance(value, str)}
-
-
-LongFormData = Annotated[dict[str, str], Depends(long_form_data)]
+# The announcement and maintenance forms, read with the service's own limits (``FormData`` caps every
+# field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut.
+LongFormData = Annotated[dict[str, str], Depends(web.form_reader(service.BODY_MAX + 1))]
 
 
 def _kind(principal: sessions.Principal | None) -> str | None:
@@ -288,8 +283,8 @@ def admin_maintenance_page(request: Request, staff, state: FormState) -> Respons
     outbox = ({"counts": service.outbox_stats(rt), "failed": service.list_outbox(rt, status="failed", limit=20)}
               if staff.may("notices.manage") else None)
     return _admin_render(request, "admin_maintenance.html", state.status, page_path="/admin/maintenance",
-                              staff=staff, form=state, windows=service.list_maintenance(rt), outbox=outbox,
-                              notice_hours=rt.settings.maintenance_notice_hours)
+                         staff=staff, form=state, windows=service.list_maintenance(rt), outbox=outbox,
+                         notice_hours=rt.settings.maintenance_notice_hours)
 
 
 @router.get("/admin/maintenance")
