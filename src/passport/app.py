@@ -7,6 +7,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,10 +36,14 @@ LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["r
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
     owns_runtime = runtime is None
-    rt = runtime or build_runtime(settings)
+    rt = runtime or build_runtime(settings, pool_size=settings.database_pool_size)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # Sync routes run on AnyIO's thread pool (40 threads by default). As many threads as pooled
+        # connections: past the pool, SQLAlchemy opens an overflow connection per checkout and
+        # closes it at checkin — on PostgreSQL a new backend process for one request.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.database_pool_size
         yield
         if owns_runtime:
             rt.close()

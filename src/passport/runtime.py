@@ -94,6 +94,7 @@ class Runtime:
 
     def close(self) -> None:
         self._senders.shutdown(wait=True)
+        self.hasher.close()
         self.db.dispose()
 
 

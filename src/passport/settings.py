@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     data_dir: Path = Path("./var")
     database_url: str | None = None
+    # Connections each server process keeps, and so requests it serves on threads at once: a request
+    # thread never waits for a connection, nor opens one that is thrown away after the request.
+    database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
 from passport.audit.models import AuditChainHead, AuditEvent
@@ -63,15 +63,9 @@ def record(db: Session, *, at: datetime, action: str, origin: Origin, result: st
     """Append one event to the chain, in the caller's transaction. Returns the row as written."""
     postgres = _postgres(db)
     last = db.execute(_HEAD_LOCKED if postgres else _HEAD).one()
-    row = {
-        "seq": last.seq + 1,
-        "at": at, "actor_type": actor_type, "actor_id": actor_id, "subject_type": subject_type,
-        "subject_id": subject_id, "action": action, "result": result, "ip": origin.ip,
-        "user_agent": (origin.user_agent or "")[:512] or None,
-        "details": json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
-                              sort_keys=True, ensure_ascii=False),
-        "prev_hash": last.hash,
-    }
+    row = _event(at=at, action=action, origin=origin, result=result, actor_type=actor_type, actor_id=actor_id,
+                 subject_type=subject_type, subject_id=subject_id, details=details)
+    row["seq"], row["prev_hash"] = last.seq + 1, last.hash
     row["hash"] = hashlib.sha256(canonical(row)).hexdigest()
     if postgres:
         db.execute(_APPEND, row)
@@ -79,6 +73,77 @@ def record(db: Session, *, at: datetime, action: str, origin: Origin, result: st
         db.execute(_INSERT, row)
         db.execute(_MOVE_HEAD, {"seq": row["seq"], "hash": row["hash"]})
     return row
+
+
+def _event(*, at: datetime, action: str, origin: Origin, result: str, actor_type: str, actor_id: str | None,
+           subject_type: str | None, subject_id: str | None, details: dict[str, Any] | None) -> dict:
+    """An event's fields but its place in the chain (seq, prev_hash, hash)."""
+    return {
+        "at": at, "actor_type": actor_type, "actor_id": actor_id, "subject_type": subject_type,
+        "subject_id": subject_id, "action": action, "result": result, "ip": origin.ip,
+        "user_agent": (origin.user_agent or "")[:512] or None,
+        "details": json.dumps(mask_mapping(details or {}) | {"channel": origin.channel},
+                              sort_keys=True, ensure_ascii=False),
+    }
+
+
+# --- appending inside another statement (PostgreSQL) -------------------------------------------------
+#
+# A hot path that changes one thing and records it (a login: start a session, append
+# login.succeeded) can do both in ONE autocommit statement: no BEGIN, no COMMIT, no separate head
+# read, and the head stays locked for that one statement only. PostgreSQL then computes the hash,
+# because only it knows the head's seq and hash at that moment. The bytes it hashes are exactly
+# ``canonical``'s: the sorted JSON splits around the two values it fills in, prev_hash and seq
+# (keys sort as ... ip < prev_hash < result < seq < subject_id ...), so ``verify`` needs no
+# second definition.
+
+_BEFORE_PREV = ("action", "actor_id", "actor_type", "at", "details", "ip")
+_AFTER_SEQ = ("subject_id", "subject_type", "user_agent")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_parts(row: dict) -> tuple[str, str, str]:
+    """(c1, c2, c3) with ``canonical(row) == (c1 + prev_hash + c2 + str(seq) + c3).encode()``."""
+    head = {name: row[name] for name in _BEFORE_PREV} | {"at": rfc3339(row["at"])}
+    tail = {name: row[name] for name in _AFTER_SEQ}
+    return (_json(head)[:-1] + ',"prev_hash":"', '","result":' + _json(row["result"]) + ',"seq":',
+            "," + _json(tail)[1:])
+
+
+_PARAM_FIELDS = ("at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
+                 "user_agent", "details")
+
+
+def appending_after(gate) -> Any:
+    """A statement that appends one event if and only if the CTE ``gate`` yields a row, and moves the
+    head; it returns the new head seq (no row: nothing appended). Bind its event with ``append_params``.
+    The head is read ``FOR UPDATE``: a concurrent appender's row is waited for and then read as it
+    committed it, as in ``record``."""
+    head = _HEAD_LOCKED.cte("chain_head")
+    seq = head.c.seq + 1
+    hashed = (bindparam("a_c1", type_=Text) + head.c.hash + bindparam("a_c2", type_=Text) + cast(seq, Text)
+              + bindparam("a_c3", type_=Text))
+    digest = func.encode(func.sha256(func.convert_to(hashed, literal_column("'UTF8'"))), literal_column("'hex'"))
+    names = ["seq", *_PARAM_FIELDS, "prev_hash", "hash"]
+    values = [seq, *(bindparam(f"a_{name}", type_=_events.c[name].type) for name in _PARAM_FIELDS),
+              head.c.hash, digest]
+    appended = (insert(_events).from_select(names, select(*values).select_from(head.join(gate, true())))
+                .returning(_events.c.seq, _events.c.hash).cte("appended"))
+    return (update(_head).where(_head.c.id == 1, appended.c.seq > _head.c.seq)
+            .values(seq=appended.c.seq, hash=appended.c.hash).returning(_head.c.seq))
+
+
+def append_params(*, at: datetime, action: str, origin: Origin, result: str = "ok",
+                  actor_type: str = "anonymous", actor_id: str | None = None, subject_type: str | None = None,
+                  subject_id: str | None = None, details: dict[str, Any] | None = None) -> dict:
+    """The bind parameters of an ``appending_after`` statement for one event (``record``'s arguments)."""
+    row = _event(at=at, action=action, origin=origin, result=result, actor_type=actor_type, actor_id=actor_id,
+                 subject_type=subject_type, subject_id=subject_id, details=details)
+    c1, c2, c3 = canonical_parts(row)
+    return {f"a_{name}": row[name] for name in _PARAM_FIELDS} | {"a_c1": c1, "a_c2": c2, "a_c3": c3}
 
 
 def activity_of(db: Session, account_id: str, *, before: int | None = None, limit: int = 50) -> list[dict]:

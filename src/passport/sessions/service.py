@@ -76,6 +76,16 @@ _START_IF_CLEARED = insert(LoginSession.__table__).from_select(_STARTED, select(
     for name in _STARTED))).returning(LoginSession.__table__.c.id)
 
 
+# PostgreSQL, the successful password login: clear the failures, start the session and append
+# login.succeeded in one autocommit statement (audit.appending_after) — one round trip where a
+# transaction takes five. It does nothing when the account locked or changed status since it was
+# read; the caller then takes the transactional path, which finds out why.
+_started = insert(LoginSession.__table__).from_select(_STARTED, select(*(
+    _cleared.c.id if name == "account_id" else bindparam(f"s_{name}", type_=LoginSession.__table__.c[name].type)
+    for name in _STARTED))).returning(LoginSession.__table__.c.id).cte("started")
+_START_RECORDED = audit.appending_after(_started)
+
+
 def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
     now = rt.clock.now()
     expires_at = now + timedelta(days=rt.settings.session_absolute_days)
@@ -105,6 +115,19 @@ def start_session_if_unlocked(rt: Runtime, db: Session, account_id: str, token: 
         return None
     db.execute(_START, row)
     return issued
+
+
+def start_session_recorded(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin,
+                           now: datetime) -> Issued | None:
+    """PostgreSQL only: ``start_session_if_unlocked`` and its login.succeeded record as one autocommit
+    statement. None: nothing was written (the account locked or changed status meanwhile)."""
+    row, issued = _new_session(rt, account_id, token, method, origin)
+    bound = ({f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
+             | audit.append_params(at=now, action="login.succeeded", origin=origin, actor_type="user",
+                                   actor_id=account_id, subject_type="account", subject_id=account_id,
+                                   details={"method": method}))
+    with rt.db.connect() as conn:
+        return issued if conn.execute(_START_RECORDED, bound).first() is not None else None
 
 
 def status_changed(db: Session, account_id: str):
@@ -177,6 +200,9 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
         _send_notice(rt, notice)
         raise errors.invalid_credentials()
     token = new_session_token()
+    if (not rt.db.is_sqlite and account.status not in REFUSED_STATUSES and not totp.is_enabled(account)
+            and (issued := start_session_recorded(rt, account.id, token, "password", origin, now)) is not None):
+        return issued, accounts.view(rt, account)
     issued = challenge = None
     with rt.db.write() as db:
         account = _lift_lapsed(rt, db, origin, account, now)

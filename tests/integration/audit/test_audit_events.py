@@ -175,28 +175,55 @@ def test_an_audit_event_is_not_written_when_its_change_is_rolled_back(app, rt, m
         assert client.post("/api/v1/accounts", json=body).status_code == 201
 
 
-def test_a_session_is_not_kept_when_its_login_event_cannot_be_written(app, rt, monkeypatch):
-    from passport.audit import service as audit_service
+# The database itself refuses the login.succeeded record, whichever way the login writes it (a
+# transaction with audit.record, or PostgreSQL's one-statement start_session_recorded).
+_REFUSE_LOGIN_RECORD = {
+    "sqlite": ["CREATE TRIGGER refuse_login_record BEFORE INSERT ON audit_events "
+               "WHEN NEW.action = 'login.succeeded' BEGIN SELECT RAISE(ABORT, 'simulated audit failure'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_login_record() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'simulated audit failure'; END $$",
+                   "CREATE TRIGGER refuse_login_record BEFORE INSERT ON audit_events FOR EACH ROW "
+                   "WHEN (NEW.action = 'login.succeeded') EXECUTE FUNCTION refuse_login_record()"],
+}
+_ALLOW_LOGIN_RECORD = {
+    "sqlite": ["DROP TRIGGER refuse_login_record"],
+    "postgresql": ["DROP TRIGGER refuse_login_record ON audit_events", "DROP FUNCTION refuse_login_record()"],
+}
 
+
+def test_a_session_is_not_kept_when_its_login_event_cannot_be_written(app, rt):
     done = register_account_via(app, rt)
-    real_record = audit_service.record
+    dialect = rt.db.engine.dialect.name
 
-    def failing_record(db, **kwargs):
-        if kwargs.get("action") == "login.succeeded":
-            raise RuntimeError("simulated audit failure")
-        return real_record(db, **kwargs)
+    def sessions_now() -> int:
+        with rt.db.read() as db:
+            return db.scalar(select(func.count()).select_from(LoginSession)
+                             .where(LoginSession.account_id == done["account"]["id"]))
+
+    def execute(statements: list[str]) -> None:
+        with rt.db.engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        with rt.db.read() as db:
-            before = db.scalar(select(func.count()).select_from(LoginSession)
-                               .where(LoginSession.account_id == done["account"]["id"]))
-        with monkeypatch.context() as patch:
-            patch.setattr(audit_service, "record", failing_record)
+        before, seq = sessions_now(), last_seq(rt)
+        execute(_REFUSE_LOGIN_RECORD[dialect])
+        try:
             assert login(client, done["phone"]).status_code == 500
-        with rt.db.read() as db:
-            after = db.scalar(select(func.count()).select_from(LoginSession)
-                              .where(LoginSession.account_id == done["account"]["id"]))
-    assert after == before
+        finally:
+            execute(_ALLOW_LOGIN_RECORD[dialect])
+        assert sessions_now() == before
+        assert [e.action for e in events_since(rt, seq)] == []
+        # And with the database accepting it again, the same login works and is recorded.
+        assert login(client, done["phone"]).status_code == 201
+    assert sessions_now() == before + 1
+    assert [e.action for e in events_since(rt, seq)] == ["login.succeeded"]
+    assert verify_chain_ok(rt)
+
+
+def verify_chain_ok(rt) -> bool:
+    with rt.db.read() as db:
+        return verify_chain(db)[0]
 
 
 def register_account_via(app, rt) -> dict:
