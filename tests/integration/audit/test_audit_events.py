@@ -3,6 +3,7 @@ COMPLIANCE C3, L1); details are masked; the hash chain verifies."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -12,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
-from passport.audit.service import verify_chain
+from passport.audit.service import canonical, verify_chain
 from passport.sessions import service as sessions_service
 from passport.sessions.models import LoginSession
 from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
@@ -305,3 +306,20 @@ def test_hash_chain_detects_a_changed_or_removed_event(client, rt, tamper):
         raise _Rollback
     with rt.db.read() as db:
         assert verify_chain(db)[0] is True
+
+
+def test_a_login_record_hashes_the_same_bytes_the_verifier_reads(client, rt):
+    # On PostgreSQL the login's record is hashed by the database (audit.appending_after): quotes,
+    # backslashes, control characters and non-ASCII in the user agent must give the hash that
+    # verify recomputes from the stored row.
+    done = register_account(client, rt)
+    seq = last_seq(rt)
+    agent = 'Mozilla/5.0 "quoted" \\back\\slash\ttab (Ünïcödé) 浏览器'.encode()
+    answer = client.post("/api/v1/sessions", json={"login": done["phone"], "password": STRONG_PASSWORD},
+                         headers={"User-Agent": agent})
+    assert answer.status_code == 201
+    [event] = events_since(rt, seq)
+    assert event.action == "login.succeeded" and event.seq == seq + 1
+    assert event.user_agent == agent.decode("latin-1")  # as the server received the header
+    assert event.hash == hashlib.sha256(canonical(event)).hexdigest()
+    assert verify_chain_ok(rt)
