@@ -45,3 +45,85 @@ def test_a_busy_pool_does_not_ping(monkeypatch):
         assert statements == ["SELECT 2"]
     finally:
         engine.dispose()
+
+
+# --- HotStatement: a Core statement run straight on a pooled psycopg connection ------------------
+
+def _hot_fixture():
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+
+    metadata = MetaData()
+    table = Table("hot_statement_probe", metadata, Column("id", Integer, primary_key=True),
+                  Column("name", String(20)), Column("at", database.UTCDateTime),
+                  Column("plain_at", DateTime(timezone=True)))
+    db = database.Database(DATABASE_URL, pool_size=1)
+    metadata.drop_all(db.engine)
+    metadata.create_all(db.engine)
+    return db, metadata, table
+
+
+def test_a_hot_statement_commits_by_itself_and_reads_utc_rows():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import bindparam, insert, literal, select
+
+    db, metadata, table = _hot_fixture()
+    try:
+        shanghai = timezone(timedelta(hours=8))
+        at = datetime(2026, 11, 29, 18, 30, tzinfo=shanghai)
+        put = database.HotStatement(insert(table).values(id=bindparam("id"), name=literal("fixed"),
+                                                          at=bindparam("at", type_=database.UTCDateTime))
+                                    .returning(table.c.id, table.c.name, table.c.at))
+        with db.engine.connect() as conn:  # the one pooled connection now reads times in +08:00
+            conn.exec_driver_sql("SET timezone = 'Asia/Shanghai'")
+            conn.commit()
+        row = db.hot(put, {"id": 1, "at": at})
+        assert (row.id, row.name) == (1, "fixed")
+        assert row.at == at and row.at.tzinfo is UTC
+        # Committed without a transaction around it: another connection sees it at once.
+        with db.engine.connect() as conn:
+            assert conn.execute(select(table.c.name).where(table.c.id == 1)).scalar_one() == "fixed"
+        # The pooled connection went back in its normal mode: a Session transaction still rolls back.
+        with pytest.raises(RuntimeError), db.write() as session:
+            session.execute(insert(table).values(id=2, name="rolled back"))
+            raise RuntimeError("roll back")
+        assert db.hot(database.HotStatement(select(table.c.id).where(table.c.id == bindparam("id"))),
+                      {"id": 2}) is None
+    finally:
+        metadata.drop_all(db.engine)
+        db.dispose()
+
+
+def test_a_hot_statement_refuses_expanding_parameters():
+    from sqlalchemy import select
+
+    db, metadata, table = _hot_fixture()
+    try:
+        with pytest.raises(ValueError, match="expanding"):
+            db.hot(database.HotStatement(select(table.c.id).where(table.c.name.in_(["a", "b"]))), {})
+    finally:
+        metadata.drop_all(db.engine)
+        db.dispose()
+
+
+def test_a_hot_statement_on_a_connection_that_died_is_not_pooled_again():
+    from sqlalchemy import select
+
+    db, metadata, table = _hot_fixture()
+    try:
+        with db.engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        killer = database.make_engine(DATABASE_URL, pool_size=1)
+        with killer.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            conn.commit()
+        killer.dispose()
+        probe = database.HotStatement(select(table.c.id))
+        with pytest.raises(Exception):  # noqa: B017 - psycopg's error for a terminated backend
+            db.hot(probe, {})
+        assert db.hot(probe, {}) is None  # a new connection, not the dead one
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+    finally:
+        metadata.drop_all(db.engine)
+        db.dispose()

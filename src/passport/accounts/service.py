@@ -173,7 +173,7 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
 
 
 _accounts = Account.__table__
-_FIND = {
+FIND = {
     channel: select(_accounts).where(column == bindparam("bidx"), _accounts.c.status != "cancelled")
     for channel, column in (("sms", _accounts.c.phone_bidx), ("email", _accounts.c.email_bidx))
 }
@@ -182,7 +182,7 @@ _FIND = {
 def find(db: Session | Connection, target: codes.Target):
     """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
     row: login reads it on every attempt, so it skips the ORM's identity map."""
-    return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()
+    return db.execute(FIND[target.channel], {"bidx": target.bidx}).first()
 
 
 # --- email (API.md "Credentials") -----------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -16,7 +16,7 @@ from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
 from passport.credentials import service as codes
 from passport.credentials import totp
-from passport.db import new_id
+from passport.db import HotStatement, new_id
 from passport.ipregion import resolver as ip_regions
 from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
@@ -60,7 +60,8 @@ _START = insert(LoginSession.__table__)
 # Clears the failure count where the lock is checked, so a guess that raced a lockout loses.
 _accounts = accounts.Account.__table__
 _CLEAR_FAILURES = (update(_accounts)
-                   .where(_accounts.c.id == bindparam("aid"), _accounts.c.status.not_in(NO_SESSION_STATUSES),
+                   .where(_accounts.c.id == bindparam("aid"),
+                          _accounts.c.status.not_in([literal(status) for status in NO_SESSION_STATUSES]),
                           or_(_accounts.c.locked_until.is_(None), _accounts.c.locked_until <= bindparam("now")))
                    .values(failed_logins=0, locked_until=None))
 
@@ -83,7 +84,19 @@ _START_IF_CLEARED = insert(LoginSession.__table__).from_select(_STARTED, select(
 _started = insert(LoginSession.__table__).from_select(_STARTED, select(*(
     _cleared.c.id if name == "account_id" else bindparam(f"s_{name}", type_=LoginSession.__table__.c[name].type)
     for name in _STARTED))).returning(LoginSession.__table__.c.id).cte("started")
-_START_RECORDED = audit.appending_after(_started)
+_START_RECORDED = HotStatement(audit.appending_after(_started))
+# accounts.find's statements as run by a password login on PostgreSQL (filled on first use: the
+# accounts module imports this one).
+_FIND_FOR_LOGIN: dict[str, HotStatement] = {}
+
+
+def _find_for_login(rt: Runtime, target: codes.Target):
+    if rt.db.is_sqlite:
+        with rt.db.connect() as conn:
+            return accounts.find(conn, target)
+    hot = _FIND_FOR_LOGIN.get(target.channel) or _FIND_FOR_LOGIN.setdefault(
+        target.channel, HotStatement(accounts.FIND[target.channel]))
+    return rt.db.hot(hot, {"bidx": target.bidx})
 
 
 def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
@@ -126,8 +139,7 @@ def start_session_recorded(rt: Runtime, account_id: str, token: str, method: str
              | audit.append_params(at=now, action="login.succeeded", origin=origin, actor_type="user",
                                    actor_id=account_id, subject_type="account", subject_id=account_id,
                                    details={"method": method}))
-    with rt.db.connect() as conn:
-        return issued if conn.execute(_START_RECORDED, bound).first() is not None else None
+    return issued if rt.db.hot(_START_RECORDED, bound) is not None else None
 
 
 def status_changed(db: Session, account_id: str):
@@ -189,8 +201,7 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     settings = rt.settings
     target = _identify(rt, login)
     rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
-    with rt.db.connect() as conn:
-        account = accounts.find(conn, target)
+    account = _find_for_login(rt, target)
     ok = rt.hasher.verify(account.password_hash if account else None, password or "")
     now = rt.clock.now()
     locked = bool(account and account.locked_until and account.locked_until > now)
