@@ -724,7 +724,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each HTTP phase")
     p.add_argument("--client", choices=sorted(CLIENTS), default="raw", help="HTTP client (default raw)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="hard limit for the whole run in seconds (default 120 + (2 + 3 x --rounds) x (--seconds + --warmup + 5))")
+                   help="hard limit for the whole run in seconds "
+                        "(default 120 + (2 + 3 x --rounds) x (--seconds + --warmup + 5))")
     p.add_argument("--no-balance", action="store_true",
                    help="leave the connections wherever the kernel puts them (often all on one worker)")
     p.add_argument("--py-spy", nargs="?", const="cpu", choices=("cpu", "gil", "idle"), default=None,
