@@ -672,9 +672,8 @@ def _argon2_worker(params: dict, start_at: float, seconds: float) -> tuple[int, 
 
 def combine_argon2(before: dict, after: dict) -> dict:
     """The two raw phases as one: rates and CPU per verify averaged, each kept under before/after."""
-    out = {key: before[key] for key in ("processes",)}
-    out["verifies"] = before["verifies"] + after["verifies"]
-    out["seconds"] = round(before["seconds"] + after["seconds"], 3)
+    out = {"processes": before["processes"], "verifies": before["verifies"] + after["verifies"],
+           "seconds": round(before["seconds"] + after["seconds"], 3)}
     for key in ("per_second", "ms_per_verify", "cpu_ms_per_verify", "cpu_cores_busy", "machine_cpu_cores_busy",
                 "foreign_cpu_cores"):
         values = [phase[key] for phase in (before, after) if phase[key] is not None]

@@ -15,7 +15,7 @@ from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.credentials import service as codes
-from passport.db import new_id
+from passport.db import HotStatement, new_id
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
 from passport.identity.resident_id import mask_id_number, mask_person_name
@@ -173,7 +173,7 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
 
 
 _accounts = Account.__table__
-FIND = {
+_FIND = {
     channel: select(_accounts).where(column == bindparam("bidx"), _accounts.c.status != "cancelled")
     for channel, column in (("sms", _accounts.c.phone_bidx), ("email", _accounts.c.email_bidx))
 }
@@ -182,7 +182,11 @@ FIND = {
 def find(db: Session | Connection, target: codes.Target):
     """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
     row: login reads it on every attempt, so it skips the ORM's identity map."""
-    return db.execute(FIND[target.channel], {"bidx": target.bidx}).first()
+    return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()
+
+
+# The same reads as run by a password login on PostgreSQL (sessions.service).
+FIND_HOT = {channel: HotStatement(statement) for channel, statement in _FIND.items()}
 
 
 # --- email (API.md "Credentials") -----------------------------------------------------------------

@@ -46,11 +46,15 @@ _APPEND = _MOVE_HEAD.add_cte(insert(_events).values(
     {column.name: bindparam(column.name, type_=column.type) for column in _events.c}).cte("appended"))
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(event) -> bytes:
     """The bytes the hash covers: every field but the hash, as sorted compact JSON."""
     fields = {name: getattr(event, name) if isinstance(event, AuditEvent) else event[name] for name in _FIELDS}
     fields["at"] = rfc3339(fields["at"])
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _json(fields).encode()
 
 
 def _postgres(db: Session) -> bool:
@@ -99,10 +103,6 @@ def _event(*, at: datetime, action: str, origin: Origin, result: str, actor_type
 
 _BEFORE_PREV = ("action", "actor_id", "actor_type", "at", "details", "ip")
 _AFTER_SEQ = ("subject_id", "subject_type", "user_agent")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_parts(row: dict) -> tuple[str, str, str]:

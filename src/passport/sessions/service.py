@@ -81,22 +81,14 @@ _START_IF_CLEARED = insert(LoginSession.__table__).from_select(_STARTED, select(
 # login.succeeded in one autocommit statement (audit.appending_after) — one round trip where a
 # transaction takes five. It does nothing when the account locked or changed status since it was
 # read; the caller then takes the transactional path, which finds out why.
-_started = insert(LoginSession.__table__).from_select(_STARTED, select(*(
-    _cleared.c.id if name == "account_id" else bindparam(f"s_{name}", type_=LoginSession.__table__.c[name].type)
-    for name in _STARTED))).returning(LoginSession.__table__.c.id).cte("started")
-_START_RECORDED = HotStatement(audit.appending_after(_started))
-# accounts.find's statements as run by a password login on PostgreSQL (filled on first use: the
-# accounts module imports this one).
-_FIND_FOR_LOGIN: dict[str, HotStatement] = {}
+_START_RECORDED = HotStatement(audit.appending_after(_START_IF_CLEARED.cte("started")))
 
 
 def _find_for_login(rt: Runtime, target: codes.Target):
     if rt.db.is_sqlite:
         with rt.db.connect() as conn:
             return accounts.find(conn, target)
-    hot = _FIND_FOR_LOGIN.get(target.channel) or _FIND_FOR_LOGIN.setdefault(
-        target.channel, HotStatement(accounts.FIND[target.channel]))
-    return rt.db.hot(hot, {"bidx": target.bidx})
+    return rt.db.hot(accounts.FIND_HOT[target.channel], {"bidx": target.bidx})
 
 
 def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
