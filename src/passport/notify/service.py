@@ -382,6 +382,11 @@ def sweep_outbox(rt: Runtime, db: Session) -> int:
                                                  OutboxNotice.created_at < cutoff)).rowcount
 
 
+def _acting(staff_id: str | None) -> dict[str, str | None]:
+    """Who an operator action is recorded as: the staff member from the console, the system from the CLI."""
+    return {"actor_type": "staff" if staff_id else "system", "actor_id": staff_id}
+
+
 def retry_failed(rt: Runtime, origin: audit.Origin, *, since: datetime | None = None,
                  staff_id: str | None = None) -> int:
     """Operators: send failed notices again (after fixing a template or the provider settings)."""
@@ -393,7 +398,7 @@ def retry_failed(rt: Runtime, origin: audit.Origin, *, since: datetime | None = 
         count = db.execute(update(OutboxNotice).where(condition)
                            .values(status="pending", attempts=0, next_attempt_at=now)).rowcount
         audit.record(db, at=now, action="notices.retried", origin=origin,
-                     actor_type="staff" if staff_id else "system", actor_id=staff_id, details={"notices": count})
+                     **_acting(staff_id), details={"notices": count})
     return count
 
 
@@ -642,7 +647,7 @@ def publish_announcement(rt: Runtime, origin: audit.Origin, *, title: str, body:
         db.add(row)
         db.flush()
         audit.record(db, at=now, action="announcement.published", origin=origin,
-                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="announcement",
+                     **_acting(staff_id), subject_type="announcement",
                      subject_id=row.id, details={"title": title, "audience": audience, "starts_at": rfc3339(starts_at),
                                                  "ends_at": rfc3339(ends_at)})
         view = announcement_view(row, now)
@@ -660,7 +665,7 @@ def end_announcement(rt: Runtime, origin: audit.Origin, announcement_id: str, *,
             raise errors.DomainError("announcement_ended", "This announcement has already ended.", 409)
         row.ends_at = now
         audit.record(db, at=now, action="announcement.ended", origin=origin,
-                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="announcement",
+                     **_acting(staff_id), subject_type="announcement",
                      subject_id=row.id)
         view = announcement_view(row, now)
     forget_cache(rt)
@@ -753,7 +758,6 @@ def schedule_maintenance(rt: Runtime, origin: audit.Origin, *, starts_at: dateti
     announce_from = max(now, starts_at - timedelta(hours=rt.settings.maintenance_notice_hours))
     body = f"{message}\n\n维护时间（北京时间）/ Maintenance window (Beijing time): " \
            f"{localtime(starts_at)} – {localtime(ends_at)}"
-    actor = {"actor_type": "staff" if staff_id else "system", "actor_id": staff_id}
     with rt.db.write() as db:
         window = MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, message=message, created_by=staff_id,
                                    created_at=now)
@@ -767,7 +771,7 @@ def schedule_maintenance(rt: Runtime, origin: audit.Origin, *, starts_at: dateti
         window.announcement_id = announcement.id
         audit.record(db, at=now, action="maintenance.scheduled", origin=origin, subject_type="maintenance",
                      subject_id=window.id, details={"starts_at": rfc3339(starts_at), "ends_at": rfc3339(ends_at),
-                                                    "announced_at": rfc3339(announce_from)}, **actor)
+                                                    "announced_at": rfc3339(announce_from)}, **_acting(staff_id))
         view = window_view(window, now)
     forget_cache(rt)
     return view
@@ -786,7 +790,7 @@ def cancel_maintenance(rt: Runtime, origin: audit.Origin, window_id: str, *, sta
             db.execute(update(Announcement).where(Announcement.id == window.announcement_id)
                        .values(ends_at=now))
         audit.record(db, at=now, action="maintenance.cancelled", origin=origin,
-                     actor_type="staff" if staff_id else "system", actor_id=staff_id, subject_type="maintenance",
+                     **_acting(staff_id), subject_type="maintenance",
                      subject_id=window.id)
         view = window_view(window, now)
     forget_cache(rt)
