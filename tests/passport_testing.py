@@ -156,3 +156,13 @@ def make_staff(rt, role: str, login: str | None = None) -> dict:
         token = admin.start_staff_session(rt, db, staff, Origin(channel="api"))
     return {"id": staff_id, "login": login, "password": password, "totp_secret": secret, "token": token,
             "headers": {"Authorization": f"Bearer {token}"}}
+
+
+def run_coroutine(coroutine):
+    """``asyncio.run`` on a thread of its own: the browser tests' Playwright keeps an event loop running
+    on the main thread for the rest of the session, where ``asyncio.run`` refuses to start another."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()

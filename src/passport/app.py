@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import time
 from contextlib import asynccontextmanager
@@ -33,7 +34,8 @@ LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["r
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
+               freeze_gc: bool = False) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
     owns_runtime = runtime is None
     rt = runtime or build_runtime(settings, pool_size=settings.database_pool_size)
@@ -44,7 +46,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # connections: past the pool, SQLAlchemy opens an overflow connection per checkout and
         # closes it at checkin — on PostgreSQL a new backend process for one request.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.database_pool_size
+        if freeze_gc:
+            # What the process holds once it has started (modules, routes, mappers, compiled statements:
+            # ≈ 170,000 objects) lives as long as it does. Out of the collector's sight, a full collection
+            # walks what requests left instead of all of it: ≈ 90 ms → 6 ms each, and /me's p99 under
+            # load 83 → 20 ms (bench/README.md).
+            gc.collect()
+            gc.freeze()
         yield
+        await rt.db.close_async()
         if owns_runtime:
             rt.close()
 
@@ -65,6 +75,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
     app.add_middleware(Metrics)
     return app
+
+
+def serving_app() -> FastAPI:
+    """The app of ``passport serve``: uvicorn's factory, called in each server process."""
+    return create_app(freeze_gc=True)
 
 
 def _install_routes(app: FastAPI, settings: Settings) -> None:

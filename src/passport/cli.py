@@ -73,7 +73,7 @@ def serve(
         worker_rt = build_runtime(settings, pool_size=1)
         threading.Thread(target=run_forever, args=(worker_rt, stop), daemon=True, name="worker").start()
     try:
-        uvicorn.run("passport.app:create_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("passport.app:serving_app", factory=True, host=host, port=port, workers=workers,
                     access_log=False, proxy_headers=False, log_level=settings.log_level.lower())
     finally:
         stop.set()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import bindparam, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -126,12 +128,23 @@ def start_session_recorded(rt: Runtime, account_id: str, token: str, method: str
                            now: datetime) -> Issued | None:
     """PostgreSQL only: ``start_session_if_unlocked`` and its login.succeeded record as one autocommit
     statement. None: nothing was written (the account locked or changed status meanwhile)."""
-    row, issued = _new_session(rt, account_id, token, method, origin)
-    bound = ({f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
-             | audit.append_params(at=now, action="login.succeeded", origin=origin, actor_type="user",
-                                   actor_id=account_id, subject_type="account", subject_id=account_id,
-                                   details={"method": method}))
+    issued, bound = _recorded_start(rt, account_id, token, method, origin, now)
     return issued if rt.db.hot(_START_RECORDED, bound) is not None else None
+
+
+async def _start_session_recorded_async(rt: Runtime, account_id: str, token: str, method: str,
+                                        origin: audit.Origin, now: datetime) -> Issued | None:
+    issued, bound = _recorded_start(rt, account_id, token, method, origin, now)
+    return issued if await rt.db.hot_async(_START_RECORDED, bound) is not None else None
+
+
+def _recorded_start(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin,
+                    now: datetime) -> tuple[Issued, dict]:
+    row, issued = _new_session(rt, account_id, token, method, origin)
+    return issued, ({f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
+                    | audit.append_params(at=now, action="login.succeeded", origin=origin, actor_type="user",
+                                          actor_id=account_id, subject_type="account", subject_id=account_id,
+                                          details={"method": method}))
 
 
 def status_changed(db: Session, account_id: str):
@@ -190,22 +203,56 @@ def _lift_lapsed(rt: Runtime, db: Session, origin: audit.Origin, account, now: d
 def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str) -> tuple[Issued, dict]:
     """Unknown account, wrong password and locked account give one answer, at the cost of one hash.
     With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session."""
-    settings = rt.settings
     target = _identify(rt, login)
-    rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
     account = _find_for_login(rt, target)
     ok = rt.hasher.verify(account.password_hash if account else None, password or "")
     now = rt.clock.now()
+    token = new_session_token()
+    if _may_start_recorded(rt, account, ok, now) and (
+            issued := start_session_recorded(rt, account.id, token, "password", origin, now)) is not None:
+        return issued, accounts.view(rt, account)
+    return _conclude_password(rt, origin, target, account, ok, now, token)
+
+
+async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
+                               password: str) -> tuple[Issued, dict]:
+    """``login_password`` on PostgreSQL for an event loop: the account read, the hash and the
+    one-statement start of a session are awaited, no request thread is held (see
+    ``Database.hot_async``); anything but a plain success finishes on a thread as before."""
+    target = _identify(rt, login)
+    rule = f"{rt.settings.login_per_ip_minute}/minute"
+    if rt.limiter.memory is not None:
+        rt.limiter.hit(rule, "login-ip", origin.ip or "-")
+    else:
+        await anyio.to_thread.run_sync(rt.limiter.hit, rule, "login-ip", origin.ip or "-")
+    account = await rt.db.hot_async(accounts.FIND_HOT[target.channel], {"bidx": target.bidx})
+    ok = await rt.hasher.verify_async(account.password_hash if account else None, password or "")
+    now = rt.clock.now()
+    token = new_session_token()
+    if _may_start_recorded(rt, account, ok, now) and (
+            issued := await _start_session_recorded_async(rt, account.id, token, "password", origin, now)):
+        return issued, accounts.view(rt, account)
+    return await anyio.to_thread.run_sync(
+        functools.partial(_conclude_password, rt, origin, target, account, ok, now, token))
+
+
+def _may_start_recorded(rt: Runtime, account, ok: bool, now: datetime) -> bool:
+    """PostgreSQL, a right password for an account that may log in without more: the one-statement
+    start (``start_session_recorded``) applies."""
+    return (ok and account is not None and not rt.db.is_sqlite
+            and not (account.locked_until and account.locked_until > now)
+            and account.status not in REFUSED_STATUSES and not totp.is_enabled(account))
+
+
+def _conclude_password(rt: Runtime, origin: audit.Origin, target: codes.Target, account, ok: bool,
+                       now: datetime, token: str) -> tuple[Issued, dict]:
     locked = bool(account and account.locked_until and account.locked_until > now)
     if account is None or locked or not ok:
         with rt.db.write() as db:
             notice = _record_failure(rt, db, origin, account, locked, now, target.channel)
         _send_notice(rt, notice)
         raise errors.invalid_credentials()
-    token = new_session_token()
-    if (not rt.db.is_sqlite and account.status not in REFUSED_STATUSES and not totp.is_enabled(account)
-            and (issued := start_session_recorded(rt, account.id, token, "password", origin, now)) is not None):
-        return issued, accounts.view(rt, account)
     issued = challenge = None
     with rt.db.write() as db:
         account = _lift_lapsed(rt, db, origin, account, now)

@@ -41,13 +41,18 @@ def test_password_login_racing_a_status_change_starts_no_session(client, rt, mon
     done = register_account(client, rt)
     account_id = done["account"]["id"]
     before = session_count(rt, account_id)
-    verify = rt.hasher.verify
+    verify, verify_async = rt.hasher.verify, rt.hasher.verify_async
 
     def verify_while_the_status_changes(hashed, password):
         set_status(rt, account_id, status)  # e.g. the worker finalises the cancellation meanwhile
         return verify(hashed, password)
 
+    async def verify_async_while_the_status_changes(hashed, password):  # the API's path on PostgreSQL
+        set_status(rt, account_id, status)
+        return await verify_async(hashed, password)
+
     monkeypatch.setattr(rt.hasher, "verify", verify_while_the_status_changes)
+    monkeypatch.setattr(rt.hasher, "verify_async", verify_async_while_the_status_changes)
     answer = client.post(SESSIONS, json={"login": done["phone"], "password": done["password"]})
     assert answer.status_code == http, answer.text
     assert answer.json()["code"] == code

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from argon2 import PasswordHasher
 from hypothesis import given, settings
@@ -7,6 +10,7 @@ from hypothesis import strategies as st
 
 from passport.security.passwords import Hasher
 from passport.settings import Settings
+from passport_testing import run_coroutine
 
 DECOY = "decoy password that matches nothing"  # the phrase Hasher hashes as its decoy
 
@@ -103,3 +107,83 @@ def test_needs_rehash_is_true_for_argon2i_hashes(hasher):
     argon2i = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.I)
     legacy = argon2i.hash("Qz7!mountain-Lark")
     assert hasher.needs_rehash(legacy)
+
+
+# --- verify_async: the API's password login on PostgreSQL ------------------------------------------
+
+class _Recording:
+    """Wraps the PasswordHasher: which thread ran each verify, and in which turn of the event loop."""
+
+    def __init__(self, inner, turn: list[int]) -> None:
+        self.inner, self.turn, self.calls = inner, turn, []
+
+    def verify(self, stored, secret):
+        self.calls.append((threading.get_ident(), self.turn[0]))
+        return self.inner.verify(stored, secret)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _run_with_turns(hasher: Hasher, *checks: tuple[str | None, str]) -> tuple[list, list, int]:
+    """Run ``verify_async`` for every (stored, secret) at once on a fresh loop that counts its turns."""
+    turn = [0]
+    recording = hasher._ph = _Recording(hasher._ph, turn)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ticking = True
+
+        def tick():
+            turn[0] += 1
+            if ticking:
+                loop.call_soon(tick)
+
+        loop.call_soon(tick)
+        try:
+            return (await asyncio.gather(*(hasher.verify_async(stored, secret) for stored, secret in checks)),
+                    threading.get_ident())
+        finally:
+            ticking = False
+
+    results, loop_thread = run_coroutine(main())
+    hasher._ph = recording.inner
+    return results, recording.calls, loop_thread
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_verify_async_answers_as_verify_does(slots):
+    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=slots)
+    try:
+        stored = hasher.hash("Qz7!mountain-Lark")
+        checks = [(stored, "Qz7!mountain-Lark"), (stored, "qz7!mountain-lark"), (None, DECOY), ("", DECOY),
+                  ("garbage", "Qz7!mountain-Lark"), (stored, "\ud800")]
+        results, calls, _ = _run_with_turns(hasher, *checks)
+        assert results == [hasher.verify(s, p) for s, p in checks] == [True, False, False, False, False, False]
+        assert len(calls) == len(checks)  # one Argon2 run each: the decoy for a missing hash too
+    finally:
+        hasher.close()
+
+
+def test_with_one_slot_verify_async_hashes_on_the_loop_thread_one_hash_per_turn():
+    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=1)
+    try:
+        stored = hasher.hash("Qz7!mountain-Lark")
+        results, calls, loop_thread = _run_with_turns(hasher, *[(stored, "Qz7!mountain-Lark")] * 5)
+        assert results == [True] * 5
+        assert {thread for thread, _turn in calls} == {loop_thread}
+        turns = [turn for _thread, turn in calls]
+        assert len(set(turns)) == 5, turns  # the loop polled and ran its other callbacks between hashes
+    finally:
+        hasher.close()
+
+
+def test_with_more_slots_verify_async_hashes_on_the_hashing_threads():
+    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=2)
+    try:
+        stored = hasher.hash("Qz7!mountain-Lark")
+        results, calls, loop_thread = _run_with_turns(hasher, *[(stored, "Qz7!mountain-Lark")] * 4)
+        assert results == [True] * 4
+        assert loop_thread not in {thread for thread, _turn in calls}
+    finally:
+        hasher.close()

@@ -1,0 +1,81 @@
+"""The API's password login on PostgreSQL runs on the event loop (sessions.service.login_password_async):
+its account read and its one-statement start go through the loop's own connections, the hash through
+``Hasher.verify_async`` — no request thread for a plain success (but for the rate limit's count when
+it is kept in Redis); anything else finishes on a thread, as the sync path does."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+import pytest
+from sqlalchemy import func, select
+
+from passport.audit.models import AuditEvent
+from passport.security.passwords import Hasher
+from passport.sessions.models import LoginSession
+from passport_testing import DATABASE_URL, STRONG_PASSWORD, register_account
+
+pytestmark = pytest.mark.skipif(not (DATABASE_URL or "").startswith("postgresql"),
+                                reason="the loop's path is PostgreSQL's (SQLite logins stay on a thread)")
+
+
+@pytest.fixture(params=[1, 2], ids=["hash-on-the-loop", "hash-on-a-thread"])
+def hasher(request, rt, monkeypatch):
+    """The suite's Argon2 parameters with one hashing slot (the loop hashes) or two (a thread does)."""
+    settings = rt.settings
+    hasher = Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
+                    request.param)
+    monkeypatch.setattr(rt, "hasher", hasher)
+    yield hasher
+    hasher.close()
+
+
+@pytest.fixture()
+def thread_hand_offs(monkeypatch):
+    """What the request handed to AnyIO's worker threads (sync routes, run_in_threadpool, to_thread)."""
+    handed = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def recording(func, *args, **kwargs):
+        handed.append(getattr(func, "__name__", None) or getattr(getattr(func, "func", None), "__name__", "?"))
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", recording)
+    return handed
+
+
+def limiter_hand_offs(rt) -> list[str]:
+    """The per-IP login limit: in process memory it is counted on the loop; in Redis on a thread."""
+    return [] if rt.limiter.memory is not None else ["hit"]
+
+
+def counts(rt, account_id: str) -> tuple[int, int, int]:
+    with rt.db.read() as db:
+        sessions = db.scalar(select(func.count()).select_from(LoginSession)
+                             .where(LoginSession.account_id == account_id))
+        actions = list(db.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == account_id)))
+    return sessions, actions.count("login.succeeded"), actions.count("login.failed")
+
+
+def test_a_right_password_logs_in_without_a_thread(client, rt, hasher, thread_hand_offs):
+    done = register_account(client, rt)
+    account_id = done["account"]["id"]
+    before = counts(rt, account_id)
+    thread_hand_offs.clear()
+    answer = client.post("/api/v1/sessions", json={"login": done["phone"], "password": STRONG_PASSWORD})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["account"]["id"] == account_id
+    assert thread_hand_offs == limiter_hand_offs(rt)
+    assert counts(rt, account_id) == (before[0] + 1, before[1] + 1, before[2])
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {answer.json()['token']}"})
+    assert me.status_code == 200 and me.json()["id"] == account_id
+
+
+def test_a_wrong_password_is_counted_on_a_thread(client, rt, hasher, thread_hand_offs):
+    done = register_account(client, rt)
+    account_id = done["account"]["id"]
+    before = counts(rt, account_id)
+    thread_hand_offs.clear()
+    answer = client.post("/api/v1/sessions", json={"login": done["phone"], "password": STRONG_PASSWORD + "x"})
+    assert answer.status_code == 401 and answer.json()["code"] == "invalid_credentials"
+    assert thread_hand_offs == [*limiter_hand_offs(rt), "_conclude_password"]
+    assert counts(rt, account_id) == (before[0], before[1], before[2] + 1)
