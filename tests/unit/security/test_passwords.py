@@ -187,3 +187,27 @@ def test_with_more_slots_verify_async_hashes_on_the_hashing_threads():
         assert loop_thread not in {thread for thread, _turn in calls}
     finally:
         hasher.close()
+
+
+@pytest.mark.parametrize("when", ["while-waiting", "when-handed-the-turn"])
+def test_a_cancelled_waiter_does_not_hold_up_the_hashes_behind_it(when):
+    from passport.security.passwords import _OneHashPerTurn
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        gate, took = _OneHashPerTurn(), []
+
+        async def hash_(name):
+            await gate.take()
+            took.append(name)
+
+        first, second, third = (asyncio.create_task(hash_(name)) for name in ("first", "second", "third"))
+        await asyncio.sleep(0)  # first has the turn; second and third wait
+        if when == "while-waiting":
+            second.cancel()
+        else:
+            loop.call_soon(second.cancel)  # right after the hand-over to second, before it resumes
+        await asyncio.wait_for(asyncio.gather(first, second, third, return_exceptions=True), 5)
+        return took, second.cancelled()
+
+    assert run_coroutine(main()) == (["first", "third"], True)
