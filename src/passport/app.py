@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
             gc.freeze()
         yield
         await rt.db.close_async()
+        await rt.limiter.close_async()
         if owns_runtime:
             rt.close()
 

@@ -1,16 +1,23 @@
 """Request-rate limits (moving window) in memory, or in Redis when PASSPORT_REDIS_URL is set,
-so that every node counts against the same budget."""
+so that every node counts against the same budget.
+
+``hit`` is for threads; ``hit_async`` for an event loop (the API's password login on PostgreSQL),
+where Redis is reached through a redis.asyncio client of that loop's own — same keys, same Lua
+script as ``hit``'s, so both count against one budget."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -77,11 +84,13 @@ class MemoryWindows:
 class RateLimiter:
     def __init__(self, redis_url: str | None, namespace: str = "passport") -> None:
         self.memory: MemoryWindows | None = None
+        self._redis_url, self._key_prefix = redis_url, f"{namespace}-limits"
         if redis_url:
-            self.storage = storage_from_string(redis_url, key_prefix=f"{namespace}-limits")
+            self.storage = storage_from_string(redis_url, key_prefix=self._key_prefix)
             self._limiter = MovingWindowRateLimiter(self.storage)
         else:
             self.memory = MemoryWindows()
+        self._async_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop → (storage, limiter)
         self.enabled = True
 
     @staticmethod
@@ -101,6 +110,35 @@ class RateLimiter:
         if not self._limiter.hit(item, scope, *identifiers):
             stats = self._limiter.get_window_stats(item, scope, *identifiers)
             raise rate_limited(math.ceil(stats.reset_time - time.time()))
+
+    async def hit_async(self, rule: str, scope: str, *identifiers: str) -> None:
+        """``hit`` for an event loop, without a thread: in memory as ``hit`` does, in Redis through the
+        running loop's own asyncio client."""
+        if not self.enabled:
+            return
+        if self.memory is not None:
+            self.hit(rule, scope, *identifiers)
+            return
+        item = _rule(rule)
+        limiter = self._async_limiter()
+        if not await limiter.hit(item, scope, *identifiers):
+            stats = await limiter.get_window_stats(item, scope, *identifiers)
+            raise rate_limited(math.ceil(stats.reset_time - time.time()))
+
+    def _async_limiter(self) -> AsyncMovingWindowRateLimiter:
+        loop = asyncio.get_running_loop()
+        found = self._async_limiters.get(loop)
+        if found is None:
+            storage = storage_from_string(f"async+{self._redis_url}", implementation="redispy",
+                                          key_prefix=self._key_prefix)
+            found = self._async_limiters[loop] = (storage, AsyncMovingWindowRateLimiter(storage))
+        return found[1]
+
+    async def close_async(self) -> None:
+        """Close the running loop's Redis client, if it has one (the app's lifespan, at shutdown)."""
+        found = self._async_limiters.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found[0].bridge.get_connection().aclose()
 
     def clear(self, rule: str, scope: str, *identifiers: str) -> None:
         item = _rule(rule)

@@ -221,11 +221,7 @@ async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
     one-statement start of a session are awaited, no request thread is held (see
     ``Database.hot_async``); anything but a plain success finishes on a thread as before."""
     target = _identify(rt, login)
-    rule = f"{rt.settings.login_per_ip_minute}/minute"
-    if rt.limiter.memory is not None:
-        rt.limiter.hit(rule, "login-ip", origin.ip or "-")
-    else:
-        await anyio.to_thread.run_sync(rt.limiter.hit, rule, "login-ip", origin.ip or "-")
+    await rt.limiter.hit_async(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
     account = await rt.db.hot_async(accounts.FIND_HOT[target.channel], {"bidx": target.bidx})
     ok = await rt.hasher.verify_async(account.password_hash if account else None, password or "")
     now = rt.clock.now()
