@@ -18,8 +18,9 @@ on the loop's own thread: the process can run only one hash at a time either way
 to a hashing thread and back (two wake-ups, each on caches the hash just flushed) cost ≈ 1 ms of CPU
 per login, 6 % of the machine's hashing rate (bench/README.md). The price is that the loop answers
 nothing else during those ≈ 18 ms; ``_OneHashPerTurn`` lets it poll for I/O and run everything else
-that is ready between two hashes, so another request waits for one hash at most, not for a queue of
-them.
+that is ready between two hashes, so another request waits for the hash in progress (now and then
+two), not for a queue of them: /healthz on a worker saturated with logins answered in 11.5 ms p50,
+17 ms p99, 34 ms at most.
 """
 
 from __future__ import annotations
