@@ -151,42 +151,47 @@ def _run_with_turns(hasher: Hasher, *checks: tuple[str | None, str]) -> tuple[li
     return results, recording.calls, loop_thread
 
 
+@pytest.fixture()
+def slotted():
+    """A cheap Hasher with the given number of slots, closed after the test."""
+    made = []
+
+    def make(slots: int) -> Hasher:
+        made.append(Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=slots))
+        return made[-1]
+
+    yield make
+    for hasher in made:
+        hasher.close()
+
+
 @pytest.mark.parametrize("slots", [1, 2])
-def test_verify_async_answers_as_verify_does(slots):
-    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=slots)
-    try:
-        stored = hasher.hash("Qz7!mountain-Lark")
-        checks = [(stored, "Qz7!mountain-Lark"), (stored, "qz7!mountain-lark"), (None, DECOY), ("", DECOY),
-                  ("garbage", "Qz7!mountain-Lark"), (stored, "\ud800")]
-        results, calls, _ = _run_with_turns(hasher, *checks)
-        assert results == [hasher.verify(s, p) for s, p in checks] == [True, False, False, False, False, False]
-        assert len(calls) == len(checks)  # one Argon2 run each: the decoy for a missing hash too
-    finally:
-        hasher.close()
+def test_verify_async_answers_as_verify_does(slotted, slots):
+    hasher = slotted(slots)
+    stored = hasher.hash("Qz7!mountain-Lark")
+    checks = [(stored, "Qz7!mountain-Lark"), (stored, "qz7!mountain-lark"), (None, DECOY), ("", DECOY),
+              ("garbage", "Qz7!mountain-Lark"), (stored, "\ud800")]
+    results, calls, _ = _run_with_turns(hasher, *checks)
+    assert results == [hasher.verify(s, p) for s, p in checks] == [True, False, False, False, False, False]
+    assert len(calls) == len(checks)  # one Argon2 run each: the decoy for a missing hash too
 
 
-def test_with_one_slot_verify_async_hashes_on_the_loop_thread_one_hash_per_turn():
-    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=1)
-    try:
-        stored = hasher.hash("Qz7!mountain-Lark")
-        results, calls, loop_thread = _run_with_turns(hasher, *[(stored, "Qz7!mountain-Lark")] * 5)
-        assert results == [True] * 5
-        assert {thread for thread, _turn in calls} == {loop_thread}
-        turns = [turn for _thread, turn in calls]
-        assert len(set(turns)) == 5, turns  # the loop polled and ran its other callbacks between hashes
-    finally:
-        hasher.close()
+def test_with_one_slot_verify_async_hashes_on_the_loop_thread_one_hash_per_turn(slotted):
+    hasher = slotted(1)
+    right = (hasher.hash("Qz7!mountain-Lark"), "Qz7!mountain-Lark")
+    results, calls, loop_thread = _run_with_turns(hasher, *[right] * 5)
+    assert results == [True] * 5
+    assert {thread for thread, _turn in calls} == {loop_thread}
+    turns = [turn for _thread, turn in calls]
+    assert len(set(turns)) == 5, turns  # the loop polled and ran its other callbacks between hashes
 
 
-def test_with_more_slots_verify_async_hashes_on_the_hashing_threads():
-    hasher = Hasher(memory_kib=1024, time_cost=1, parallelism=1, slots=2)
-    try:
-        stored = hasher.hash("Qz7!mountain-Lark")
-        results, calls, loop_thread = _run_with_turns(hasher, *[(stored, "Qz7!mountain-Lark")] * 4)
-        assert results == [True] * 4
-        assert loop_thread not in {thread for thread, _turn in calls}
-    finally:
-        hasher.close()
+def test_with_more_slots_verify_async_hashes_on_the_hashing_threads(slotted):
+    hasher = slotted(2)
+    right = (hasher.hash("Qz7!mountain-Lark"), "Qz7!mountain-Lark")
+    results, calls, loop_thread = _run_with_turns(hasher, *[right] * 4)
+    assert results == [True] * 4
+    assert loop_thread not in {thread for thread, _turn in calls}
 
 
 @pytest.mark.parametrize("when", ["while-waiting", "when-handed-the-turn"])
