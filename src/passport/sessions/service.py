@@ -510,6 +510,7 @@ _AUTHENTICATE = (
     .join(_accounts, _accounts.c.id == _sessions.c.account_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
+_AUTHENTICATE_HOT = HotStatement(_AUTHENTICATE)
 _TOUCH = update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
 
 
@@ -529,16 +530,34 @@ def lookup(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
     ``session_cache_seconds``; every validity check runs again on each use."""
     if not token or len(token) > 128:
         return None, False
-    now = rt.clock.now()
     digest = token_digest(token)
     row = rt.sessions_cache.get(digest)
     fresh = row is None
     if fresh:
         with rt.db.connect() as conn:
             row = conn.execute(_AUTHENTICATE, {"token_hash": digest}).first()
-        if row is None:
-            return None, False
+    return _checked(rt, digest, row, fresh)
+
+
+async def lookup_async(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
+    """``lookup`` on PostgreSQL for an event loop: a cached row costs no I/O, a fresh one is read
+    through the loop's own connections (``Database.hot_async``), no thread hand-off either way."""
+    if not token or len(token) > 128:
+        return None, False
+    digest = token_digest(token)
+    row = rt.sessions_cache.get(digest)
+    fresh = row is None
+    if fresh:
+        row = await rt.db.hot_async(_AUTHENTICATE_HOT, {"token_hash": digest})
+    return _checked(rt, digest, row, fresh)
+
+
+def _checked(rt: Runtime, digest: bytes, row, fresh: bool) -> tuple[Principal | None, bool]:
+    if row is None:
+        return None, False
+    if fresh:
         rt.sessions_cache.put(digest, row)
+    now = rt.clock.now()
     if row.revoked_at is not None or row.expires_at <= now:
         return None, False
     if row.last_seen_at + timedelta(days=rt.settings.session_idle_days) <= now:

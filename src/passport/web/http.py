@@ -92,12 +92,12 @@ async def require_principal(request: Request) -> sessions.Principal:
         raise errors.not_authenticated()
     if rt.db.is_sqlite:
         # A WAL-mode read never waits for a writer and costs less than the thread hop it would
-        # take to move it off the event loop; the rare write (last-seen touch) goes to a thread.
+        # take to move it off the event loop.
         principal, stale = sessions.lookup(rt, token)
-        if stale:
-            await run_in_threadpool(sessions.touch, rt, principal)
     else:
-        principal = await run_in_threadpool(sessions.authenticate, rt, token)
+        principal, stale = await sessions.lookup_async(rt, token)  # the loop's own connections
+    if stale:  # the rare write (last-seen touch) goes to a thread
+        await run_in_threadpool(sessions.touch, rt, principal)
     if principal is None:
         raise errors.not_authenticated()
     request.state.principal = principal

@@ -1,9 +1,13 @@
 """The API's password login on PostgreSQL runs on the event loop (sessions.service.login_password_async):
 its account read and its one-statement start go through the loop's own connections, the hash through
 ``Hasher.verify_async``, the per-IP limit through ``RateLimiter.hit_async`` — no request thread for a
-plain success; anything else finishes on a thread, as the sync path does."""
+plain success; anything else finishes on a thread, as the sync path does. An authenticated request
+reads its session the same way (``sessions.lookup_async``); only the occasional last-seen touch
+takes a thread."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import anyio.to_thread
 import pytest
@@ -74,3 +78,34 @@ def test_a_wrong_password_is_counted_on_a_thread(client, rt, hasher, thread_hand
     assert answer.status_code == 401 and answer.json()["code"] == "invalid_credentials"
     assert thread_hand_offs == ["_conclude_password"]
     assert counts(rt, account_id) == (before[0], before[1], before[2] + 1)
+
+
+def test_an_authenticated_read_hands_nothing_to_a_thread_cached_or_not(client, rt, thread_hand_offs):
+    done = register_account(client, rt)
+    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    rt.sessions_cache.drop(lambda row: True)  # the first read comes from the database, the second from the cache
+    thread_hand_offs.clear()
+    for _ in range(2):
+        answer = client.get("/api/v1/me", headers=headers)
+        assert answer.status_code == 200 and answer.json()["id"] == done["account"]["id"]
+    assert thread_hand_offs == []
+
+
+def test_a_session_idle_past_the_touch_interval_is_touched_on_a_thread(client, rt, thread_hand_offs):
+    done = register_account(client, rt)
+    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    rt.clock.advance(minutes=6)
+    rt.sessions_cache.drop(lambda row: True)
+    thread_hand_offs.clear()
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert thread_hand_offs == ["touch"]
+    with rt.db.read() as db:
+        seen = db.scalar(select(LoginSession.last_seen_at).where(LoginSession.id == done["session"]["id"]))
+    assert rt.clock.now() - seen < timedelta(seconds=30)  # moved forward from 6 minutes ago
+
+
+def test_an_unknown_token_is_refused_on_the_loop(client, rt, thread_hand_offs):
+    thread_hand_offs.clear()
+    answer = client.get("/api/v1/me", headers={"Authorization": "Bearer " + "x" * 43})
+    assert answer.status_code == 401 and answer.json()["code"] == "not_authenticated"
+    assert thread_hand_offs == []
