@@ -6,7 +6,6 @@ import asyncio
 import importlib
 import time
 import uuid
-import weakref
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,8 @@ from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, ev
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
+
+from passport.loops import PerLoop
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -249,8 +250,9 @@ class Database:
         self._single = (self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite
                         else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         # hot_async's connections: a quarter of the engine's pool, for a few short statements.
-        self._async_size = max(2, pool_size // 4)
-        self._async_pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._async_pools = PerLoop(lambda: AsyncPool(
+            self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            max(2, pool_size // 4)))
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -295,19 +297,11 @@ class Database:
         """``hot`` for an event loop: the same statement on this loop's own psycopg
         ``AsyncConnection`` pool (see ``AsyncPool``), without a thread hand-off."""
         sql, defaults, row, utc = statement.compiled(self.engine.dialect)
-        return _hot_row(row, utc, await self._async_pool().fetchone(sql, defaults | params))
-
-    def _async_pool(self) -> AsyncPool:
-        loop = asyncio.get_running_loop()
-        pool = self._async_pools.get(loop)
-        if pool is None:
-            conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            pool = self._async_pools[loop] = AsyncPool(conninfo, self._async_size)
-        return pool
+        return _hot_row(row, utc, await self._async_pools.get().fetchone(sql, defaults | params))
 
     async def close_async(self) -> None:
         """Close the connections of the running loop's async pool (the app's lifespan, at shutdown)."""
-        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        pool = self._async_pools.pop()
         if pool is not None:
             await pool.close()
 

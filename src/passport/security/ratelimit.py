@@ -7,11 +7,9 @@ script as ``hit``'s, so both count against one budget."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,6 +20,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from passport.errors import rate_limited
+from passport.loops import PerLoop
 
 
 @lru_cache(maxsize=256)
@@ -90,7 +89,7 @@ class RateLimiter:
             self._limiter = MovingWindowRateLimiter(self.storage)
         else:
             self.memory = MemoryWindows()
-        self._async_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop → (storage, limiter)
+        self._async_limiters: PerLoop[AsyncMovingWindowRateLimiter] = PerLoop(self._new_async_limiter)
         self.enabled = True
 
     @staticmethod
@@ -120,25 +119,20 @@ class RateLimiter:
             self.hit(rule, scope, *identifiers)
             return
         item = _rule(rule)
-        limiter = self._async_limiter()
+        limiter = self._async_limiters.get()
         if not await limiter.hit(item, scope, *identifiers):
             stats = await limiter.get_window_stats(item, scope, *identifiers)
             raise rate_limited(math.ceil(stats.reset_time - time.time()))
 
-    def _async_limiter(self) -> AsyncMovingWindowRateLimiter:
-        loop = asyncio.get_running_loop()
-        found = self._async_limiters.get(loop)
-        if found is None:
-            storage = storage_from_string(f"async+{self._redis_url}", implementation="redispy",
-                                          key_prefix=self._key_prefix)
-            found = self._async_limiters[loop] = (storage, AsyncMovingWindowRateLimiter(storage))
-        return found[1]
+    def _new_async_limiter(self) -> AsyncMovingWindowRateLimiter:
+        return AsyncMovingWindowRateLimiter(storage_from_string(
+            f"async+{self._redis_url}", implementation="redispy", key_prefix=self._key_prefix))
 
     async def close_async(self) -> None:
         """Close the running loop's Redis client, if it has one (the app's lifespan, at shutdown)."""
-        found = self._async_limiters.pop(asyncio.get_running_loop(), None)
-        if found is not None:
-            await found[0].bridge.get_connection().aclose()
+        limiter = self._async_limiters.pop()
+        if limiter is not None:
+            await limiter.storage.bridge.get_connection().aclose()
 
     def clear(self, rule: str, scope: str, *identifiers: str) -> None:
         item = _rule(rule)
