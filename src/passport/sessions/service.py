@@ -236,14 +236,18 @@ async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
 def _may_start_recorded(rt: Runtime, account, ok: bool, now: datetime) -> bool:
     """PostgreSQL, a right password for an account that may log in without more: the one-statement
     start (``start_session_recorded``) applies."""
-    return (ok and account is not None and not rt.db.is_sqlite
-            and not (account.locked_until and account.locked_until > now)
+    return (ok and account is not None and not rt.db.is_sqlite and not _locked(account, now)
             and account.status not in REFUSED_STATUSES and not totp.is_enabled(account))
+
+
+def _locked(account, now: datetime) -> bool:
+    """Locked by too many failures, as read (the session-starting writes check it again)."""
+    return bool(account and account.locked_until and account.locked_until > now)
 
 
 def _conclude_password(rt: Runtime, origin: audit.Origin, target: codes.Target, account, ok: bool,
                        now: datetime, token: str) -> tuple[Issued, dict]:
-    locked = bool(account and account.locked_until and account.locked_until > now)
+    locked = _locked(account, now)
     if account is None or locked or not ok:
         with rt.db.write() as db:
             notice = _record_failure(rt, db, origin, account, locked, now, target.channel)
@@ -339,7 +343,7 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
         proved = outcome is codes.Redeemed.OK and account.status not in REFUSED_STATUSES
         if proved and totp.is_enabled(account):
             # The lock also counts wrong authenticator codes: holding the phone must not lift it.
-            if account.locked_until and account.locked_until > now:
+            if _locked(account, now):
                 _record_failure(rt, db, origin, account, True, now, target.channel)
             else:
                 challenge = _challenge(rt, db, origin, account, now, "sms_code")
@@ -459,7 +463,7 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
     else:
         check = totp.check_code(totp.secret_of(rt, account), code, now, account.totp_last_step)
         proved, step = check.ok, check.step
-    locked = bool(account.locked_until and account.locked_until > now)
+    locked = _locked(account, now)
     factor = "recovery_key" if by_key else "totp"
     token = new_session_token()
     issued = notice = None
@@ -528,9 +532,8 @@ def lookup(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
 
     A row read from the database is kept in the process's sessions cache for
     ``session_cache_seconds``; every validity check runs again on each use."""
-    if not token or len(token) > 128:
+    if (digest := _digest(token)) is None:
         return None, False
-    digest = token_digest(token)
     row = rt.sessions_cache.get(digest)
     fresh = row is None
     if fresh:
@@ -542,14 +545,18 @@ def lookup(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
 async def lookup_async(rt: Runtime, token: str | None) -> tuple[Principal | None, bool]:
     """``lookup`` on PostgreSQL for an event loop: a cached row costs no I/O, a fresh one is read
     through the loop's own connections (``Database.hot_async``), no thread hand-off either way."""
-    if not token or len(token) > 128:
+    if (digest := _digest(token)) is None:
         return None, False
-    digest = token_digest(token)
     row = rt.sessions_cache.get(digest)
     fresh = row is None
     if fresh:
         row = await rt.db.hot_async(_AUTHENTICATE_HOT, {"token_hash": digest})
     return _checked(rt, digest, row, fresh)
+
+
+def _digest(token: str | None) -> bytes | None:
+    """The digest a session is found by; None for what cannot be a token (nothing to look up)."""
+    return token_digest(token) if token and len(token) <= 128 else None
 
 
 def _checked(rt: Runtime, digest: bytes, row, fresh: bool) -> tuple[Principal | None, bool]:
