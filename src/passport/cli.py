@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from passport.clock import in_china_time
 from passport.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="passport: the Orginone account service.")
@@ -426,10 +427,9 @@ def maintenance_cancel(window_id: str) -> None:
 
 
 def _beijing(value: str, option: str) -> datetime:
-    from datetime import timedelta, timezone
 
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{option} must be an ISO 8601 time, not {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone(timedelta(hours=8)))
+    return in_china_time(parsed)

@@ -35,6 +35,7 @@ MODEL_MODULES = (
     "passport.agreements.models",
     "passport.audit.models",
     "passport.admin.models",
+    "passport.reviews.models",
     "passport.notify.models",
     "passport.realname.models",
     "passport.cancellation.models",

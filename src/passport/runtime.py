@@ -13,11 +13,12 @@ from passport.clock import Clock
 from passport.db import Database
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
-from passport.notify.email import EmailMessage, EmailSender, make_email_sender
-from passport.notify.sms import SmsMessage, SmsSender, make_sms_sender
 from passport.security.keys import Keys, load_keys
 from passport.security.passwords import Hasher
 from passport.security.ratelimit import RateLimiter
+from passport.senders import make_email_sender, make_sms_sender
+from passport.senders.email import EmailMessage, EmailSender
+from passport.senders.sms import SmsMessage, SmsSender
 from passport.settings import Settings
 
 log = structlog.get_logger("passport.runtime")

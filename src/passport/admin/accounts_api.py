@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from passport.admin import enforcement, reviews
+from passport.admin import enforcement
 from passport.admin.service import StaffPrincipal
+from passport.reviews import service as reviews
 from passport.web.http import ApiOrigin, Rt, staff_permission
 
 router = APIRouter(prefix="/admin", tags=["admin"])

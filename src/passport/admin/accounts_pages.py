@@ -10,11 +10,13 @@ from fastapi.responses import Response
 
 from passport import errors
 from passport.accounts.service import STATUSES as ACCOUNT_STATUSES
-from passport.admin import enforcement, reviews
+from passport.admin import enforcement
 from passport.admin import service as admin
+from passport.clock import in_china_time
+from passport.reviews import service as reviews
 from passport.web import http
 from passport.web import pages as web
-from passport.web.pages import CHINA_TIME, FormData, FormState
+from passport.web.pages import FormData, FormState
 
 ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
@@ -126,7 +128,7 @@ def _local_time(raw: str) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise errors.invalid("invalid_until", "Enter a valid date and time.", "until") from None
-    return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+    return in_china_time(value)
 
 
 @web.router.get("/admin/reviews")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,12 +20,12 @@ from passport.admin.service import StaffPrincipal
 from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.cancellation.models import CancellationRequest
-from passport.clock import as_utc, rfc3339
+from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import service as codes
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
-from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
+from passport.senders.sms import SmsMessage
 from passport.sessions import service as sessions
 
 ACTIONS = ("warn", "require_correction", "restrict", "suspend", "unsuspend", "terminate")
@@ -41,7 +41,6 @@ REVEAL_REASON_MIN = 5
 PAGE_MAX = 100
 RECENT_ACTIVITY = 20
 _ID_NUMBER = re.compile(r"\d{17}[\dXx]")
-_CHINA_TIME = timezone(timedelta(hours=8))
 _ACTION_NAMES = {"warn": "警告", "require_correction": "限期改正", "restrict": "限制使用", "suspend": "暂停使用",
                  "unsuspend": "恢复正常使用", "terminate": "终止服务"}
 
@@ -229,7 +228,7 @@ def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
 
     deadline = {"zh-CN": "", "en": ""}
     if until is not None:
-        when = until.astimezone(_CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+        when = china_time(until)
         correction = action == "require_correction"
         deadline = {"zh-CN": f"{'改正期限' if correction else '截止时间'}：{when}（北京时间）。",
                     "en": f"{'Correct by' if correction else 'Until'}: {when} (Beijing time)."}

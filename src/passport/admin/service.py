@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.admin.models import Staff, StaffSession
 from passport.audit import service as audit
+from passport.clock import CHINA_TIME
 from passport.db import new_id
 from passport.runtime import Runtime
 from passport.security.tokens import new_token, token_digest
@@ -41,7 +42,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 STAFF_IDLE = timedelta(minutes=30)
 STAFF_ABSOLUTE = timedelta(hours=12)
 ENROLMENT_TTL = timedelta(hours=24)
-CHINA_TIME = timezone(timedelta(hours=8))
 _LOGIN = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 
 
@@ -389,8 +389,8 @@ def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
     from sqlalchemy import func
 
     from passport.accounts.models import Account
-    from passport.admin.models import Review
     from passport.audit.models import AuditEvent
+    from passport.reviews.models import Review
     from passport.sessions.models import LoginSession
 
     require(principal, "dashboard.read")

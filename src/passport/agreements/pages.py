@@ -15,7 +15,7 @@ from passport.admin.pages import render as admin_render
 from passport.admin.pages import staff_page
 from passport.agreements import service
 from passport.agreements.gate import INTERSTITIAL
-from passport.clock import as_utc
+from passport.clock import in_china_time
 from passport.web import pages as web
 from passport.web.pages import FormData, FormState
 
@@ -158,7 +158,7 @@ PublishForm = Annotated[dict[str, str], Depends(web.form_reader(service.MAX_BODY
 def _time(value: str) -> datetime | None:
     """ISO 8601, or a datetime-local value taken as China time."""
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return as_utc(parsed) if parsed.tzinfo else parsed.replace(tzinfo=web.CHINA_TIME)
+    return in_china_time(parsed)
 
 
 def _admin_page(request: Request, staff, state: FormState) -> Response:

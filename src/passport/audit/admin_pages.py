@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from passport.admin import service as admin
 from passport.admin.pages import staff_page
 from passport.audit import service as audit
-from passport.clock import as_utc
+from passport.clock import in_china_time
 from passport.web import pages as web
 from passport.web.pages import FormData
 
@@ -28,7 +28,7 @@ def _time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return as_utc(parsed) if parsed.tzinfo else parsed.replace(tzinfo=web.CHINA_TIME)
+    return in_china_time(parsed)
 
 
 def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainReport | None = None) -> Response:

@@ -17,17 +17,9 @@ from sqlalchemy.orm import Session
 from passport.audit.models import AuditChainHead, AuditEvent
 from passport.clock import rfc3339
 from passport.identity.masking import mask_mapping
+from passport.origin import Origin  # services name it audit.Origin
 
 GENESIS = "0" * 64
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from: recorded with every audit event and consent."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-    channel: str = "api"  # api | web | cli | worker
 
 
 _FIELDS = ("seq", "at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",

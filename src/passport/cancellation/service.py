@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -35,7 +35,7 @@ from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.audit.models import AuditEvent
 from passport.cancellation.models import CancellationRequest
-from passport.clock import as_utc, rfc3339
+from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import service as codes
 from passport.identity.phone import mask_phone
 from passport.notify import service as notify
@@ -60,15 +60,10 @@ REFUSED = {
 # account took during the cooling-off (a restriction, one lifted) leaves the owner's request standing.
 PLATFORM_HOLDS = frozenset({"frozen", "suspended", "terminated"})
 TOMBSTONE_NICKNAME = "已注销用户"
-CHINA_TIME = timezone(timedelta(hours=8))
 OWN_PHONE_PURPOSES = (codes.Purpose.CANCEL_ACCOUNT, codes.Purpose.EXPORT)
 # Test only (PASSPORT_ENV=test): seconds to sleep after each finalisation step, so that a test can
 # kill the worker half way.
 PAUSE_ENV = "PASSPORT_TEST_FINALISE_PAUSE_SECONDS"
-
-
-def _china_time(value: datetime) -> str:
-    return as_utc(value).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def _refusal(status: str) -> errors.DomainError:
@@ -194,7 +189,7 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: codes
                              details={"request": request.id, "effective_at": rfc3339(effective_at),
                                       "previous_status": status})
                 notify.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
-                                      params={"effective_at": _china_time(effective_at)}, channels=("inbox", "sms"))
+                                      params={"effective_at": china_time(effective_at)}, channels=("inbox", "sms"))
     if outcome is None:
         raise refusal
     if outcome is not codes.Redeemed.OK:
@@ -259,7 +254,7 @@ def withdraw(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
                      actor_id=account_id, subject_type="account", subject_id=account_id,
                      details={"request": request.id, "status": request.previous_status})
         notify.notify_account(rt, db, account_id=account_id, template="cancellation_withdrawn",
-                              params={"time": _china_time(now)}, channels=("inbox", "sms"))
+                              params={"time": china_time(now)}, channels=("inbox", "sms"))
     sessions.forget_sessions(rt, account_id=account_id)
     log.info("cancellation.withdrawn", request=request.id)
 
@@ -305,7 +300,7 @@ def _send_reminders(rt: Runtime, now: datetime, limit: int) -> None:
         for request in due:
             request.reminded_at = now
             notify.notify_account(rt, db, account_id=request.account_id, template="cancellation_reminder",
-                                  params={"effective_at": _china_time(request.effective_at)}, channels=("inbox", "sms"))
+                                  params={"effective_at": china_time(request.effective_at)}, channels=("inbox", "sms"))
             audit.record(db, at=now, action="cancellation.reminded", origin=audit.Origin(channel="worker"),
                          actor_type="system", subject_type="account", subject_id=request.account_id,
                          details={"request": request.id})
@@ -368,7 +363,7 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
     notify.erase_account(rt, db, account_id)
     _step(rt, request, "notices")
     notify.notify_account(rt, db, account_id=account_id, template="cancellation_finalised",
-                          params={"time": _china_time(now)}, channels=("sms",))
+                          params={"time": china_time(now)}, channels=("sms",))
     _step(rt, request, "final_notice")
     realname.erase_account(rt, db, account_id)
     _step(rt, request, "real_name")
@@ -606,7 +601,7 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
             if outcome is codes.Redeemed.OK and not taken:
                 # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
                 notify.notify_account(rt, db, account_id=account_id, template="phone_changed",
-                                      params={"time": _china_time(now)}, channels=("inbox", "sms"))
+                                      params={"time": china_time(now)}, channels=("inbox", "sms"))
                 # Only over the number just read: of two changes at once, the second changes nothing.
                 changed = db.execute(
                     update(accounts.Account)

@@ -10,7 +10,7 @@ Only an HMAC of the code is stored. The answer is the same whether or not an acc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, text, update
@@ -19,15 +19,16 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
+from passport.clock import china_time
 from passport.credentials.models import VerificationCode
 from passport.identity.email import InvalidEmail, email_key, normalize_email
 from passport.identity.phone import InvalidPhone, normalize_phone
 from passport.notify import service as notices
-from passport.notify.email import EmailMessage
-from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import keyed_digest, new_numeric_code, new_recovery_key, normalize_recovery_key, same
+from passport.senders.email import EmailMessage
+from passport.senders.sms import SmsMessage
 from passport.sessions import service as sessions
 
 
@@ -245,7 +246,6 @@ def erase_codes(db: Session, target_bidxs: list[bytes]) -> int:
 
 # --- the credential lifecycle ---------------------------------------------------------------------
 
-CHINA_TIME = timezone(timedelta(hours=8))
 # Unfreezing makes an account active again, so only an active account can be frozen: freezing one the
 # platform restricted or suspended would let whoever unfreezes it lift that.
 FREEZABLE = frozenset({"active", "frozen"})
@@ -508,5 +508,5 @@ def _frozen() -> errors.DomainError:
 
 def _notify(rt: Runtime, db: Session, account_id: str, template: str, now: datetime) -> None:
     """A security notice to the owner (L2): inbox and SMS, queued in the change's unit of work."""
-    when = now.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+    when = china_time(now)
     notices.notify_account(rt, db, account_id=account_id, template=template, params={"time": when})

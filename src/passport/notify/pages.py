@@ -13,13 +13,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from passport import __version__, errors
+from passport.clock import in_china_time
 from passport.notify import service
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
 from passport.web import http
 from passport.web import pages as web
 from passport.web.i18n import LANGUAGES
-from passport.web.pages import CHINA_TIME, FormData, FormState
+from passport.web.pages import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("passport.notify")
@@ -226,7 +227,7 @@ def _local_time(raw: str | None, field: str) -> datetime | None:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise errors.invalid("invalid_time", "Enter a date and time.", field) from None
-    return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+    return in_china_time(value)
 
 
 def admin_announcements_page(request: Request, staff, state: FormState) -> Response:

@@ -26,15 +26,15 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.audit import service as audit
-from passport.clock import as_utc, rfc3339
+from passport.clock import as_utc, china_time, rfc3339
 from passport.identity.email import mask_email
 from passport.identity.masking import mask_text
 from passport.identity.phone import mask_phone
-from passport.notify.email import EmailMessage
 from passport.notify.models import Announcement, InboxMessage, MaintenanceWindow, OutboxNotice
-from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
 from passport.security.tokens import keyed_digest, same
+from passport.senders.email import EmailMessage
+from passport.senders.sms import SmsMessage
 
 log = structlog.get_logger("passport.notify")
 
@@ -753,11 +753,10 @@ def schedule_maintenance(rt: Runtime, origin: audit.Origin, *, starts_at: dateti
     now = rt.clock.now()
     if ends_at <= now:
         raise errors.invalid("period_in_past", "The end time has already passed.", "ends_at")
-    from passport.web.pages import localtime  # the same Beijing-time format the pages use
 
     announce_from = max(now, starts_at - timedelta(hours=rt.settings.maintenance_notice_hours))
     body = f"{message}\n\n维护时间（北京时间）/ Maintenance window (Beijing time): " \
-           f"{localtime(starts_at)} – {localtime(ends_at)}"
+           f"{china_time(starts_at)} – {china_time(ends_at)}"
     with rt.db.write() as db:
         window = MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, message=message, created_by=staff_id,
                                    created_at=now)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
-from passport.admin import reviews
 from passport.admin.service import StaffPrincipal
 from passport.realname import schemas, service
+from passport.reviews import service as reviews
 from passport.web.http import ApiOrigin, Authenticated, Rt, staff_permission
 
 router = APIRouter(tags=["real-name"])

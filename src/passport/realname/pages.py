@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from passport import errors
-from passport.admin import reviews
 from passport.admin import service as admin
 from passport.realname import api as realname_api
 from passport.realname import service
+from passport.reviews import service as reviews
 from passport.web import http
 from passport.web import pages as web
 from passport.web.pages import FIELD_CAP, FormData, FormState

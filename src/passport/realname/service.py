@@ -16,7 +16,7 @@ import os
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session, aliased
 
 from passport import errors
 from passport.accounts import service as accounts
-from passport.admin import reviews
 from passport.audit import service as audit
-from passport.clock import rfc3339
+from passport.clock import CHINA_TIME, china_time, rfc3339
 from passport.credentials import service as codes
 from passport.db import new_id
 from passport.identity.phone import mask_phone
@@ -46,12 +45,12 @@ from passport.ipregion import resolver as ip_regions
 from passport.notify import service as notify
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
 from passport.realname.providers import Outcome, ProviderUnavailable, make_provider
+from passport.reviews import service as reviews
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
 
 log = structlog.get_logger("passport.realname")
 
-CHINA_TIME = timezone(timedelta(hours=8))
 NAME_FIELD, ID_FIELD = "account.real_name", "account.id_number"
 ATTEMPT_NAME_FIELD, ATTEMPT_ID_FIELD = "realname.name", "realname.id_number"
 LEGAL_REP_FIELD, CONTACT_FIELD = "organization.legal_representative", "organization.contact_phone"
@@ -447,7 +446,7 @@ def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin
                  actor_id=actor[1], subject_type="account", subject_id=account.id,
                  details={"provider": attempt.provider, "attempt": attempt.id, "reason": outcome.reason})
     template = "realname_person_verified" if outcome.status == "verified" else "realname_person_rejected"
-    params = {"time": now.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")}
+    params = {"time": china_time(now)}
     if outcome.status != "verified":
         params["reason"] = _reason_text(outcome.reason)
     notify.notify_account(rt, db, account_id=account.id, template=template, params=params)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from passport import errors
 from passport.accounts import service as accounts
+from passport.clock import china_time
 from passport.credentials import service as credentials
 from passport.sessions import service
 from passport.web import pages as web
@@ -36,7 +37,7 @@ def refused_form(request: Request, exc: errors.DomainError, values: dict[str, st
         state.alert = " ".join(filter(None, [
             web.translate(request, exc.title),
             web.translate(request, "Reason: %(reason)s", reason=exc.extra["reason"]),
-            web.translate(request, "Until %(time)s (Beijing time).", time=web.localtime(exc.extra["until"]))
+            web.translate(request, "Until %(time)s (Beijing time).", time=china_time(exc.extra["until"]))
             if exc.extra.get("until") else None]))
     return state
 

@@ -20,9 +20,9 @@ from passport.credentials import service as codes
 from passport.credentials import totp
 from passport.db import HotStatement, new_id
 from passport.ipregion import resolver as ip_regions
-from passport.notify.sms import SmsMessage
 from passport.runtime import Runtime
 from passport.security.tokens import b64, keyed_digest, new_token, same, token_digest
+from passport.senders.sms import SmsMessage
 from passport.sessions.models import LoginSession
 
 # Touching last_seen_at on every request would turn every read into a write.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,17 +24,16 @@ from passport.accounts import service as accounts
 from passport.agreements import gate as consent_gate
 from passport.agreements import service as agreements
 from passport.audit.service import Origin
-from passport.clock import as_utc
+from passport.clock import china_time
 from passport.notify import service as notices
-from passport.notify.sms import OutboxSms
 from passport.runtime import Runtime
+from passport.senders.sms import OutboxSms
 from passport.sessions import service as sessions
 from passport.web import http
 from passport.web.i18n import LANGUAGES, gettext
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
-CHINA_TIME = timezone(timedelta(hours=8))  # mainland China keeps UTC+8 all year
 FIELD_CAP = 1024  # longer than any field a page reads; services apply the real limits
 _NOT_LOOKED_UP = object()
 
@@ -54,15 +52,6 @@ def render_markdown(text: str) -> Markup:
 
 # --- templates -------------------------------------------------------------------------------------
 
-def localtime(value: datetime | str | None) -> str:
-    """A UTC time as mainland users read it: ``2026-03-04 13:06``."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return as_utc(value).astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
-
-
 @cache
 def environment(lang: str) -> Environment:
     """One environment per language with its translations installed once: a shared environment
@@ -74,7 +63,7 @@ def environment(lang: str) -> Environment:
         lambda singular, plural, n: gettext(lang, singular if n == 1 else plural),
         newstyle=True,
     )
-    env.filters["localtime"] = localtime
+    env.filters["localtime"] = china_time
     return env
 
 

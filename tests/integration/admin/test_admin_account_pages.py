@@ -8,8 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from passport.audit.models import AuditEvent
-from passport.clock import rfc3339
-from passport.web.pages import CHINA_TIME
+from passport.clock import CHINA_TIME, rfc3339
 from passport_testing import STRONG_PASSWORD, make_staff, register_account
 
 HTML = {"Accept": "text/html"}
@@ -103,7 +102,7 @@ def test_reveal_form_needs_a_reason(client, rt):
 
 
 def test_reviews_page_lists_the_queue(client, rt):
-    from passport.admin import reviews
+    from passport.reviews import service as reviews
 
     with rt.db.write() as db:
         review_id = reviews.enqueue(db, "profile", "account", "acc-page", {}, rt.clock.now())

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select, update
 
 from passport import errors
-from passport.admin import reviews
-from passport.admin.models import Review
 from passport.admin.service import authenticate_staff
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
+from passport.reviews import service as reviews
+from passport.reviews.models import Review
 from passport_testing import make_staff
 
 ADMIN = "/api/v1/admin"

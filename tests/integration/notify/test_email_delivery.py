@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from passport.accounts.models import Account
 from passport.notify import service as notices
 from passport.notify.models import OutboxNotice
-from passport.notify.smtp import SmtpEmail
+from passport.senders.smtp import SmtpEmail
 from passport_testing import deliver_notices, free_port, register_account
 
 

@@ -15,7 +15,7 @@ from passport.accounts.models import Account
 from passport.audit.service import Origin
 from passport.notify import service as notices
 from passport.notify.models import InboxMessage, OutboxNotice
-from passport.notify.sms import SendResult, SmsError
+from passport.senders.sms import SendResult, SmsError
 from passport_testing import deliver_notices, outbox_messages, register_account
 
 

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from passport.notify.email import EmailMessage, make_email_sender
-from passport.notify.smtp import SmtpEmail, SmtpError
+from passport.senders import make_email_sender
+from passport.senders.email import EmailMessage
+from passport.senders.smtp import SmtpEmail, SmtpError
 from passport.settings import Settings
 from passport_testing import STRONG_PASSWORD, free_port, make_settings, register_account
 

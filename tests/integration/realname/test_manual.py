@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from passport import errors
 from passport.accounts.models import Account
-from passport.admin.models import Review
 from passport.audit.service import Origin
 from passport.realname import service
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
+from passport.reviews.models import Review
 from passport_testing import make_staff, register_account
 
 from .conftest import EXECUTABLE, JPEG, PNG, auth, new_id_number

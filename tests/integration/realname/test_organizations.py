@@ -7,12 +7,12 @@ from sqlalchemy import func, select
 
 from passport import errors
 from passport.accounts.models import Account
-from passport.admin.models import Review
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
 from passport.notify.models import InboxMessage
 from passport.realname import service
 from passport.realname.models import Document, Organization, OrganizationAdmin
+from passport.reviews.models import Review
 from passport_testing import make_staff, new_phone, register_account
 
 from .conftest import EXECUTABLE, JPEG, PDF, PNG, auth, new_uscc, verified_person

@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from passport.notify.aliyun import AliyunSms, canonical_query, percent_encode, sign, string_to_sign
-from passport.notify.sms import SendResult, SmsError, SmsMessage
+from passport.senders.aliyun import AliyunSms, canonical_query, percent_encode, sign, string_to_sign
+from passport.senders.sms import SendResult, SmsError, SmsMessage
 from passport.settings import Settings
 
 SECRET = "s3cr3t-Key+/="

@@ -21,7 +21,7 @@ import httpx
 
 from passport.clock import as_utc
 from passport.identity.phone import mask_phone, national
-from passport.notify.sms import SendResult, SmsError, SmsMessage
+from passport.senders.sms import SendResult, SmsError, SmsMessage
 
 log = logging.getLogger(__name__)
 

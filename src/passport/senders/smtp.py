@@ -22,8 +22,8 @@ import aiosmtplib
 
 from passport.identity.email import mask_email
 from passport.identity.masking import mask_text
-from passport.notify.email import EmailMessage
-from passport.notify.sms import SendResult
+from passport.senders.email import EmailMessage
+from passport.senders.sms import SendResult
 
 SECURITY = ("starttls", "tls", "none")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
-from passport.notify.sms import JsonLinesOutbox, SendResult
+from passport.senders.sms import JsonLinesOutbox, SendResult
 
 
 @dataclass(frozen=True)
@@ -32,13 +31,3 @@ class EmailSender(Protocol):
 
 class OutboxEmail(JsonLinesOutbox):
     filename = "email.jsonl"
-
-
-def make_email_sender(settings, outbox_dir: Path) -> EmailSender:
-    if settings.email_backend == "smtp":
-        from passport.notify.smtp import SmtpEmail
-
-        return SmtpEmail.from_settings(settings)
-    if not settings.is_dev:
-        raise RuntimeError("the email outbox is for dev and test only")
-    return OutboxEmail(outbox_dir)

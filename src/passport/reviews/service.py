@@ -8,17 +8,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
-from passport.admin.models import Review
-from passport.admin.service import StaffPrincipal
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.db import new_id
+from passport.reviews.models import Review
 from passport.runtime import Runtime
 
 QUEUES = ("organization", "real_name", "profile")
@@ -27,6 +26,12 @@ DECISIONS = {"approve": "approved", "reject": "rejected"}
 CLAIM_TIMEOUT = timedelta(minutes=30)
 PAGE_MAX = 100
 REASON_MAX = 500
+
+
+class Reviewer(Protocol):
+    """The staff member who claims and decides (admin's StaffPrincipal)."""
+
+    staff_id: str
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def _why_not(db: Session, review_id: str) -> errors.DomainError:
                               extra={"claimed_at": rfc3339(review.claimed_at)})
 
 
-def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: StaffPrincipal) -> dict:
+def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer) -> dict:
     now = rt.clock.now()
     with rt.db.write() as db:
         done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
@@ -162,7 +167,7 @@ def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: StaffPrincip
         return _view(review)
 
 
-def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: StaffPrincipal, *, decision: str,
+def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *, decision: str,
            reason: str | None) -> dict:
     """Decide once: the conditional UPDATE lets exactly one of two simultaneous decisions through."""
     if decision not in DECISIONS:

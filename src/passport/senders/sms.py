@@ -73,13 +73,3 @@ class JsonLinesOutbox:
 
 class OutboxSms(JsonLinesOutbox):
     filename = "sms.jsonl"
-
-
-def make_sms_sender(settings, outbox_dir: Path) -> SmsSender:
-    if settings.sms_backend == "aliyun":
-        from passport.notify.aliyun import AliyunSms
-
-        return AliyunSms.from_settings(settings)
-    if not settings.is_dev:
-        raise RuntimeError("the SMS outbox is for dev and test only")
-    return OutboxSms(outbox_dir)
