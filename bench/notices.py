@@ -67,7 +67,7 @@ def prepare(env: dict[str, str], count: int) -> None:
     os.environ.update(env)
     from passport.accounts.models import Account
     from passport.db import migrate
-    from passport.notify import service as notices
+    from passport.notify import outbox
     from passport.runtime import build_runtime
     from passport.settings import Settings
 
@@ -87,7 +87,7 @@ def prepare(env: dict[str, str], count: int) -> None:
     for start in range(0, count, 500):
         with rt.db.write() as db:
             for i in range(start, min(start + 500, count)):
-                notices.notify_account(rt, db, account_id=account_id, template="notice_message",
+                outbox.notify_account(rt, db, account_id=account_id, template="notice_message",
                                        params={"title": "bench", "text": f"bench notice {i}"}, channels=("email",))
     rt.close()
 
@@ -95,7 +95,7 @@ def prepare(env: dict[str, str], count: int) -> None:
 def work(env: dict[str, str], stop_at: float, delivered) -> None:
     os.environ.update(env)
     from passport.logs import configure_logging
-    from passport.notify import service as notices
+    from passport.notify import outbox
     from passport.runtime import build_runtime
     from passport.settings import Settings
 
@@ -104,7 +104,7 @@ def work(env: dict[str, str], stop_at: float, delivered) -> None:
     rt = build_runtime(settings, pool_size=2)
     idle_rounds = 0
     while time.monotonic() < stop_at and idle_rounds < 20:
-        done = notices.deliver_due(rt, limit=50)
+        done = outbox.deliver_due(rt, limit=50)
         with delivered.get_lock():
             delivered.value += done
         idle_rounds = 0 if done else idle_rounds + 1

@@ -80,7 +80,7 @@ def free_port() -> int:
 
 def deliver_notices(rt) -> int:
     """Run the worker's notice delivery until nothing is due (what `passport worker` does every second)."""
-    from passport.notify.service import deliver_due
+    from passport.notify.outbox import deliver_due
 
     total = 0
     while delivered := deliver_due(rt):

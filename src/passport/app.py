@@ -16,11 +16,36 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from passport import __version__, errors
+from passport import __version__, errors, guards
+from passport.accounts import api as accounts_api
+from passport.accounts import pages as accounts_pages
+from passport.admin import accounts_api as admin_accounts_api
+from passport.admin import accounts_pages as admin_accounts_pages
+from passport.admin import api as admin_api
+from passport.admin import pages as admin_pages
+from passport.agreements import api as agreements_api
+from passport.agreements import pages as agreements_pages
+from passport.audit import admin_api as audit_admin_api
+from passport.audit import admin_pages as audit_admin_pages
+from passport.audit import api as audit_api
+from passport.cancellation import api as cancellation_api
+from passport.cancellation import pages as cancellation_pages
+from passport.credentials import api as credentials_api
+from passport.credentials import pages as credentials_pages
+from passport.credentials import totp_api, totp_pages
+from passport.notify import api as notify_api
+from passport.notify import pages as notify_pages
+from passport.notify.pages import MaintenanceGate
+from passport.realname import api as realname_api
+from passport.realname import pages as realname_pages
 from passport.runtime import Runtime, build_runtime
+from passport.sessions import api as sessions_api
+from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
+from passport.web import pages as web
 from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
@@ -28,6 +53,19 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 # Routes that take a file (licence, ID document): their bodies may reach PASSPORT_UPLOAD_MAX_BYTES.
 UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual", "/account/real-name",
                           "/organizations/new"})
+
+# The one list of routers, in the order FastAPI tries them (the hottest first). No module registers
+# routes as a side effect of being imported.
+API_ROUTERS = tuple(m.router for m in (
+    accounts_api, sessions_api, credentials_api, totp_api, agreements_api, audit_api, admin_api, admin_accounts_api,
+    audit_admin_api, notify_api, realname_api, cancellation_api))
+PAGE_ROUTERS = tuple(m.router for m in (
+    agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, admin_accounts_pages,
+    admin_pages, audit_admin_pages, credentials_pages, totp_pages, sessions_pages))
+# What every page's layout shows of the signed-in account (web/ asks, the domains answer).
+PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
+# Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).
+CODE_FORM_PAGES = (accounts_pages, sessions_pages, credentials_pages, cancellation_pages)
 
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],
@@ -67,8 +105,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     _install_errors(app)
     _install_routes(app, settings)
-    from passport.notify.pages import MaintenanceGate
-
     app.add_middleware(MaintenanceGate, runtime=rt)  # 503 during a maintenance window (notify/pages.py)
     # The last added runs first: every answer, a 413 included, gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.upload_max_bytes,
@@ -84,36 +120,18 @@ def serving_app() -> FastAPI:
 
 
 def _install_routes(app: FastAPI, settings: Settings) -> None:
-    from passport.accounts import api as accounts_api
-    from passport.admin import accounts_api as admin_accounts_api
-    from passport.admin import api as admin_api
-    from passport.agreements import api as agreements_api
-    from passport.agreements import pages as agreements_pages
-    from passport.audit import admin_api as audit_admin_api
-    from passport.audit import api as audit_api
-    from passport.cancellation import api as cancellation_api
-    from passport.cancellation import pages as cancellation_pages
-    from passport.credentials import api as credentials_api
-    from passport.credentials import totp_api
-    from passport.notify import api as notify_api
-    from passport.notify import pages as notify_pages
-    from passport.realname import api as realname_api
-    from passport.realname import pages as realname_pages
-    from passport.sessions import api as sessions_api
-    from passport.web import pages
-
     # FastAPI tries routes in the order they were added, at a few microseconds each (≈ 200 routes):
     # the operations endpoints and the hottest API paths (login, the session's account) go first.
     _install_operations(app)
-    for module in (accounts_api, sessions_api, credentials_api, totp_api, agreements_api, audit_api, admin_api,
-                   admin_accounts_api, audit_admin_api, notify_api, realname_api, cancellation_api):
-        app.include_router(module.router, prefix="/api/v1")
-    for module in (agreements_pages, notify_pages, realname_pages, cancellation_pages):
-        app.include_router(module.router)
-    app.include_router(pages.router)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
     if settings.is_dev:
-        app.include_router(pages.dev_router)
+        app.include_router(web.dev_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.page_context = PAGE_CONTEXT
+    app.state.code_forms = {purpose: page for module in CODE_FORM_PAGES for purpose, page in module.CODE_FORMS.items()}
 
 
 def _install_operations(app: FastAPI) -> None:
@@ -150,12 +168,14 @@ def _wants_page(request: Request) -> bool:
 
 
 def _install_errors(app: FastAPI) -> None:
-    from passport.web import pages
+    @app.exception_handler(web.Redirected)
+    async def redirected(_request: Request, exc: web.Redirected):
+        return exc.response
 
     @app.exception_handler(errors.DomainError)
     async def domain_error(request: Request, exc: errors.DomainError):
         if _wants_page(request):
-            return pages.error_page(request, exc)
+            return web.error_page(request, exc)
         return problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -175,7 +195,7 @@ def _install_errors(app: FastAPI) -> None:
                                     {404: "Not found.", 405: "Method not allowed."}[exc.status_code],
                                     exc.status_code)
         if _wants_page(request):
-            return pages.error_page(request, domain)
+            return web.error_page(request, domain)
         return problem(request, domain)
 
     @app.exception_handler(Exception)
@@ -261,12 +281,8 @@ class BodyLimit:
     async def _refuse(self, scope, send, max_bytes: int) -> None:
         request = Request(scope)
         if _wants_page(request):  # a form that posted too big a file gets a page, not JSON
-            from starlette.concurrency import run_in_threadpool
-
-            from passport.web import pages
-
             refused = errors.DomainError("body_too_large", "Request body too large.", 413)
-            return await (await run_in_threadpool(pages.error_page, request, refused))(scope, None, send)
+            return await (await run_in_threadpool(web.error_page, request, refused))(scope, None, send)
         response = JSONResponse({"type": "https://passport.orginone.cn/problems/body-too-large",
                                  "title": "Request body too large.", "status": 413,
                                  "detail": f"The limit is {max_bytes} bytes.", "code": "body_too_large"},

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from passport.clock import in_china_time
+from passport.notify import maintenance, outbox
 from passport.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="passport: the Orginone account service.")
@@ -349,12 +350,11 @@ def notices_status(
     failed: Annotated[bool, typer.Option("--failed", help="List the failed notices.")] = False,
 ) -> None:
     """Counts by status; with --failed, the failed notices (recipients masked) as JSON lines."""
-    from passport.notify import service as notices
 
     rt = _runtime()
     try:
-        typer.echo(json.dumps(notices.outbox_stats(rt)))
-        for row in notices.list_outbox(rt, status="failed", limit=200) if failed else []:
+        typer.echo(json.dumps(outbox.outbox_stats(rt)))
+        for row in outbox.list_outbox(rt, status="failed", limit=200) if failed else []:
             typer.echo(json.dumps(row, ensure_ascii=False))
     finally:
         rt.close()
@@ -365,11 +365,10 @@ def notices_retry_failed(
     since: Annotated[str | None, typer.Option(help="Only notices queued at or after this ISO 8601 time.")] = None,
 ) -> None:
     """Queue failed notices again (after fixing a template, PASSPORT_SMS_TEMPLATES or the provider)."""
-    from passport.notify import service as notices
 
     rt = _runtime()
     try:
-        typer.echo(f"requeued {notices.retry_failed(rt, _cli_origin(), since=_iso(since, '--since'))} notice(s)")
+        typer.echo(f"requeued {outbox.retry_failed(rt, _cli_origin(), since=_iso(since, '--since'))} notice(s)")
     finally:
         rt.close()
 
@@ -382,11 +381,10 @@ def maintenance_schedule(
 ) -> None:
     """Schedule a window; it is announced PASSPORT_MAINTENANCE_NOTICE_HOURS ahead."""
     from passport import errors
-    from passport.notify import service as notices
 
     rt = _runtime()
     try:
-        window = notices.schedule_maintenance(rt, _cli_origin(), starts_at=_beijing(start, "--start"),
+        window = maintenance.schedule_maintenance(rt, _cli_origin(), starts_at=_beijing(start, "--start"),
                                               ends_at=_beijing(end, "--end"), message=message)
     except errors.DomainError as exc:
         typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
@@ -399,11 +397,10 @@ def maintenance_schedule(
 @maintenance_app.command("list")
 def maintenance_list() -> None:
     """Maintenance windows, newest first, as JSON lines."""
-    from passport.notify import service as notices
 
     rt = _runtime()
     try:
-        for window in notices.list_maintenance(rt):
+        for window in maintenance.list_maintenance(rt):
             typer.echo(json.dumps(window, ensure_ascii=False))
     finally:
         rt.close()
@@ -413,11 +410,10 @@ def maintenance_list() -> None:
 def maintenance_cancel(window_id: str) -> None:
     """Cancel a window (or end one in progress); its announcement ends too."""
     from passport import errors
-    from passport.notify import service as notices
 
     rt = _runtime()
     try:
-        notices.cancel_maintenance(rt, _cli_origin(), window_id)
+        maintenance.cancel_maintenance(rt, _cli_origin(), window_id)
     except errors.DomainError as exc:
         typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
         raise typer.Exit(2) from None

@@ -16,7 +16,7 @@ import structlog
 from passport.audit import service as audit
 from passport.cancellation import service as cancellation
 from passport.credentials.service import sweep_codes
-from passport.notify import service as notify
+from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
 
@@ -24,7 +24,7 @@ log = structlog.get_logger("passport.worker")
 
 
 def run_once(rt: Runtime) -> dict[str, int]:
-    done = {"finalised": cancellation.finalise_due(rt), "delivered": notify.deliver_due(rt)}
+    done = {"finalised": cancellation.finalise_due(rt), "delivered": outbox.deliver_due(rt)}
     if any(done.values()):
         log.info("worker.jobs", **done)
     return done | sweep(rt)
@@ -33,7 +33,7 @@ def run_once(rt: Runtime) -> dict[str, int]:
 def sweep(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
         removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db),
-                   "notices": notify.sweep_outbox(rt, db)}
+                   "notices": outbox.sweep_outbox(rt, db)}
         checkpoint = audit.sweep_expired(rt, db)
         removed["audit_events"] = checkpoint["removed"] if checkpoint else 0
         if any(removed.values()):
@@ -54,7 +54,7 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
                 next_round = time.monotonic() + rt.settings.sweep_interval_seconds
                 delivered = run_once(rt)["delivered"]
             else:
-                delivered = notify.deliver_due(rt)
+                delivered = outbox.deliver_due(rt)
         except Exception as exc:  # noqa: BLE001 - the loop outlives one failed round
             log.error("worker.failed", error=type(exc).__name__, detail=str(exc))
         if delivered < 100:

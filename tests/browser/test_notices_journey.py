@@ -8,8 +8,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from passport.agreements import marketing
 from passport.audit.service import Origin
-from passport.notify import service as notices
+from passport.notify import announcements, board
 from passport.notify.models import Announcement
 from passport_testing import STRONG_PASSWORD, register_account
 
@@ -19,12 +20,12 @@ NEW_PASSWORD = "Xy9#river-Quartz"
 
 @pytest.fixture()
 def announcement(rt):
-    shown = notices.publish_announcement(rt, Origin(channel="cli"), title="旅程公告：系统升级完成",
+    shown = announcements.publish_announcement(rt, Origin(channel="cli"), title="旅程公告：系统升级完成",
                                          body="新版本已上线。")
     yield shown
     with rt.db.write() as db:
         db.execute(update(Announcement).where(Announcement.id == shown["id"]).values(ends_at=rt.clock.now()))
-    notices.forget_cache(rt)
+    board.forget_cache(rt)
 
 
 def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt, announcement):
@@ -74,4 +75,4 @@ def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt,
     page.click("#save-preferences")
     page.wait_for_selector(".alert-ok")
     assert not page.is_checked("#marketing")
-    assert notices.preferences(rt, done["account"]["id"])["marketing"] is False
+    assert marketing.preferences(rt, done["account"]["id"])["marketing"] is False

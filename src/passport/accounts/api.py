@@ -15,7 +15,8 @@ from passport.accounts.schemas import (
     RegisterIn,
 )
 from passport.agreements import service as agreements
-from passport.web.http import ApiOrigin, Authenticated, Rt
+from passport.guards import Authenticated
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["accounts"])
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from passport.admin import enforcement
 from passport.admin.service import StaffPrincipal
+from passport.guards import staff_permission
 from passport.reviews import service as reviews
-from passport.web.http import ApiOrigin, Rt, staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors
@@ -17,6 +17,8 @@ from passport.reviews import service as reviews
 from passport.web import http
 from passport.web import pages as web
 from passport.web.pages import FormData, FormState
+
+router = APIRouter(include_in_schema=False)
 
 ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
@@ -39,7 +41,7 @@ def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState
                       form=state, results=results, statuses=ACCOUNT_STATUSES)
 
 
-@web.router.get("/admin/accounts")
+@router.get("/admin/accounts")
 def accounts_search_form(request: Request) -> Response:
     staff = signed_in_staff(request, "accounts.read")
     if isinstance(staff, Response):
@@ -47,7 +49,7 @@ def accounts_search_form(request: Request) -> Response:
     return _search_page(request, staff, FormState())
 
 
-@web.router.post("/admin/accounts")
+@router.post("/admin/accounts")
 def accounts_search(request: Request, form: FormData) -> Response:
     """A POST, so the phone number searched for stays out of URLs, access logs and browser history."""
     staff = signed_in_staff(request, "accounts.read")
@@ -74,7 +76,7 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
                       staff=staff, form=state, account=account, revealed=revealed, actions=enforcement.ACTIONS)
 
 
-@web.router.get("/admin/accounts/{account_id}")
+@router.get("/admin/accounts/{account_id}")
 def account_detail(account_id: str, request: Request) -> Response:
     staff = signed_in_staff(request, "accounts.read")
     if isinstance(staff, Response):
@@ -84,7 +86,7 @@ def account_detail(account_id: str, request: Request) -> Response:
     return _detail_page(request, staff, account_id, FormState(notice=notice))
 
 
-@web.router.post("/admin/accounts/{account_id}/actions")
+@router.post("/admin/accounts/{account_id}/actions")
 def account_act(account_id: str, request: Request, form: FormData) -> Response:
     staff = signed_in_staff(request, "accounts.act")
     if isinstance(staff, Response):
@@ -101,7 +103,7 @@ def account_act(account_id: str, request: Request, form: FormData) -> Response:
     return web.redirect(request, f"/admin/accounts/{account_id}?done=1")
 
 
-@web.router.post("/admin/accounts/{account_id}/reveal")
+@router.post("/admin/accounts/{account_id}/reveal")
 def account_reveal(account_id: str, request: Request, form: FormData) -> Response:
     staff = signed_in_staff(request, "accounts.reveal")
     if isinstance(staff, Response):
@@ -131,7 +133,7 @@ def _local_time(raw: str) -> datetime | None:
     return in_china_time(value)
 
 
-@web.router.get("/admin/reviews")
+@router.get("/admin/reviews")
 def reviews_page(request: Request) -> Response:
     staff = signed_in_staff(request, "reviews.decide")
     if isinstance(staff, Response):

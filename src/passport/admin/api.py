@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Response
 from passport.admin import schemas
 from passport.admin import service as admin
 from passport.clock import rfc3339
-from passport.web.http import ApiOrigin, Rt, staff_permission
+from passport.guards import staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

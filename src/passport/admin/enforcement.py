@@ -224,7 +224,7 @@ def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
             until: datetime | None) -> SmsMessage | None:
     """The user is told of every action, with its reason (§五(四)); the time is Beijing time.
     Inbox and SMS through the outbox, in the action's unit of work."""
-    from passport.notify import service as notices
+    from passport.notify import outbox
 
     deadline = {"zh-CN": "", "en": ""}
     if until is not None:
@@ -232,7 +232,7 @@ def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
         correction = action == "require_correction"
         deadline = {"zh-CN": f"{'改正期限' if correction else '截止时间'}：{when}（北京时间）。",
                     "en": f"{'Correct by' if correction else 'Until'}: {when} (Beijing time)."}
-    notices.notify_account(rt, db, account_id=account.id, template="notice_account_action", params={
+    outbox.notify_account(rt, db, account_id=account.id, template="notice_account_action", params={
         "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
         "reason": reason, "deadline": deadline, "until": rfc3339(until) or ""})
     return None

@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import io
-from urllib.parse import quote
-
-import segno
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.admin import service as admin
 from passport.web import http
 from passport.web import pages as web
 from passport.web.pages import FormData, FormState
 
-router = web.router
+router = APIRouter(include_in_schema=False)
 
 LOGIN_FIELDS = ("login", "password", "totp")
 ENROL_FIELDS = ("password", "totp")
 STAFF_FIELDS = ("login", "role")
-
-
-def qr_image(uri: str) -> str:
-    """The otpauth URI as an SVG data URI drawn here (the secret never leaves the service)."""
-    buffer = io.BytesIO()
-    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=4, dark="#000", light="#fff",
-                                    xmldecl=False)
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def current_staff(request: Request) -> admin.StaffPrincipal | None:
-    """The signed-in staff member of this browser, from the ``passport_admin`` cookie (once a request)."""
-    if not hasattr(request.state, "page_staff"):
-        token = request.cookies.get(http.ADMIN_COOKIE)
-        request.state.page_staff = admin.authenticate_staff(web.runtime(request), token)
-    return request.state.page_staff
-
-
-def staff_page(request: Request, permission: str) -> admin.StaffPrincipal | Response:
-    """The staff member for an admin page, or the answer instead: to the login page when signed out,
-    a 403 page when the role lacks ``permission``."""
-    principal = current_staff(request)
-    if principal is None:
-        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
-    if not principal.may(permission):
-        return web.error_page(request, admin.forbidden())
-    return principal
-
-
-def render(request: Request, template: str, status: int = 200, **context) -> Response:
-    """An admin page: ``staff`` (for the layout) is the signed-in staff member or None."""
-    context.setdefault("staff", current_staff(request))
-    return web.render(request, template, status, **context)
 
 
 def _set_admin_cookie(request: Request, response: Response, token: str) -> None:
@@ -80,8 +42,8 @@ def enrol_page(request: Request, token: str, state: FormState) -> Response:
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     secret = shown["secret"]
-    return render(request, "admin_enrol.html", state.status, page_path=f"/admin/enrol/{token}", staff=None,
-                  form=state, enrolment=shown, qr=qr_image(shown["otpauth_uri"]),
+    return guards.admin_render(request, "admin_enrol.html", state.status, page_path=f"/admin/enrol/{token}", staff=None,
+                  form=state, enrolment=shown, qr=web.qr_image(shown["otpauth_uri"]),
                   grouped_secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
                   password_min_length=web.runtime(request).settings.password_min_length)
 
@@ -111,13 +73,13 @@ def enrol(token: str, request: Request, form: FormData) -> Response:
 # --- login, logout -----------------------------------------------------------------------------------
 
 def login_page(request: Request, state: FormState, next_path: str = "/admin") -> Response:
-    return render(request, "admin_login.html", state.status, page_path="/admin/login", staff=None, form=state,
+    return guards.admin_render(request, "admin_login.html", state.status, page_path="/admin/login", staff=None, form=state,
                   next_path=next_path)
 
 
 @router.get("/admin/login")
 def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query name
-    if current_staff(request) is not None:
+    if guards.current_staff(request) is not None:
         return web.redirect(request, _next_path(next))
     return login_page(request, FormState(), _next_path(next))
 
@@ -133,7 +95,7 @@ def login(request: Request, form: FormData) -> Response:
                                  form.get("password", ""), form.get("totp", ""))
     except errors.DomainError as exc:
         return login_page(request, web.failed_form(request, exc, values, LOGIN_FIELDS), next_path)
-    previous = current_staff(request)
+    previous = guards.current_staff(request)
     if previous is not None:
         admin.end_staff_session(web.runtime(request), web.web_origin(request), previous)
     response = web.redirect(request, next_path)
@@ -145,7 +107,7 @@ def login(request: Request, form: FormData) -> Response:
 def logout(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return web.error_page(request, web.csrf_error())
-    principal = current_staff(request)
+    principal = guards.current_staff(request)
     if principal is not None:
         admin.end_staff_session(web.runtime(request), web.web_origin(request), principal)
     response = web.redirect(request, "/admin/login")
@@ -157,23 +119,23 @@ def logout(request: Request, form: FormData) -> Response:
 
 @router.get("/admin")
 def dashboard(request: Request) -> Response:
-    principal = staff_page(request, "dashboard.read")
+    principal = guards.staff_page(request, "dashboard.read")
     if isinstance(principal, Response):
         return principal
     counts = admin.dashboard(web.runtime(request), principal)
-    return render(request, "admin_dashboard.html", staff=principal, counts=counts)
+    return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts)
 
 
 def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: FormState,
                     created: dict | None = None) -> Response:
     members = admin.list_staff(web.runtime(request), principal)
-    return render(request, "admin_staff.html", state.status, page_path="/admin/staff", staff=principal,
+    return guards.admin_render(request, "admin_staff.html", state.status, page_path="/admin/staff", staff=principal,
                   form=state, members=members, created=created, roles=admin.ROLES)
 
 
 @router.get("/admin/staff")
 def staff_list(request: Request) -> Response:
-    principal = staff_page(request, "staff.manage")
+    principal = guards.staff_page(request, "staff.manage")
     if isinstance(principal, Response):
         return principal
     return staff_list_page(request, principal, FormState())
@@ -181,7 +143,7 @@ def staff_list(request: Request) -> Response:
 
 @router.post("/admin/staff")
 def staff_create(request: Request, form: FormData) -> Response:
-    principal = staff_page(request, "staff.manage")
+    principal = guards.staff_page(request, "staff.manage")
     if isinstance(principal, Response):
         return principal
     values = {"login": form.get("login", ""), "role": form.get("role", "")}
@@ -197,7 +159,7 @@ def staff_create(request: Request, form: FormData) -> Response:
 
 @router.post("/admin/staff/{staff_id}/disable")
 def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = staff_page(request, "staff.manage")
+    principal = guards.staff_page(request, "staff.manage")
     if isinstance(principal, Response):
         return principal
     if not web.csrf_passed(request, form):
@@ -212,7 +174,7 @@ def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
 
 @router.post("/admin/staff/{staff_id}/reset")
 def staff_reset(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = staff_page(request, "staff.manage")
+    principal = guards.staff_page(request, "staff.manage")
     if isinstance(principal, Response):
         return principal
     if not web.csrf_passed(request, form):

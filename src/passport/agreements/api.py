@@ -17,7 +17,8 @@ from passport.agreements.schemas import (
     VersionOut,
 )
 from passport.clock import rfc3339
-from passport.web.http import ApiOrigin, Authenticated, Rt, staff_permission
+from passport.guards import Authenticated, staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["agreements"])
 

@@ -1,18 +1,13 @@
-"""The re-consent gate (COMPLIANCE A3, API.md "Agreements and consent"), called for every
-authenticated API request and every signed-in page. With no re-consent version in force and no
-continued-use acceptance due, it answers from the process's versions cache without I/O."""
+"""The re-consent gate's rules (COMPLIANCE A3, API.md "Agreements and consent"): which paths stay open
+while an account has a version to accept. ``guards.py`` applies them to every authenticated API
+request and every signed-in page; with no re-consent version in force and no continued-use
+acceptance due, ``service.gate_is_clear`` answers from the process's versions cache without I/O."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
-
-from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from passport import errors
-from passport.agreements import service
-from passport.runtime import Runtime
 
 # What a user who has not accepted yet may still do: read, accept, log out, take their data, apply
 # for cancellation (with the code it needs) and withdraw optional consent (A3, A4).
@@ -50,33 +45,3 @@ def page_open(path: str, method: str = "GET") -> bool:
 def consent_required(pending: list[dict]) -> errors.DomainError:
     return errors.DomainError("consent_required", "Please read and accept the updated agreements first.", 403,
                               extra={"pending": pending})
-
-
-async def check_api(request: Request, rt: Runtime, principal) -> None:
-    """403 ``consent_required`` while the account has a re-consent version to accept."""
-    if service.gate_is_clear(rt, principal.account_id, principal.account):
-        return
-    from passport.web.http import origin
-
-    gated = not api_open(request.method, request.url.path)
-    pending = await run_in_threadpool(service.enforce, rt, origin(request, "api"), principal.account_id,
-                                      principal.account, gated=gated)
-    if pending:
-        raise consent_required(pending)
-
-
-def check_page(request: Request, rt: Runtime, principal) -> None:
-    """For a signed-in page: a 303 to the interstitial while a re-consent version waits."""
-    if service.gate_is_clear(rt, principal.account_id, principal.account):
-        return
-    from passport.web.http import origin
-
-    path = request.url.path
-    pending = service.enforce(rt, origin(request, "web"), principal.account_id, principal.account,
-                              gated=not page_open(path, request.method))
-    if pending:
-        back = path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET" else "/account"
-        exc = consent_required(pending)
-        exc.status = 303
-        exc.headers = {"Location": f"{INTERSTITIAL}?next={quote(back, safe='/')}", "Cache-Control": "no-store"}
-        raise exc

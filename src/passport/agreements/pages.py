@@ -10,9 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from passport import errors
-from passport.admin.pages import render as admin_render
-from passport.admin.pages import staff_page
+from passport import errors, guards
 from passport.agreements import service
 from passport.agreements.gate import INTERSTITIAL
 from passport.clock import in_china_time
@@ -80,7 +78,7 @@ def _interstitial(request: Request, principal, state: FormState, next_url: str) 
 
 @router.get(INTERSTITIAL)
 def consent_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.redirect(request, "/login")
     return _interstitial(request, principal, FormState(), _safe_next(next))
@@ -88,7 +86,7 @@ def consent_page(request: Request, next: str | None = None) -> Response:  # noqa
 
 @router.post(INTERSTITIAL)
 def consent_accept(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.redirect(request, "/login")
     next_url = _safe_next(form.get("next"))
@@ -125,7 +123,7 @@ def _ledger_page(request: Request, principal, state: FormState) -> Response:
 
 @router.get("/account/consents")
 def ledger(request: Request, done: str | None = None) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.redirect(request, "/login")
     notice = DONE_NOTICES.get(done or "")
@@ -134,7 +132,7 @@ def ledger(request: Request, done: str | None = None) -> Response:
 
 @router.post("/account/consents/purposes/{purpose}")
 def set_purpose(purpose: str, request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.redirect(request, "/login")
     if not web.csrf_passed(request, form):
@@ -170,14 +168,14 @@ def _admin_page(request: Request, staff, state: FormState) -> Response:
     now = rt.clock.now()
     kinds = sorted({v.kind for v in versions})
     export = {fmt: "/api/v1/admin/consents/export?" + urlencode({"format": fmt}) for fmt in ("jsonl", "csv")}
-    return admin_render(request, "admin_agreements.html", state.status, page_path="/admin/agreements", staff=staff,
+    return guards.admin_render(request, "admin_agreements.html", state.status, page_path="/admin/agreements", staff=staff,
                         form=state, versions=versions, in_force=in_force, now=now, kinds=kinds, export=export,
                         purposes=service.OPTIONAL_PURPOSES, accepted=accepted)
 
 
 @router.get("/admin/agreements")
 def admin_agreements(request: Request, done: str | None = None) -> Response:
-    staff = staff_page(request, "dashboard.read")
+    staff = guards.staff_page(request, "dashboard.read")
     if isinstance(staff, Response):
         return staff
     if not (staff.may("agreements.publish") or staff.may("consents.export")):
@@ -188,7 +186,7 @@ def admin_agreements(request: Request, done: str | None = None) -> Response:
 
 @router.post("/admin/agreements")
 def admin_publish(request: Request, form: PublishForm) -> Response:
-    staff = staff_page(request, "agreements.publish")
+    staff = guards.staff_page(request, "agreements.publish")
     if isinstance(staff, Response):
         return staff
     values = {name: form.get(name, "") for name in PUBLISH_FIELDS + ("immediate",)}

@@ -23,6 +23,7 @@ from passport import errors
 from passport.agreements.models import AgreementVersion, Consent, PurposeConsent
 from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
+from passport.notify import outbox
 from passport.runtime import Runtime
 
 REQUIRED_AT_REGISTRATION = ("user-agreement", "privacy-policy")
@@ -450,7 +451,6 @@ def enforce(rt: Runtime, origin: audit.Origin, account_id: str, account: Any, *,
 def record_continued_use(rt: Runtime, origin: audit.Origin, account_id: str, versions: tuple[Version, ...]) -> int:
     """A changed version that did not ask for re-consent counts as accepted when the user goes on
     using the service (§二(三)) — recorded once, and only for documents the user accepted before."""
-    from passport.notify import service as notify
 
     now = rt.clock.now()
     recorded = 0
@@ -467,7 +467,7 @@ def record_continued_use(rt: Runtime, origin: audit.Origin, account_id: str, ver
                              details={"digest": v.digest})
                 try:  # the in-site message is a courtesy: it never holds up the user's request
                     with db.begin_nested():
-                        notify.notify_account(rt, db, account_id=account_id, template="consent_terms_updated",
+                        outbox.notify_account(rt, db, account_id=account_id, template="consent_terms_updated",
                                               params={"kind": v.kind, "version": v.version, "title": v.title,
                                                       "url": f"/agreements/{v.kind}/{v.version}"},
                                               channels=("inbox",))
@@ -663,3 +663,7 @@ def set_purpose(rt: Runtime, db: Session, account_id: str, purpose: str, granted
                           user_agent=(origin.user_agent or "")[:512] or None, channel=origin.channel))
     audit.record(db, at=now, action="consent.granted" if granted else "consent.withdrawn", origin=origin,
                  actor_type="user", actor_id=account_id, subject_type="purpose", subject_id=purpose)
+
+
+# Marketing notices go only with this consent: notify (below this domain) asks through its hook.
+outbox.answer_marketing_consent(lambda db, account_id: purpose_granted(db, account_id, "marketing"))

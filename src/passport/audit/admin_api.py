@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from passport.admin.service import StaffPrincipal
 from passport.audit import service as audit
 from passport.clock import as_utc
-from passport.web.http import ApiOrigin, Rt, staff_permission
+from passport.guards import staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from passport import guards
 from passport.admin import service as admin
-from passport.admin.pages import staff_page
 from passport.audit import service as audit
 from passport.clock import in_china_time
 from passport.web import pages as web
 from passport.web.pages import FormData
+
+router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 _FILTERS = ("subject", "action", "actor", "since", "until")
@@ -53,15 +55,15 @@ def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainRepo
                       export_csv="/api/v1/admin/audit/export?" + urlencode(period | {"format": "csv"}))
 
 
-@web.router.get("/admin/audit", include_in_schema=False)
+@router.get("/admin/audit", include_in_schema=False)
 def audit_page(request: Request) -> Response:
-    staff = staff_page(request, "audit.read")
+    staff = guards.staff_page(request, "audit.read")
     return staff if isinstance(staff, Response) else _page(request, staff)
 
 
-@web.router.post("/admin/audit/verify", include_in_schema=False)
+@router.post("/admin/audit/verify", include_in_schema=False)
 def audit_verify_page(request: Request, form: FormData) -> Response:
-    staff = staff_page(request, "audit.read")  # the page shows the result: readers who may verify
+    staff = guards.staff_page(request, "audit.read")  # the page shows the result: readers who may verify
     if isinstance(staff, Response):
         return staff
     if not web.csrf_passed(request, form):

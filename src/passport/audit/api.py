@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query
 
 from passport.accounts import service as accounts
 from passport.audit.schemas import ActivityPage
-from passport.web.http import Authenticated, Rt
+from passport.guards import Authenticated
+from passport.web.http import Rt
 
 router = APIRouter(tags=["activity"])
 

@@ -18,7 +18,8 @@ from passport.cancellation.schemas import (
     OwnCodeIn,
     PhoneChangeIn,
 )
-from passport.web.http import ApiOrigin, Authenticated, Rt
+from passport.guards import Authenticated
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["cancellation and personal data"])
 

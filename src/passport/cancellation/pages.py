@@ -7,7 +7,7 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.cancellation import service
 from passport.credentials.service import Purpose
 from passport.identity.phone import mask_phone
@@ -69,7 +69,7 @@ def cancellation_page(request: Request, principal: sessions.Principal, state: Fo
 
 @router.get("/account/cancellation")
 def cancellation_form(request: Request, done: str | None = None) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     notice = NOTICES.get(done or "")
@@ -78,7 +78,7 @@ def cancellation_form(request: Request, done: str | None = None) -> Response:
 
 @router.post("/account/cancellation/code")
 def cancellation_code(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     return _send_own_code(request, form, principal, Purpose.CANCEL_ACCOUNT, cancellation_page, CANCEL_FIELDS)
@@ -86,7 +86,7 @@ def cancellation_code(request: Request, form: FormData) -> Response:
 
 @router.post("/account/cancellation")
 def request_cancellation(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -101,7 +101,7 @@ def request_cancellation(request: Request, form: FormData) -> Response:
 
 @router.post("/account/cancellation/withdraw")
 def withdraw(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -122,7 +122,7 @@ def export_page(request: Request, principal: sessions.Principal, state: FormStat
 
 @router.get("/account/export")
 def export_form(request: Request) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     return export_page(request, principal, FormState())
@@ -130,7 +130,7 @@ def export_form(request: Request) -> Response:
 
 @router.post("/account/export/code")
 def export_code(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
@@ -138,7 +138,7 @@ def export_code(request: Request, form: FormData) -> Response:
 
 @router.post("/account/export")
 def export(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -157,14 +157,12 @@ def export(request: Request, form: FormData) -> Response:
 # --- correction: the mobile number -----------------------------------------------------------------
 
 def phone_page(request: Request, state: FormState) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
                       phone=_masked_phone(request, principal))
 
-
-web.CODE_FORMS[Purpose.CHANGE_PHONE.value] = phone_page
 
 
 @router.get("/account/phone")
@@ -175,7 +173,7 @@ def phone_form(request: Request, done: str | None = None) -> Response:
 
 @router.post("/account/phone")
 def change_phone(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     values = {"phone": form.get("phone", "")}
@@ -187,3 +185,7 @@ def change_phone(request: Request, form: FormData) -> Response:
     except errors.DomainError as exc:
         return phone_page(request, web.failed_form(request, exc, values, PHONE_FIELDS))
     return web.redirect(request, "/account/phone?done=phone")
+
+
+# The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
+CODE_FORMS = {Purpose.CHANGE_PHONE.value: phone_page}

@@ -38,7 +38,8 @@ from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import service as codes
 from passport.identity.phone import mask_phone
-from passport.notify import service as notify
+from passport.notify import export as notify_export
+from passport.notify import outbox
 from passport.realname import service as realname
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
@@ -188,7 +189,7 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: codes
                              actor_id=account_id, subject_type="account", subject_id=account_id,
                              details={"request": request.id, "effective_at": rfc3339(effective_at),
                                       "previous_status": status})
-                notify.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
+                outbox.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
                                       params={"effective_at": china_time(effective_at)}, channels=("inbox", "sms"))
     if outcome is None:
         raise refusal
@@ -253,7 +254,7 @@ def withdraw(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
         audit.record(db, at=now, action="cancellation.withdrawn", origin=origin, actor_type="user",
                      actor_id=account_id, subject_type="account", subject_id=account_id,
                      details={"request": request.id, "status": request.previous_status})
-        notify.notify_account(rt, db, account_id=account_id, template="cancellation_withdrawn",
+        outbox.notify_account(rt, db, account_id=account_id, template="cancellation_withdrawn",
                               params={"time": china_time(now)}, channels=("inbox", "sms"))
     sessions.forget_sessions(rt, account_id=account_id)
     log.info("cancellation.withdrawn", request=request.id)
@@ -299,7 +300,7 @@ def _send_reminders(rt: Runtime, now: datetime, limit: int) -> None:
                          .with_for_update(skip_locked=True)).all()
         for request in due:
             request.reminded_at = now
-            notify.notify_account(rt, db, account_id=request.account_id, template="cancellation_reminder",
+            outbox.notify_account(rt, db, account_id=request.account_id, template="cancellation_reminder",
                                   params={"effective_at": china_time(request.effective_at)}, channels=("inbox", "sms"))
             audit.record(db, at=now, action="cancellation.reminded", origin=audit.Origin(channel="worker"),
                          actor_type="system", subject_type="account", subject_id=request.account_id,
@@ -349,7 +350,7 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
         audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
                      subject_type="account", subject_id=account.id,
                      details={"request": request.id, "status": account.status})
-        notify.notify_account(rt, db, account_id=account.id, template="cancellation_void", params={},
+        outbox.notify_account(rt, db, account_id=account.id, template="cancellation_void", params={},
                               channels=("inbox", "sms"))
         log.info("cancellation.void", request=request.id, status=account.status)
         return
@@ -360,9 +361,9 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
     # Notices first: their erasure drops what is still queued for the account, and the last notice
     # is queued after it, while the phone is still there to address it (the outbox holds the
     # recipient only encrypted, never in clear or as a blind index).
-    notify.erase_account(rt, db, account_id)
+    notify_export.erase_account(rt, db, account_id)
     _step(rt, request, "notices")
-    notify.notify_account(rt, db, account_id=account_id, template="cancellation_finalised",
+    outbox.notify_account(rt, db, account_id=account_id, template="cancellation_finalised",
                           params={"time": china_time(now)}, channels=("sms",))
     _step(rt, request, "final_notice")
     realname.erase_account(rt, db, account_id)
@@ -416,7 +417,7 @@ def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, acc
                  subject_type="account", subject_id=account.id,
                  details={"request": request.id, "status": account.status, "reason": "last_administrator",
                           "organizations": [b["organization_id"] for b in blockers]})
-    notify.notify_account(rt, db, account_id=account.id, template="notice_message", params=BLOCKED_NOTICE,
+    outbox.notify_account(rt, db, account_id=account.id, template="notice_message", params=BLOCKED_NOTICE,
                           channels=("inbox", "sms"))
     log.info("cancellation.void", request=request.id, reason="last_administrator")
     return True
@@ -526,7 +527,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "sessions": sessions.sessions_of(db, account_id),
         "activity": _activity(db, account_id),
         "verification_codes": codes.codes_for(db, targets),
-        "messages": notify.export_account(rt, db, account_id),
+        "messages": notify_export.export_account(rt, db, account_id),
         "organizations": organizations,
         "cancellation": [_view(r, now) for r in db.scalars(
             select(CancellationRequest).where(CancellationRequest.account_id == account_id)
@@ -600,7 +601,7 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
                 taken = holder is not None and holder.id != account_id
             if outcome is codes.Redeemed.OK and not taken:
                 # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
-                notify.notify_account(rt, db, account_id=account_id, template="phone_changed",
+                outbox.notify_account(rt, db, account_id=account_id, template="phone_changed",
                                       params={"time": china_time(now)}, channels=("inbox", "sms"))
                 # Only over the number just read: of two changes at once, the second changes nothing.
                 changed = db.execute(

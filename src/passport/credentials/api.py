@@ -14,7 +14,8 @@ from passport.credentials.schemas import (
     RecoveryKeyOut,
     UnfreezeIn,
 )
-from passport.web.http import ApiOrigin, Authenticated, Rt
+from passport.guards import Authenticated
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter()
 

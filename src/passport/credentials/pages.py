@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.credentials import service
 from passport.sessions import service as sessions
 from passport.web import http
@@ -58,8 +58,6 @@ def forgot_by_sms_page(request: Request, state: FormState) -> Response:
     return forgot_page(request, state, "sms")
 
 
-web.CODE_FORMS[service.Purpose.RESET_PASSWORD.value] = forgot_by_sms_page
-
 
 @router.get("/forgot-password")
 def forgot_form(request: Request, method: str = "sms") -> Response:
@@ -88,8 +86,6 @@ def stolen_page(request: Request, state: FormState) -> Response:
     return web.render(request, "credentials_stolen.html", state.status, page_path="/account-stolen", form=state)
 
 
-web.CODE_FORMS[service.Purpose.FREEZE.value] = stolen_page
-
 
 @router.get("/account-stolen")
 def stolen_form(request: Request) -> Response:
@@ -113,8 +109,6 @@ def unfreeze_page(request: Request, state: FormState) -> Response:
     return web.render(request, "credentials_unfreeze.html", state.status, page_path="/unfreeze", form=state,
                       **_password_rules(request))
 
-
-web.CODE_FORMS[service.Purpose.UNFREEZE.value] = unfreeze_page
 
 
 @router.get("/unfreeze")
@@ -145,7 +139,7 @@ def password_page(request: Request, state: FormState) -> Response:
 
 @router.get("/account/password")
 def password_form(request: Request, done: str | None = None) -> Response:
-    if web.current_principal(request) is None:
+    if guards.current_principal(request) is None:
         return web.to_login(request)
     notice = web.translate(request, CHANGED_NOTICE) if done == "1" else None
     return password_page(request, FormState(notice=notice))
@@ -153,7 +147,7 @@ def password_form(request: Request, done: str | None = None) -> Response:
 
 @router.post("/account/password")
 def change_password(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -174,14 +168,14 @@ def recovery_key_page(request: Request, state: FormState, recovery_key: str | No
 
 @router.get("/account/recovery-key")
 def recovery_key_form(request: Request) -> Response:
-    if web.current_principal(request) is None:
+    if guards.current_principal(request) is None:
         return web.to_login(request)
     return recovery_key_page(request, FormState())
 
 
 @router.post("/account/recovery-key")
 def regenerate_recovery_key(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -200,14 +194,14 @@ def freeze_page(request: Request, state: FormState) -> Response:
 
 @router.get("/account/freeze")
 def freeze_form(request: Request) -> Response:
-    if web.current_principal(request) is None:
+    if guards.current_principal(request) is None:
         return web.to_login(request)
     return freeze_page(request, FormState())
 
 
 @router.post("/account/freeze")
 def freeze(request: Request, form: FormData) -> Response:
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
@@ -225,4 +219,5 @@ def freeze(request: Request, form: FormData) -> Response:
     return _done(request, "frozen")
 
 
-web.router.include_router(router)
+# The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
+CODE_FORMS = {service.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, service.Purpose.FREEZE.value: stolen_page, service.Purpose.UNFREEZE.value: unfreeze_page}

@@ -23,7 +23,7 @@ from passport.clock import china_time
 from passport.credentials.models import VerificationCode
 from passport.identity.email import InvalidEmail, email_key, normalize_email
 from passport.identity.phone import InvalidPhone, normalize_phone
-from passport.notify import service as notices
+from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import keyed_digest, new_numeric_code, new_recovery_key, normalize_recovery_key, same
@@ -509,4 +509,4 @@ def _frozen() -> errors.DomainError:
 def _notify(rt: Runtime, db: Session, account_id: str, template: str, now: datetime) -> None:
     """A security notice to the owner (L2): inbox and SMS, queued in the change's unit of work."""
     when = china_time(now)
-    notices.notify_account(rt, db, account_id=account_id, template=template, params={"time": when})
+    outbox.notify_account(rt, db, account_id=account_id, template=template, params={"time": when})

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response
 
 from passport.credentials import totp
 from passport.credentials.totp_schemas import MfaLoginIn, TotpCodeIn, TotpDisableIn, TotpEnrolled, TotpStatus
+from passport.guards import Authenticated
 from passport.sessions import service as sessions
 from passport.sessions.schemas import LoginOut
-from passport.web.http import ApiOrigin, Authenticated, Rt
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["two-factor"])
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import io
-
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.credentials import totp
 from passport.web import pages as web
 from passport.web.pages import FormData, FormState
@@ -19,15 +15,6 @@ router = APIRouter(include_in_schema=False)
 PAGE = "/account/totp"
 DONE_NOTICES = {"enabled": "Two-step verification is on. Logins now ask for a code from your app.",
                 "disabled": "Two-step verification is off."}
-
-
-def qr_image(uri: str) -> str:
-    """The otpauth URI as a QR code in an SVG data URI: drawn here, so the secret never goes to a
-    third-party QR service, and the strict CSP allows it (``img-src 'self' data:``)."""
-    buffer = io.BytesIO()
-    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=4, dark="#000", light="#fff",
-                                    xmldecl=False)
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def grouped(secret: str) -> str:
@@ -42,14 +29,14 @@ def totp_page(request: Request, account_id: str, state: FormState, active: str |
     pending = totp.pending_enrollment(rt, account_id) if status["pending"] else None
     setup = None
     if pending:
-        setup = {"qr": qr_image(pending["otpauth_uri"]), "secret": grouped(pending["secret"]),
+        setup = {"qr": web.qr_image(pending["otpauth_uri"]), "secret": grouped(pending["secret"]),
                  "uri": pending["otpauth_uri"]}
     return web.render(request, "totp.html", state.status, page_path=PAGE, form=state, active=active,
                       blank=FormState(), totp=status, setup=setup)
 
 
 def _signed_in(request: Request):
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return None, web.to_login(request)
     return principal, None
@@ -114,5 +101,3 @@ def disable(request: Request, form: FormData) -> Response:
         return totp_page(request, principal.account_id, state, active)
     return web.redirect(request, f"{PAGE}?done=disabled")
 
-
-web.router.include_router(router)

@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from passport.admin.service import StaffPrincipal
+from passport.agreements import marketing
 from passport.clock import as_utc
-from passport.notify import service
+from passport.guards import Authenticated, staff_permission
+from passport.notify import announcements as announcements_service
+from passport.notify import inbox as inbox_service
+from passport.notify import maintenance as maintenance_service
+from passport.notify import outbox as outbox_service
 from passport.notify.schemas import AnnouncementIn, MaintenanceIn, PreferencesIn, RetryIn, UnsubscribeIn
 from passport.sessions import service as sessions
 from passport.web import http
-from passport.web.http import ApiOrigin, Authenticated, Rt, staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["notices"])
 
@@ -35,29 +40,29 @@ def list_messages(request: Request, principal: Authenticated, rt: Rt, page: int 
                   per_page: int = Query(20, ge=1, le=100), unread: bool = False) -> dict:
     """The in-site inbox (站内信), newest first: ``{"items","unread","total","page","per_page","has_more"}``;
     titles and texts in the request's language."""
-    return service.list_messages(rt, principal.account_id, language=http.language(request), page=page,
+    return inbox_service.list_messages(rt, principal.account_id, language=http.language(request), page=page,
                                  per_page=per_page, unread_only=unread)
 
 
 @router.get("/me/messages/{message_id}")
 def get_message(message_id: str, request: Request, principal: Authenticated, rt: Rt) -> dict:
-    return service.get_message(rt, principal.account_id, message_id, language=http.language(request))
+    return inbox_service.get_message(rt, principal.account_id, message_id, language=http.language(request))
 
 
 @router.post("/me/messages/read-all")
 def read_all(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    return {"marked": service.mark_all_read(rt, origin, principal.account_id)}
+    return {"marked": inbox_service.mark_all_read(rt, origin, principal.account_id)}
 
 
 @router.post("/me/messages/{message_id}/read", status_code=204)
 def read_message(message_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    service.mark_read(rt, origin, principal.account_id, message_id)
+    inbox_service.mark_read(rt, origin, principal.account_id, message_id)
     return Response(status_code=204)
 
 
 @router.delete("/me/messages/{message_id}", status_code=204)
 def delete_message(message_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    service.delete_message(rt, origin, principal.account_id, message_id)
+    inbox_service.delete_message(rt, origin, principal.account_id, message_id)
     return Response(status_code=204)
 
 
@@ -66,19 +71,19 @@ def delete_message(message_id: str, principal: Authenticated, rt: Rt, origin: Ap
 @router.get("/me/notification-preferences")
 def get_preferences(principal: Authenticated, rt: Rt) -> dict:
     """``{"service": true, "marketing": bool}``: service notices cannot be turned off (§五(五)1)."""
-    return service.preferences(rt, principal.account_id)
+    return marketing.preferences(rt, principal.account_id)
 
 
 @router.put("/me/notification-preferences")
 def put_preferences(body: PreferencesIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    return service.set_marketing(rt, origin, principal.account_id, body.marketing)
+    return marketing.set_marketing(rt, origin, principal.account_id, body.marketing)
 
 
 @router.post("/notices/unsubscribe", status_code=204)
 def unsubscribe(body: UnsubscribeIn, rt: Rt, origin: ApiOrigin) -> Response:
     """One-click unsubscribe from marketing messages with the link's signed token; no login.
     A bad token: 400 ``invalid_unsubscribe_link``."""
-    service.unsubscribe(rt, origin, body.token)
+    marketing.unsubscribe(rt, origin, body.token)
     return Response(status_code=204)
 
 
@@ -87,18 +92,18 @@ def unsubscribe(body: UnsubscribeIn, rt: Rt, origin: ApiOrigin) -> Response:
 @router.get("/announcements")
 def list_announcements(request: Request, rt: Rt, limit: int = Query(50, ge=1, le=200)) -> list[dict]:
     """Announcements that have started, newest first, for everyone or the caller's account kind."""
-    return service.list_announcements(rt, kind=_viewer_kind(request), limit=limit)
+    return announcements_service.list_announcements(rt, kind=_viewer_kind(request), limit=limit)
 
 
 @router.get("/announcements/{announcement_id}")
 def get_announcement(announcement_id: str, request: Request, rt: Rt) -> dict:
-    return service.get_announcement(rt, announcement_id, kind=_viewer_kind(request))
+    return announcements_service.get_announcement(rt, announcement_id, kind=_viewer_kind(request))
 
 
 @router.get("/maintenance")
 def maintenance(rt: Rt) -> dict:
     """The window in force (if any) and the scheduled ones, for apps to warn their users."""
-    windows = [w for w in service.list_maintenance(rt) if w["cancellable"]]
+    windows = [w for w in maintenance_service.list_maintenance(rt) if w["cancellable"]]
     return {"active": next((w for w in windows if w["active"]), None),
             "upcoming": [w for w in windows if not w["active"]]}
 
@@ -107,13 +112,13 @@ def maintenance(rt: Rt) -> dict:
 
 @router.get("/admin/announcements", tags=["admin"])
 def admin_announcements(staff: Announcer, rt: Rt, limit: int = Query(50, ge=1, le=200)) -> list[dict]:
-    return service.list_announcements(rt, everything=True, limit=limit)
+    return announcements_service.list_announcements(rt, everything=True, limit=limit)
 
 
 @router.post("/admin/announcements", status_code=201, tags=["admin"])
 def publish_announcement(body: AnnouncementIn, staff: Announcer, rt: Rt, origin: ApiOrigin) -> dict:
     """422 ``title_required`` | ``body_required`` | ``invalid_period`` | ``period_in_past``."""
-    return service.publish_announcement(
+    return announcements_service.publish_announcement(
         rt, origin, title=body.title, body=body.body, audience=body.audience, staff_id=staff.staff_id,
         starts_at=as_utc(body.starts_at) if body.starts_at else None,
         ends_at=as_utc(body.ends_at) if body.ends_at else None)
@@ -122,36 +127,36 @@ def publish_announcement(body: AnnouncementIn, staff: Announcer, rt: Rt, origin:
 @router.post("/admin/announcements/{announcement_id}/end", tags=["admin"])
 def end_announcement(announcement_id: str, staff: Announcer, rt: Rt, origin: ApiOrigin) -> dict:
     """409 ``announcement_ended`` when it has already ended."""
-    return service.end_announcement(rt, origin, announcement_id, staff_id=staff.staff_id)
+    return announcements_service.end_announcement(rt, origin, announcement_id, staff_id=staff.staff_id)
 
 
 @router.get("/admin/maintenance", tags=["admin"])
 def admin_maintenance(staff: Maintainer, rt: Rt, limit: int = Query(50, ge=1, le=200)) -> list[dict]:
-    return service.list_maintenance(rt, limit=limit)
+    return maintenance_service.list_maintenance(rt, limit=limit)
 
 
 @router.post("/admin/maintenance", status_code=201, tags=["admin"])
 def schedule_maintenance(body: MaintenanceIn, staff: Maintainer, rt: Rt, origin: ApiOrigin) -> dict:
     """Schedule a window; it is announced ``maintenance_notice_hours`` ahead. 422 ``invalid_period`` |
     ``period_in_past`` | ``message_required``."""
-    return service.schedule_maintenance(rt, origin, starts_at=as_utc(body.starts_at), ends_at=as_utc(body.ends_at),
+    return maintenance_service.schedule_maintenance(rt, origin, starts_at=as_utc(body.starts_at), ends_at=as_utc(body.ends_at),
                                         message=body.message, staff_id=staff.staff_id)
 
 
 @router.post("/admin/maintenance/{window_id}/cancel", tags=["admin"])
 def cancel_maintenance(window_id: str, staff: Maintainer, rt: Rt, origin: ApiOrigin) -> dict:
     """409 ``maintenance_over`` when the window has ended or was cancelled."""
-    return service.cancel_maintenance(rt, origin, window_id, staff_id=staff.staff_id)
+    return maintenance_service.cancel_maintenance(rt, origin, window_id, staff_id=staff.staff_id)
 
 
 @router.get("/admin/notices", tags=["admin"])
 def admin_notices(staff: Dispatcher, rt: Rt, status: str | None = Query(None, max_length=12),
                   limit: int = Query(50, ge=1, le=200)) -> dict:
     """The outbox, newest first (recipients masked), and counts by status."""
-    return {"counts": service.outbox_stats(rt), "items": service.list_outbox(rt, status=status, limit=limit)}
+    return {"counts": outbox_service.outbox_stats(rt), "items": outbox_service.list_outbox(rt, status=status, limit=limit)}
 
 
 @router.post("/admin/notices/retry-failed", tags=["admin"])
 def retry_failed(body: RetryIn, staff: Dispatcher, rt: Rt, origin: ApiOrigin) -> dict:
-    return {"requeued": service.retry_failed(rt, origin, since=as_utc(body.since) if body.since else None,
+    return {"requeued": outbox_service.retry_failed(rt, origin, since=as_utc(body.since) if body.since else None,
                                              staff_id=staff.staff_id)}

@@ -12,9 +12,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from passport import __version__, errors
+from passport import __version__, errors, guards
+from passport.agreements import marketing
 from passport.clock import in_china_time
-from passport.notify import service
+from passport.notify import announcements as announcements_service
+from passport.notify import board
+from passport.notify import inbox as inbox_service
+from passport.notify import maintenance as maintenance_service
+from passport.notify import outbox as outbox_service
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
 from passport.web import http
@@ -33,21 +38,8 @@ DONE = {"read_all": "All messages are marked as read.", "deleted": "The message 
         "cancelled": "The maintenance window is cancelled.", "retried": "Failed notices are queued again."}
 
 
-def _staff_page(request: Request, permission: str):
-    # Imported here: admin.pages imports web.pages, which imports every page module.
-    from passport.admin import pages as admin_pages
-
-    return admin_pages.staff_page(request, permission)
-
-
-def _admin_render(request: Request, template: str, status: int = 200, **context) -> Response:
-    from passport.admin import pages as admin_pages
-
-    return admin_pages.render(request, template, status, **context)
-
-
 def _signed_in(request: Request) -> sessions.Principal | None:
-    return web.current_principal(request)
+    return guards.current_principal(request)
 
 
 def _done(request: Request, done: str | None) -> str | None:
@@ -58,7 +50,7 @@ def _done(request: Request, done: str | None) -> str | None:
 
 # The announcement and maintenance forms, read with the service's own limits (``FormData`` caps every
 # field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut.
-LongFormData = Annotated[dict[str, str], Depends(web.form_reader(service.BODY_MAX + 1))]
+LongFormData = Annotated[dict[str, str], Depends(web.form_reader(announcements_service.BODY_MAX + 1))]
 
 
 def _kind(principal: sessions.Principal | None) -> str | None:
@@ -68,7 +60,7 @@ def _kind(principal: sessions.Principal | None) -> str | None:
 # --- inbox -----------------------------------------------------------------------------------------
 
 def inbox_page(request: Request, principal: sessions.Principal, state: FormState, page: int = 1) -> Response:
-    listing = service.list_messages(web.runtime(request), principal.account_id, language=http.language(request),
+    listing = inbox_service.list_messages(web.runtime(request), principal.account_id, language=http.language(request),
                                     page=page)
     return web.render(request, "notices_inbox.html", state.status, page_path="/messages", form=state,
                       listing=listing)
@@ -90,7 +82,7 @@ def message(message_id: str, request: Request) -> Response:
     if principal is None:
         return web.to_login(request)
     try:
-        shown = service.get_message(web.runtime(request), principal.account_id, message_id,
+        shown = inbox_service.get_message(web.runtime(request), principal.account_id, message_id,
                                     language=http.language(request))
     except errors.DomainError as exc:
         return web.error_page(request, exc)
@@ -105,7 +97,7 @@ def read(message_id: str, request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
     try:
-        service.mark_read(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
+        inbox_service.mark_read(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, f"/messages/{message_id}")
@@ -118,7 +110,7 @@ def read_all(request: Request, form: FormData) -> Response:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
-    service.mark_all_read(web.runtime(request), web.web_origin(request), principal.account_id)
+    inbox_service.mark_all_read(web.runtime(request), web.web_origin(request), principal.account_id)
     return web.redirect(request, "/messages?done=read_all")
 
 
@@ -130,7 +122,7 @@ def delete(message_id: str, request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return inbox_page(request, principal, web.expired_form(request, {}))
     try:
-        service.delete_message(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
+        inbox_service.delete_message(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, "/messages?done=deleted")
@@ -139,7 +131,7 @@ def delete(message_id: str, request: Request, form: FormData) -> Response:
 # --- preferences and unsubscribe -------------------------------------------------------------------
 
 def preferences_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
-    prefs = service.preferences(web.runtime(request), principal.account_id)
+    prefs = marketing.preferences(web.runtime(request), principal.account_id)
     return web.render(request, "notices_preferences.html", state.status, page_path="/account/notifications",
                       form=state, prefs=prefs)
 
@@ -159,7 +151,7 @@ def save_preferences(request: Request, form: FormData) -> Response:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
         return preferences_page(request, principal, web.expired_form(request, {}))
-    service.set_marketing(web.runtime(request), web.web_origin(request), principal.account_id,
+    marketing.set_marketing(web.runtime(request), web.web_origin(request), principal.account_id,
                           form.get("marketing") == "on")
     return web.redirect(request, "/account/notifications?done=saved")
 
@@ -169,7 +161,7 @@ def unsubscribe_form(request: Request, token: str = "") -> Response:
     """The link in a marketing message: one button, no login (a GET never changes anything, so link
     scanners in mail systems cannot unsubscribe anyone)."""
     try:
-        service.account_of_unsubscribe_token(web.runtime(request), token[:200])
+        outbox_service.account_of_unsubscribe_token(web.runtime(request), token[:200])
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "notices_unsubscribe.html", token=token[:200], done=False,
@@ -182,7 +174,7 @@ def unsubscribe(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return web.error_page(request, web.csrf_error())
     try:
-        service.unsubscribe(web.runtime(request), web.web_origin(request), token)
+        marketing.unsubscribe(web.runtime(request), web.web_origin(request), token)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "notices_unsubscribe.html", token="", done=True, page_path="/")
@@ -193,7 +185,7 @@ def unsubscribe_one_click(request: Request, token: str = "") -> Response:
     """RFC 8058 one-click unsubscribe: the mail client POSTs ``List-Unsubscribe=One-Click`` to the
     address in the List-Unsubscribe header. The signed token is the authority (no session, no CSRF)."""
     try:
-        service.unsubscribe(web.runtime(request), web.web_origin(request), token[:200])
+        marketing.unsubscribe(web.runtime(request), web.web_origin(request), token[:200])
     except errors.DomainError as exc:
         return PlainTextResponse(exc.code, status_code=exc.status)
     return PlainTextResponse("unsubscribed")
@@ -203,14 +195,14 @@ def unsubscribe_one_click(request: Request, token: str = "") -> Response:
 
 @router.get("/announcements")
 def announcements(request: Request) -> Response:
-    shown = service.list_announcements(web.runtime(request), kind=_kind(_signed_in(request)))
+    shown = announcements_service.list_announcements(web.runtime(request), kind=_kind(_signed_in(request)))
     return web.render(request, "announcements_list.html", announcements=shown)
 
 
 @router.get("/announcements/{announcement_id}")
 def announcement(announcement_id: str, request: Request) -> Response:
     try:
-        shown = service.get_announcement(web.runtime(request), announcement_id, kind=_kind(_signed_in(request)))
+        shown = announcements_service.get_announcement(web.runtime(request), announcement_id, kind=_kind(_signed_in(request)))
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "announcements_detail.html", announcement=shown, body=web.render_markdown(shown["body"]))
@@ -231,14 +223,14 @@ def _local_time(raw: str | None, field: str) -> datetime | None:
 
 
 def admin_announcements_page(request: Request, staff, state: FormState) -> Response:
-    shown = service.list_announcements(web.runtime(request), everything=True)
-    return _admin_render(request, "admin_announcements.html", state.status, page_path="/admin/announcements",
+    shown = announcements_service.list_announcements(web.runtime(request), everything=True)
+    return guards.admin_render(request, "admin_announcements.html", state.status, page_path="/admin/announcements",
                               staff=staff, form=state, announcements=shown)
 
 
 @router.get("/admin/announcements")
 def admin_announcements(request: Request, done: str | None = None) -> Response:
-    staff = _staff_page(request, "announcements.manage")
+    staff = guards.staff_page(request, "announcements.manage")
     if isinstance(staff, Response):
         return staff
     return admin_announcements_page(request, staff, FormState(notice=_done(request, done)))
@@ -246,14 +238,14 @@ def admin_announcements(request: Request, done: str | None = None) -> Response:
 
 @router.post("/admin/announcements")
 def admin_publish(request: Request, form: LongFormData) -> Response:
-    staff = _staff_page(request, "announcements.manage")
+    staff = guards.staff_page(request, "announcements.manage")
     if isinstance(staff, Response):
         return staff
     values = {name: form.get(name, "") for name in ANNOUNCEMENT_FIELDS}
     if not web.csrf_passed(request, form):
         return admin_announcements_page(request, staff, web.expired_form(request, values))
     try:
-        service.publish_announcement(
+        announcements_service.publish_announcement(
             web.runtime(request), web.web_origin(request), title=values["title"], body=values["body"],
             audience=values["audience"] or "all", starts_at=_local_time(values["starts_at"], "starts_at"),
             ends_at=_local_time(values["ends_at"], "ends_at"), staff_id=staff.staff_id)
@@ -264,13 +256,13 @@ def admin_publish(request: Request, form: LongFormData) -> Response:
 
 @router.post("/admin/announcements/{announcement_id}/end")
 def admin_end(announcement_id: str, request: Request, form: FormData) -> Response:
-    staff = _staff_page(request, "announcements.manage")
+    staff = guards.staff_page(request, "announcements.manage")
     if isinstance(staff, Response):
         return staff
     if not web.csrf_passed(request, form):
         return admin_announcements_page(request, staff, web.expired_form(request, {}))
     try:
-        service.end_announcement(web.runtime(request), web.web_origin(request), announcement_id,
+        announcements_service.end_announcement(web.runtime(request), web.web_origin(request), announcement_id,
                                  staff_id=staff.staff_id)
     except errors.DomainError as exc:
         return admin_announcements_page(request, staff, web.failed_form(request, exc, {}, ()))
@@ -281,16 +273,16 @@ def admin_end(announcement_id: str, request: Request, form: FormData) -> Respons
 
 def admin_maintenance_page(request: Request, staff, state: FormState) -> Response:
     rt = web.runtime(request)
-    outbox = ({"counts": service.outbox_stats(rt), "failed": service.list_outbox(rt, status="failed", limit=20)}
+    outbox = ({"counts": outbox_service.outbox_stats(rt), "failed": outbox_service.list_outbox(rt, status="failed", limit=20)}
               if staff.may("notices.manage") else None)
-    return _admin_render(request, "admin_maintenance.html", state.status, page_path="/admin/maintenance",
-                         staff=staff, form=state, windows=service.list_maintenance(rt), outbox=outbox,
+    return guards.admin_render(request, "admin_maintenance.html", state.status, page_path="/admin/maintenance",
+                         staff=staff, form=state, windows=maintenance_service.list_maintenance(rt), outbox=outbox,
                          notice_hours=rt.settings.maintenance_notice_hours)
 
 
 @router.get("/admin/maintenance")
 def admin_maintenance(request: Request, done: str | None = None) -> Response:
-    staff = _staff_page(request, "maintenance.manage")
+    staff = guards.staff_page(request, "maintenance.manage")
     if isinstance(staff, Response):
         return staff
     return admin_maintenance_page(request, staff, FormState(notice=_done(request, done)))
@@ -298,7 +290,7 @@ def admin_maintenance(request: Request, done: str | None = None) -> Response:
 
 @router.post("/admin/maintenance")
 def admin_schedule(request: Request, form: LongFormData) -> Response:
-    staff = _staff_page(request, "maintenance.manage")
+    staff = guards.staff_page(request, "maintenance.manage")
     if isinstance(staff, Response):
         return staff
     values = {name: form.get(name, "") for name in MAINTENANCE_FIELDS}
@@ -310,7 +302,7 @@ def admin_schedule(request: Request, form: LongFormData) -> Response:
         if starts_at is None or ends_at is None:
             raise errors.invalid("invalid_time", "Enter a date and time.", "starts_at" if starts_at is None
                                  else "ends_at")
-        service.schedule_maintenance(web.runtime(request), web.web_origin(request), starts_at=starts_at,
+        maintenance_service.schedule_maintenance(web.runtime(request), web.web_origin(request), starts_at=starts_at,
                                      ends_at=ends_at, message=values["message"], staff_id=staff.staff_id)
     except errors.DomainError as exc:
         return admin_maintenance_page(request, staff, web.failed_form(request, exc, values, MAINTENANCE_FIELDS))
@@ -319,13 +311,13 @@ def admin_schedule(request: Request, form: LongFormData) -> Response:
 
 @router.post("/admin/maintenance/{window_id}/cancel")
 def admin_cancel(window_id: str, request: Request, form: FormData) -> Response:
-    staff = _staff_page(request, "maintenance.manage")
+    staff = guards.staff_page(request, "maintenance.manage")
     if isinstance(staff, Response):
         return staff
     if not web.csrf_passed(request, form):
         return admin_maintenance_page(request, staff, web.expired_form(request, {}))
     try:
-        service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id, staff_id=staff.staff_id)
+        maintenance_service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id, staff_id=staff.staff_id)
     except errors.DomainError as exc:
         return admin_maintenance_page(request, staff, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, "/admin/maintenance?done=cancelled")
@@ -333,12 +325,12 @@ def admin_cancel(window_id: str, request: Request, form: FormData) -> Response:
 
 @router.post("/admin/notices/retry-failed")
 def admin_retry(request: Request, form: FormData) -> Response:
-    staff = _staff_page(request, "notices.manage")
+    staff = guards.staff_page(request, "notices.manage")
     if isinstance(staff, Response):
         return staff
     if not web.csrf_passed(request, form):
         return web.error_page(request, web.csrf_error())
-    service.retry_failed(web.runtime(request), web.web_origin(request), staff_id=staff.staff_id)
+    outbox_service.retry_failed(web.runtime(request), web.web_origin(request), staff_id=staff.staff_id)
     return web.redirect(request, "/admin/maintenance?done=retried")
 
 
@@ -384,9 +376,9 @@ class MaintenanceGate:
 
     async def _window(self) -> dict | None:
         try:
-            if not service.state_is_fresh(self.rt):
-                return await run_in_threadpool(service.active_maintenance, self.rt)
-            return service.active_maintenance(self.rt)
+            if not board.state_is_fresh(self.rt):
+                return await run_in_threadpool(maintenance_service.active_maintenance, self.rt)
+            return maintenance_service.active_maintenance(self.rt)
         except Exception as exc:  # noqa: BLE001 - the gate never takes the service down itself
             log.warning("maintenance.check_failed", error=type(exc).__name__)
             return None

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
 from passport.admin.service import StaffPrincipal
+from passport.guards import Authenticated, staff_permission
 from passport.realname import schemas, service
 from passport.reviews import service as reviews
-from passport.web.http import ApiOrigin, Authenticated, Rt, staff_permission
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["real-name"])
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.admin import service as admin
 from passport.realname import api as realname_api
 from passport.realname import service
@@ -70,7 +70,7 @@ def _notice(request: Request, done: str | None) -> str | None:
 
 
 def _signed_in(request: Request):
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is None:
         return web.to_login(request)
     return principal
@@ -152,7 +152,7 @@ def organization_page(request: Request, org_id: str, state: FormState) -> Respon
         shown = service.public_organization(rt, org_id)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     admins = None
     if principal is not None:
         try:

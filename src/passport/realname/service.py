@@ -42,7 +42,7 @@ from passport.identity.resident_id import (
 )
 from passport.identity.uscc import InvalidUscc, normalize_uscc
 from passport.ipregion import resolver as ip_regions
-from passport.notify import service as notify
+from passport.notify import outbox
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
 from passport.realname.providers import Outcome, ProviderUnavailable, make_provider
 from passport.reviews import service as reviews
@@ -449,7 +449,7 @@ def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin
     params = {"time": china_time(now)}
     if outcome.status != "verified":
         params["reason"] = _reason_text(outcome.reason)
-    notify.notify_account(rt, db, account_id=account.id, template=template, params=params)
+    outbox.notify_account(rt, db, account_id=account.id, template=template, params=params)
 
 
 def _reason_text(reason: str | None) -> str | dict[str, str]:
@@ -488,7 +488,7 @@ def revoke_verification(rt: Runtime, origin: audit.Origin, account_id: str, *, r
         account.updated_at = now
         audit.record(db, at=now, action="realname.revoked", origin=origin, actor_type=actor[0], actor_id=actor[1],
                      subject_type="account", subject_id=account_id, details={"reason": reason})
-        notify.notify_account(rt, db, account_id=account_id, template="realname_person_revoked",
+        outbox.notify_account(rt, db, account_id=account_id, template="realname_person_revoked",
                               params={"reason": reason})
         result = real_name_view(rt, account)
     sessions_forget(rt, account_id)
@@ -604,7 +604,7 @@ def _organization_decided(rt: Runtime, db: Session, decided: reviews.Decided) ->
     template = "realname_organization_verified" if org.status == "verified" else "realname_organization_rejected"
     for admin_id in db.scalars(select(OrganizationAdmin.account_id).where(
             OrganizationAdmin.organization_id == org.id, OrganizationAdmin.accepted_at.is_not(None))).all():
-        notify.notify_account(rt, db, account_id=admin_id, template=template, params=params)
+        outbox.notify_account(rt, db, account_id=admin_id, template=template, params=params)
 
 
 def _org(db: Session, org_id: str, *, lock: bool = False) -> Organization:
@@ -697,7 +697,7 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
                 db.add(OrganizationAdmin(organization_id=org_id, account_id=holder.id, added_by=account_id,
                                          created_at=now))
                 db.flush()
-                notify.notify_account(rt, db, account_id=holder.id, template="realname_admin_invited",
+                outbox.notify_account(rt, db, account_id=holder.id, template="realname_admin_invited",
                                       params={"organization": org.name}, channels=("inbox",))
                 invited = holder.id
         audit.record(db, at=now, action="organization.admin_invited", origin=origin, actor_type="user",

@@ -4,9 +4,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from passport.guards import Authenticated
 from passport.sessions import service
 from passport.sessions.schemas import LoginIn, LoginOut, SessionOut
-from passport.web.http import ApiOrigin, Authenticated, Rt
+from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["sessions"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from passport import errors
+from passport import errors, guards
 from passport.accounts import service as accounts
 from passport.clock import china_time
 from passport.credentials import service as credentials
@@ -46,8 +46,6 @@ def sms_login_page(request: Request, state: FormState) -> Response:
     return login_page(request, state, "sms")
 
 
-web.CODE_FORMS["login"] = sms_login_page
-
 
 @router.get("/login")
 def login_form(request: Request, method: str = "password") -> Response:
@@ -73,7 +71,7 @@ def login(request: Request, form: FormData) -> Response:
             return mfa_page(request, FormState(), exc.extra["mfa_token"])
         return login_page(request, refused_form(request, exc, values, LOGIN_FIELDS[method]), method)
     response = web.redirect(request, "/account")
-    web.start_browser_session(request, response, issued)
+    guards.start_browser_session(request, response, issued)
     return response
 
 
@@ -100,7 +98,7 @@ def login_mfa(request: Request, form: FormData) -> Response:
             state.errors["totp"] = state.errors.pop("code")
         return mfa_page(request, state, token)
     response = web.redirect(request, "/account")
-    web.start_browser_session(request, response, issued)
+    guards.start_browser_session(request, response, issued)
     return response
 
 
@@ -108,7 +106,7 @@ def login_mfa(request: Request, form: FormData) -> Response:
 def logout(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return web.error_page(request, web.csrf_error())
-    principal = web.current_principal(request)
+    principal = guards.current_principal(request)
     if principal is not None:
         try:
             service.revoke(web.runtime(request), web.web_origin(request), principal, principal.session_id)
@@ -121,7 +119,7 @@ def logout(request: Request, form: FormData) -> Response:
 def send_code(request: Request, form: FormData) -> Response:
     """The "send code" button without JavaScript: send, then show the same form again."""
     purpose = form.get("purpose", "")
-    page = web.CODE_FORMS.get(purpose)
+    page = web.code_form(request, purpose)
     if page is None:
         return web.error_page(request, errors.not_found("page"))
     values = {key: form[key] for key in KEPT_ON_SEND if key in form}
@@ -138,4 +136,5 @@ def send_code(request: Request, form: FormData) -> Response:
     return page(request, FormState(values=values, notice=notice, wait=sent["resend_after"]))
 
 
-web.router.include_router(router)
+# The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
+CODE_FORMS = {"login": sms_login_page}

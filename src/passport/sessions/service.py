@@ -316,9 +316,9 @@ def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, loc
 def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
     """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do: inbox and
     SMS through the outbox, in the lock's unit of work (a rolled-back lock is no news)."""
-    from passport.notify import service as notices
+    from passport.notify import outbox
 
-    notices.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
+    outbox.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
     return None
 
 

@@ -9,17 +9,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from passport import errors
-from passport.agreements import gate as consent_gate
-from passport.audit.service import Origin
+from passport.origin import Origin
 from passport.runtime import Runtime
 from passport.security.tokens import same
-from passport.sessions import service as sessions
 from passport.web.i18n import gettext, pick_language
 
 SESSION_COOKIE = "passport_session"
+ADMIN_COOKIE = "passport_admin"
 CSRF_COOKIE = "passport_csrf"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -74,69 +72,27 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token else None
 
 
-def _token(request: Request) -> str | None:
+def session_token(request: Request) -> str | None:
     """Bearer token, or the session cookie, which needs the CSRF token on unsafe requests."""
     token = bearer_token(request)
-    if token is None:
-        token = request.cookies.get(SESSION_COOKIE)
-        if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.",
-                                     403)
+    return _cookie_token(request, SESSION_COOKIE) if token is None else token
+
+
+def staff_token(request: Request) -> str | None:
+    """A staff member's bearer token or ``passport_admin`` cookie (CSRF as for users)."""
+    token = bearer_token(request)
+    return _cookie_token(request, ADMIN_COOKIE) if token is None else token
+
+
+def _cookie_token(request: Request, cookie: str) -> str | None:
+    token = request.cookies.get(cookie)
+    if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+        raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.", 403)
     return token
 
 
-async def require_principal(request: Request) -> sessions.Principal:
-    rt: Runtime = request.app.state.runtime
-    token = _token(request)
-    if not token:
-        raise errors.not_authenticated()
-    if rt.db.is_sqlite:
-        # A WAL-mode read never waits for a writer and costs less than the thread hop it would
-        # take to move it off the event loop.
-        principal, stale = sessions.lookup(rt, token)
-    else:
-        principal, stale = await sessions.lookup_async(rt, token)  # the loop's own connections
-    if stale:  # the rare write (last-seen touch) goes to a thread
-        await run_in_threadpool(sessions.touch, rt, principal)
-    if principal is None:
-        raise errors.not_authenticated()
-    request.state.principal = principal
-    await consent_gate.check_api(request, rt, principal)  # A3: no I/O unless a re-consent version is in force
-    return principal
-
-
-Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
 Rt = Annotated[Runtime, Depends(runtime_dependency)]
 ApiOrigin = Annotated[Origin, Depends(api_origin)]
-
-
-ADMIN_COOKIE = "passport_admin"
-
-
-def staff_permission(permission: str):
-    """Dependency: the signed-in staff member, who must hold ``permission`` (403 otherwise).
-    Staff use a bearer token or the ``passport_admin`` cookie (CSRF as for users)."""
-    from passport.admin import service as admin
-
-    if permission not in admin.PERMISSIONS:
-        raise ValueError(f"unknown permission {permission!r}")
-
-    async def dependency(request: Request) -> admin.StaffPrincipal:
-        token = bearer_token(request)
-        if token is None:
-            token = request.cookies.get(ADMIN_COOKIE)
-            if token and request.method in UNSAFE and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
-                raise errors.DomainError("csrf_failed", "The form has expired. Please reload the page and try again.",
-                                         403)
-        principal = await run_in_threadpool(admin.authenticate_staff, request.app.state.runtime, token)
-        if principal is None:
-            raise errors.not_authenticated()
-        admin.require(principal, permission)
-        request.state.staff = principal
-        return principal
-
-    dependency.permission = permission  # type: ignore[attr-defined]  # read by the role tests and docs
-    return dependency
 
 
 def csrf_token(request: Request) -> str:

@@ -1,18 +1,22 @@
-"""Page plumbing: templates, language, CSRF and session cookies, form errors; the public pages.
+"""Page plumbing: templates, language, CSRF and session cookies, form errors, the error page.
 
-The domain page modules (``accounts/pages.py``, ``sessions/pages.py``) build on this module and add
-their routes to ``router`` when imported; app.py includes ``router`` (and ``dev_router`` in dev/test).
+It knows no domain: what every page's layout shows of the signed-in account (nickname, banners,
+unread count) comes from the context processors that app.py registers (``app.state.page_context``).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
@@ -20,27 +24,22 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from passport import __version__, errors
-from passport.accounts import service as accounts
-from passport.agreements import gate as consent_gate
-from passport.agreements import service as agreements
-from passport.audit.service import Origin
 from passport.clock import china_time
-from passport.notify import service as notices
+from passport.origin import Origin
 from passport.runtime import Runtime
 from passport.senders.sms import OutboxSms
-from passport.sessions import service as sessions
 from passport.web import http
 from passport.web.i18n import LANGUAGES, gettext
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
 FIELD_CAP = 1024  # longer than any field a page reads; services apply the real limits
-_NOT_LOOKED_UP = object()
 
-router = APIRouter(include_in_schema=False)
 dev_router = APIRouter(include_in_schema=False)
 
-# Markdown from operators, rendered without raw HTML; markdown-it drops javascript: links itself.
+# A context processor: (request, whether the consent gate applies) → names for the templates.
+ContextProcessor = Callable[[Request, bool], dict[str, Any]]
+
 # Markdown from operators (agreements, announcements), rendered without raw HTML; markdown-it drops
 # javascript: links itself.
 _markdown = MarkdownIt("commonmark", {"html": False})
@@ -79,20 +78,18 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
     language cookie. ``page_path`` is the GET page a POST re-renders (for the language links);
     ``gate=False`` renders without the consent gate (see ``current_principal``)."""
     lang = http.language(request)
-    principal = current_principal(request, gate=gate)
     values = {
         "request": request,
         "lang": lang,
         "lang_urls": _language_urls(request, page_path),
         "csrf_token": http.csrf_token(request),
-        "principal": principal,
-        "viewer": context.pop("viewer", None) or _viewer(request, principal),
         "version": __version__,
         "is_dev": runtime(request).settings.is_dev,
-        "agreement_changes": agreements.announcements(runtime(request)),
-        "banners": notices.page_banners(runtime(request), principal),
-        "unread": notices.page_unread(runtime(request), principal),
     }
+    for processor in request.app.state.page_context:
+        values.update(processor(request, gate))
+    if context.get("viewer") is None:
+        context.pop("viewer", None)
     html = environment(lang).get_template(template).render(values | context)
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     response.set_cookie(http.CSRF_COOKIE, http.csrf_token(request), path="/", samesite="lax",
@@ -126,16 +123,6 @@ def _secure(request: Request) -> bool:
     return not runtime(request).settings.is_dev
 
 
-def _viewer(request: Request, principal: sessions.Principal | None) -> dict | None:
-    if principal is None:
-        return None
-    try:
-        with runtime(request).db.read() as db:
-            return {"nickname": accounts.get(db, principal.account_id).nickname}
-    except errors.DomainError:
-        return None
-
-
 # --- request plumbing ------------------------------------------------------------------------------
 
 def runtime(request: Request) -> Runtime:
@@ -144,20 +131,6 @@ def runtime(request: Request) -> Runtime:
 
 def web_origin(request: Request) -> Origin:
     return http.origin(request, "web")
-
-
-def current_principal(request: Request, *, gate: bool = True) -> sessions.Principal | None:
-    """The signed-in account of this browser, from the session cookie (looked up once a request).
-    ``gate=False`` (error pages, rendered from exception handlers and middleware where the consent
-    gate's 303 would go uncaught) names the account without asking the gate."""
-    principal = getattr(request.state, "page_principal", _NOT_LOOKED_UP)
-    if principal is _NOT_LOOKED_UP:
-        principal = sessions.authenticate(runtime(request), request.cookies.get(http.SESSION_COOKIE))
-        request.state.page_principal = principal
-    if gate and principal is not None and not getattr(request.state, "page_gate_checked", False):
-        request.state.page_gate_checked = True  # once: the error page of the gate's 303 renders with it
-        consent_gate.check_page(request, runtime(request), principal)  # A3: 303 to the interstitial
-    return principal  # type: ignore[return-value]
 
 
 def form_reader(cap: int):
@@ -185,23 +158,22 @@ def csrf_error() -> errors.DomainError:
                               403)
 
 
-def start_browser_session(request: Request, response: Response, issued: sessions.Issued) -> None:
-    """Log this browser in. Token rotation at login: the session the browser held before ends."""
-    rt = runtime(request)
-    previous = current_principal(request)
-    if previous is not None and previous.session_id != issued.id:
-        try:
-            sessions.revoke(rt, web_origin(request), previous, previous.session_id)
-        except errors.DomainError:
-            pass  # it ended meanwhile
-    max_age = max(0, int((issued.expires_at - rt.clock.now()).total_seconds()))
-    response.set_cookie(http.SESSION_COOKIE, issued.token, max_age=max_age, path="/", samesite="lax",
-                        secure=_secure(request), httponly=True)
+def set_session_cookie(request: Request, response: Response, token: str, lifetime: timedelta) -> None:
+    response.set_cookie(http.SESSION_COOKIE, token, max_age=max(0, int(lifetime.total_seconds())), path="/",
+                        samesite="lax", secure=_secure(request), httponly=True)
 
 
 def end_browser_session(request: Request, response: Response) -> None:
     response.delete_cookie(http.SESSION_COOKIE, path="/", samesite="lax", secure=_secure(request),
                            httponly=True)
+
+
+class Redirected(Exception):  # noqa: N818 - not an error: a guard's answer instead of the page
+    """Raised by a page guard (a dependency) whose answer replaces the page: app.py sends ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.headers.get("location"))
+        self.response = response
 
 
 def to_login(request: Request) -> Response:
@@ -252,9 +224,21 @@ def expired_form(request: Request, values: dict[str, str]) -> FormState:
 
 
 # Pages holding a "send code" button, by code purpose: the no-JS /send-code handler re-renders the
-# page the user came from. Each page module registers its own.
+# page the user came from. Each page module lists its own in ``CODE_FORMS``; app.py gathers them
+# into ``app.state.code_forms``.
 CodeFormPage = Callable[[Request, FormState], Response]
-CODE_FORMS: dict[str, CodeFormPage] = {}
+
+
+def code_form(request: Request, purpose: str) -> CodeFormPage | None:
+    return request.app.state.code_forms.get(purpose)
+
+
+def qr_image(uri: str) -> str:
+    """An otpauth URI as an SVG data URI drawn here (the secret never leaves the service)."""
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=4, dark="#000", light="#fff",
+                                    xmldecl=False)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --- public pages ----------------------------------------------------------------------------------
@@ -269,13 +253,6 @@ def error_page(request: Request, exc: errors.DomainError) -> HTMLResponse:
     return response
 
 
-@router.get("/")
-def home(request: Request) -> Response:
-    if current_principal(request) is not None:
-        return redirect(request, "/account")
-    return render(request, "home.html")
-
-
 @dev_router.get("/dev/outbox")
 def dev_outbox(request: Request) -> Response:
     """Dev and test only: the SMS messages the outbox sender 'sent', newest first, in full."""
@@ -284,13 +261,3 @@ def dev_outbox(request: Request) -> Response:
         return error_page(request, errors.not_found("page"))
     messages = list(reversed(OutboxSms(settings.outbox_dir).read()))
     return render(request, "outbox.html", messages=messages)
-
-
-# The page modules use the plumbing above and add their routes to ``router`` as they are imported.
-import passport.accounts.pages  # noqa: E402, F401, I001
-import passport.admin.accounts_pages  # noqa: E402, F401
-import passport.admin.pages  # noqa: E402, F401
-import passport.audit.admin_pages  # noqa: E402, F401
-import passport.credentials.pages  # noqa: E402, F401
-import passport.credentials.totp_pages  # noqa: E402, F401
-import passport.sessions.pages  # noqa: E402, F401

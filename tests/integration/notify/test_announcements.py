@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from passport.accounts.models import Account
 from passport.clock import rfc3339
-from passport.notify import service as notices
+from passport.notify import announcements, board, outbox
 from passport.notify.models import Announcement, InboxMessage
 from passport_testing import deliver_notices, make_staff, outbox_messages, register_account
 
@@ -31,7 +31,7 @@ def _no_banner_left(rt):
         now = rt.clock.now()
         db.execute(update(Announcement).where((Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
                    .values(ends_at=now))
-    notices.forget_cache(rt)
+    board.forget_cache(rt)
 
 
 def bearer(token: str) -> dict:
@@ -98,7 +98,7 @@ def test_scheduled_announcement_waits_for_its_start(client, rt, operator):
     assert all(a["id"] != later["id"] for a in client.get("/api/v1/announcements").json())
     assert any(a["id"] == later["id"] for a in client.get(ADMIN, headers=operator["headers"]).json())
     rt.clock.advance(hours=1, minutes=1)
-    notices.forget_cache(rt)
+    board.forget_cache(rt)
     assert "春节服务安排" in client.get("/").text
 
 
@@ -140,7 +140,7 @@ def inbox_templates(rt, account_id: str) -> list[str]:
 
 def marketing(rt, account_id: str) -> None:
     with rt.db.write() as db:
-        notices.notify_account(rt, db, account_id=account_id, template="notice_message", category="marketing",
+        outbox.notify_account(rt, db, account_id=account_id, template="notice_message", category="marketing",
                                params={"title": "新品上线", "text": "欢迎体验"})
 
 
@@ -176,7 +176,7 @@ def test_unsubscribe_api_and_bad_tokens(client, rt):
     user = register_account(client, rt)
     token = user["session"]["token"]
     client.put("/api/v1/me/notification-preferences", headers=bearer(token), json={"marketing": True})
-    good = notices.unsubscribe_token(rt, user["account"]["id"])
+    good = outbox.unsubscribe_token(rt, user["account"]["id"])
     for bad in ("", "nonsense", user["account"]["id"] + ".0000", good[:-1] + ("0" if good[-1] != "0" else "1")):
         answer = client.post("/api/v1/notices/unsubscribe", json={"token": bad})
         assert answer.status_code == 400 and answer.json()["code"] == "invalid_unsubscribe_link", bad
@@ -221,15 +221,15 @@ def test_running_banners_stay_behind_many_scheduled_announcements(rt):
     from passport.audit.service import Origin
 
     origin = Origin(channel="cli")
-    running = notices.publish_announcement(rt, origin, title="正在进行的公告", body="正文")
+    running = announcements.publish_announcement(rt, origin, title="正在进行的公告", body="正文")
     tomorrow = rt.clock.now() + timedelta(days=1)
     for i in range(25):
-        notices.publish_announcement(rt, origin, title=f"预定公告 {i}", body="正文",
+        announcements.publish_announcement(rt, origin, title=f"预定公告 {i}", body="正文",
                                      starts_at=tomorrow + timedelta(minutes=i))
-    soon = notices.publish_announcement(rt, origin, title="即将开始的公告", body="正文",
+    soon = announcements.publish_announcement(rt, origin, title="即将开始的公告", body="正文",
                                         starts_at=rt.clock.now() + timedelta(seconds=1))
-    notices.forget_cache(rt)
-    shown = [b["id"] for b in notices.banners(rt)]
+    board.forget_cache(rt)
+    shown = [b["id"] for b in announcements.banners(rt)]
     assert running["id"] in shown and soon["id"] not in shown and len(shown) < 20
     rt.clock.advance(seconds=2)  # starts before the cache reloads: shown on time from the same cache
-    assert {running["id"], soon["id"]} <= {b["id"] for b in notices.banners(rt)}
+    assert {running["id"], soon["id"]} <= {b["id"] for b in announcements.banners(rt)}

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from passport.cli import app as cli_app
-from passport.notify import service as notices
+from passport.notify import board, outbox
 from passport.notify.models import MaintenanceWindow, OutboxNotice
 from passport_testing import register_account
 
@@ -28,7 +28,7 @@ def cli(rt, monkeypatch):
     with rt.db.write() as db:
         db.execute(update(MaintenanceWindow).where(MaintenanceWindow.cancelled_at.is_(None))
                    .values(cancelled_at=rt.clock.now()))
-    notices.forget_cache(rt)
+    board.forget_cache(rt)
 
 
 def test_schedule_list_and_cancel_maintenance(cli, rt):
@@ -51,7 +51,7 @@ def test_schedule_list_and_cancel_maintenance(cli, rt):
 def test_status_and_retry_failed(cli, rt, client):
     user = register_account(client, rt)
     with rt.db.write() as db:
-        notices.notify_account(rt, db, account_id=user["account"]["id"], template="notice_locked",
+        outbox.notify_account(rt, db, account_id=user["account"]["id"], template="notice_locked",
                                params={"minutes": 15})
         db.execute(update(OutboxNotice).where(OutboxNotice.account_id == user["account"]["id"])
                    .values(status="failed", attempts=8, last_error="isv.BUSINESS_LIMIT_CONTROL"))

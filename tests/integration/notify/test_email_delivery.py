@@ -14,7 +14,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from passport.accounts.models import Account
-from passport.notify import service as notices
+from passport.agreements import marketing
+from passport.notify import outbox
 from passport.notify.models import OutboxNotice
 from passport.senders.smtp import SmtpEmail
 from passport_testing import deliver_notices, free_port, register_account
@@ -70,7 +71,7 @@ def email_row(rt, account_id: str) -> OutboxNotice:
 
 def queue(rt, account_id: str) -> None:
     with rt.db.write() as db:
-        notices.notify_account(rt, db, account_id=account_id, template="password_changed",
+        outbox.notify_account(rt, db, account_id=account_id, template="password_changed",
                                params={"time": "2026-11-29 15:20"}, channels=("inbox", "email"))
 
 
@@ -143,7 +144,7 @@ def test_marketing_email_carries_a_one_click_unsubscribe(client, rt, with_email,
         client.put("/api/v1/me/notification-preferences", headers={"Authorization": f"Bearer {token}"},
                    json={"marketing": True})
         with rt.db.write() as db:
-            notices.notify_account(rt, db, account_id=with_email["account"]["id"], template="notice_message",
+            outbox.notify_account(rt, db, account_id=with_email["account"]["id"], template="notice_message",
                                    params={"title": "新功能", "text": "欢迎体验"}, channels=("email",),
                                    category="marketing")
         deliver_notices(rt)
@@ -160,4 +161,4 @@ def test_marketing_email_carries_a_one_click_unsubscribe(client, rt, with_email,
     done = client.post("/" + path, content=b"List-Unsubscribe=One-Click",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert done.status_code == 200
-    assert notices.preferences(rt, with_email["account"]["id"])["marketing"] is False
+    assert marketing.preferences(rt, with_email["account"]["id"])["marketing"] is False

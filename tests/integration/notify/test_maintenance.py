@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from passport.clock import rfc3339
-from passport.notify import service as notices
+from passport.notify import announcements, board
 from passport.notify.models import MaintenanceWindow
 from passport_testing import make_staff, register_account
 
@@ -30,7 +30,7 @@ def _no_window_left(rt):
     with rt.db.write() as db:
         db.execute(update(MaintenanceWindow).where(MaintenanceWindow.cancelled_at.is_(None))
                    .values(cancelled_at=rt.clock.now()))
-    notices.forget_cache(rt)
+    board.forget_cache(rt)
 
 
 def schedule(client, rt, operator, *, start_in: timedelta, length: timedelta = timedelta(hours=1),
@@ -126,7 +126,7 @@ def test_the_window_is_cached_per_process(client, rt):
         db.add(MaintenanceWindow(starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
                                  message="elsewhere", created_at=now))
     assert client.get("/api/v1/agreements").status_code == 200  # still the cached answer
-    notices.forget_cache(rt)  # what notice_cache_seconds passing does
+    board.forget_cache(rt)  # what notice_cache_seconds passing does
     assert client.get("/api/v1/agreements").status_code == 503
 
 
@@ -166,6 +166,6 @@ def test_admin_page_keeps_a_long_message_whole(client, rt, operator):
     assert [w["message"] for w in client.get(ADMIN, headers=operator["headers"]).json()
             if w["message"].startswith("长维护说明")] == [message]
     too_long = client.post("/admin/maintenance", data={"csrf_token": csrf, "starts_at": start, "ends_at": end,
-                                                       "message": "x" * (notices.MESSAGE_MAX + 1)})
+                                                       "message": "x" * (announcements.MESSAGE_MAX + 1)})
     assert too_long.status_code == 422 and "field-error" in too_long.text  # refused, not cut
     client.cookies.clear()

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from passport.accounts.models import Account
+from passport.agreements import marketing
 from passport.audit.service import Origin
-from passport.notify import service as notices
+from passport.notify import export as notify_export
+from passport.notify import outbox
 from passport.notify.models import InboxMessage, OutboxNotice
 from passport.senders.sms import SendResult, SmsError
 from passport_testing import deliver_notices, outbox_messages, register_account
@@ -53,14 +55,14 @@ def rows_of(rt, account_id: str) -> list[OutboxNotice]:
 
 def queue(rt, account_id: str, template: str = "notice_locked", params=None, **kwargs) -> None:
     with rt.db.write() as db:
-        notices.notify_account(rt, db, account_id=account_id, template=template,
+        outbox.notify_account(rt, db, account_id=account_id, template=template,
                                params={"minutes": 15} if params is None else params, **kwargs)
 
 
 def test_notice_is_queued_in_the_callers_transaction(rt, account):
     account_id = account["account"]["id"]
     with pytest.raises(RuntimeError), rt.db.write() as db:
-        notices.notify_account(rt, db, account_id=account_id, template="notice_locked", params={"minutes": 15})
+        outbox.notify_account(rt, db, account_id=account_id, template="notice_locked", params={"minutes": 15})
         raise RuntimeError("the event rolls back")
     assert rows_of(rt, account_id) == []
     queue(rt, account_id)
@@ -119,11 +121,11 @@ def test_a_final_provider_error_fails_at_once_and_stays_visible(rt, account, mon
     deliver_notices(rt)
     [row] = rows_of(rt, account["account"]["id"])
     assert row.status == "failed" and row.attempts == 1 and "MOBILE_NUMBER_ILLEGAL" in row.last_error
-    failed = [n for n in notices.list_outbox(rt, status="failed") if n["id"] == row.id]
+    failed = [n for n in outbox.list_outbox(rt, status="failed") if n["id"] == row.id]
     assert failed and failed[0]["to"] == account["phone"][:3] + "****" + account["phone"][-4:]
     # An operator fixes the cause and sends failed notices again.
     monkeypatch.setattr(rt, "sms", CountingSms())
-    assert notices.retry_failed(rt, Origin(channel="cli")) >= 1
+    assert outbox.retry_failed(rt, Origin(channel="cli")) >= 1
     deliver_notices(rt)
     assert rows_of(rt, account["account"]["id"])[0].status == "sent"
 
@@ -142,9 +144,9 @@ def test_retries_stop_after_the_maximum_attempts(rt, account, monkeypatch):
 
 def test_unknown_template_or_missing_parameter_fails_at_queue_time(rt, account):
     account_id = account["account"]["id"]
-    with pytest.raises(notices.TemplateError):
+    with pytest.raises(outbox.TemplateError):
         queue(rt, account_id, template="no_such_notice", params={})
-    with pytest.raises(notices.TemplateError, match="minutes"):
+    with pytest.raises(outbox.TemplateError, match="minutes"):
         queue(rt, account_id, params={})
     with pytest.raises(ValueError, match="channels"):
         queue(rt, account_id, channels=("pigeon",))
@@ -195,14 +197,14 @@ def test_a_crashed_workers_claim_comes_back_after_the_lease(rt, account, monkeyp
     sms = CountingSms()
     monkeypatch.setattr(rt, "sms", sms)
     queue(rt, account["account"]["id"])
-    [stale] = [job for job in notices._claim(rt, 100) if job.account_id == account["account"]["id"]]  # then "crashes"
+    [stale] = [job for job in outbox._claim(rt, 100) if job.account_id == account["account"]["id"]]  # then "crashes"
     assert deliver_notices(rt) == 0  # leased: nobody else sends it
     rt.clock.advance(seconds=rt.settings.notice_lease_seconds + 1)
     deliver_notices(rt)
     [row] = rows_of(rt, account["account"]["id"])
     assert row.status == "sent" and row.attempts == 2
     # The crashed worker waking up late cannot overwrite the outcome it no longer owns.
-    notices._record(rt, [notices._failure(rt, stale, RuntimeError("late"))])
+    outbox._record(rt, [outbox._failure(rt, stale, RuntimeError("late"))])
     assert rows_of(rt, account["account"]["id"])[0].status == "sent"
 
 
@@ -217,12 +219,12 @@ def test_export_masks_and_erase_deletes(rt, account):
     account_id = account["account"]["id"]
     queue(rt, account_id)
     with rt.db.read() as db:
-        exported = notices.export_account(rt, db, account_id)
+        exported = notify_export.export_account(rt, db, account_id)
     assert exported["messages"][0]["title"] == "密码登录已锁定"
     assert exported["notices"][0]["to"] == account["phone"][:3] + "****" + account["phone"][-4:]
     assert account["phone"] not in json.dumps(exported)
     with rt.db.write() as db:
-        notices.erase_account(rt, db, account_id)
+        notify_export.erase_account(rt, db, account_id)
     assert rows_of(rt, account_id) == []
     with rt.db.read() as db:
         assert db.scalar(select(InboxMessage.id).where(InboxMessage.account_id == account_id)) is None
@@ -237,7 +239,7 @@ def test_two_workers_on_postgresql_deliver_each_notice_exactly_once(rt, account)
     total = 1000
     with rt.db.write() as db:
         for i in range(total):
-            notices.notify_account(rt, db, account_id=account_id, template="notice_message",
+            outbox.notify_account(rt, db, account_id=account_id, template="notice_message",
                                    params={"title": "bulk", "text": f"n{i}"}, channels=("sms",))
     workers = [build_runtime(rt.settings, pool_size=2) for _ in range(2)]
     senders = [CountingSms(), CountingSms()]
@@ -245,7 +247,7 @@ def test_two_workers_on_postgresql_deliver_each_notice_exactly_once(rt, account)
         worker.sms, worker.clock = sender, rt.clock
 
     def run(worker) -> None:
-        while notices.deliver_due(worker, limit=25):
+        while outbox.deliver_due(worker, limit=25):
             pass
 
     threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
@@ -292,7 +294,7 @@ class SlowSms(CountingSms):
         self.rt.clock.advance(seconds=self.seconds)
         self.busy = True
         try:
-            notices.deliver_due(self.rt)
+            outbox.deliver_due(self.rt)
         finally:
             self.busy = False
         return result
@@ -307,10 +309,10 @@ def test_a_slow_provider_never_gets_a_notice_twice(rt, account, monkeypatch):
     account_id, total = account["account"]["id"], 15
     with rt.db.write() as db:
         for i in range(total):
-            notices.notify_account(rt, db, account_id=account_id, template="notice_message",
+            outbox.notify_account(rt, db, account_id=account_id, template="notice_message",
                                    params={"title": "slow", "text": f"s{i}"}, channels=("sms",))
-    assert notices._claim_size(rt) == 12  # what one 120 s lease covers at 10 s a send
-    notices.deliver_due(rt)
+    assert outbox._claim_size(rt) == 12  # what one 120 s lease covers at 10 s a send
+    outbox.deliver_due(rt)
     rt.clock.advance(seconds=rt.settings.notice_lease_seconds + 1)  # a skipped row comes back after its lease
     deliver_notices(rt)
     texts = [m.text for m in sms.sent if m.to == "+86" + account["phone"]]
@@ -319,7 +321,7 @@ def test_a_slow_provider_never_gets_a_notice_twice(rt, account, monkeypatch):
 
 
 def grant_marketing(rt, account_id: str, granted: bool = True) -> None:
-    notices.set_marketing(rt, Origin(channel="cli"), account_id, granted)
+    marketing.set_marketing(rt, Origin(channel="cli"), account_id, granted)
 
 
 def test_withdrawing_consent_cancels_queued_marketing(rt, account, monkeypatch):
@@ -341,7 +343,7 @@ def test_withdrawing_consent_cancels_queued_marketing(rt, account, monkeypatch):
     deliver_notices(rt)
     assert [m.purpose for m in sms.sent if m.to == "+86" + account["phone"]] == ["notice_locked"]
     # An operator's "send failed notices again" does not bring it back either.
-    notices.retry_failed(rt, Origin(channel="cli"))
+    outbox.retry_failed(rt, Origin(channel="cli"))
     deliver_notices(rt)
     assert [m.purpose for m in sms.sent if m.to == "+86" + account["phone"]] == ["notice_locked"]
     assert rows_of(rt, account_id)[0].last_error == "withdrawn"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from passport.notify.service import LANGUAGES, TEMPLATE_DIR, TemplateError, load_template, render
+from passport.notify.outbox import LANGUAGES, TEMPLATE_DIR, TemplateError, load_template, render
 from passport.settings import Settings
 
 RT = SimpleNamespace(settings=SimpleNamespace(base_url="https://passport.example/"))

@@ -1,0 +1,189 @@
+"""Who is asking: the guards every handler depends on, and the page context they give the templates.
+
+The JSON API's guards are FastAPI dependencies (``Authenticated``, ``staff_permission``); the pages'
+are the same idea for HTML (``current_principal``, ``staff_page``). Both apply the re-consent gate
+(COMPLIANCE A3). ``web/`` is plumbing and knows no domain: ``app.py`` registers ``page_context`` with
+it, as Starlette's context processors are registered.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.admin import service as admin
+from passport.agreements import gate
+from passport.agreements import service as agreements
+from passport.notify import announcements, inbox
+from passport.sessions import service as sessions
+from passport.web import http
+from passport.web import pages as web
+
+_NOT_LOOKED_UP = object()
+
+
+# --- the JSON API -----------------------------------------------------------------------------------
+
+async def require_principal(request: Request) -> sessions.Principal:
+    rt = http.runtime(request)
+    token = http.session_token(request)
+    if not token:
+        raise errors.not_authenticated()
+    if rt.db.is_sqlite:
+        # A WAL-mode read never waits for a writer and costs less than the thread hop it would
+        # take to move it off the event loop.
+        principal, stale = sessions.lookup(rt, token)
+    else:
+        principal, stale = await sessions.lookup_async(rt, token)  # the loop's own connections
+    if stale:  # the rare write (last-seen touch) goes to a thread
+        await run_in_threadpool(sessions.touch, rt, principal)
+    if principal is None:
+        raise errors.not_authenticated()
+    request.state.principal = principal
+    await _check_consent_api(request, principal)  # A3: no I/O unless a re-consent version is in force
+    return principal
+
+
+Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
+
+
+def staff_permission(permission: str):
+    """Dependency: the signed-in staff member, who must hold ``permission`` (403 otherwise).
+    Staff use a bearer token or the ``passport_admin`` cookie (CSRF as for users)."""
+    if permission not in admin.PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    async def dependency(request: Request) -> admin.StaffPrincipal:
+        token = http.staff_token(request)
+        principal = await run_in_threadpool(admin.authenticate_staff, http.runtime(request), token)
+        if principal is None:
+            raise errors.not_authenticated()
+        admin.require(principal, permission)
+        request.state.staff = principal
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by the role tests and docs
+    return dependency
+
+
+async def _check_consent_api(request: Request, principal: sessions.Principal) -> None:
+    """403 ``consent_required`` while the account has a re-consent version to accept."""
+    rt = http.runtime(request)
+    if agreements.gate_is_clear(rt, principal.account_id, principal.account):
+        return
+    gated = not gate.api_open(request.method, request.url.path)
+    pending = await run_in_threadpool(agreements.enforce, rt, http.origin(request, "api"), principal.account_id,
+                                      principal.account, gated=gated)
+    if pending:
+        raise gate.consent_required(pending)
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+def current_principal(request: Request, *, gate_applies: bool = True) -> sessions.Principal | None:
+    """The signed-in account of this browser, from the session cookie (looked up once a request).
+    ``gate_applies=False`` (error pages, rendered from exception handlers and middleware where the
+    consent gate's 303 would go uncaught) names the account without asking the gate."""
+    principal = getattr(request.state, "page_principal", _NOT_LOOKED_UP)
+    if principal is _NOT_LOOKED_UP:
+        principal = sessions.authenticate(http.runtime(request), request.cookies.get(http.SESSION_COOKIE))
+        request.state.page_principal = principal
+    if gate_applies and principal is not None and not getattr(request.state, "page_gate_checked", False):
+        request.state.page_gate_checked = True  # once: the error page of the gate's 303 renders with it
+        _check_consent_page(request, principal)  # A3: 303 to the interstitial
+    return principal  # type: ignore[return-value]
+
+
+def _check_consent_page(request: Request, principal: sessions.Principal) -> None:
+    """For a signed-in page: a 303 to the interstitial while a re-consent version waits."""
+    rt = http.runtime(request)
+    if agreements.gate_is_clear(rt, principal.account_id, principal.account):
+        return
+    path = request.url.path
+    pending = agreements.enforce(rt, http.origin(request, "web"), principal.account_id, principal.account,
+                                 gated=not gate.page_open(path, request.method))
+    if pending:
+        back = path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET" else "/account"
+        exc = gate.consent_required(pending)
+        exc.status = 303
+        exc.headers = {"Location": f"{gate.INTERSTITIAL}?next={quote(back, safe='/')}", "Cache-Control": "no-store"}
+        raise exc
+
+
+def page_user(request: Request) -> sessions.Principal:
+    """Dependency of a signed-in page: the account, or off to the login page (cookie dropped)."""
+    principal = current_principal(request)
+    if principal is None:
+        raise web.Redirected(web.to_login(request))
+    return principal
+
+
+PageUser = Annotated[sessions.Principal, Depends(page_user)]
+
+
+def start_browser_session(request: Request, response: Response, issued: sessions.Issued) -> None:
+    """Log this browser in. Token rotation at login: the session the browser held before ends."""
+    rt = http.runtime(request)
+    previous = current_principal(request)
+    if previous is not None and previous.session_id != issued.id:
+        try:
+            sessions.revoke(rt, web.web_origin(request), previous, previous.session_id)
+        except errors.DomainError:
+            pass  # it ended meanwhile
+    web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+
+
+def page_context(request: Request, gate_applies: bool) -> dict[str, Any]:
+    """What every page's layout shows: the account, its nickname, banners and the unread count."""
+    rt = http.runtime(request)
+    principal = current_principal(request, gate_applies=gate_applies)
+    return {
+        "principal": principal,
+        "viewer": _viewer(request, principal),
+        "agreement_changes": agreements.announcements(rt),
+        "banners": announcements.page_banners(rt, principal),
+        "unread": inbox.page_unread(rt, principal),
+    }
+
+
+def _viewer(request: Request, principal: sessions.Principal | None) -> dict | None:
+    if principal is None:
+        return None
+    try:
+        with http.runtime(request).db.read() as db:
+            return {"nickname": accounts.get(db, principal.account_id).nickname}
+    except errors.DomainError:
+        return None
+
+
+# --- admin pages --------------------------------------------------------------------------------------
+
+def current_staff(request: Request) -> admin.StaffPrincipal | None:
+    """The signed-in staff member of this browser, from the ``passport_admin`` cookie (once a request)."""
+    if not hasattr(request.state, "page_staff"):
+        token = request.cookies.get(http.ADMIN_COOKIE)
+        request.state.page_staff = admin.authenticate_staff(http.runtime(request), token)
+    return request.state.page_staff
+
+
+def staff_page(request: Request, permission: str) -> admin.StaffPrincipal | Response:
+    """The staff member for an admin page, or the answer instead: to the login page when signed out,
+    a 403 page when the role lacks ``permission``."""
+    principal = current_staff(request)
+    if principal is None:
+        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
+    if not principal.may(permission):
+        return web.error_page(request, admin.forbidden())
+    return principal
+
+
+def admin_render(request: Request, template: str, status: int = 200, **context) -> Response:
+    """An admin page: ``staff`` (for the layout) is the signed-in staff member or None."""
+    context.setdefault("staff", current_staff(request))
+    return web.render(request, template, status, **context)

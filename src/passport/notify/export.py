@@ -1,0 +1,34 @@
+"""What notify holds about an account: its part of the personal-data export, and its erasure at finalisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from passport.notify.inbox import _message_view
+from passport.notify.models import InboxMessage, OutboxNotice
+from passport.notify.outbox import DEFAULT_LANGUAGE, _outbox_view, marketing_enabled
+from passport.runtime import Runtime
+
+
+def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
+    """Issue 8's export: the account's inbox messages and notices (recipients masked)."""
+    messages = db.scalars(select(InboxMessage).where(InboxMessage.account_id == account_id)
+                          .order_by(InboxMessage.created_at)).all()
+    notices = db.scalars(select(OutboxNotice).where(OutboxNotice.account_id == account_id)
+                         .order_by(OutboxNotice.id)).all()
+    return {
+        "messages": [_message_view(rt, row, DEFAULT_LANGUAGE) for row in messages],
+        "notices": [{key: value for key, value in _outbox_view(rt, row).items()
+                     if key not in ("account_id", "last_error", "next_attempt_at")} for row in notices],
+        "preferences": {"marketing": marketing_enabled(db, account_id)},
+    }
+
+
+def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
+    """Issue 8's finalisation: delete the account's inbox and pending outbox rows addressed to it."""
+    db.execute(delete(InboxMessage).where(InboxMessage.account_id == account_id))
+    db.execute(delete(OutboxNotice).where(OutboxNotice.account_id == account_id))
+
