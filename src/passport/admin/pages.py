@@ -73,8 +73,8 @@ def enrol(token: str, request: Request, form: FormData) -> Response:
 # --- login, logout -----------------------------------------------------------------------------------
 
 def login_page(request: Request, state: FormState, next_path: str = "/admin") -> Response:
-    return guards.admin_render(request, "admin_login.html", state.status, page_path="/admin/login", staff=None, form=state,
-                  next_path=next_path)
+    return guards.admin_render(request, "admin_login.html", state.status, page_path="/admin/login", staff=None,
+                               form=state, next_path=next_path)
 
 
 @router.get("/admin/login")

@@ -168,9 +168,9 @@ def _admin_page(request: Request, staff, state: FormState) -> Response:
     now = rt.clock.now()
     kinds = sorted({v.kind for v in versions})
     export = {fmt: "/api/v1/admin/consents/export?" + urlencode({"format": fmt}) for fmt in ("jsonl", "csv")}
-    return guards.admin_render(request, "admin_agreements.html", state.status, page_path="/admin/agreements", staff=staff,
-                        form=state, versions=versions, in_force=in_force, now=now, kinds=kinds, export=export,
-                        purposes=service.OPTIONAL_PURPOSES, accepted=accepted)
+    return guards.admin_render(request, "admin_agreements.html", state.status, page_path="/admin/agreements",
+                               staff=staff, form=state, versions=versions, in_force=in_force, now=now, kinds=kinds,
+                               export=export, purposes=service.OPTIONAL_PURPOSES, accepted=accepted)
 
 
 @router.get("/admin/agreements")

@@ -220,4 +220,5 @@ def freeze(request: Request, form: FormData) -> Response:
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
-CODE_FORMS = {service.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, service.Purpose.FREEZE.value: stolen_page, service.Purpose.UNFREEZE.value: unfreeze_page}
+CODE_FORMS = {service.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, service.Purpose.FREEZE.value: stolen_page,
+              service.Purpose.UNFREEZE.value: unfreeze_page}

@@ -139,8 +139,9 @@ def admin_maintenance(staff: Maintainer, rt: Rt, limit: int = Query(50, ge=1, le
 def schedule_maintenance(body: MaintenanceIn, staff: Maintainer, rt: Rt, origin: ApiOrigin) -> dict:
     """Schedule a window; it is announced ``maintenance_notice_hours`` ahead. 422 ``invalid_period`` |
     ``period_in_past`` | ``message_required``."""
-    return maintenance_service.schedule_maintenance(rt, origin, starts_at=as_utc(body.starts_at), ends_at=as_utc(body.ends_at),
-                                        message=body.message, staff_id=staff.staff_id)
+    return maintenance_service.schedule_maintenance(rt, origin, starts_at=as_utc(body.starts_at),
+                                                    ends_at=as_utc(body.ends_at), message=body.message,
+                                                    staff_id=staff.staff_id)
 
 
 @router.post("/admin/maintenance/{window_id}/cancel", tags=["admin"])
@@ -153,7 +154,8 @@ def cancel_maintenance(window_id: str, staff: Maintainer, rt: Rt, origin: ApiOri
 def admin_notices(staff: Dispatcher, rt: Rt, status: str | None = Query(None, max_length=12),
                   limit: int = Query(50, ge=1, le=200)) -> dict:
     """The outbox, newest first (recipients masked), and counts by status."""
-    return {"counts": outbox_service.outbox_stats(rt), "items": outbox_service.list_outbox(rt, status=status, limit=limit)}
+    return {"counts": outbox_service.outbox_stats(rt),
+            "items": outbox_service.list_outbox(rt, status=status, limit=limit)}
 
 
 @router.post("/admin/notices/retry-failed", tags=["admin"])

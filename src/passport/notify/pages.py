@@ -202,7 +202,8 @@ def announcements(request: Request) -> Response:
 @router.get("/announcements/{announcement_id}")
 def announcement(announcement_id: str, request: Request) -> Response:
     try:
-        shown = announcements_service.get_announcement(web.runtime(request), announcement_id, kind=_kind(_signed_in(request)))
+        shown = announcements_service.get_announcement(web.runtime(request), announcement_id,
+                                                       kind=_kind(_signed_in(request)))
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "announcements_detail.html", announcement=shown, body=web.render_markdown(shown["body"]))
@@ -273,7 +274,8 @@ def admin_end(announcement_id: str, request: Request, form: FormData) -> Respons
 
 def admin_maintenance_page(request: Request, staff, state: FormState) -> Response:
     rt = web.runtime(request)
-    outbox = ({"counts": outbox_service.outbox_stats(rt), "failed": outbox_service.list_outbox(rt, status="failed", limit=20)}
+    outbox = ({"counts": outbox_service.outbox_stats(rt),
+               "failed": outbox_service.list_outbox(rt, status="failed", limit=20)}
               if staff.may("notices.manage") else None)
     return guards.admin_render(request, "admin_maintenance.html", state.status, page_path="/admin/maintenance",
                          staff=staff, form=state, windows=maintenance_service.list_maintenance(rt), outbox=outbox,
@@ -317,7 +319,8 @@ def admin_cancel(window_id: str, request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return admin_maintenance_page(request, staff, web.expired_form(request, {}))
     try:
-        maintenance_service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id, staff_id=staff.staff_id)
+        maintenance_service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id,
+                                               staff_id=staff.staff_id)
     except errors.DomainError as exc:
         return admin_maintenance_page(request, staff, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, "/admin/maintenance?done=cancelled")
