@@ -47,8 +47,10 @@ test-pg: install-test
 test-unit: install-test
 	$(BIN)/pytest tests/unit
 
+## lint: ruff, and the dependency rules (import-linter contracts in pyproject.toml)
 lint: install-test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 openapi: install
 	PASSPORT_ENV=test $(BIN)/passport openapi

@@ -22,20 +22,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from passport import __version__, errors, guards
 from passport.accounts import api as accounts_api
 from passport.accounts import pages as accounts_pages
-from passport.admin import accounts_api as admin_accounts_api
-from passport.admin import accounts_pages as admin_accounts_pages
 from passport.admin import api as admin_api
 from passport.admin import pages as admin_pages
 from passport.agreements import api as agreements_api
 from passport.agreements import pages as agreements_pages
-from passport.audit import admin_api as audit_admin_api
-from passport.audit import admin_pages as audit_admin_pages
 from passport.audit import api as audit_api
+from passport.audit import pages as audit_pages
 from passport.cancellation import api as cancellation_api
 from passport.cancellation import pages as cancellation_pages
 from passport.credentials import api as credentials_api
 from passport.credentials import pages as credentials_pages
-from passport.credentials import totp_api, totp_pages
 from passport.notify import api as notify_api
 from passport.notify import pages as notify_pages
 from passport.notify.pages import MaintenanceGate
@@ -45,7 +41,7 @@ from passport.runtime import Runtime, build_runtime
 from passport.sessions import api as sessions_api
 from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
-from passport.web import pages as web
+from passport.web import html as web
 from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
@@ -57,15 +53,15 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # The one list of routers, in the order FastAPI tries them (the hottest first). No module registers
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
-    accounts_api, sessions_api, credentials_api, totp_api, agreements_api, audit_api, admin_api, admin_accounts_api,
-    audit_admin_api, notify_api, realname_api, cancellation_api))
+    accounts_api, sessions_api, credentials_api, agreements_api, audit_api, admin_api, notify_api, realname_api,
+    cancellation_api))
 PAGE_ROUTERS = tuple(m.router for m in (
-    agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, admin_accounts_pages,
-    admin_pages, audit_admin_pages, credentials_pages, totp_pages, sessions_pages))
+    agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, admin_pages, audit_pages,
+    credentials_pages, sessions_pages))
 # What every page's layout shows of the signed-in account (web/ asks, the domains answer).
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).
-CODE_FORM_PAGES = (accounts_pages, sessions_pages, credentials_pages, cancellation_pages)
+CODE_FORM_PAGES = (accounts_pages, sessions_pages, credentials_pages)
 
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],

@@ -235,11 +235,11 @@ def realname_revoke(
 ) -> None:
     """Withdraw an account's real-name verification (e.g. a stolen ID number): the ID number is free again."""
     from passport import errors
-    from passport.realname import service
+    from passport.realname import person
 
     rt = _runtime()
     try:
-        shown = service.revoke_verification(rt, _cli_origin(), account_id, reason=reason, actor=("cli", None))
+        shown = person.revoke_verification(rt, _cli_origin(), account_id, reason=reason, actor=("cli", None))
     except errors.DomainError as exc:
         typer.echo(f"{exc.code}: {exc.title}", err=True)
         raise typer.Exit(1) from None

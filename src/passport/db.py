@@ -311,8 +311,9 @@ class Database:
 
 
 def migrate(url: str, revision: str = "head") -> None:
+    # Loaded here on purpose: only `passport migrate` needs Alembic, not every serving process.
     from alembic import command
-    from alembic.config import Config
+    from alembic.config import Config  # as above
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))

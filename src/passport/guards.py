@@ -20,10 +20,11 @@ from passport.accounts import service as accounts
 from passport.admin import service as admin
 from passport.agreements import gate
 from passport.agreements import service as agreements
+from passport.identity.phone import mask_phone
 from passport.notify import announcements, inbox
 from passport.sessions import service as sessions
+from passport.web import html as web
 from passport.web import http
-from passport.web import pages as web
 
 _NOT_LOOKED_UP = object()
 
@@ -137,6 +138,12 @@ def start_browser_session(request: Request, response: Response, issued: sessions
         except errors.DomainError:
             pass  # it ended meanwhile
     web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+
+
+def masked_phone(request: Request, principal: sessions.Principal) -> str | None:
+    """From the account row read with the session (a phone change drops it from the session cache)."""
+    phone_enc = principal.account.phone_enc
+    return mask_phone(http.runtime(request).keys.cipher.decrypt(phone_enc, "account.phone")) if phone_enc else None
 
 
 def page_context(request: Request, gate_applies: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import structlog
 
 from passport.audit import service as audit
 from passport.cancellation import service as cancellation
-from passport.credentials.service import sweep_codes
+from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions

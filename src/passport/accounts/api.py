@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from passport.accounts import service
+from passport.accounts import profile, service
 from passport.accounts.schemas import (
     AccountOut,
     EmailCodeIn,
@@ -15,7 +15,9 @@ from passport.accounts.schemas import (
     RegisterIn,
 )
 from passport.agreements import service as agreements
+from passport.credentials import email as email_binding
 from passport.guards import Authenticated
+from passport.registration import service as registration
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["accounts"])
@@ -24,7 +26,7 @@ router = APIRouter(tags=["accounts"])
 @router.post("/accounts", status_code=201, response_model=Registered)
 def register(body: RegisterIn, rt: Rt, origin: ApiOrigin) -> dict:
     rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
-    done = service.register(rt, origin, phone=body.phone, code=body.code, password=body.password,
+    done = registration.register(rt, origin, phone=body.phone, code=body.code, password=body.password,
                             nickname=body.nickname, accepted=body.agreements)
     return {"account": done.account, "recovery_key": done.recovery_key, "session": done.session.public()}
 
@@ -42,7 +44,7 @@ async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
 
 @router.patch("/me", response_model=AccountOut)
 def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    return service.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
+    return profile.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
                                   bio_given="bio" in body.model_fields_set)
 
 
@@ -50,16 +52,16 @@ def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrig
 def request_email(body: EmailIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a bind_email code to the address, kept as pending until ``/me/email/verify``. The answer
     does not tell whether another account holds the address (409 ``email_taken`` comes at verify)."""
-    return service.request_email(rt, origin, principal.account_id, email=body.email)
+    return email_binding.request_email(rt, origin, principal.account_id, email=body.email)
 
 
 @router.post("/me/email/verify", status_code=204)
 def verify_email(body: EmailCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    service.verify_email(rt, origin, principal.account_id, code=body.code)
+    email_binding.verify_email(rt, origin, principal.account_id, code=body.code)
     return Response(status_code=204)
 
 
 @router.delete("/me/email", status_code=204)
 def unbind_email(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    service.unbind_email(rt, origin, principal.account_id)
+    email_binding.unbind_email(rt, origin, principal.account_id)
     return Response(status_code=204)

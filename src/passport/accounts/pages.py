@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
-from passport.accounts import service
+from passport.accounts import profile, service
 from passport.agreements import service as agreements
+from passport.credentials import email as email_binding
+from passport.registration import service as registration
 from passport.sessions import service as sessions
-from passport.web import pages as web
-from passport.web.pages import FormData, FormState
+from passport.web import html as web
+from passport.web.html import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,7 +59,7 @@ def register(request: Request, form: FormData) -> Response:
     rt, origin = web.runtime(request), web.web_origin(request)
     try:
         rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
-        done = service.register(rt, origin, phone=values["phone"], code=form.get("code", ""),
+        done = registration.register(rt, origin, phone=values["phone"], code=form.get("code", ""),
                                 password=form.get("password", ""), nickname=values["nickname"],
                                 accepted=accepted)
     except errors.DomainError as exc:
@@ -104,7 +106,7 @@ def update_profile(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return account_page(request, principal, web.expired_form(request, values))
     try:
-        service.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
+        profile.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
                                nickname=values["nickname"], bio=values["bio"], bio_given=True)
     except errors.DomainError as exc:
         return account_page(request, principal, web.failed_form(request, exc, values, PROFILE_FIELDS))
@@ -140,7 +142,7 @@ def _notice(request: Request, done: str | None) -> str | None:
 
 def email_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
     rt = web.runtime(request)
-    email = service.email_of(rt, principal.account_id)
+    email = email_binding.email_of(rt, principal.account_id)
     return web.render(request, "account_email.html", state.status, page_path="/account/email", form=state,
                       email=email, code_minutes=rt.settings.code_ttl_seconds // 60)
 
@@ -163,7 +165,7 @@ def request_email(request: Request, form: FormData) -> Response:
         return email_page(request, principal, web.expired_form(request, values))
     rt = web.runtime(request)
     try:
-        service.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
+        email_binding.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
     return email_page(request, principal, FormState())  # the pending address shows where the code went
@@ -177,7 +179,7 @@ def verify_email(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
     try:
-        service.verify_email(web.runtime(request), web.web_origin(request), principal.account_id,
+        email_binding.verify_email(web.runtime(request), web.web_origin(request), principal.account_id,
                              code=form.get("code", ""))
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, {}, EMAIL_FIELDS))
@@ -191,7 +193,7 @@ def unbind_email(request: Request, form: FormData) -> Response:
         return web.to_login(request)
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
-    service.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
+    email_binding.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
     return web.redirect(request, "/account/email?done=email_unbound")
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 
-from passport.admin import schemas
+from passport.admin import enforcement, schemas
 from passport.admin import service as admin
+from passport.admin.service import StaffPrincipal
 from passport.clock import rfc3339
 from passport.guards import staff_permission
+from passport.reviews import service as reviews
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -57,3 +61,81 @@ def reset_staff(staff_id: str, principal: StaffManager, rt: Rt, origin: ApiOrigi
     """Lost password or authenticator: password, TOTP and sessions go; the answer carries a new
     one-time enrolment link."""
     return admin.reset_staff(rt, origin, principal, staff_id=staff_id)
+
+
+Reader = Annotated[StaffPrincipal, Depends(staff_permission("accounts.read"))]
+Revealer = Annotated[StaffPrincipal, Depends(staff_permission("accounts.reveal"))]
+Actor = Annotated[StaffPrincipal, Depends(staff_permission("accounts.act"))]
+Reviewer = Annotated[StaffPrincipal, Depends(staff_permission("reviews.decide"))]
+
+
+class RevealIn(BaseModel):
+    field: Literal["phone", "email"]
+    reason: str = Field("", max_length=1000)
+
+
+class RevealOut(BaseModel):
+    field: str
+    value: str
+
+
+class ActionIn(BaseModel):
+    action: str = Field(max_length=32, description="warn | require_correction | restrict | suspend | unsuspend | "
+                                                   "terminate")
+    reason: str = Field("", max_length=1000)
+    until: datetime | None = Field(None, description="End of a suspension, deadline of require_correction")
+
+
+class ActionOut(BaseModel):
+    id: int
+    account: dict
+    revoked_sessions: int
+
+
+class DecisionIn(BaseModel):
+    decision: str = Field(max_length=16, description="approve | reject")
+    reason: str | None = Field(None, max_length=1000)
+
+
+@router.get("/accounts")
+def search_accounts(staff: Reader, rt: Rt, phone: str | None = Query(None, max_length=32),
+                    status: str | None = Query(None, max_length=16),
+                    id_number: str | None = Query(None, max_length=32),
+                    offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100)) -> dict:
+    """Masked results; ``id_number`` is matched through its blind index."""
+    return enforcement.search(rt, phone=phone, status=status, id_number=id_number, offset=offset, limit=limit)
+
+
+@router.get("/accounts/{account_id}")
+def account_detail(account_id: str, staff: Reader, rt: Rt) -> dict:
+    return enforcement.detail(rt, account_id)
+
+
+@router.post("/accounts/{account_id}/reveal", response_model=RevealOut)
+def reveal(account_id: str, body: RevealIn, staff: Revealer, rt: Rt, origin: ApiOrigin) -> dict:
+    value = enforcement.reveal(rt, origin, staff, account_id, field=body.field, reason=body.reason)
+    return {"field": body.field, "value": value}
+
+
+@router.post("/accounts/{account_id}/actions", status_code=201, response_model=ActionOut)
+def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
+    taken = enforcement.act(rt, origin, staff, account_id, action=body.action, reason=body.reason,
+                            until=body.until)
+    return {"id": taken.action_id, "account": taken.account, "revoked_sessions": taken.revoked_sessions}
+
+
+@router.get("/reviews")
+def list_reviews(staff: Reviewer, rt: Rt, queue: str = Query(max_length=32),
+                 status: str = Query("pending", max_length=16), offset: int = Query(0, ge=0),
+                 limit: int = Query(20, ge=1, le=100)) -> dict:
+    return reviews.list_reviews(rt, queue, status, offset=offset, limit=limit)
+
+
+@router.post("/reviews/{review_id}/claim")
+def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    return reviews.claim(rt, origin, review_id, staff)
+
+
+@router.post("/reviews/{review_id}")
+def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    return reviews.decide(rt, origin, review_id, staff, decision=body.decision, reason=body.reason)

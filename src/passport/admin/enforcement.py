@@ -21,9 +21,9 @@ from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
-from passport.credentials import service as codes
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
+from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.senders.sms import SmsMessage
 from passport.sessions import service as sessions
@@ -76,7 +76,7 @@ def search(rt: Runtime, *, phone: str | None = None, status: str | None = None, 
             raise errors.invalid("invalid_id_number", "Enter an 18-character resident ID number.", "id_number")
         condition.append(accounts.Account.id_number_bidx == id_number_index(rt, id_number))
     if phone:
-        condition.append(accounts.Account.phone_bidx == codes.sms_target(rt, phone).bidx)
+        condition.append(accounts.Account.phone_bidx == accounts.sms_target(rt, phone).bidx)
     if status:
         if status not in accounts.STATUSES:
             raise errors.invalid("invalid_status", "Unknown account status.", "status")
@@ -224,8 +224,6 @@ def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
             until: datetime | None) -> SmsMessage | None:
     """The user is told of every action, with its reason (§五(四)); the time is Beijing time.
     Inbox and SMS through the outbox, in the action's unit of work."""
-    from passport.notify import outbox
-
     deadline = {"zh-CN": "", "en": ""}
     if until is not None:
         when = china_time(until)

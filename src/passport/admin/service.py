@@ -9,16 +9,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+import pyotp
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts.models import Account
 from passport.admin.models import Staff, StaffSession
 from passport.audit import service as audit
-from passport.clock import CHINA_TIME
+from passport.audit.models import AuditEvent
+from passport.clock import CHINA_TIME, rfc3339
+from passport.credentials import totp
 from passport.db import new_id
+from passport.reviews.models import Review
 from passport.runtime import Runtime
+from passport.security.policy import check_password
 from passport.security.tokens import new_token, token_digest
+from passport.sessions.models import LoginSession
 
 ROLES = ("superadmin", "reviewer", "auditor", "operator")
 
@@ -162,10 +169,6 @@ def _enrolling(db: Session, token: str | None, now) -> Staff:
 
 
 def _otpauth_uri(rt: Runtime, secret: str, login: str) -> str:
-    import pyotp
-
-    from passport.credentials import totp
-
     return pyotp.TOTP(secret, digits=totp.DIGITS, interval=totp.STEP_SECONDS).provisioning_uri(
         name=f"staff:{login}", issuer_name=f"{rt.settings.totp_issuer} admin")
 
@@ -173,8 +176,6 @@ def _otpauth_uri(rt: Runtime, secret: str, login: str) -> str:
 def enrolment(rt: Runtime, token: str) -> dict[str, str]:
     """What the enrolment page shows: the login, and the TOTP secret (made and stored now, encrypted,
     the first time the page is opened) with its otpauth URI."""
-    from passport.credentials import totp
-
     now = rt.clock.now()
     with rt.db.write() as db:
         staff = _enrolling(db, token, now)
@@ -195,9 +196,6 @@ def enrolment(rt: Runtime, token: str) -> dict[str, str]:
 def enrol(rt: Runtime, origin: audit.Origin, token: str, password: str, totp_code: str) -> None:
     """Finish enrolment: a password that meets the policy and a first code from the app. The link
     then stops working (the token is cleared in the same conditional UPDATE that activates)."""
-    from passport.credentials import totp
-    from passport.security.policy import check_password
-
     rt.limiter.hit("10/minute", "staff-enrol", token_digest(token or "-").hex())
     now = rt.clock.now()
     with rt.db.read() as db:
@@ -240,8 +238,6 @@ def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, to
     """Password AND a current TOTP code, every time (COMPLIANCE C5). Unknown login, wrong password,
     wrong or replayed code, disabled or locked: one answer, 401 ``invalid_credentials``, at the cost
     of one hash. Five failures lock the login for 15 minutes."""
-    from passport.credentials import totp
-
     settings = rt.settings
     rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "staff-login-ip", origin.ip or "-")
     login = (login or "").strip().lower()[:64]
@@ -300,8 +296,6 @@ def _staff_failure(rt: Runtime, db: Session, origin: audit.Origin, staff: Staff 
 
 
 def staff_view(staff: Staff) -> dict[str, Any]:
-    from passport.clock import rfc3339
-
     return {"id": staff.id, "login": staff.login, "role": staff.role, "status": staff.status,
             "created_at": rfc3339(staff.created_at), "locked_until": rfc3339(staff.locked_until)}
 
@@ -386,13 +380,6 @@ def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | N
 
 def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
     """Counts for the console's first page: no personal data."""
-    from sqlalchemy import func
-
-    from passport.accounts.models import Account
-    from passport.audit.models import AuditEvent
-    from passport.reviews.models import Review
-    from passport.sessions.models import LoginSession
-
     require(principal, "dashboard.read")
     now = rt.clock.now()
     china = now.astimezone(CHINA_TIME)

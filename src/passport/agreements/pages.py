@@ -14,8 +14,8 @@ from passport import errors, guards
 from passport.agreements import service
 from passport.agreements.gate import INTERSTITIAL
 from passport.clock import in_china_time
-from passport.web import pages as web
-from passport.web.pages import FormData, FormState
+from passport.web import html as web
+from passport.web.html import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,26 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from passport import errors
-from passport.accounts.schemas import AccountOut
 from passport.cancellation import service
 from passport.cancellation.schemas import (
     CancellationIn,
     CancellationOut,
-    CodeSent,
     ExportIn,
-    OwnCodeIn,
-    PhoneChangeIn,
 )
 from passport.guards import Authenticated
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["cancellation and personal data"])
-
-
-@router.post("/me/verification-codes", status_code=202, response_model=CodeSent)
-def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    """Send a ``cancel_account`` or ``export`` code to the signed-in account's own phone."""
-    return service.send_own_code(rt, origin, principal.account_id, body.purpose)
 
 
 @router.post("/me/cancellation", status_code=202, response_model=CancellationOut)
@@ -80,10 +70,3 @@ def export_get(principal: Authenticated, rt: Rt, origin: ApiOrigin,
     return _archive_response(service.export_archive(rt, origin, principal.account_id, code=code))
 
 
-@router.put("/me/phone", response_model=AccountOut)
-def change_phone(body: PhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    """Change the mobile number: the password, and a ``change_phone`` code sent to the NEW number.
-    400 ``invalid_password`` | ``invalid_code``; 422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken``
-    (only after the code proved the number)."""
-    return service.change_phone(rt, origin, principal.account_id, phone=body.phone, code=body.code,
-                                password=body.password)

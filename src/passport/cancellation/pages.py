@@ -9,25 +9,17 @@ from fastapi.responses import Response
 
 from passport import errors, guards
 from passport.cancellation import service
-from passport.credentials.service import Purpose
-from passport.identity.phone import mask_phone
+from passport.credentials import codes
+from passport.credentials.codes import Purpose
 from passport.sessions import service as sessions
-from passport.web import pages as web
-from passport.web.pages import FormData, FormState
+from passport.web import html as web
+from passport.web.html import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 
 CANCEL_FIELDS = ("code", "password")
 EXPORT_FIELDS = ("code",)
-PHONE_FIELDS = ("phone", "code", "password")
-NOTICES = {"withdrawn": "Your cancellation request has been withdrawn. Your account works as before.",
-           "phone": "Your mobile number has been changed."}
-
-
-def _masked_phone(request: Request, principal: sessions.Principal) -> str | None:
-    """From the account row read with the session (a phone change drops it from the session cache)."""
-    phone_enc = principal.account.phone_enc
-    return mask_phone(web.runtime(request).keys.cipher.decrypt(phone_enc, "account.phone")) if phone_enc else None
+NOTICES = {"withdrawn": "Your cancellation request has been withdrawn. Your account works as before."}
 
 
 def _left(seconds: int) -> dict[str, int]:
@@ -47,7 +39,7 @@ def _send_own_code(request: Request, form, principal: sessions.Principal, purpos
     if not web.csrf_passed(request, form):
         return page(request, principal, web.expired_form(request, {}))
     try:
-        sent = service.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
+        sent = codes.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
                                      purpose.value)
     except errors.DomainError as exc:
         return page(request, principal, web.failed_form(request, exc, {}, fields))
@@ -62,7 +54,7 @@ def cancellation_page(request: Request, principal: sessions.Principal, state: Fo
     return web.render(request, "cancellation.html", state.status, page_path="/account/cancellation", form=state,
                       pending=pending, left=_left(pending["seconds_left"]) if pending else None,
                       blockers=[] if pending else service.blockers_of(rt, principal.account_id),
-                      phone=_masked_phone(request, principal), account_status=principal.status,
+                      phone=guards.masked_phone(request, principal), account_status=principal.status,
                       cooling_off_days=rt.settings.cancellation_cooling_off_days,
                       audit_days=rt.settings.audit_retention_days)
 
@@ -117,7 +109,7 @@ def withdraw(request: Request, form: FormData) -> Response:
 
 def export_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
     return web.render(request, "export.html", state.status, page_path="/account/export", form=state,
-                      phone=_masked_phone(request, principal))
+                      phone=guards.masked_phone(request, principal))
 
 
 @router.get("/account/export")
@@ -155,37 +147,3 @@ def export(request: Request, form: FormData) -> Response:
 
 
 # --- correction: the mobile number -----------------------------------------------------------------
-
-def phone_page(request: Request, state: FormState) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
-                      phone=_masked_phone(request, principal))
-
-
-
-@router.get("/account/phone")
-def phone_form(request: Request, done: str | None = None) -> Response:
-    notice = NOTICES.get(done or "")
-    return phone_page(request, FormState(notice=web.translate(request, notice) if notice else None))
-
-
-@router.post("/account/phone")
-def change_phone(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return phone_page(request, web.expired_form(request, values))
-    try:
-        service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
-                             phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
-    except errors.DomainError as exc:
-        return phone_page(request, web.failed_form(request, exc, values, PHONE_FIELDS))
-    return web.redirect(request, "/account/phone?done=phone")
-
-
-# The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
-CODE_FORMS = {Purpose.CHANGE_PHONE.value: phone_page}

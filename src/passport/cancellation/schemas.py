@@ -24,22 +24,8 @@ class CancellationOut(BaseModel):
     seconds_left: int = Field(description="Seconds of cooling-off left (0 once it has ended).")
 
 
-class OwnCodeIn(Input):
-    purpose: Literal["cancel_account", "export"]
-
-
-class CodeSent(BaseModel):
-    expires_in: int = Field(examples=[300])
-    resend_after: int = Field(examples=[60])
-
-
 class ExportIn(Input):
     code: str = Field(min_length=1, max_length=16, examples=["123456"],
                       description="SMS code of purpose export, sent to the account's own phone")
 
 
-class PhoneChangeIn(Input):
-    phone: str = Field(min_length=1, max_length=32, examples=["13912345678"])
-    code: str = Field(min_length=1, max_length=16, examples=["123456"],
-                      description="SMS code of purpose change_phone, sent to the new number")
-    password: str = Field(min_length=1, max_length=256)

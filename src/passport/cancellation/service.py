@@ -19,8 +19,6 @@ back to a person. The audit retention sweep removes the records when their perio
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,11 +34,12 @@ from passport.audit import service as audit
 from passport.audit.models import AuditEvent
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
-from passport.credentials import service as codes
-from passport.identity.phone import mask_phone
+from passport.credentials import codes
+from passport.credentials import service as credentials
 from passport.notify import export as notify_export
 from passport.notify import outbox
 from passport.realname import service as realname
+from passport.realname.models import Organization, OrganizationAdmin
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
 
@@ -61,52 +60,10 @@ REFUSED = {
 # account took during the cooling-off (a restriction, one lifted) leaves the owner's request standing.
 PLATFORM_HOLDS = frozenset({"frozen", "suspended", "terminated"})
 TOMBSTONE_NICKNAME = "已注销用户"
-OWN_PHONE_PURPOSES = (codes.Purpose.CANCEL_ACCOUNT, codes.Purpose.EXPORT)
-# Test only (PASSPORT_ENV=test): seconds to sleep after each finalisation step, so that a test can
-# kill the worker half way.
-PAUSE_ENV = "PASSPORT_TEST_FINALISE_PAUSE_SECONDS"
-
-
 def _refusal(status: str) -> errors.DomainError:
     code, title, http_status = REFUSED.get(
         status, ("cancellation_not_allowed", "This account cannot be cancelled in its current status.", 409))
     return errors.DomainError(code, title, http_status)
-
-
-def _wrong_password() -> errors.DomainError:
-    return errors.invalid("invalid_password", "The password is wrong.", "password", status=400)
-
-
-def _wrong_code() -> errors.DomainError:
-    return errors.invalid("invalid_code", "The verification code is wrong or has expired.", "code", status=400)
-
-
-def _no_phone() -> errors.DomainError:
-    return errors.DomainError("phone_required", "This account has no mobile number to send a code to.", 409)
-
-
-def _password_matches(rt: Runtime, account, password: str) -> bool:
-    """One Argon2 verification under the per-account cap that the credential checks share."""
-    rt.limiter.hit(f"{rt.settings.password_check_per_hour}/hour", "password-check", account.id)
-    return rt.hasher.verify(account.password_hash, password or "")
-
-
-def _own_target(rt: Runtime, account) -> codes.Target:
-    if not account.phone_enc or not account.phone_bidx:
-        raise _no_phone()
-    return codes.Target("sms", rt.keys.cipher.decrypt(account.phone_enc, "account.phone"), account.phone_bidx)
-
-
-def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: str) -> dict:
-    """Send a ``cancel_account`` or ``export`` code to the account's own phone (the signed-in user
-    sees the number only masked)."""
-    wanted = codes.parse_purpose(purpose)
-    if wanted not in OWN_PHONE_PURPOSES:
-        raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose")
-    with rt.db.read() as db:
-        target = _own_target(rt, accounts.get(db, account_id))
-    return codes.send_code(rt, origin, channel="sms", to=target.value, purpose=wanted.value,
-                           account_exists=accounts.account_exists)
 
 
 # --- request, state, withdrawal ----------------------------------------------------------------------
@@ -133,14 +90,14 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
         account = accounts.get(db, account_id)
         if account.status not in REQUESTABLE:
             raise _refusal(account.status)
-        target = _own_target(rt, account)
+        target = codes.own_target(rt, account)
         blockers = realname.cancellation_blockers(rt, db, account_id)
     if blockers:
         raise _blocked(blockers)
     now = rt.clock.now()
-    if not _password_matches(rt, account, password):
+    if not credentials.password_matches(rt, account, password):
         _record_failure(rt, origin, account_id, now, "wrong_password")
-        raise _wrong_password()
+        raise credentials.wrong_password()
     effective_at = now + timedelta(days=rt.settings.cancellation_cooling_off_days)
     try:
         request = _start_cooling_off(rt, origin, account, target, code, now, effective_at)
@@ -151,7 +108,7 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
     return _view(request, now) | {"status": COOLING_OFF}
 
 
-def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: codes.Target, code: str,
+def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accounts.Target, code: str,
                        now: datetime, effective_at: datetime) -> CancellationRequest:
     account_id = account.id
     refusal = None
@@ -194,7 +151,7 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: codes
     if outcome is None:
         raise refusal
     if outcome is not codes.Redeemed.OK:
-        raise _wrong_code()
+        raise credentials.wrong_code()
     if refusal is not None:
         raise refusal
     return request
@@ -334,9 +291,6 @@ def _finalise_next(rt: Runtime, now: datetime, skip: set[str]) -> str | None:
 
 def _step(rt: Runtime, request: CancellationRequest, step: str) -> None:
     log.debug("cancellation.finalise_step", request=request.id, step=step)
-    pause = os.environ.get(PAUSE_ENV) if rt.settings.env == "test" else None
-    if pause:
-        time.sleep(float(pause))
 
 
 def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datetime) -> None:
@@ -402,8 +356,6 @@ def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, acc
     organisations locked, so that of two finalisations at once the second sees the first's. The
     request is void (not kept waiting: it could wait for ever) and the account gets back its status;
     the owner is told to hand over first and may ask again."""
-    from passport.realname.models import Organization, OrganizationAdmin
-
     administered = select(OrganizationAdmin.organization_id).where(OrganizationAdmin.account_id == account.id)
     db.execute(select(Organization.id).where(Organization.id.in_(administered)).order_by(Organization.id)
                .with_for_update())
@@ -480,7 +432,7 @@ def export_archive(rt: Runtime, origin: audit.Origin, account_id: str, *, code: 
     """The JSON archive of everything held about the account, after an SMS code (purpose
     ``export``) proves the owner holds the phone: a stolen session alone must not copy it all."""
     with rt.db.read() as db:
-        target = _own_target(rt, accounts.get(db, account_id))
+        target = codes.own_target(rt, accounts.get(db, account_id))
     now = rt.clock.now()
     with rt.db.write() as db:
         outcome = codes.redeem_code(rt, db, target, codes.Purpose.EXPORT, code or "")
@@ -489,7 +441,7 @@ def export_archive(rt: Runtime, origin: audit.Origin, account_id: str, *, code: 
                      actor_type="user", actor_id=account_id, subject_type="account", subject_id=account_id,
                      result="ok" if proved else "failed", details={} if proved else {"reason": "invalid_code"})
     if not proved:
-        raise _wrong_code()
+        raise credentials.wrong_code()
     with rt.db.read() as db:
         archive = _archive(rt, db, account_id, now)
     log.info("account.exported", sections=len(archive))
@@ -568,66 +520,4 @@ def _plain(value: Any) -> Any:
 
 
 # --- correction: the phone number (PIPL Art. 46) -----------------------------------------------------
-
-def _phone_taken() -> errors.DomainError:
-    return errors.DomainError("phone_taken", "This mobile number is already registered. Please log in.", 409,
-                              [errors.FieldError("phone", "phone_taken", "already registered")])
-
-
-def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: str, code: str,
-                 password: str) -> dict[str, Any]:
-    """Move the account to a new number: the password proves the user, a ``change_phone`` code sent to
-    the new number proves it is theirs. 409 ``phone_taken`` only after that proof (the answer to the
-    code request never tells). The old number is told."""
-    target = codes.sms_target(rt, phone)
-    with rt.db.read() as db:
-        account = accounts.get(db, account_id)
-    if account.phone_bidx == target.bidx:
-        raise errors.invalid("same_phone", "This is already your mobile number.", "phone")
-    now = rt.clock.now()
-    if not _password_matches(rt, account, password):
-        with rt.db.write() as db:
-            audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
-                         actor_id=account_id, subject_type="account", subject_id=account_id,
-                         details={"reason": "wrong_password"})
-        raise _wrong_password()
-    old_phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
-    outcome, taken, changed = codes.Redeemed.NONE, False, 0
-    try:
-        with rt.db.write() as db:
-            outcome = codes.redeem_code(rt, db, target, codes.Purpose.CHANGE_PHONE, code or "")
-            if outcome is codes.Redeemed.OK:
-                holder = accounts.find(db, target)
-                taken = holder is not None and holder.id != account_id
-            if outcome is codes.Redeemed.OK and not taken:
-                # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
-                outbox.notify_account(rt, db, account_id=account_id, template="phone_changed",
-                                      params={"time": china_time(now)}, channels=("inbox", "sms"))
-                # Only over the number just read: of two changes at once, the second changes nothing.
-                changed = db.execute(
-                    update(accounts.Account)
-                    .where(accounts.Account.id == account_id,
-                           accounts.Account.phone_bidx.is_not_distinct_from(account.phone_bidx))
-                    .values(phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"), phone_bidx=target.bidx,
-                            updated_at=now)).rowcount
-                if not changed:  # rolls back the notice and leaves the code for another try
-                    raise errors.DomainError("conflict", "The account changed meanwhile. Please try again.", 409)
-            details = {"from": mask_phone(old_phone) if old_phone else None, "to": mask_phone(target.value)}
-            if changed:
-                audit.record(db, at=now, action="phone.changed", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id, details=details)
-            else:
-                reason = "invalid_code" if outcome is not codes.Redeemed.OK else "phone_taken"
-                audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details=details | {"reason": reason})
-    except IntegrityError:
-        raise _phone_taken() from None
-    if outcome is not codes.Redeemed.OK:
-        raise _wrong_code()
-    if taken:
-        raise _phone_taken()
-    sessions.forget_sessions(rt, account_id=account_id)
-    with rt.db.read() as db:
-        return accounts.view(rt, accounts.get(db, account_id))
 

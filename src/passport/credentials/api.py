@@ -2,19 +2,29 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from passport.accounts.schemas import AccountOut
 from passport.accounts.service import account_exists
-from passport.credentials import service
+from passport.credentials import codes, service, totp
 from passport.credentials.schemas import (
     CodeRequest,
     CodeSent,
     FreezeIn,
+    MfaLoginIn,
+    OwnCodeIn,
     PasswordChangeIn,
     PasswordIn,
     PasswordResetIn,
+    PhoneChangeIn,
     RecoveryKeyOut,
+    TotpCodeIn,
+    TotpDisableIn,
+    TotpEnrolled,
+    TotpStatus,
     UnfreezeIn,
 )
 from passport.guards import Authenticated
+from passport.sessions import service as sessions
+from passport.sessions.schemas import LoginOut
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter()
@@ -23,7 +33,7 @@ router = APIRouter()
 @router.post("/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"])
 def send_verification_code(body: CodeRequest, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a 6-digit code. The answer is the same whether or not an account holds the number."""
-    return service.send_code(rt, origin, channel=body.channel, to=body.to, purpose=body.purpose,
+    return codes.send_code(rt, origin, channel=body.channel, to=body.to, purpose=body.purpose,
                              account_exists=account_exists)
 
 
@@ -71,3 +81,52 @@ def unfreeze_account(body: UnfreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     service.unfreeze(rt, origin, phone=body.phone, code=body.code, recovery_key=body.recovery_key,
                      new_password=body.new_password)
     return Response(status_code=204)
+
+
+@router.post("/me/verification-codes", status_code=202, response_model=CodeSent)
+def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Send a ``cancel_account`` or ``export`` code to the signed-in account's own phone."""
+    return codes.send_own_code(rt, origin, principal.account_id, body.purpose)
+
+
+@router.put("/me/phone", response_model=AccountOut)
+def change_phone(body: PhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Change the mobile number: the password, and a ``change_phone`` code sent to the NEW number.
+    400 ``invalid_password`` | ``invalid_code``; 422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken``
+    (only after the code proved the number)."""
+    return service.change_phone(rt, origin, principal.account_id, phone=body.phone, code=body.code,
+                                password=body.password)
+
+
+@router.get("/me/totp", tags=["two-factor"], response_model=TotpStatus)
+def totp_status(principal: Authenticated, rt: Rt) -> dict:
+    return totp.status(rt, principal.account_id)
+
+
+@router.post("/me/totp", tags=["two-factor"], response_model=TotpEnrolled)
+def enroll_totp(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """A new secret, not yet in force: confirm it with a first code. 409 ``totp_already_enabled``."""
+    return totp.enroll(rt, origin, principal.account_id)
+
+
+@router.post("/me/totp/confirm", tags=["two-factor"], status_code=204)
+def confirm_totp(body: TotpCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Turn two-step verification on. 400 ``invalid_totp`` for a wrong or already used code."""
+    totp.confirm(rt, origin, principal.account_id, body.code)
+    return Response(status_code=204)
+
+
+@router.delete("/me/totp", tags=["two-factor"], status_code=204)
+def disable_totp(body: TotpDisableIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Turn it off with a current code, or with the recovery key (400 ``invalid_recovery_key``)."""
+    totp.disable(rt, origin, principal.account_id, code=body.code, recovery_key=body.recovery_key)
+    return Response(status_code=204)
+
+
+@router.post("/sessions/mfa", status_code=201, response_model=LoginOut, tags=["two-factor", "sessions"])
+def login_second_step(body: MfaLoginIn, rt: Rt, origin: ApiOrigin) -> dict:
+    """Finish a login that answered 401 ``mfa_required``. Wrong codes count toward the login
+    lockout; a bad, used or expired mfa_token gives 401 ``invalid_credentials``."""
+    issued, account = sessions.login_mfa(rt, origin, mfa_token=body.mfa_token, code=body.code,
+                                         recovery_key=body.recovery_key)
+    return issued.public() | {"account": account}

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
-from passport.credentials import service
+from passport.credentials import codes, service, totp
 from passport.sessions import service as sessions
+from passport.web import html as web
 from passport.web import http
-from passport.web import pages as web
-from passport.web.pages import FormData, FormState
+from passport.web.html import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -219,6 +219,130 @@ def freeze(request: Request, form: FormData) -> Response:
     return _done(request, "frozen")
 
 
+PHONE_FIELDS = ("phone", "code", "password")
+
+
+def phone_page(request: Request, state: FormState) -> Response:
+    principal = guards.current_principal(request)
+    if principal is None:
+        return web.to_login(request)
+    return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
+                      phone=guards.masked_phone(request, principal))
+
+
+@router.get("/account/phone")
+def phone_form(request: Request, done: str | None = None) -> Response:
+    notice = "Your mobile number has been changed." if done == "phone" else None
+    return phone_page(request, FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post("/account/phone")
+def change_phone(request: Request, form: FormData) -> Response:
+    principal = guards.current_principal(request)
+    if principal is None:
+        return web.to_login(request)
+    values = {"phone": form.get("phone", "")}
+    if not web.csrf_passed(request, form):
+        return phone_page(request, web.expired_form(request, values))
+    try:
+        service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
+                             phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
+    except errors.DomainError as exc:
+        return phone_page(request, web.failed_form(request, exc, values, PHONE_FIELDS))
+    return web.redirect(request, "/account/phone?done=phone")
+
+
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
-CODE_FORMS = {service.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, service.Purpose.FREEZE.value: stolen_page,
-              service.Purpose.UNFREEZE.value: unfreeze_page}
+CODE_FORMS = {codes.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, codes.Purpose.FREEZE.value: stolen_page,
+              codes.Purpose.UNFREEZE.value: unfreeze_page, codes.Purpose.CHANGE_PHONE.value: phone_page}
+
+
+PAGE = "/account/totp"
+DONE_NOTICES = {"enabled": "Two-step verification is on. Logins now ask for a code from your app.",
+                "disabled": "Two-step verification is off."}
+
+
+def grouped(secret: str) -> str:
+    """``JBSW Y3DP …``: easier to type into an app by hand."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def totp_page(request: Request, account_id: str, state: FormState, active: str | None = None) -> Response:
+    """``active`` names the form (confirm, disable, recovery) that ``state`` belongs to."""
+    rt = web.runtime(request)
+    status = totp.status(rt, account_id)
+    pending = totp.pending_enrollment(rt, account_id) if status["pending"] else None
+    setup = None
+    if pending:
+        setup = {"qr": web.qr_image(pending["otpauth_uri"]), "secret": grouped(pending["secret"]),
+                 "uri": pending["otpauth_uri"]}
+    return web.render(request, "totp.html", state.status, page_path=PAGE, form=state, active=active,
+                      blank=FormState(), totp=status, setup=setup)
+
+
+def _signed_in(request: Request):
+    principal = guards.current_principal(request)
+    if principal is None:
+        return None, web.to_login(request)
+    return principal, None
+
+
+@router.get(PAGE)
+def totp_settings(request: Request, done: str | None = None) -> Response:
+    principal, away = _signed_in(request)
+    if principal is None:
+        return away
+    notice = DONE_NOTICES.get(done or "")
+    return totp_page(request, principal.account_id,
+                     FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post(f"{PAGE}/enroll")
+def enroll(request: Request, form: FormData) -> Response:
+    principal, away = _signed_in(request)
+    if principal is None:
+        return away
+    if not web.csrf_passed(request, form):
+        return totp_page(request, principal.account_id, web.expired_form(request, {}))
+    try:
+        totp.enroll(web.runtime(request), web.web_origin(request), principal.account_id)
+    except errors.DomainError as exc:
+        return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, PAGE)
+
+
+@router.post(f"{PAGE}/confirm")
+def confirm(request: Request, form: FormData) -> Response:
+    principal, away = _signed_in(request)
+    if principal is None:
+        return away
+    if not web.csrf_passed(request, form):
+        return totp_page(request, principal.account_id, web.expired_form(request, {}), "confirm")
+    try:
+        totp.confirm(web.runtime(request), web.web_origin(request), principal.account_id, form.get("code", ""))
+    except errors.DomainError as exc:
+        return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ("code",)), "confirm")
+    return web.redirect(request, f"{PAGE}?done=enabled")
+
+
+@router.post(f"{PAGE}/disable")
+def disable(request: Request, form: FormData) -> Response:
+    principal, away = _signed_in(request)
+    if principal is None:
+        return away
+    by_key = "recovery_key" in form
+    active = "recovery" if by_key else "disable"
+    if not web.csrf_passed(request, form):
+        return totp_page(request, principal.account_id, web.expired_form(request, {}), active)
+    try:
+        if by_key:
+            totp.disable(web.runtime(request), web.web_origin(request), principal.account_id,
+                         recovery_key=form.get("recovery_key", ""))
+        else:
+            totp.disable(web.runtime(request), web.web_origin(request), principal.account_id,
+                         code=form.get("code", ""))
+    except errors.DomainError as exc:
+        state = web.failed_form(request, exc, {}, ("recovery_key",) if by_key else ("code",))
+        return totp_page(request, principal.account_id, state, active)
+    return web.redirect(request, f"{PAGE}?done=disabled")
+

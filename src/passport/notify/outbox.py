@@ -26,6 +26,8 @@ from sqlalchemy import and_, bindparam, case, delete, exists, func, null, select
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts import service as accounts
+from passport.accounts.models import Account
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.identity.email import mask_email
@@ -145,8 +147,6 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
 
 
 def _account(db: Session, account_id: str):
-    from passport.accounts import service as accounts  # accounts -> credentials -> notify: import late
-
     return accounts.get(db, account_id)
 
 
@@ -300,10 +300,8 @@ _outbox = OutboxNotice.__table__
 
 def _live_account_missing():
     """SQL: the row's account is no live account (cancelled, a tombstone, or gone)."""
-    from passport.accounts.models import Account  # accounts -> credentials -> notify: import late
-
-    accounts = Account.__table__
-    return ~exists().where(accounts.c.id == _outbox.c.account_id, accounts.c.status != "cancelled")
+    rows = Account.__table__
+    return ~exists().where(rows.c.id == _outbox.c.account_id, rows.c.status != "cancelled")
 
 
 def _outcome_statement():

@@ -22,10 +22,10 @@ from passport.notify import maintenance as maintenance_service
 from passport.notify import outbox as outbox_service
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
+from passport.web import html as web
 from passport.web import http
-from passport.web import pages as web
+from passport.web.html import FormData, FormState
 from passport.web.i18n import LANGUAGES
-from passport.web.pages import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("passport.notify")

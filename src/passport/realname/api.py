@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
 from passport.admin.service import StaffPrincipal
 from passport.guards import Authenticated, staff_permission
-from passport.realname import schemas, service
+from passport.realname import documents, organizations, person, schemas, service
 from passport.reviews import service as reviews
+from passport.web import http
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["real-name"])
@@ -18,11 +19,11 @@ Reviewer = Annotated[StaffPrincipal, Depends(staff_permission("reviews.decide"))
 Actor = Annotated[StaffPrincipal, Depends(staff_permission("accounts.act"))]
 
 
-def read_upload(rt, upload: UploadFile | None) -> service.Upload | None:
+def read_upload(rt, upload: UploadFile | None) -> documents.Upload | None:
     """At most one byte over the limit is read: enough to refuse the file."""
     if upload is None:
         return None
-    return service.Upload(upload.file.read(rt.settings.upload_max_bytes + 1), upload.filename)
+    return documents.Upload(upload.file.read(rt.settings.upload_max_bytes + 1), upload.filename)
 
 
 @router.post("/me/real-name", response_model=schemas.RealNameOut)
@@ -32,7 +33,7 @@ def verify_real_name(body: schemas.RealNameIn, principal: Authenticated, rt: Rt,
     Errors: 422 ``invalid_name`` | ``invalid_id_number`` (``part``: length, format, region, date,
     sequence, check) | ``guardian_required`` (under 14); 409 ``id_number_limit`` | ``already_verified`` |
     ``verification_pending``; 503 ``provider_unavailable``."""
-    return service.submit_person(rt, origin, principal.account_id, name=body.name, id_number=body.id_number)
+    return person.submit_person(rt, origin, principal.account_id, name=body.name, id_number=body.id_number)
 
 
 @router.post("/me/real-name/manual", response_model=schemas.RealNameOut)
@@ -42,13 +43,13 @@ def verify_real_name_manually(principal: Authenticated, rt: Rt, origin: ApiOrigi
                               document: Annotated[UploadFile, File(description="PNG or JPEG, at most 5 MB")]) -> dict:
     """Multipart: name, ID number and a photo of the ID document, for a reviewer (status ``pending``).
     Errors as ``POST /me/real-name`` plus 422 ``file_required`` | ``file_too_large`` | ``invalid_file_type``."""
-    return service.submit_person(rt, origin, principal.account_id, name=name, id_number=id_number,
+    return person.submit_person(rt, origin, principal.account_id, name=name, id_number=id_number,
                                  document=read_upload(rt, document))
 
 
 @router.get("/me/real-name", response_model=schemas.RealNameStatusOut)
 def real_name_status(principal: Authenticated, rt: Rt) -> dict:
-    return service.status_of(rt, principal.account_id)
+    return person.status_of(rt, principal.account_id)
 
 
 @router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated)
@@ -61,25 +62,25 @@ def apply_organization(principal: Authenticated, rt: Rt, origin: ApiOrigin,
     Errors: 403 ``real_name_required``; 422 ``invalid_uscc`` (``part``: length, charset, region, check) |
     ``invalid_organization_name`` | ``invalid_legal_representative`` | ``invalid_phone`` | ``file_required`` |
     ``file_too_large`` | ``invalid_file_type``; 409 ``uscc_taken``."""
-    return service.apply_organization(rt, origin, principal.account_id, name=name, uscc=uscc,
+    return organizations.apply_organization(rt, origin, principal.account_id, name=name, uscc=uscc,
                                       legal_representative=legal_representative, contact_phone=contact_phone,
                                       license=read_upload(rt, license))
 
 
 @router.get("/me/organizations", response_model=list[schemas.OrganizationMine])
 def my_organizations(principal: Authenticated, rt: Rt) -> list[dict]:
-    return service.organizations_of(rt, principal.account_id)
+    return organizations.organizations_of(rt, principal.account_id)
 
 
 @router.get("/organizations/{organization_id}", response_model=schemas.OrganizationPublic)
 def organization(organization_id: str, rt: Rt) -> dict:
     """Public (CAC Order No. 10 Art. 13): name, USCC, masked contact, IP region, status."""
-    return service.public_organization(rt, organization_id)
+    return organizations.public_organization(rt, organization_id)
 
 
 @router.get("/organizations/{organization_id}/administrators", response_model=list[schemas.AdministratorOut])
 def administrators(organization_id: str, principal: Authenticated, rt: Rt) -> list[dict]:
-    return service.administrators(rt, principal.account_id, organization_id)
+    return organizations.administrators(rt, principal.account_id, organization_id)
 
 
 @router.post("/organizations/{organization_id}/administrators", status_code=202,
@@ -89,24 +90,24 @@ def add_administrator(organization_id: str, body: schemas.AdministratorIn, princ
     """An administrator invites another account by its mobile number; it becomes an administrator once
     it accepts (``POST .../administrators/accept``). 202 whether or not the number has an account.
     409 ``already_administrator`` (listed already), 403 ``not_organization_admin``."""
-    return service.add_administrator(rt, origin, principal.account_id, organization_id, phone=body.phone)
+    return organizations.add_administrator(rt, origin, principal.account_id, organization_id, phone=body.phone)
 
 
 @router.get("/me/organization-invitations", response_model=list[schemas.InvitationOut])
 def my_invitations(principal: Authenticated, rt: Rt) -> list[dict]:
-    return service.invitations_of(rt, principal.account_id)
+    return organizations.invitations_of(rt, principal.account_id)
 
 
 @router.post("/organizations/{organization_id}/administrators/accept", status_code=204)
 def accept_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     """The invitee becomes an administrator. 404 ``not_found`` (no invitation), 409 ``invitation_closed``."""
-    service.answer_invitation(rt, origin, principal.account_id, organization_id, accept=True)
+    organizations.answer_invitation(rt, origin, principal.account_id, organization_id, accept=True)
     return Response(status_code=204)
 
 
 @router.post("/organizations/{organization_id}/administrators/decline", status_code=204)
 def decline_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    service.answer_invitation(rt, origin, principal.account_id, organization_id, accept=False)
+    organizations.answer_invitation(rt, origin, principal.account_id, organization_id, accept=False)
     return Response(status_code=204)
 
 
@@ -114,14 +115,14 @@ def decline_invitation(organization_id: str, principal: Authenticated, rt: Rt, o
 def withdraw_application(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """An administrator withdraws an application under review: the USCC is free again, the legal
     representative, contact and licence are erased. 409 ``not_under_review``."""
-    return service.withdraw_application(rt, origin, principal.account_id, organization_id)
+    return organizations.withdraw_application(rt, origin, principal.account_id, organization_id)
 
 
 @router.delete("/organizations/{organization_id}/administrators/{account_id}", status_code=204)
 def remove_administrator(organization_id: str, account_id: str, principal: Authenticated, rt: Rt,
                          origin: ApiOrigin) -> Response:
     """409 ``last_administrator`` when it would leave none."""
-    service.remove_administrator(rt, origin, principal.account_id, organization_id, account_id)
+    organizations.remove_administrator(rt, origin, principal.account_id, organization_id, account_id)
     return Response(status_code=204)
 
 
@@ -134,8 +135,8 @@ def review_item(review_id: str, staff: Reviewer, rt: Rt) -> dict:
 @router.get("/admin/reviews/{review_id}/document", tags=["admin"])
 def review_document(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> Response:
     """The ID document image or licence of a review item, for reviewers; each viewing is audited."""
-    data, kind = service.review_document(rt, origin, staff.staff_id, review_id)
-    return document_response(data, kind)
+    data, kind = documents.review_document(rt, origin, staff.staff_id, review_id)
+    return http.document_response(data, kind)
 
 
 @router.get("/admin/reviews/{review_id}/subject", tags=["admin"])
@@ -145,16 +146,9 @@ def review_subject(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -
     return service.review_subject(rt, origin, staff.staff_id, review_id)
 
 
-def document_response(data: bytes, kind: str) -> Response:
-    disposition = "attachment" if kind == "application/pdf" else "inline"
-    extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[kind]
-    return Response(data, media_type=kind, headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'{disposition}; filename="document.{extension}"'})
-
-
 @router.post("/admin/accounts/{account_id}/real-name/revoke", response_model=schemas.RealNameStatusOut,
              tags=["admin"])
 def revoke_real_name(account_id: str, body: schemas.RevokeIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
     """Withdraw an account's verification (a disputed or stolen ID number); the ID number is free again
     and the user is told the reason. 409 ``not_verified``."""
-    return service.revoke_verification(rt, origin, account_id, reason=body.reason, actor=("staff", staff.staff_id))
+    return person.revoke_verification(rt, origin, account_id, reason=body.reason, actor=("staff", staff.staff_id))

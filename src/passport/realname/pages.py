@@ -11,12 +11,11 @@ from fastapi.responses import Response
 
 from passport import errors, guards
 from passport.admin import service as admin
-from passport.realname import api as realname_api
-from passport.realname import service
+from passport.realname import documents, organizations, person, service
 from passport.reviews import service as reviews
+from passport.web import html as web
 from passport.web import http
-from passport.web import pages as web
-from passport.web.pages import FIELD_CAP, FormData, FormState
+from passport.web.html import FIELD_CAP, FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +43,7 @@ class UploadForm:
     """A multipart form: text fields (capped like every page form) and the uploaded files."""
 
     fields: dict[str, str] = field(default_factory=dict)
-    files: dict[str, service.Upload] = field(default_factory=dict)
+    files: dict[str, documents.Upload] = field(default_factory=dict)
 
 
 async def upload_form(request: Request) -> UploadForm:
@@ -57,7 +56,7 @@ async def upload_form(request: Request) -> UploadForm:
         else:
             data = await value.read(limit)
             if data:
-                parsed.files[key] = service.Upload(data, value.filename)
+                parsed.files[key] = documents.Upload(data, value.filename)
     return parsed
 
 
@@ -81,9 +80,9 @@ def _signed_in(request: Request):
 def person_page(request: Request, principal, state: FormState) -> Response:
     rt = web.runtime(request)
     return web.render(request, "realname_person.html", state.status, page_path="/account/real-name", form=state,
-                      real_name=service.status_of(rt, principal.account_id),
-                      organizations=service.organizations_of(rt, principal.account_id),
-                      invitations=service.invitations_of(rt, principal.account_id),
+                      real_name=person.status_of(rt, principal.account_id),
+                      organizations=organizations.organizations_of(rt, principal.account_id),
+                      invitations=organizations.invitations_of(rt, principal.account_id),
                       manual=rt.settings.realname_provider == "manual",
                       dev_provider=rt.settings.realname_provider == "dev", min_age=rt.settings.realname_min_age)
 
@@ -105,7 +104,7 @@ def person_submit(request: Request, form: Uploaded) -> Response:
     if not web.csrf_passed(request, form.fields):
         return person_page(request, principal, web.expired_form(request, values))
     try:
-        done = service.submit_person(web.runtime(request), web.web_origin(request), principal.account_id,
+        done = person.submit_person(web.runtime(request), web.web_origin(request), principal.account_id,
                                      name=values["name"], id_number=form.fields.get("id_number", ""),
                                      document=form.files.get("document"))
     except errors.DomainError as exc:
@@ -118,7 +117,7 @@ def person_submit(request: Request, form: Uploaded) -> Response:
 def apply_page(request: Request, principal, state: FormState) -> Response:
     rt = web.runtime(request)
     return web.render(request, "organization_apply.html", state.status, page_path="/organizations/new", form=state,
-                      real_name=service.status_of(rt, principal.account_id),
+                      real_name=person.status_of(rt, principal.account_id),
                       max_mb=rt.settings.upload_max_bytes // (1024 * 1024))
 
 
@@ -139,7 +138,7 @@ def apply_submit(request: Request, form: Uploaded) -> Response:
     if not web.csrf_passed(request, form.fields):
         return apply_page(request, principal, web.expired_form(request, values))
     try:
-        created = service.apply_organization(web.runtime(request), web.web_origin(request), principal.account_id,
+        created = organizations.apply_organization(web.runtime(request), web.web_origin(request), principal.account_id,
                                              license=form.files.get("license"), **values)
     except errors.DomainError as exc:
         return apply_page(request, principal, web.failed_form(request, exc, values, ORG_FIELDS))
@@ -149,14 +148,14 @@ def apply_submit(request: Request, form: Uploaded) -> Response:
 def organization_page(request: Request, org_id: str, state: FormState) -> Response:
     rt = web.runtime(request)
     try:
-        shown = service.public_organization(rt, org_id)
+        shown = organizations.public_organization(rt, org_id)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     principal = guards.current_principal(request)
     admins = None
     if principal is not None:
         try:
-            admins = service.administrators(rt, principal.account_id, org_id)
+            admins = organizations.administrators(rt, principal.account_id, org_id)
         except errors.DomainError:
             admins = None  # not one of its administrators: the public page only
     return web.render(request, "organization_page.html", state.status, page_path=f"/organizations/{org_id}",
@@ -177,7 +176,7 @@ def add_administrator(org_id: str, request: Request, form: FormData) -> Response
     if not web.csrf_passed(request, form):
         return organization_page(request, org_id, web.expired_form(request, values))
     try:
-        service.add_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+        organizations.add_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   phone=values["phone"])
     except errors.DomainError as exc:
         return organization_page(request, org_id, web.failed_form(request, exc, values, ADMIN_FIELDS))
@@ -195,7 +194,7 @@ def answer_invitation(org_id: str, answer: str, request: Request, form: FormData
     if not web.csrf_passed(request, form):
         return person_page(request, principal, web.expired_form(request, {}))
     try:
-        service.answer_invitation(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+        organizations.answer_invitation(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   accept=answer == "accept")
     except errors.DomainError as exc:
         return person_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -212,7 +211,7 @@ def withdraw_application(org_id: str, request: Request, form: FormData) -> Respo
     if not web.csrf_passed(request, form):
         return organization_page(request, org_id, web.expired_form(request, {}))
     try:
-        service.withdraw_application(web.runtime(request), web.web_origin(request), principal.account_id, org_id)
+        organizations.withdraw_application(web.runtime(request), web.web_origin(request), principal.account_id, org_id)
     except errors.DomainError as exc:
         return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, "/account/real-name?done=withdrawn")
@@ -226,7 +225,7 @@ def remove_administrator(org_id: str, account_id: str, request: Request, form: F
     if not web.csrf_passed(request, form):
         return organization_page(request, org_id, web.expired_form(request, {}))
     try:
-        service.remove_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
+        organizations.remove_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                      account_id)
     except errors.DomainError as exc:
         return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
@@ -254,8 +253,8 @@ def review_page(request: Request, staff, review_id: str, state: FormState) -> Re
     subject = service.review_subject(rt, web.web_origin(request), staff.staff_id, review_id)
     document = item["payload"].get("document_id")
     # The document only for the reviewer holding the claim (or who decided the item), like the subject.
-    shown = document and service.may_see_document(item, staff.staff_id)
-    document_type = service.document_type(rt, document) if shown else None
+    shown = document and documents.may_see_document(item, staff.staff_id)
+    document_type = documents.document_type(rt, document) if shown else None
     return web.render(request, "admin_reviews_detail.html", state.status, page_path=f"/admin/reviews/{review_id}",
                       staff=staff, form=state, item=item, subject=subject, document_type=document_type,
                       mine=item["claimed_by"] == staff.staff_id)
@@ -306,8 +305,8 @@ def review_document(review_id: str, request: Request) -> Response:
     if isinstance(staff, Response):
         return staff
     try:
-        data, kind = service.review_document(web.runtime(request), web.web_origin(request), staff.staff_id,
+        data, kind = documents.review_document(web.runtime(request), web.web_origin(request), staff.staff_id,
                                              review_id)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
-    return realname_api.document_response(data, kind)
+    return http.document_response(data, kind)

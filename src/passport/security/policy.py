@@ -17,6 +17,7 @@ _CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"\d"), re.co
 
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
+    # zxcvbn (its lists are megabytes) is loaded on purpose on the first password check, not at import.
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(FREQUENCY_LISTS["passwords"])
@@ -49,7 +50,7 @@ def password_problems(password: str, *, phone: str | None = None, min_length: in
 
 def _listed_in_leet(password: str) -> bool:
     """``P@ssword1``, ``Pa$$word!``: a listed password in l33t spelling, then only digits or symbols."""
-    from zxcvbn import zxcvbn
+    from zxcvbn import zxcvbn  # loaded on first use, as above
 
     if not password:
         return False
@@ -77,7 +78,7 @@ def _chinese_common(lowered: str) -> bool:
 
 
 def _score(password: str) -> int:
-    from zxcvbn import zxcvbn
+    from zxcvbn import zxcvbn  # loaded on first use, as above
 
     return zxcvbn(password[:64])["score"] if password else 0
 

@@ -8,10 +8,10 @@ from fastapi.responses import Response
 from passport import errors, guards
 from passport.accounts import service as accounts
 from passport.clock import china_time
-from passport.credentials import service as credentials
+from passport.credentials import codes
 from passport.sessions import service
-from passport.web import pages as web
-from passport.web.pages import FormData, FormState
+from passport.web import html as web
+from passport.web.html import FormData, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,7 +126,7 @@ def send_code(request: Request, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return page(request, web.expired_form(request, values))
     try:
-        sent = credentials.send_code(web.runtime(request), web.web_origin(request), channel="sms",
+        sent = codes.send_code(web.runtime(request), web.web_origin(request), channel="sms",
                                      to=values.get("phone", ""), purpose=purpose,
                                      account_exists=accounts.account_exists)
     except errors.DomainError as exc:

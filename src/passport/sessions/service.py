@@ -16,10 +16,10 @@ from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
-from passport.credentials import service as codes
-from passport.credentials import totp
+from passport.credentials import codes, totp
 from passport.db import HotStatement, new_id
 from passport.ipregion import resolver as ip_regions
+from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.security.tokens import b64, keyed_digest, new_token, same, token_digest
 from passport.senders.sms import SmsMessage
@@ -86,7 +86,7 @@ _START_IF_CLEARED = insert(LoginSession.__table__).from_select(_STARTED, select(
 _START_RECORDED = HotStatement(audit.appending_after(_START_IF_CLEARED.cte("started")))
 
 
-def _find_for_login(rt: Runtime, target: codes.Target):
+def _find_for_login(rt: Runtime, target: accounts.Target):
     if rt.db.is_sqlite:
         with rt.db.connect() as conn:
             return accounts.find(conn, target)
@@ -162,11 +162,11 @@ def _refuse_changed(db: Session, origin: audit.Origin, account, now: datetime, m
     return account
 
 
-def _identify(rt: Runtime, login: str) -> codes.Target:
+def _identify(rt: Runtime, login: str) -> accounts.Target:
     login = (login or "").strip()
     if "@" in login:
-        return codes.email_target(rt, login, "login")
-    return codes.sms_target(rt, login, "login")
+        return accounts.email_target(rt, login, "login")
+    return accounts.sms_target(rt, login, "login")
 
 
 def _refuse_status(account) -> None:
@@ -245,7 +245,7 @@ def _locked(account, now: datetime) -> bool:
     return bool(account and account.locked_until and account.locked_until > now)
 
 
-def _conclude_password(rt: Runtime, origin: audit.Origin, target: codes.Target, account, ok: bool,
+def _conclude_password(rt: Runtime, origin: audit.Origin, target: accounts.Target, account, ok: bool,
                        now: datetime, token: str) -> tuple[Issued, dict]:
     locked = _locked(account, now)
     if account is None or locked or not ok:
@@ -316,8 +316,6 @@ def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, loc
 def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
     """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do: inbox and
     SMS through the outbox, in the lock's unit of work (a rolled-back lock is no news)."""
-    from passport.notify import outbox
-
     outbox.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
     return None
 
@@ -330,7 +328,7 @@ def _send_notice(rt: Runtime, notice: SmsMessage | None) -> None:
 def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> tuple[Issued, dict]:
     """Login by SMS code. A proved code also lifts a password lock: the owner holds the phone.
     With TOTP on, the code is the first factor only: 401 ``mfa_required``, and a lock stays."""
-    target = codes.sms_target(rt, phone)
+    target = accounts.sms_target(rt, phone)
     rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
     now = rt.clock.now()
     token = new_session_token()

@@ -8,7 +8,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from passport import errors
 from passport.origin import Origin
@@ -124,3 +124,11 @@ def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
     body.update(exc.extra)
     return JSONResponse(body, status_code=exc.status, headers=exc.headers or None,
                         media_type="application/problem+json")
+
+
+def document_response(data: bytes, kind: str) -> Response:
+    """An uploaded document (licence, ID photo) for staff: never cached, a PDF downloaded, an image shown."""
+    disposition = "attachment" if kind == "application/pdf" else "inline"
+    extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[kind]
+    return Response(data, media_type=kind, headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'{disposition}; filename="document.{extension}"'})

@@ -46,6 +46,18 @@ def worker_command() -> list[str]:
                                                                       "--once"]
 
 
+# ``passport worker --once`` that sleeps 3 s after each finalisation step, so that the test can kill
+# it half way: the pause is injected here, the service has no test hook.
+PAUSING_WORKER = [sys.executable, "-c", "\n".join((
+    "import sys, time",
+    "from passport.cancellation import service",
+    "logged = service._step",
+    "service._step = lambda rt, request, step: (logged(rt, request, step), time.sleep(3))",
+    "from passport.cli import app",
+    "sys.exit(app(['worker', '--once']))",
+))]
+
+
 def dump(rt) -> str:
     """Every row of every table (reflected, so every domain's tables are in), bytes as hex and as text."""
     metadata = MetaData()
@@ -183,8 +195,8 @@ def _lines(stream, into: queue.Queue) -> None:
 
 def test_a_worker_killed_half_way_leaves_nothing_half_done_and_the_next_run_completes(rt, member, zero_day):
     assert member.request().status_code == 202
-    env = worker_env(rt, PASSPORT_LOG_LEVEL="DEBUG", **{service.PAUSE_ENV: "3"})
-    proc = subprocess.Popen(worker_command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = worker_env(rt, PASSPORT_LOG_LEVEL="DEBUG")
+    proc = subprocess.Popen(PAUSING_WORKER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
     steps, deadline = [], time.monotonic() + 60

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from passport import errors
 from passport.accounts.models import Account
 from passport.audit.service import Origin
-from passport.realname import service
+from passport.realname import documents, service
+from passport.realname import person as realname_person
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
 from passport.reviews.models import Review
 from passport_testing import make_staff, register_account
@@ -49,9 +50,9 @@ def test_a_reviewer_approves_a_document(client, rt, provider):
     assert again.status_code == 409 and again.json()["code"] == "verification_pending"
     # A pending claim holds the ID number's place.
     other = register_account(client, rt)
-    files_before = set(service.uploads_dir(rt).iterdir())
+    files_before = set(documents.uploads_dir(rt).iterdir())
     assert submit(client, other, number).json()["code"] == "id_number_limit"
-    assert set(service.uploads_dir(rt).iterdir()) == files_before  # a refused upload leaves no file
+    assert set(documents.uploads_dir(rt).iterdir()) == files_before  # a refused upload leaves no file
 
     reviewer = make_staff(rt, "reviewer")
     item = review_for(client, reviewer, person["account"]["id"])
@@ -111,7 +112,7 @@ def test_export_erase_and_blockers(client, rt, provider):
     client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
     with rt.db.read() as db:
         [id_document] = db.scalars(select(Document).where(Document.account_id == person["account"]["id"])).all()
-    id_file = service.uploads_dir(rt) / id_document.stored_name
+    id_file = documents.uploads_dir(rt) / id_document.stored_name
     assert id_file.exists()
     org = client.post("/api/v1/organizations", data={"name": "某某工作室", "uscc": "91110000600037341L",
                                                      "legal_representative": "钱七", "contact_phone": "13800138000"},
@@ -180,7 +181,7 @@ def test_finalisation_closes_pending_reviews_and_withdraws_an_application_left_w
                                                                     Attempt.status == "pending")).one()
         org_row = db.get(Organization, org_id)
         org_review, licence = org_row.review_id, db.get(Document, org_row.license_id)
-    licence_file = service.uploads_dir(rt) / licence.stored_name
+    licence_file = documents.uploads_dir(rt) / licence.stored_name
     assert licence_file.exists()
 
     with rt.db.write() as db:
@@ -216,7 +217,7 @@ def test_a_cancelled_account_cannot_submit_a_verification(client, rt, provider):
     with rt.db.write() as db:
         db.get(Account, account_id).status = "cancelled"
     try:
-        service.submit_person(rt, Origin(channel="api"), account_id, name="赵六", id_number=new_id_number())
+        realname_person.submit_person(rt, Origin(channel="api"), account_id, name="赵六", id_number=new_id_number())
     except errors.DomainError as exc:
         assert exc.code == "account_cancelled"
     else:

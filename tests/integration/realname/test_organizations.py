@@ -10,7 +10,7 @@ from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
 from passport.notify.models import InboxMessage
-from passport.realname import service
+from passport.realname import documents, organizations, service
 from passport.realname.models import Document, Organization, OrganizationAdmin
 from passport.reviews.models import Review
 from passport_testing import make_staff, new_phone, register_account
@@ -29,7 +29,7 @@ def apply(client, person, *, name: str = "杭州云栖科技有限公司", uscc:
 
 
 def uploads(rt) -> set[str]:
-    return {p.name for p in service.uploads_dir(rt).iterdir()}
+    return {p.name for p in documents.uploads_dir(rt).iterdir()}
 
 
 def review_of(client, rt, reviewer, org_id: str) -> dict:
@@ -163,7 +163,7 @@ def test_uploaded_files_live_encrypted_outside_the_web_root_under_random_names(c
     with rt.db.read() as db:
         org = db.get(Organization, created["id"])
         document = db.get(Document, org.license_id)
-    path = service.uploads_dir(rt) / document.stored_name
+    path = documents.uploads_dir(rt) / document.stored_name
     assert path.exists() and "执照" not in document.stored_name and len(document.stored_name) == 48
     assert PNG not in path.read_bytes()
     assert client.get(f"/static/../uploads/{document.stored_name}").status_code == 404
@@ -291,7 +291,7 @@ def test_an_administrator_being_cancelled_does_not_count(client, rt, provider):
 
 def service_call_remove(rt, actor: dict, org_id: str, target_id: str):
     try:
-        service.remove_administrator(rt, Origin(channel="api"), actor["account"]["id"], org_id, target_id)
+        organizations.remove_administrator(rt, Origin(channel="api"), actor["account"]["id"], org_id, target_id)
     except errors.DomainError as exc:
         return exc
     return None
@@ -327,9 +327,9 @@ def test_a_cancelled_account_cannot_apply(client, rt, provider):
     set_status(rt, owner["account"]["id"], "cancelled")
     before = uploads(rt)
     try:
-        service.apply_organization(rt, Origin(channel="api"), owner["account"]["id"], name="某某工作室",
+        organizations.apply_organization(rt, Origin(channel="api"), owner["account"]["id"], name="某某工作室",
                                    uscc=new_uscc(), legal_representative="李四", contact_phone="13800138000",
-                                   license=service.Upload(PNG))
+                                   license=documents.Upload(PNG))
     except errors.DomainError as exc:
         assert exc.code == "account_cancelled"
     else:

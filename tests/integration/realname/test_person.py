@@ -12,7 +12,7 @@ from sqlalchemy import select
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.realname.models import Attempt
-from passport.realname.service import ID_MESSAGES
+from passport.realname.person import ID_MESSAGES
 from passport_testing import register_account
 
 from .conftest import auth, new_id_number
@@ -176,7 +176,7 @@ def test_a_check_that_never_settled_is_released_after_ten_minutes(client, rt, pr
     import pytest
 
     from passport.audit.service import Origin
-    from passport.realname import providers, service
+    from passport.realname import person, providers
 
     class Died(BaseException):
         """Stands in for the process ending: nothing after the reservation runs."""
@@ -189,7 +189,7 @@ def test_a_check_that_never_settled_is_released_after_ten_minutes(client, rt, pr
     number = new_id_number()
     monkeypatch.setattr(providers.DevProvider, "check", died)
     with pytest.raises(Died):
-        service.submit_person(rt, Origin(), first["account"]["id"], name="张三", id_number=number)
+        person.submit_person(rt, Origin(), first["account"]["id"], name="张三", id_number=number)
     monkeypatch.setattr(providers.DevProvider, "check", lambda self, name, id_number: providers.Outcome("verified"))
     assert client.get("/api/v1/me", headers=auth(first)).json()["real_name"]["status"] == "pending"
     blocked = client.post(ME, json={"name": "张三", "id_number": number}, headers=auth(second))

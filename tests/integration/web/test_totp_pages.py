@@ -13,7 +13,7 @@ import pyotp
 from babel.messages.pofile import read_po
 
 from passport.accounts.models import Account
-from passport.credentials import totp_pages
+from passport.credentials import pages as totp_pages
 from passport_testing import last_code, register_account
 
 SRC = Path(totp_pages.__file__).resolve().parents[1]
@@ -264,7 +264,7 @@ def test_page_messages_of_the_totp_pages_are_translated():
     with CATALOG.open("rb") as fh:
         translated = {m.id for m in read_po(fh) if m.id and m.string and not m.fuzzy}
     wanted = set(totp_pages.DONE_NOTICES.values())
-    for path in (SRC / "credentials" / "totp_pages.py", SRC / "sessions" / "pages.py"):
+    for path in (SRC / "credentials" / "pages.py", SRC / "sessions" / "pages.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             name = getattr(node, "func", None) and getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name == "translate" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):

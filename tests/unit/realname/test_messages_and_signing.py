@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from passport.realname import pages, service
+from passport.realname import organizations, pages, person
 from passport.realname.providers import (
     DevProvider,
     HttpProvider,
@@ -22,7 +22,7 @@ from passport.settings import Settings
 from passport.web.i18n import catalog
 
 
-@pytest.mark.parametrize("messages", [service.ID_MESSAGES, service.USCC_MESSAGES, service.NAME_MESSAGES,
+@pytest.mark.parametrize("messages", [person.ID_MESSAGES, organizations.USCC_MESSAGES, person.NAME_MESSAGES,
                                       pages.DONE_NOTICES])
 def test_every_part_message_has_a_chinese_translation(messages):
     chinese = catalog("zh-CN")
@@ -31,8 +31,8 @@ def test_every_part_message_has_a_chinese_translation(messages):
 
 
 def test_id_and_uscc_messages_cover_every_part_the_validators_name():
-    assert set(service.ID_MESSAGES) == {"length", "format", "region", "date", "sequence", "check"}
-    assert set(service.USCC_MESSAGES) == {"length", "charset", "region", "check"}
+    assert set(person.ID_MESSAGES) == {"length", "format", "region", "date", "sequence", "check"}
+    assert set(organizations.USCC_MESSAGES) == {"length", "charset", "region", "check"}
 
 
 def test_the_signature_is_hmac_sha256_over_method_path_time_nonce_and_body_digest():

@@ -12,8 +12,8 @@ from passport import guards
 from passport.admin import service as admin
 from passport.audit import service as audit
 from passport.clock import in_china_time
-from passport.web import pages as web
-from passport.web.pages import FormData
+from passport.web import html as web
+from passport.web.html import FormData
 
 router = APIRouter(include_in_schema=False)
 

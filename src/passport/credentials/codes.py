@@ -1,0 +1,233 @@
+"""Verification codes (SMS and email): 6 digits, single use, bound to a purpose, keyed hashes only (C4)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.audit import service as audit
+from passport.credentials.models import VerificationCode
+from passport.runtime import Runtime
+from passport.security.tokens import keyed_digest, new_numeric_code, same
+from passport.senders.email import EmailMessage
+from passport.senders.sms import SmsMessage
+
+
+class Purpose(StrEnum):
+    REGISTER = "register"
+    LOGIN = "login"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name, not a password
+    BIND_EMAIL = "bind_email"
+    CHANGE_PHONE = "change_phone"
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    CANCEL_ACCOUNT = "cancel_account"
+    EXPORT = "export"
+
+
+# Purposes that only make sense for an existing account: nothing is delivered to an unknown
+# target, but the caller gets the same answer.
+ACCOUNT_PURPOSES = frozenset({Purpose.LOGIN, Purpose.RESET_PASSWORD, Purpose.FREEZE, Purpose.UNFREEZE,
+                              Purpose.CANCEL_ACCOUNT, Purpose.EXPORT})
+
+
+SMS_TEXT = {
+    Purpose.REGISTER: "注册账号",
+    Purpose.LOGIN: "登录",
+    Purpose.RESET_PASSWORD: "重置密码",
+    Purpose.BIND_EMAIL: "绑定邮箱",
+    Purpose.CHANGE_PHONE: "更换手机号",
+    Purpose.FREEZE: "冻结账号",
+    Purpose.UNFREEZE: "解冻账号",
+    Purpose.CANCEL_ACCOUNT: "注销账号",
+    Purpose.EXPORT: "导出个人信息",
+}
+
+
+def parse_purpose(raw: str) -> Purpose:
+    try:
+        return Purpose(raw)
+    except ValueError:
+        raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose") from None
+
+
+def _code_hash(rt: Runtime, target: accounts.Target, purpose: Purpose, code: str) -> bytes:
+    return keyed_digest(rt.keys.secret, "code", target.channel, target.bidx.hex(), purpose.value, code)
+
+
+def _lock_target(db: Session, target: accounts.Target) -> None:
+    # Two sends to one number at once must not both pass the resend check (SQLite serialises
+    # writers already; PostgreSQL needs a lock keyed on the number).
+    if db.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(target.bidx[:8], "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpose: str,
+              account_exists) -> dict:
+    """Create and deliver a code. ``account_exists(db, target)`` tells whether to deliver for
+    account-only purposes; the answer to the caller never depends on it."""
+    settings = rt.settings
+    purpose_ = parse_purpose(purpose)
+    if channel == "sms":
+        target = accounts.sms_target(rt, to, "to")
+    elif channel == "email":
+        target = accounts.email_target(rt, to, "to")
+    else:
+        raise errors.invalid("invalid_channel", "Channel must be sms or email.", "channel")
+    rt.limiter.hit(f"{settings.code_per_ip_hour}/hour", "code-ip", origin.ip or "-")
+
+    now = rt.clock.now()
+    code = new_numeric_code(settings.code_length)
+    with rt.db.write() as db:
+        _lock_target(db, target)
+        recent = db.scalars(
+            select(VerificationCode.created_at)
+            .where(VerificationCode.target_bidx == target.bidx,
+                   VerificationCode.created_at > now - timedelta(days=1))
+            .order_by(VerificationCode.created_at.desc())
+        ).all()
+        wait = _wait_seconds(settings, now, recent)
+        # "by" names the code's channel: audit.record keeps "channel" for the request's origin.
+        if wait:
+            audit.record(db, at=now, action="verification_code.throttled", origin=origin, result="denied",
+                         details={"by": channel, "purpose": purpose_.value})
+            throttled = errors.rate_limited(wait)
+        else:
+            throttled = None
+            deliver = purpose_ not in ACCOUNT_PURPOSES or account_exists(db, target)
+            db.execute(
+                update(VerificationCode)
+                .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose_.value,
+                       VerificationCode.consumed_at.is_(None))
+                .values(consumed_at=now)  # a new code supersedes older ones
+            )
+            db.add(VerificationCode(
+                channel=channel, purpose=purpose_.value, target_bidx=target.bidx,
+                code_hash=_code_hash(rt, target, purpose_, code) if deliver else None, delivered=deliver,
+                ip=origin.ip, created_at=now, expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
+            ))
+            audit.record(db, at=now, action="verification_code.sent", origin=origin,
+                         details={"by": channel, "purpose": purpose_.value, "delivered": deliver})
+    if throttled:
+        raise throttled
+    if deliver:
+        minutes = settings.code_ttl_seconds // 60
+        text_ = (f"【奥集能】您正在{SMS_TEXT[purpose_]}，验证码 {code}，{minutes} 分钟内有效。"
+                 "如非本人操作，请忽略。")
+        if channel == "sms":
+            rt.dispatch_sms(SmsMessage(to=target.value, purpose=purpose_.value, code=code, text=text_))
+        else:
+            rt.dispatch_email(EmailMessage(
+                to=target.value, purpose=purpose_.value, code=code, subject=f"奥集能验证码 {code}",
+                text=text_ + f"\n\nYour Orginone verification code is {code}. It expires in {minutes} minutes. "
+                             "If you did not ask for it, ignore this message."))
+    return {"expires_in": settings.code_ttl_seconds, "resend_after": settings.code_resend_seconds}
+
+
+def _wait_seconds(settings, now, recent_sends: list) -> int:
+    """Seconds until the next send is allowed for this number (0: allowed now)."""
+    if not recent_sends:
+        return 0
+    waits = []
+    resend_at = recent_sends[0] + timedelta(seconds=settings.code_resend_seconds)
+    if resend_at > now:
+        waits.append(resend_at - now)
+    hour = [t for t in recent_sends if t > now - timedelta(hours=1)]
+    if len(hour) >= settings.code_per_hour:
+        waits.append(hour[settings.code_per_hour - 1] + timedelta(hours=1) - now)
+    if len(recent_sends) >= settings.code_per_day:
+        waits.append(recent_sends[settings.code_per_day - 1] + timedelta(days=1) - now)
+    return int(max(waits).total_seconds()) + 1 if waits else 0
+
+
+class Redeemed(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # a try was counted: the caller must commit and then refuse
+    NONE = "none"  # no usable code
+
+
+def redeem_code(rt: Runtime, db: Session, target: accounts.Target, purpose: Purpose, code: str) -> Redeemed:
+    """Check and consume a code inside the caller's unit of work.
+
+    A wrong try is counted in the same unit of work, so the caller commits before it refuses.
+    Consumption is a conditional UPDATE: of two requests with one code, exactly one wins.
+    """
+    now = rt.clock.now()
+    # FOR UPDATE (PostgreSQL; SQLite's write transactions are serial already): simultaneous guesses
+    # must each see the attempts the others counted, or a burst of N guesses gets N tries.
+    row = db.execute(
+        select(VerificationCode.id, VerificationCode.code_hash, VerificationCode.attempts)
+        .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose.value,
+               VerificationCode.channel == target.channel, VerificationCode.consumed_at.is_(None),
+               VerificationCode.expires_at > now)
+        .order_by(VerificationCode.created_at.desc()).limit(1).with_for_update()
+    ).first()
+    if row is None or row.code_hash is None or row.attempts >= rt.settings.code_max_attempts:
+        return Redeemed.NONE
+    candidate = code.strip() if isinstance(code, str) else ""
+    if not same(_code_hash(rt, target, purpose, candidate), row.code_hash):
+        db.execute(update(VerificationCode).where(VerificationCode.id == row.id)
+                   .values(attempts=VerificationCode.attempts + 1))
+        return Redeemed.WRONG
+    won = db.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == row.id, VerificationCode.consumed_at.is_(None),
+               VerificationCode.attempts < rt.settings.code_max_attempts)
+        .values(consumed_at=now)
+    ).rowcount
+    return Redeemed.OK if won == 1 else Redeemed.NONE
+
+
+def sweep_codes(rt: Runtime, db: Session) -> int:
+    """Delete codes past expiry by more than a day (the per-day caps need a day of history)."""
+    cutoff = rt.clock.now() - timedelta(days=1, seconds=rt.settings.code_ttl_seconds)
+    return db.execute(VerificationCode.__table__.delete().where(VerificationCode.created_at < cutoff)).rowcount
+
+
+def codes_for(db: Session, target_bidxs: list[bytes]) -> list[dict]:
+    """The code records of these targets, without the code hashes (the personal-data export), and
+    without the IP that asked for each: it may be someone else's (anyone can ask for a code to a number)."""
+    rows = db.scalars(select(VerificationCode).where(VerificationCode.target_bidx.in_(target_bidxs))
+                      .order_by(VerificationCode.created_at.desc())).all() if target_bidxs else []
+    return [{"channel": r.channel, "purpose": r.purpose, "delivered": r.delivered, "attempts": r.attempts,
+             "created_at": r.created_at, "expires_at": r.expires_at, "consumed_at": r.consumed_at}
+            for r in rows]
+
+
+def erase_codes(db: Session, target_bidxs: list[bytes]) -> int:
+    """Delete every code record of these targets (cancellation finalisation: no blind index stays)."""
+    if not target_bidxs:
+        return 0
+    table = VerificationCode.__table__
+    return db.execute(table.delete().where(table.c.target_bidx.in_(target_bidxs))).rowcount
+
+
+OWN_PHONE_PURPOSES = (Purpose.CANCEL_ACCOUNT, Purpose.EXPORT)
+
+
+def _no_phone() -> errors.DomainError:
+    return errors.DomainError("phone_required", "This account has no mobile number to send a code to.", 409)
+
+
+def own_target(rt: Runtime, account) -> accounts.Target:
+    if not account.phone_enc or not account.phone_bidx:
+        raise _no_phone()
+    return accounts.Target("sms", rt.keys.cipher.decrypt(account.phone_enc, "account.phone"), account.phone_bidx)
+
+
+def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: str) -> dict:
+    """Send a ``cancel_account`` or ``export`` code to the account's own phone (the signed-in user
+    sees the number only masked)."""
+    wanted = parse_purpose(purpose)
+    if wanted not in OWN_PHONE_PURPOSES:
+        raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose")
+    with rt.db.read() as db:
+        target = own_target(rt, accounts.get(db, account_id))
+    return send_code(rt, origin, channel="sms", to=target.value, purpose=wanted.value,
+                           account_exists=accounts.account_exists)

@@ -1,0 +1,113 @@
+"""The account's email address (API.md "Credentials"): bound only after a code sent to it is proved."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.accounts.models import Account
+from passport.audit import service as audit
+from passport.credentials import codes
+from passport.identity.email import mask_email
+from passport.runtime import Runtime
+from passport.sessions import service as sessions
+
+
+def _email_taken() -> errors.DomainError:
+    return errors.DomainError("email_taken", "This email address is already bound to another account.", 409,
+                              [errors.FieldError("email", "email_taken", "already bound to another account")])
+
+
+def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: str) -> dict:
+    """Keep the address as pending and send it a bind_email code. The answer is the same whether or
+    not another account holds the address: that is told only once the code proves ownership."""
+    target = accounts.email_target(rt, email)
+    sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
+                           account_exists=accounts.account_exists)
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = accounts.get(db, account_id)
+        account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD)
+        account.email_pending_bidx = target.bidx
+        account.updated_at = now
+        audit.record(db, at=now, action="email.bind_requested", origin=origin, actor_type="user",
+                     actor_id=account_id, subject_type="account", subject_id=account_id,
+                     details={"email": mask_email(target.value)})
+    return sent
+
+
+def _pending_target(rt: Runtime, account: Account) -> accounts.Target | None:
+    if account.email_pending_enc is None or account.email_pending_bidx is None:
+        return None
+    address = rt.keys.cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)
+    return accounts.Target("email", address, account.email_pending_bidx)
+
+
+def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: str) -> None:
+    """Redeem the bind_email code of the pending address and bind it. 409 ``email_taken`` when a
+    live account holds it (checked here, and by the unique index against a simultaneous bind)."""
+    now = rt.clock.now()
+    outcome, taken = codes.Redeemed.NONE, False
+    try:
+        with rt.db.write() as db:
+            account = accounts.get(db, account_id)
+            target = _pending_target(rt, account)
+            if target is not None:
+                outcome = codes.redeem_code(rt, db, target, codes.Purpose.BIND_EMAIL, code)
+            if outcome is codes.Redeemed.OK:
+                holder = accounts.find(db, target)
+                taken = holder is not None and holder.id != account_id
+                if not taken:
+                    account.email_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_FIELD)
+                    account.email_bidx = target.bidx
+                account.email_pending_enc = account.email_pending_bidx = None
+                account.updated_at = now
+                db.flush()
+            masked = mask_email(target.value) if target else None
+            if outcome is codes.Redeemed.OK and not taken:
+                audit.record(db, at=now, action="email.bound", origin=origin, actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"email": masked})
+            else:
+                reason = "email_taken" if taken else "invalid_code"
+                audit.record(db, at=now, action="email.bind", origin=origin, result="failed", actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"email": masked, "reason": reason})
+    except IntegrityError:
+        raise _email_taken() from None
+    if outcome is not codes.Redeemed.OK:
+        raise errors.invalid_code()
+    if taken:
+        raise _email_taken()
+    sessions.forget_sessions(rt, account_id=account_id)
+
+
+def unbind_email(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
+    """Remove the bound address (and any pending one); login by email stops working."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = accounts.get(db, account_id)
+        state = email_state(rt, account)
+        if state["email"] or state["pending"]:
+            account.email_enc = account.email_bidx = None
+            account.email_pending_enc = account.email_pending_bidx = None
+            account.updated_at = now
+            audit.record(db, at=now, action="email.unbound", origin=origin, actor_type="user",
+                         actor_id=account_id, subject_type="account", subject_id=account_id,
+                         details={k: v for k, v in state.items() if v})
+    sessions.forget_sessions(rt, account_id=account_id)
+
+
+def email_state(rt: Runtime, account: Account) -> dict:
+    """The bound and the pending address, masked."""
+    cipher = rt.keys.cipher
+    bound = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD) if account.email_enc else None
+    pending = (cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)
+               if account.email_pending_enc else None)
+    return {"email": mask_email(bound) if bound else None, "pending": mask_email(pending) if pending else None}
+
+
+def email_of(rt: Runtime, account_id: str) -> dict:
+    with rt.db.read() as db:
+        return email_state(rt, accounts.get(db, account_id))

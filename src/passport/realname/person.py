@@ -1,0 +1,379 @@
+"""Real-name verification of persons (GB 11643 ID numbers) through the configured provider or a reviewer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.audit import service as audit
+from passport.clock import CHINA_TIME, china_time, rfc3339
+from passport.db import new_id
+from passport.identity.resident_id import (
+    InvalidIdNumber,
+    InvalidName,
+    mask_id_number,
+    mask_person_name,
+    normalize_person_name,
+    parse_id_number,
+)
+from passport.notify import outbox
+from passport.realname.documents import (
+    ID_DOCUMENT_TYPES,
+    Upload,
+    _add_document,
+    _remove_files,
+    _write_file,
+    check_upload,
+)
+from passport.realname.models import Attempt
+from passport.realname.providers import Outcome, ProviderUnavailable, make_provider
+from passport.reviews import service as reviews
+from passport.runtime import Runtime
+from passport.sessions import service as sessions
+
+log = structlog.get_logger("passport.realname")
+
+
+
+NAME_FIELD, ID_FIELD = "account.real_name", "account.id_number"
+
+
+ATTEMPT_NAME_FIELD, ATTEMPT_ID_FIELD = "realname.name", "realname.id_number"
+
+
+SUBMISSIONS_PER_DAY = "10/day"
+
+
+STALE_CHECK = timedelta(minutes=10)  # far beyond (retries + 1) × timeout of any provider call
+
+
+# Accounts on their way out: they neither count as an organisation's administrator nor may write data.
+LEAVING = ("cancelling", "cancelled")
+
+
+ACCOUNT_CANCELLED_REASON = "account cancelled"
+
+
+ID_MESSAGES = {
+    "length": "An ID number has 18 characters.",
+    "format": "The first 17 characters of the ID number must be digits, the last a digit or X.",
+    "region": "The first two digits of the ID number are not a province code.",
+    "date": "The birth date in the ID number is not a real, past date.",
+    "sequence": "The sequence code in the ID number is not valid.",
+    "check": "The last character of the ID number (the check character) does not match. Check for a typing "
+             "mistake.",
+}
+
+
+NAME_MESSAGES = {
+    "length": "The name must be 2 to 30 characters.",
+    "dot": "A middle dot (·) may only separate two parts of the name.",
+    "characters": "Enter the name in Chinese characters, exactly as on the ID document.",
+}
+
+
+def _invalid_id(exc: InvalidIdNumber) -> errors.DomainError:
+    message = ID_MESSAGES[exc.part]
+    return errors.DomainError("invalid_id_number", message, 422,
+                              [errors.FieldError("id_number", "invalid_id_number", message)], extra={"part": exc.part})
+
+
+def _invalid_name(exc: InvalidName, field: str = "name") -> errors.DomainError:
+    message = NAME_MESSAGES[exc.part]
+    return errors.DomainError("invalid_name", message, 422, [errors.FieldError(field, "invalid_name", message)],
+                              extra={"part": exc.part})
+
+
+def _guardian_required(age: int, min_age: int) -> errors.DomainError:
+    return errors.DomainError(
+        "guardian_required",
+        "Users under 14 cannot verify on their own. A parent or guardian must agree and verify for you.",
+        422, [errors.FieldError("id_number", "guardian_required", "under 14: a guardian is needed")],
+        extra={"age": age, "min_age": min_age})
+
+
+def _id_number_limit() -> errors.DomainError:
+    return errors.DomainError("id_number_limit",
+                              "This ID number is already verified on as many accounts as allowed.", 409,
+                              [errors.FieldError("id_number", "id_number_limit", "account limit reached")])
+
+
+def provider_unavailable() -> errors.DomainError:
+    return errors.DomainError("provider_unavailable",
+                              "The identity check service is unavailable. Please try again later.", 503,
+                              headers={"Retry-After": "60"})
+
+
+def today_in_china(rt: Runtime) -> date:
+    return rt.clock.now().astimezone(CHINA_TIME).date()
+
+
+def clean_name(raw: str, field: str = "name") -> str:
+    try:
+        return normalize_person_name(raw)
+    except InvalidName as exc:
+        raise _invalid_name(exc, field) from None
+
+
+def check_person(rt: Runtime, name: str, id_number: str):
+    """Name, ID number and age, in this order; nothing is stored when one fails."""
+    name = clean_name(name)
+    today = today_in_china(rt)
+    try:
+        resident = parse_id_number(id_number, today)
+    except InvalidIdNumber as exc:
+        raise _invalid_id(exc) from None
+    age = resident.age_on(today)
+    if age < rt.settings.realname_min_age:
+        raise _guardian_required(age, rt.settings.realname_min_age)
+    return name, resident
+
+
+def _lock_id_number(db: Session, bidx: bytes) -> None:
+    """PostgreSQL: one transaction at a time per ID number (SQLite write transactions are serial)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(bidx[:8], "big", signed=True)})
+
+
+def _account_for_update(db: Session, account_id: str):
+    account = db.scalars(select(accounts.Account).where(accounts.Account.id == account_id).with_for_update()).first()
+    if account is None:
+        raise errors.not_found("account")
+    return account
+
+
+def _account_closed() -> errors.DomainError:
+    return errors.DomainError("account_cancelled", "This account has been cancelled.", 403)
+
+
+def _release_stale_checks(db: Session, bidx: bytes, account_id: str, now: datetime,
+                          origin: audit.Origin) -> list[str]:
+    """A provider check that never settled (the process died while waiting) holds its ID number and
+    leaves its account pending: after STALE_CHECK it is released, by the next submission that meets it."""
+    stale = db.scalars(select(Attempt).where(
+        Attempt.status == "pending", Attempt.provider != "manual", Attempt.created_at < now - STALE_CHECK,
+        (Attempt.id_number_bidx == bidx) | (Attempt.account_id == account_id))).all()
+    for attempt in stale:
+        attempt.status, attempt.reason, attempt.decided_at = "failed", "interrupted", now
+        holder = _account_for_update(db, attempt.account_id)
+        if holder.real_name_status == "pending" and holder.id_number_bidx == attempt.id_number_bidx:
+            holder.real_name_status = "none"
+            holder.real_name_enc = holder.id_number_enc = holder.id_number_bidx = None
+            holder.updated_at = now
+        audit.record(db, at=now, action="realname.check", origin=origin, result="failed", actor_type="system",
+                     subject_type="account", subject_id=attempt.account_id,
+                     details={"provider": attempt.provider, "attempt": attempt.id, "error": "interrupted"})
+    return [attempt.account_id for attempt in stale]
+
+
+def holders_of(db: Session, bidx: bytes, except_account: str) -> int:
+    """Live accounts holding or claiming this ID number (pending counts: it reserves a place)."""
+    return db.scalar(select(func.count()).select_from(accounts.Account).where(
+        accounts.Account.id_number_bidx == bidx, accounts.Account.id != except_account,
+        accounts.Account.status != "cancelled",
+        accounts.Account.real_name_status.in_(("pending", "verified")))) or 0
+
+
+def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: str, id_number: str,
+                  document: Upload | None = None) -> dict:
+    """Check, reserve the ID number, ask the provider. Returns ``{"status","reason","provider"}``:
+    verified or rejected at once (http, dev), pending for a reviewer (manual)."""
+    name, resident = check_person(rt, name, id_number)
+    try:
+        provider = make_provider(rt.settings)
+    except ProviderUnavailable as exc:
+        log.error("realname.provider_misconfigured", error=str(exc))
+        raise provider_unavailable() from None
+    doc_type = None
+    if provider.name == "manual" and document is None:
+        raise errors.invalid("document_required", "Verification here is by a photo of your ID document: "
+                             "upload it with your name and ID number.", "document")
+    if provider.name == "manual":
+        doc_type = check_upload(rt, document, ID_DOCUMENT_TYPES, "document")
+    rt.limiter.hit(SUBMISSIONS_PER_DAY, "realname-submit", account_id)
+    bidx = rt.keys.blind_index("id_number", resident.number)
+    masked = {"name": mask_person_name(name), "id_number": mask_id_number(resident.number)}
+    cipher, now = rt.keys.cipher, rt.clock.now()
+    refused: errors.DomainError | None = None
+    written: list[Path] = []
+    try:
+        stored = _write_file(rt, document, doc_type, written) if doc_type else None
+        with rt.db.write() as db:
+            _lock_id_number(db, bidx)
+            released = _release_stale_checks(db, bidx, account_id, now, origin)
+            account = _account_for_update(db, account_id)
+            previous = account.real_name_status
+            if account.status == "cancelled":  # a stale cached session must not write onto a tombstone
+                refused = _account_closed()
+            elif previous == "verified":
+                refused = errors.DomainError("already_verified", "Your real name is already verified.", 409)
+            elif previous == "pending":
+                refused = errors.DomainError("verification_pending",
+                                             "Your verification is waiting for a reviewer.", 409)
+            elif holders_of(db, bidx, account_id) >= rt.settings.realname_accounts_per_id:
+                refused = _id_number_limit()
+            if refused is not None:
+                audit.record(db, at=now, action="realname.submit", origin=origin, result="failed", actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"reason": refused.code, "id_number": masked["id_number"]})
+            else:
+                doc = _add_document(db, account_id, "id_document", stored, now) if stored else None
+                attempt = Attempt(id=new_id(), account_id=account_id, provider=provider.name, status="pending",
+                                  name_enc=cipher.encrypt(name, ATTEMPT_NAME_FIELD),
+                                  id_number_enc=cipher.encrypt(resident.number, ATTEMPT_ID_FIELD),
+                                  id_number_bidx=bidx, document_id=doc.id if doc else None, created_at=now)
+                db.add(attempt)
+                account.real_name_status = "pending"
+                account.real_name_enc = cipher.encrypt(name, NAME_FIELD)
+                account.id_number_enc = cipher.encrypt(resident.number, ID_FIELD)
+                account.id_number_bidx = bidx
+                account.updated_at = now
+                db.flush()
+                if doc is not None:
+                    attempt.review_id = reviews.enqueue(
+                        db, "real_name", "realname_attempt", attempt.id,
+                        masked | {"account_id": account_id, "age": resident.age_on(today_in_china(rt)),
+                                  "document_id": doc.id, "residence_permit": resident.is_residence_permit},
+                        now, origin)
+                audit.record(db, at=now, action="realname.submitted", origin=origin, actor_type="user",
+                             actor_id=account_id, subject_type="account", subject_id=account_id,
+                             details={"provider": provider.name, "attempt": attempt.id} | masked)
+    except BaseException:
+        _remove_files(written)
+        raise
+    for released_id in released:
+        sessions_forget(rt, released_id)
+    if refused is not None:
+        _remove_files(written)
+        raise refused
+    sessions_forget(rt, account_id)
+    if provider.name == "manual":
+        return {"status": "pending", "reason": None, "provider": provider.name}
+    try:
+        outcome = provider.check(name, resident.number)
+    except ProviderUnavailable as exc:
+        _provider_failed(rt, origin, attempt.id, previous, str(exc))
+        raise provider_unavailable() from None
+    except Exception as exc:
+        log.error("realname.provider_crashed", provider=provider.name, error=type(exc).__name__)
+        _provider_failed(rt, origin, attempt.id, previous, type(exc).__name__)
+        raise provider_unavailable() from None
+    with rt.db.write() as db:
+        settled = db.get(Attempt, attempt.id)
+        if settled.status == "pending":  # not released meanwhile as a stale check
+            _settle(rt, db, settled, outcome, origin, actor=("system", None))
+    sessions_forget(rt, account_id)
+    return {"status": outcome.status, "reason": outcome.reason, "provider": provider.name}
+
+
+def sessions_forget(rt: Runtime, account_id: str) -> None:
+    """/me reads the account through the per-process session cache: drop this account's entries."""
+    sessions.forget_sessions(rt, account_id=account_id)
+
+
+def _provider_failed(rt: Runtime, origin: audit.Origin, attempt_id: str, previous: str, error: str) -> None:
+    """No trustworthy answer: the reservation is released and the account is as it was."""
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        attempt = db.get(Attempt, attempt_id)
+        attempt.status, attempt.reason, attempt.decided_at = "failed", "provider_unavailable", now
+        account = _account_for_update(db, attempt.account_id)
+        if account.real_name_status == "pending":
+            account.real_name_status = previous
+            account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
+            account.updated_at = now
+        audit.record(db, at=now, action="realname.check", origin=origin, result="failed", actor_type="system",
+                     subject_type="account", subject_id=attempt.account_id,
+                     details={"provider": attempt.provider, "attempt": attempt.id, "error": error[:100]})
+    sessions_forget(rt, attempt.account_id)
+
+
+def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin: audit.Origin,
+            actor: tuple[str, str | None]) -> None:
+    """The provider's or the reviewer's answer, in the caller's transaction."""
+    now = rt.clock.now()
+    account = _account_for_update(db, attempt.account_id)
+    attempt.status, attempt.decided_at = outcome.status, now
+    attempt.provider_ref, attempt.reason = outcome.reference, outcome.reason
+    account.real_name_status = outcome.status
+    if outcome.status != "verified":
+        # A refused identity is not kept on the account and no longer holds a place for its ID number.
+        account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
+    account.updated_at = now
+    audit.record(db, at=now, action=f"realname.{outcome.status}", origin=origin, actor_type=actor[0],
+                 actor_id=actor[1], subject_type="account", subject_id=account.id,
+                 details={"provider": attempt.provider, "attempt": attempt.id, "reason": outcome.reason})
+    template = "realname_person_verified" if outcome.status == "verified" else "realname_person_rejected"
+    params = {"time": china_time(now)}
+    if outcome.status != "verified":
+        params["reason"] = _reason_text(outcome.reason)
+    outbox.notify_account(rt, db, account_id=account.id, template=template, params=params)
+
+
+def _reason_text(reason: str | None) -> str | dict[str, str]:
+    if reason == "name_id_mismatch":
+        return {"zh-CN": "姓名与身份证号不一致", "en": "the name does not match the ID number"}
+    return reason or "—"
+
+
+@reviews.on_decision("real_name")
+def _person_decided(rt: Runtime, db: Session, decided: reviews.Decided) -> None:
+    attempt = db.get(Attempt, decided.subject_id)
+    if attempt is None or attempt.status != "pending":
+        return
+    outcome = Outcome("verified" if decided.decision == "approve" else "rejected", reference=decided.review_id,
+                      reason=decided.reason)
+    _settle(rt, db, attempt, outcome, audit.Origin(channel="review"), actor=("staff", decided.staff_id))
+
+
+def revoke_verification(rt: Runtime, origin: audit.Origin, account_id: str, *, reason: str,
+                        actor: tuple[str, str | None]) -> dict:
+    """Withdraw an account's verification (a stolen or disputed ID number, COMPLIANCE R3): the account
+    is unverified again, its ID number holds no place, the user is told why."""
+    reason = (reason or "").strip()
+    if not 5 <= len(reason) <= 500:
+        raise errors.invalid("reason_required", "A reason of at least 5 characters is required.", "reason")
+    now = rt.clock.now()
+    with rt.db.write() as db:
+        account = _account_for_update(db, account_id)
+        if account.real_name_status not in ("verified", "pending"):
+            raise errors.DomainError("not_verified", "This account has no verification to withdraw.", 409)
+        for attempt in db.scalars(select(Attempt).where(Attempt.account_id == account_id,
+                                                        Attempt.status.in_(("verified", "pending")))).all():
+            attempt.status, attempt.reason, attempt.decided_at = "revoked", reason, now
+        account.real_name_status = "none"
+        account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
+        account.updated_at = now
+        audit.record(db, at=now, action="realname.revoked", origin=origin, actor_type=actor[0], actor_id=actor[1],
+                     subject_type="account", subject_id=account_id, details={"reason": reason})
+        outbox.notify_account(rt, db, account_id=account_id, template="realname_person_revoked",
+                              params={"reason": reason})
+        result = real_name_view(rt, account)
+    sessions_forget(rt, account_id)
+    return result
+
+
+def status_of(rt: Runtime, account_id: str) -> dict:
+    """The owner's view: masked name and ID number, the latest attempt's outcome."""
+    with rt.db.read() as db:
+        account = accounts.get(db, account_id)
+        latest = db.scalars(select(Attempt).where(Attempt.account_id == account_id)
+                            .order_by(Attempt.created_at.desc(), Attempt.id).limit(1)).first()
+        return real_name_view(rt, account) | {
+            "provider": latest.provider if latest else None,
+            "reason": latest.reason if latest and latest.status in ("rejected", "failed") else None,
+            "submitted_at": rfc3339(latest.created_at) if latest else None}
+
+
+def real_name_view(rt: Runtime, account) -> dict:
+    cipher = rt.keys.cipher
+    name = cipher.decrypt(account.real_name_enc, NAME_FIELD) if account.real_name_enc else None
+    number = cipher.decrypt(account.id_number_enc, ID_FIELD) if account.id_number_enc else None
+    return {"status": account.real_name_status, "name": mask_person_name(name) if name else None,
+            "id_number": mask_id_number(number) if number else None}

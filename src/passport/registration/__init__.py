@@ -1,0 +1,1 @@
+"""Registration of person accounts: the number proved by a code, the agreements accepted (A1), a first session."""

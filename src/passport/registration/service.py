@@ -1,0 +1,83 @@
+"""Registration (API.md "Accounts"): a person account from a proved mobile number, a password that passes the
+policy and explicit acceptance of the current agreements, recorded in the consent ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from passport import errors
+from passport.accounts import service as accounts
+from passport.accounts.models import Account
+from passport.agreements import service as agreements
+from passport.audit import service as audit
+from passport.credentials import codes
+from passport.db import new_id
+from passport.runtime import Runtime
+from passport.security.policy import check_password
+from passport.security.tokens import new_recovery_key
+from passport.sessions import service as sessions
+
+
+@dataclass(frozen=True)
+class Registered:
+    account: dict
+    recovery_key: str
+    session: sessions.Issued
+
+
+def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, password: str, nickname: str,
+             accepted: dict[str, str] | None) -> Registered:
+    """Create a person account: code proves the number, the user accepts the current agreements
+    (A1), the password passes the policy (C5). 409 ``phone_taken`` only after the code is proved."""
+    target = accounts.sms_target(rt, phone)
+    nickname = accounts.clean_nickname(nickname)
+    check_password(password, phone=target.value, min_length=rt.settings.password_min_length,
+                   min_classes=rt.settings.password_min_classes)
+    with rt.db.read() as db:
+        agreements.check_registration_acceptance(rt, db, accepted)
+    # Hash before the unit of work opens: the write lock is never held across an Argon2 run.
+    password_hash = rt.hasher.hash(password)
+    recovery_key = new_recovery_key()
+    recovery_hash = rt.hasher.hash(recovery_key)
+    token = sessions.new_session_token()
+
+    now = rt.clock.now()
+    outcome, taken, issued = codes.Redeemed.NONE, False, None
+    try:
+        with rt.db.write() as db:
+            outcome = codes.redeem_code(rt, db, target, codes.Purpose.REGISTER, code)
+            if outcome is codes.Redeemed.OK:
+                taken = accounts.account_exists(db, target)
+                if taken:
+                    audit.record(db, at=now, action="account.register", origin=origin, result="failed",
+                                 details={"reason": "phone_taken"})
+                else:
+                    versions = agreements.check_registration_acceptance(rt, db, accepted)
+                    account = Account(id=new_id(), kind="person", status="active", nickname=nickname,
+                                      phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"),
+                                      phone_bidx=target.bidx, password_hash=password_hash,
+                                      recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
+                    db.add(account)
+                    db.flush()
+                    audit.record(db, at=now, action="account.registered", origin=origin, actor_type="user",
+                                 actor_id=account.id, subject_type="account", subject_id=account.id)
+                    agreements.record_consents(db, account.id, versions, origin, now)
+                    issued = sessions.start_session(rt, db, account.id, token, "register", origin)
+            else:
+                audit.record(db, at=now, action="account.register", origin=origin, result="failed",
+                             details={"reason": "invalid_code"})
+    except IntegrityError:
+        # Another request registered this number between our check and our insert.
+        raise _phone_taken() from None
+    if outcome is not codes.Redeemed.OK:
+        raise errors.invalid_code()
+    if taken:
+        raise _phone_taken()
+    return Registered(account=accounts.view(rt, account), recovery_key=recovery_key, session=issued)
+
+
+def _phone_taken() -> errors.DomainError:
+    return errors.DomainError("phone_taken", "This mobile number is already registered. Please log in.", 409,
+                              [errors.FieldError("phone", "phone_taken", "already registered")])
