@@ -28,6 +28,12 @@ def new_phone() -> str:
     return phone
 
 
+def bearer(token: str, **headers: str) -> dict:
+    """Request headers for an API session: ``Authorization: Bearer <token>``, plus any other headers
+    given as keywords (``bearer(token, **{"User-Agent": ...})``)."""
+    return {"Authorization": f"Bearer {token}"} | headers
+
+
 def reset_database(url: str) -> None:
     from sqlalchemy import create_engine, text
 

@@ -12,13 +12,9 @@ from sqlalchemy import func, select
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
-from passport_testing import STRONG_PASSWORD, email_outbox_messages, last_email_code, register_account
+from passport_testing import STRONG_PASSWORD, bearer, email_outbox_messages, last_email_code, register_account
 
 ME_EMAIL = "/api/v1/me/email"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def new_address(prefix: str = "alice") -> str:

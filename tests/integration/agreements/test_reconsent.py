@@ -9,11 +9,7 @@ from passport.agreements import service
 from passport.agreements.models import Consent
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 
 def ledger(client, token: str) -> list[dict]:

@@ -16,13 +16,9 @@ from passport.audit.models import AuditEvent
 from passport.audit.service import canonical, verify_chain
 from passport.sessions import service as sessions_service
 from passport.sessions.models import LoginSession
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 WRONG_PASSWORD = "Wrong!password-7x"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def last_seq(rt) -> int:

@@ -14,7 +14,7 @@ from passport.accounts.models import Account
 from passport.clock import rfc3339
 from passport.notify import service as notices
 from passport.notify.models import Announcement, InboxMessage
-from passport_testing import deliver_notices, make_staff, outbox_messages, register_account
+from passport_testing import bearer, deliver_notices, make_staff, outbox_messages, register_account
 
 ADMIN = "/api/v1/admin/announcements"
 
@@ -32,10 +32,6 @@ def _no_banner_left(rt):
         db.execute(update(Announcement).where((Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
                    .values(ends_at=now))
     notices.forget_cache(rt)
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def publish(client, operator, **fields):

@@ -10,14 +10,10 @@ from sqlalchemy import func, select
 
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import STRONG_PASSWORD, bearer, register_account
 
 NEW_PASSWORD = "Xy9#river-Quartz"
 MESSAGES = "/api/v1/me/messages"
-
-
-def bearer(token: str, **headers) -> dict:
-    return {"Authorization": f"Bearer {token}"} | headers
 
 
 def changed_password(client, rt) -> dict:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from passport.audit.models import AuditEvent
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import STRONG_PASSWORD, bearer, register_account
 
 SESSIONS = "/api/v1/sessions"
 IPHONE_WECHAT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -19,10 +19,6 @@ REGIONS = """start_ip,end_ip,country,province
 126.0.0.0,126.255.255.255,日本,东京都
 2409:8a00::,2409:8a00:ffff:ffff:ffff:ffff:ffff:ffff,中国,北京市
 """
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def from_ip(app, ip: str) -> TestClient:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from passport_testing import STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 SESSIONS = "/api/v1/sessions"
 WRONG_PASSWORD = "Wrong!password-7x"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def login(client, login_: str, password: str = STRONG_PASSWORD):
