@@ -161,7 +161,7 @@ def make_staff(rt, role: str, login: str | None = None) -> dict:
         staff.totp_secret_enc = rt.keys.cipher.encrypt(secret, "staff.totp_secret")
         token = admin.start_staff_session(rt, db, staff, Origin(channel="api"))
     return {"id": staff_id, "login": login, "password": password, "totp_secret": secret, "token": token,
-            "headers": {"Authorization": f"Bearer {token}"}}
+            "headers": bearer(token)}
 
 
 def run_coroutine(coroutine):

@@ -15,7 +15,7 @@ from passport.admin import service as admin
 from passport.admin.models import Staff, StaffSession
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
-from passport_testing import DATABASE_URL, REDIS_URL, STRONG_PASSWORD, make_staff
+from passport_testing import DATABASE_URL, REDIS_URL, STRONG_PASSWORD, bearer, make_staff
 
 ADMIN = "/api/v1/admin"
 CLI = Origin(channel="cli")
@@ -105,7 +105,7 @@ def test_login_needs_password_and_totp(rt, client):
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert body["staff"] == {"login": staff["login"], "role": "operator"} and body["expires_at"].endswith("Z")
-    headers = {"Authorization": f"Bearer {body['token']}"}
+    headers = bearer(body["token"])
     assert client.get(f"{ADMIN}/dashboard", headers=headers).status_code == 200
     assert client.delete(f"{ADMIN}/sessions/current", headers=headers).status_code == 204
     assert client.get(f"{ADMIN}/dashboard", headers=headers).status_code == 401

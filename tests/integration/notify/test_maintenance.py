@@ -13,7 +13,7 @@ from sqlalchemy import update
 from passport.clock import rfc3339
 from passport.notify import service as notices
 from passport.notify.models import MaintenanceWindow
-from passport_testing import make_staff, register_account
+from passport_testing import bearer, make_staff, register_account
 
 ADMIN = "/api/v1/admin/maintenance"
 
@@ -42,7 +42,7 @@ def schedule(client, rt, operator, *, start_in: timedelta, length: timedelta = t
 
 def test_window_is_announced_in_advance_and_blocks_the_service_while_it_runs(client, rt, operator):
     user = register_account(client, rt)
-    me = {"Authorization": f"Bearer {user['session']['token']}"}
+    me = bearer(user["session"]["token"])
     answer = schedule(client, rt, operator, start_in=timedelta(hours=2))
     assert answer.status_code == 201, answer.text
     window = answer.json()
@@ -114,7 +114,7 @@ def test_only_operators_schedule(client, rt):
         "starts_at": rfc3339(now + timedelta(hours=1)), "ends_at": rfc3339(now + timedelta(hours=2)), "message": "x"})
     assert answer.status_code == 403
     user = register_account(client, rt)
-    assert client.post(ADMIN, headers={"Authorization": f"Bearer {user['session']['token']}"},
+    assert client.post(ADMIN, headers=bearer(user["session"]["token"]),
                        json={}).status_code == 401
 
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from passport.identity import resident_id, uscc
-from passport_testing import register_account
+from passport_testing import bearer, register_account
 
 REGIONS = ("110105", "310104", "440305", "510107", "650102", "810000", "330106")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
@@ -30,7 +30,7 @@ def new_uscc() -> str:
 
 
 def auth(done: dict) -> dict:
-    return {"Authorization": f"Bearer {done['session']['token']}"}
+    return bearer(done["session"]["token"])
 
 
 @pytest.fixture()

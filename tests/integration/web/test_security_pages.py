@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, last_email_code, register_account
+from passport_testing import STRONG_PASSWORD, bearer, last_email_code, register_account
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/recovery-key",
@@ -118,7 +118,7 @@ def test_bind_and_unbind_an_email_address(browser, rt):
 
 def test_bad_address_taken_address_and_expired_form(browser, rt):
     holder = register_account(browser, rt)
-    auth = {"Authorization": f"Bearer {holder['session']['token']}"}
+    auth = bearer(holder["session"]["token"])
     taken = new_address("taken")
     assert browser.post("/api/v1/me/email", json={"email": taken}, headers=auth).status_code == 202
     code = last_email_code(rt, taken, "bind_email")
@@ -198,7 +198,7 @@ def test_activity_page_shows_translated_labels_and_pages(browser, rt):
 
     for i in range(20):
         browser.patch("/api/v1/me", json={"nickname": f"名字{i}"},
-                      headers={"Authorization": f"Bearer {done['session']['token']}"})
+                      headers=bearer(done["session"]["token"]))
     first = browser.get("/account/activity").text
     assert first.count('<li class="list-item" data-seq=') == 20
     more = re.search(r'id="activity-more" [^>]*href="(/account/activity\?before=\d+)"', first).group(1)

@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 
 from passport.accounts.models import Account
 from passport.credentials import totp_pages
-from passport_testing import last_code, register_account
+from passport_testing import bearer, last_code, register_account
 
 SRC = Path(totp_pages.__file__).resolve().parents[1]
 CATALOG = SRC / "web" / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
@@ -65,7 +65,7 @@ def code_now(rt, secret: str) -> str:
 
 def with_totp_by_api(client, rt) -> tuple[dict, str]:
     done = register_account(client, rt)
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     secret = client.post("/api/v1/me/totp", headers=headers).json()["secret"]
     assert client.post("/api/v1/me/totp/confirm", json={"code": code_now(rt, secret)},
                        headers=headers).status_code == 204
