@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -32,6 +33,16 @@ def bearer(token: str, **headers: str) -> dict:
     """Request headers for an API session: ``Authorization: Bearer <token>``, plus any other headers
     given as keywords (``bearer(token, **{"User-Agent": ...})``)."""
     return {"Authorization": f"Bearer {token}"} | headers
+
+
+def csrf(client) -> str:
+    """The CSRF token the pages keep in the ``passport_csrf`` cookie (load a page first)."""
+    return client.cookies.get("passport_csrf")
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's form carries in its hidden ``csrf_token`` field."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def reset_database(url: str) -> None:

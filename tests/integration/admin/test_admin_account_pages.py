@@ -10,17 +10,13 @@ from sqlalchemy import select
 from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
 from passport.web.pages import CHINA_TIME
-from passport_testing import STRONG_PASSWORD, make_staff, register_account
+from passport_testing import STRONG_PASSWORD, csrf, make_staff, register_account
 
 HTML = {"Accept": "text/html"}
 
 
 def sign_in(client, staff) -> None:
     client.cookies.set("passport_admin", staff["token"])
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def test_pages_send_strangers_to_the_admin_login(client, rt):

@@ -8,13 +8,9 @@ import re
 
 import pytest
 
-from passport_testing import last_code, new_phone
+from passport_testing import csrf, last_code, new_phone
 
 SIGNED_IN_PAGES = ["/account/cancellation", "/account/export", "/account/phone"]
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 @pytest.fixture()

@@ -24,15 +24,11 @@ from credentials_testing import (
 )
 from passport.credentials import pages as credential_pages
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, csrf, last_code, new_phone, register_account
 
 RECOVERY_KEY = re.compile(r"[A-Z2-9]{5}(?:-[A-Z2-9]{5}){4}")
 PUBLIC_PAGES = ["/forgot-password", "/forgot-password?method=key", "/account-stolen", "/unfreeze"]
 SIGNED_IN_PAGES = ["/account/password", "/account/recovery-key", "/account/freeze"]
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def alert_of(html: str) -> str:

@@ -9,15 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, bearer, last_email_code, register_account
+from passport_testing import STRONG_PASSWORD, bearer, csrf, last_email_code, register_account
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/recovery-key",
                   "/account/devices", "/account/activity", "/account/freeze")
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def signed_in(client, rt, **register) -> dict:

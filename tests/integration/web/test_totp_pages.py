@@ -14,17 +14,13 @@ from babel.messages.pofile import read_po
 
 from passport.accounts.models import Account
 from passport.credentials import totp_pages
-from passport_testing import bearer, last_code, register_account
+from passport_testing import bearer, csrf, last_code, register_account
 
 SRC = Path(totp_pages.__file__).resolve().parents[1]
 CATALOG = SRC / "web" / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 INLINE_STYLE = re.compile(r"<style|\sstyle=", re.I)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=", re.I)
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def hidden_inputs(page: str) -> dict[str, str]:
