@@ -45,6 +45,31 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+def login(client, login_: str, password: str = STRONG_PASSWORD, *, status: int | None = None, **headers: str):
+    """POST /api/v1/sessions with a login (a phone number in any form, or an email address) and a
+    password; returns the answer. With ``status``, first asserts the answer has it. Other keywords are
+    request headers (``login(client, phone, **{"User-Agent": ...})``)."""
+    answer = client.post("/api/v1/sessions", json={"login": login_, "password": password}, headers=headers or None)
+    if status is not None:
+        assert answer.status_code == status, answer.text
+    return answer
+
+
+def login_with_code(client, phone: str, code: str):
+    """POST /api/v1/sessions with a phone number and an SMS login code; returns the answer."""
+    return client.post("/api/v1/sessions", json={"phone": phone, "code": code})
+
+
+def login_form(client, login_: str, password: str = STRONG_PASSWORD, *, follow_redirects: bool = False,
+               **headers: str):
+    """The /login password form as a browser without JavaScript sends it: load the page (for its CSRF
+    cookie), then post the form; returns the answer (303 when it logs in). Other keywords are request
+    headers, sent with both requests."""
+    client.get("/login", headers=headers or None)
+    return client.post("/login", headers=headers or None, follow_redirects=follow_redirects, data={
+        "csrf_token": csrf(client), "method": "password", "login": login_, "password": password})
+
+
 def reset_database(url: str) -> None:
     from sqlalchemy import create_engine, text
 

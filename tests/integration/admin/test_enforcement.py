@@ -13,7 +13,14 @@ from passport.accounts.models import Account
 from passport.admin.models import AccountAction
 from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
-from passport_testing import STRONG_PASSWORD, bearer, deliver_notices, make_staff, outbox_messages, register_account
+from passport_testing import (
+    bearer,
+    deliver_notices,
+    login,
+    make_staff,
+    outbox_messages,
+    register_account,
+)
 
 ADMIN = "/api/v1/admin"
 
@@ -21,10 +28,6 @@ ADMIN = "/api/v1/admin"
 @pytest.fixture()
 def reviewer(rt):
     return make_staff(rt, "reviewer")
-
-
-def login(client, phone: str):
-    return client.post("/api/v1/sessions", json={"login": phone, "password": STRONG_PASSWORD})
 
 
 def act(client, staff, account_id: str, **body):

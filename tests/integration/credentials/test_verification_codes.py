@@ -10,6 +10,7 @@ from passport_testing import (
     STRONG_PASSWORD,
     last_code,
     last_email_code,
+    login_with_code,
     new_phone,
     outbox_messages,
     register_account,
@@ -26,10 +27,6 @@ def register(client, phone: str, code: str):
     return client.post("/api/v1/accounts", json={
         "phone": phone, "code": code, "password": STRONG_PASSWORD, "nickname": "验证码测试",
         "agreements": AGREEMENT_VERSIONS})
-
-
-def login_with_code(client, phone: str, code: str):
-    return client.post("/api/v1/sessions", json={"phone": phone, "code": code})
 
 
 def other_code(code: str) -> str:

@@ -20,7 +20,7 @@ from passport.credentials import service as codes
 from passport.sessions import service as sessions
 from passport.settings import Settings
 from passport.web import pages
-from passport_testing import STRONG_PASSWORD, USED_PHONES, csrf, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, USED_PHONES, csrf, last_code, login_form, new_phone, register_account
 
 SRC = Path(pages.__file__).resolve().parents[1]
 LOCALE = SRC / "web" / "locale"
@@ -68,12 +68,6 @@ def register_form(client, rt, phone: str, *, accept: bool = True, csrf_field: st
     if csrf_field is not None:
         data["csrf_token"] = csrf(client) if csrf_field == "from-cookie" else csrf_field
     return client.post("/register", data=data)
-
-
-def login_form(client, login: str, password: str):
-    client.get("/login")
-    return client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": login,
-                                       "password": password}, follow_redirects=False)
 
 
 def set_cookie_headers(response, name: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, bearer, csrf, last_email_code, register_account
+from passport_testing import STRONG_PASSWORD, bearer, csrf, last_email_code, login_form, register_account
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/recovery-key",
@@ -19,9 +19,7 @@ SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/acco
 def signed_in(client, rt, **register) -> dict:
     """An account (its API session is "another device") and this browser logged in by the form."""
     done = register_account(client, rt, **register)
-    client.get("/login")
-    answer = client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": done["phone"],
-                                         "password": STRONG_PASSWORD}, follow_redirects=False)
+    answer = login_form(client, done["phone"], STRONG_PASSWORD)
     assert answer.status_code == 303
     return done
 
