@@ -147,16 +147,25 @@ def last_code(rt, phone: str, purpose: str) -> str:
     raise AssertionError(f"no {purpose} code was sent")
 
 
+def register(client, phone: str, code: str, *, password: str = STRONG_PASSWORD, nickname: str = "测试用户",
+             agreements: dict[str, str] | None = None):
+    """POST /api/v1/accounts with a code already sent (and the current agreement versions unless
+    others are given); returns the answer, whatever it is."""
+    return client.post("/api/v1/accounts", json={
+        "phone": phone, "code": code, "password": password, "nickname": nickname,
+        "agreements": AGREEMENT_VERSIONS if agreements is None else agreements,
+    })
+
+
 def register_account(client, rt, phone: str | None = None, password: str = STRONG_PASSWORD,
-                     nickname: str = "测试用户") -> dict:
-    """Register through the API; returns the 201 body plus the phone used."""
+                     nickname: str = "测试用户", agreements: dict[str, str] | None = None) -> dict:
+    """Register through the API (send the code, read it from the outbox, register); returns the 201
+    body plus the phone and password used."""
     phone = phone or new_phone()
     sent = client.post("/api/v1/verification-codes", json={"to": phone, "purpose": "register"})
     assert sent.status_code == 202, sent.text
-    answer = client.post("/api/v1/accounts", json={
-        "phone": phone, "code": last_code(rt, phone, "register"), "password": password,
-        "nickname": nickname, "agreements": AGREEMENT_VERSIONS,
-    })
+    answer = register(client, phone, last_code(rt, phone, "register"), password=password, nickname=nickname,
+                      agreements=agreements)
     assert answer.status_code == 201, answer.text
     return answer.json() | {"phone": phone, "password": password}
 
