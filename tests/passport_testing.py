@@ -10,6 +10,7 @@ import random
 import re
 import socket
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 os.environ.setdefault("PASSPORT_ENV", "test")
@@ -18,6 +19,7 @@ DATABASE_URL = os.environ.get("PASSPORT_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("PASSPORT_TEST_REDIS_URL")
 AGREEMENT_VERSIONS = {"user-agreement": "1.0", "privacy-policy": "1.0"}
 STRONG_PASSWORD = "Qz7!mountain-Lark"
+ID_REGIONS = ("110105", "310104", "440305", "510107", "650102", "810000", "330106")
 
 # Every phone number the suite uses, so the last test can look for them in a dump of the database.
 USED_PHONES: set[str] = set()
@@ -68,6 +70,24 @@ def login_form(client, login_: str, password: str = STRONG_PASSWORD, *, follow_r
     client.get("/login", headers=headers or None)
     return client.post("/login", headers=headers or None, follow_redirects=follow_redirects, data={
         "csrf_token": csrf(client), "method": "password", "login": login_, "password": password})
+
+
+def new_id_number(born: date | None = None, region: str | None = None) -> str:
+    """A fresh valid resident ID number (check character included)."""
+    from passport.identity import resident_id
+
+    born = born or date(1960, 1, 1) + timedelta(days=random.randrange(40 * 365))
+    body = f"{region or random.choice(ID_REGIONS)}{born:%Y%m%d}{random.randrange(1, 1000):03d}"
+    return body + resident_id.check_character(body)
+
+
+def new_uscc() -> str:
+    """A fresh valid unified social credit code (USCC)."""
+    from passport.identity import uscc
+
+    body = "91" + random.choice(("110000", "310115", "440300")) + "".join(
+        random.choice(uscc.ALPHABET) for _ in range(9))
+    return body + uscc.check_character(body)
 
 
 def reset_database(url: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from passport.realname.models import Organization
-from passport_testing import csrf, make_staff, register_account
+from passport_testing import csrf, make_staff, new_id_number, new_uscc, register_account
 
-from .conftest import EXECUTABLE, PNG, new_id_number, new_uscc, verified_person
+from .conftest import EXECUTABLE, PNG, verified_person
 
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 
