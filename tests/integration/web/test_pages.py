@@ -20,7 +20,7 @@ from passport.credentials import service as codes
 from passport.sessions import service as sessions
 from passport.settings import Settings
 from passport.web import pages
-from passport_testing import STRONG_PASSWORD, USED_PHONES, csrf, last_code, login_form, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, csrf, last_code, login_form, new_phone, register_account
 
 SRC = Path(pages.__file__).resolve().parents[1]
 LOCALE = SRC / "web" / "locale"
@@ -31,9 +31,7 @@ NICKNAME = "小明"
 # --- helpers ---------------------------------------------------------------------------------------
 
 def phone_ending_5678() -> str:
-    phone = f"138{random.randrange(10_000):04d}5678"
-    USED_PHONES.add(phone)
-    return phone
+    return f"138{random.randrange(10_000):04d}5678"
 
 
 def hidden_inputs(html: str) -> dict[str, str]:
