@@ -6,21 +6,13 @@ import json
 
 from sqlalchemy import select
 
-from passport_testing import STRONG_PASSWORD, deliver_notices, last_code, outbox_messages
+from passport_testing import STRONG_PASSWORD, bearer, deliver_notices, last_code, login, outbox_messages
 
 NEW_PASSWORD = "Nw9!harbour-Crane"
 WRONG_PASSWORD = "Wrong!password-7x"
 WRONG_KEY = "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
 CODES = "/api/v1/verification-codes"
 RESETS = "/api/v1/password-resets"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(client, phone: str, password: str):
-    return client.post("/api/v1/sessions", json={"login": phone, "password": password})
 
 
 def me(client, token: str):

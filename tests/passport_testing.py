@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 os.environ.setdefault("PASSPORT_ENV", "test")
@@ -17,15 +19,69 @@ DATABASE_URL = os.environ.get("PASSPORT_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("PASSPORT_TEST_REDIS_URL")
 AGREEMENT_VERSIONS = {"user-agreement": "1.0", "privacy-policy": "1.0"}
 STRONG_PASSWORD = "Qz7!mountain-Lark"
-
-# Every phone number the suite uses, so the last test can look for them in a dump of the database.
-USED_PHONES: set[str] = set()
-
+ID_REGIONS = ("110105", "310104", "440305", "510107", "650102", "810000", "330106")
 
 def new_phone() -> str:
-    phone = f"1{random.choice('3456789')}{random.randrange(10**9):09d}"
-    USED_PHONES.add(phone)
-    return phone
+    return f"1{random.choice('3456789')}{random.randrange(10**9):09d}"
+
+
+def bearer(token: str, **headers: str) -> dict:
+    """Request headers for an API session: ``Authorization: Bearer <token>``, plus any other headers
+    given as keywords (``bearer(token, **{"User-Agent": ...})``)."""
+    return {"Authorization": f"Bearer {token}"} | headers
+
+
+def csrf(client) -> str:
+    """The CSRF token the pages keep in the ``passport_csrf`` cookie (load a page first)."""
+    return client.cookies.get("passport_csrf")
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's form carries in its hidden ``csrf_token`` field."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, login_: str, password: str = STRONG_PASSWORD, *, status: int | None = None, **headers: str):
+    """POST /api/v1/sessions with a login (a phone number in any form, or an email address) and a
+    password; returns the answer. With ``status``, first asserts the answer has it. Other keywords are
+    request headers (``login(client, phone, **{"User-Agent": ...})``)."""
+    answer = client.post("/api/v1/sessions", json={"login": login_, "password": password}, headers=headers or None)
+    if status is not None:
+        assert answer.status_code == status, answer.text
+    return answer
+
+
+def login_with_code(client, phone: str, code: str):
+    """POST /api/v1/sessions with a phone number and an SMS login code; returns the answer."""
+    return client.post("/api/v1/sessions", json={"phone": phone, "code": code})
+
+
+def login_form(client, login_: str, password: str = STRONG_PASSWORD, *, follow_redirects: bool = False,
+               **headers: str):
+    """The /login password form as a browser without JavaScript sends it: load the page (for its CSRF
+    cookie), then post the form; returns the answer (303 when it logs in). Other keywords are request
+    headers, sent with both requests."""
+    client.get("/login", headers=headers or None)
+    return client.post("/login", headers=headers or None, follow_redirects=follow_redirects, data={
+        "csrf_token": csrf(client), "method": "password", "login": login_, "password": password})
+
+
+def new_id_number(born: date | None = None, region: str | None = None) -> str:
+    """A fresh valid resident ID number (check character included)."""
+    from passport.identity import resident_id
+
+    born = born or date(1960, 1, 1) + timedelta(days=random.randrange(40 * 365))
+    body = f"{region or random.choice(ID_REGIONS)}{born:%Y%m%d}{random.randrange(1, 1000):03d}"
+    return body + resident_id.check_character(body)
+
+
+def new_uscc() -> str:
+    """A fresh valid unified social credit code (USCC)."""
+    from passport.identity import uscc
+
+    body = "91" + random.choice(("110000", "310115", "440300")) + "".join(
+        random.choice(uscc.ALPHABET) for _ in range(9))
+    return body + uscc.check_character(body)
 
 
 def reset_database(url: str) -> None:
@@ -105,16 +161,25 @@ def last_code(rt, phone: str, purpose: str) -> str:
     raise AssertionError(f"no {purpose} code was sent")
 
 
+def register(client, phone: str, code: str, *, password: str = STRONG_PASSWORD, nickname: str = "测试用户",
+             agreements: dict[str, str] | None = None):
+    """POST /api/v1/accounts with a code already sent (and the current agreement versions unless
+    others are given); returns the answer, whatever it is."""
+    return client.post("/api/v1/accounts", json={
+        "phone": phone, "code": code, "password": password, "nickname": nickname,
+        "agreements": AGREEMENT_VERSIONS if agreements is None else agreements,
+    })
+
+
 def register_account(client, rt, phone: str | None = None, password: str = STRONG_PASSWORD,
-                     nickname: str = "测试用户") -> dict:
-    """Register through the API; returns the 201 body plus the phone used."""
+                     nickname: str = "测试用户", agreements: dict[str, str] | None = None) -> dict:
+    """Register through the API (send the code, read it from the outbox, register); returns the 201
+    body plus the phone and password used."""
     phone = phone or new_phone()
     sent = client.post("/api/v1/verification-codes", json={"to": phone, "purpose": "register"})
     assert sent.status_code == 202, sent.text
-    answer = client.post("/api/v1/accounts", json={
-        "phone": phone, "code": last_code(rt, phone, "register"), "password": password,
-        "nickname": nickname, "agreements": AGREEMENT_VERSIONS,
-    })
+    answer = register(client, phone, last_code(rt, phone, "register"), password=password, nickname=nickname,
+                      agreements=agreements)
     assert answer.status_code == 201, answer.text
     return answer.json() | {"phone": phone, "password": password}
 
@@ -155,7 +220,7 @@ def make_staff(rt, role: str, login: str | None = None) -> dict:
         staff.totp_secret_enc = rt.keys.cipher.encrypt(secret, "staff.totp_secret")
         token = admin.start_staff_session(rt, db, staff, Origin(channel="api"))
     return {"id": staff_id, "login": login, "password": password, "totp_secret": secret, "token": token,
-            "headers": {"Authorization": f"Bearer {token}"}}
+            "headers": bearer(token)}
 
 
 def run_coroutine(coroutine):

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from passport.agreements import service
 from passport.agreements.models import AgreementVersion, Consent
 from passport.audit.service import Origin
-from passport_testing import register_account
+from passport_testing import bearer, register_account
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def test_reconsent_interstitial_shows_the_diff_and_accepting_leads_back(page, li
     with httpx.Client(base_url=live_server) as http:
         done = register_account(http, rt, nickname="再次同意")
         accepted = http.post("/api/v1/me/consents", json={"kind": "browser-terms", "version": "1.0"},
-                             headers={"Authorization": f"Bearer {done['session']['token']}"})
+                             headers=bearer(done["session"]["token"]))
         assert accepted.status_code == 201, accepted.text
     terms_2()
     errors: list[str] = []

@@ -12,7 +12,7 @@ from passport.agreements import marketing
 from passport.audit.service import Origin
 from passport.notify import announcements, board
 from passport.notify.models import Announcement
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import STRONG_PASSWORD, bearer, register_account
 
 pytestmark = pytest.mark.browser
 NEW_PASSWORD = "Xy9#river-Quartz"
@@ -31,7 +31,7 @@ def announcement(rt):
 def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt, announcement):
     with httpx.Client(base_url=live_server) as http:
         done = register_account(http, rt, nickname="通知用户")
-        changed = http.put("/api/v1/me/password", headers={"Authorization": f"Bearer {done['session']['token']}"},
+        changed = http.put("/api/v1/me/password", headers=bearer(done["session"]["token"]),
                            json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
         assert changed.status_code == 204
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from passport.identity import resident_id, uscc
 from passport.realname.models import Attempt, Organization
-from passport_testing import make_staff, register_account
+from passport_testing import bearer, make_staff, register_account
 
 pytestmark = pytest.mark.browser
 
@@ -100,7 +100,7 @@ def test_a_reviewer_rejects_an_organisation_and_the_applicant_reads_why(browser,
     with httpx.Client(base_url=live_server) as http:
         person = register_account(http, rt, nickname="组织申请人")
         verified = http.post("/api/v1/me/real-name", json={"name": "陈明", "id_number": new_id_number()},
-                             headers={"Authorization": f"Bearer {person['session']['token']}"})
+                             headers=bearer(person["session"]["token"]))
         assert verified.json()["status"] == "verified"
     code = new_uscc()
 

@@ -12,13 +12,9 @@ from sqlalchemy import func, select
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
-from passport_testing import STRONG_PASSWORD, email_outbox_messages, last_email_code, register_account
+from passport_testing import bearer, email_outbox_messages, last_email_code, login, register_account
 
 ME_EMAIL = "/api/v1/me/email"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def new_address(prefix: str = "alice") -> str:
@@ -35,10 +31,6 @@ def verify(client, token: str, code: str):
 
 def me(client, token: str) -> dict:
     return client.get("/api/v1/me", headers=bearer(token)).json()
-
-
-def login(client, login_: str, password: str = STRONG_PASSWORD):
-    return client.post("/api/v1/sessions", json={"login": login_, "password": password})
 
 
 def last_seq(rt) -> int:

@@ -12,14 +12,10 @@ from sqlalchemy import func, select
 from passport.accounts.models import Account
 from passport.agreements.models import Consent
 from passport.web.i18n import LOCALE_DIR
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 ACCOUNTS = "/api/v1/accounts"
 PROBLEM = "application/problem+json"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def row_counts(rt) -> tuple[int, int]:

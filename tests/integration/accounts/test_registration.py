@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 
 def test_register_returns_masked_account_recovery_key_and_session(client, rt):
@@ -10,7 +10,7 @@ def test_register_returns_masked_account_recovery_key_and_session(client, rt):
     assert account["phone"] == f"{national[:3]}****{national[7:]}"
     assert account["status"] == "active" and account["kind"] == "person"
     assert len(done["recovery_key"].replace("-", "")) == 25
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {done['session']['token']}"})
+    me = client.get("/api/v1/me", headers=bearer(done["session"]["token"]))
     assert me.status_code == 200
     assert me.json()["id"] == account["id"]
 

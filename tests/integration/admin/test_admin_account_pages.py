@@ -9,17 +9,13 @@ from sqlalchemy import select
 
 from passport.audit.models import AuditEvent
 from passport.clock import CHINA_TIME, rfc3339
-from passport_testing import STRONG_PASSWORD, make_staff, register_account
+from passport_testing import STRONG_PASSWORD, csrf, login_form, make_staff, register_account
 
 HTML = {"Accept": "text/html"}
 
 
 def sign_in(client, staff) -> None:
     client.cookies.set("passport_admin", staff["token"])
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def test_pages_send_strangers_to_the_admin_login(client, rt):
@@ -75,9 +71,7 @@ def test_suspend_from_the_detail_page_then_the_user_sees_the_reason(client, rt):
     assert refused.status_code == 403 and refused.json()["reason"] == "刷单"
     assert refused.json()["until"] == rfc3339(end)
     client.cookies.clear()
-    client.get("/login", headers=HTML)
-    login_page = client.post("/login", headers=HTML, data={"csrf_token": csrf(client), "method": "password",
-                                                           "login": user["phone"], "password": STRONG_PASSWORD})
+    login_page = login_form(client, user["phone"], STRONG_PASSWORD, follow_redirects=True, **HTML)
     assert login_page.status_code == 403
     assert "原因：刷单" in login_page.text and until.replace("T", " ") in login_page.text
 

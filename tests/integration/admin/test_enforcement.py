@@ -13,7 +13,14 @@ from passport.accounts.models import Account
 from passport.admin.models import AccountAction
 from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
-from passport_testing import STRONG_PASSWORD, deliver_notices, make_staff, outbox_messages, register_account
+from passport_testing import (
+    bearer,
+    deliver_notices,
+    login,
+    make_staff,
+    outbox_messages,
+    register_account,
+)
 
 ADMIN = "/api/v1/admin"
 
@@ -21,10 +28,6 @@ ADMIN = "/api/v1/admin"
 @pytest.fixture()
 def reviewer(rt):
     return make_staff(rt, "reviewer")
-
-
-def login(client, phone: str):
-    return client.post("/api/v1/sessions", json={"login": phone, "password": STRONG_PASSWORD})
 
 
 def act(client, staff, account_id: str, **body):
@@ -148,7 +151,7 @@ def test_suspension_blocks_login_with_reason_and_until_and_revokes_sessions(clie
     assert done.status_code == 201, done.text
     assert done.json()["revoked_sessions"] == 1
     assert done.json()["account"]["status"] == "suspended"
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
     refused = login(client, user["phone"])
     assert refused.status_code == 403
     body = refused.json()
@@ -186,7 +189,7 @@ def test_expired_suspension_lets_the_user_back_in(client, rt, reviewer):
     back = login(client, user["phone"])
     assert back.status_code == 201, back.text
     assert back.json()["account"]["status"] == "active"
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {back.json()['token']}"})
+    me = client.get("/api/v1/me", headers=bearer(back.json()["token"]))
     assert me.status_code == 200 and me.json()["status"] == "active"
     assert len(events(rt, "account.suspension_ended", account_id)) == 1
 
@@ -226,7 +229,7 @@ def test_warn_and_require_correction_keep_status_and_sessions(client, rt, review
     assert past.status_code == 422 and past.json()["code"] == "until_in_past"
     done = act(client, reviewer, account_id, action="require_correction", reason="请修改昵称", until=later(rt, days=5))
     assert done.status_code == 201 and done.json()["account"]["status"] == "active"
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
     deliver_notices(rt)
     texts = [m["text"] for m in outbox_messages(rt) if m["to"] == "+86" + user["phone"]
              and m["purpose"] == "notice_account_action"]

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from passport.admin import service as admin
 from passport.admin.models import Staff
 from passport.audit.service import Origin
-from passport_testing import make_staff
+from passport_testing import bearer, make_staff
 
 PREFIX = "/api/v1/admin"
 PUBLIC = {("POST", f"{PREFIX}/sessions")}  # the staff login itself
@@ -79,7 +79,7 @@ def fresh_token(rt, staff_id: str) -> str:
 def test_each_role_against_every_admin_endpoint(rt, client, members, guarded, role):
     wrong = []
     for method, path, permission in guarded:
-        answer = call(client, method, path, {"Authorization": f"Bearer {fresh_token(rt, members[role]['id'])}"})
+        answer = call(client, method, path, bearer(fresh_token(rt, members[role]["id"])))
         is_json = "json" in answer.headers.get("content-type", "")
         refused = answer.status_code == 403 and is_json and answer.json().get("code") == "forbidden"
         allowed = role in admin.PERMISSIONS[permission]

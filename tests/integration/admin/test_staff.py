@@ -15,7 +15,7 @@ from passport.admin import service as admin
 from passport.admin.models import Staff, StaffSession
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
-from passport_testing import DATABASE_URL, REDIS_URL, STRONG_PASSWORD, make_staff
+from passport_testing import DATABASE_URL, REDIS_URL, STRONG_PASSWORD, bearer, csrf_of, make_staff
 
 ADMIN = "/api/v1/admin"
 CLI = Origin(channel="cli")
@@ -42,7 +42,7 @@ def enrolment_page(client, token: str) -> tuple[str, str]:
     assert page.status_code == 200, page.text
     assert 'src="data:image/svg+xml;base64,' in page.text
     secret = re.search(r'id="admin-totp-secret"[^>]*>([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     return secret, csrf
 
 
@@ -105,7 +105,7 @@ def test_login_needs_password_and_totp(rt, client):
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert body["staff"] == {"login": staff["login"], "role": "operator"} and body["expires_at"].endswith("Z")
-    headers = {"Authorization": f"Bearer {body['token']}"}
+    headers = bearer(body["token"])
     assert client.get(f"{ADMIN}/dashboard", headers=headers).status_code == 200
     assert client.delete(f"{ADMIN}/sessions/current", headers=headers).status_code == 204
     assert client.get(f"{ADMIN}/dashboard", headers=headers).status_code == 401
@@ -207,7 +207,7 @@ def test_admin_pages_log_in_with_totp_and_redirect_when_signed_out(rt, app):
     staff = make_staff(rt, "superadmin")
     page = browser.get("/admin/login")
     assert 'id="form-admin-login"' in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     refused = browser.post("/admin/login", data={"csrf_token": csrf, "login": staff["login"],
                                                  "password": staff["password"], "totp": "12"})
     assert refused.status_code == 401 and "passport_admin" not in refused.cookies
@@ -330,7 +330,7 @@ def test_staff_page_resets_and_shows_the_new_link(rt, app):
     browser.cookies.set("passport_admin", boss["token"])
     page = browser.get("/admin/staff")
     assert f'action="/admin/staff/{member["id"]}/reset"' in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     done = browser.post(f"/admin/staff/{member['id']}/reset", data={"csrf_token": csrf})
     assert done.status_code == 200
     assert re.search(r'id="enrolment-url"[^>]*>[^<]*/admin/enrol/\S+<', done.text)

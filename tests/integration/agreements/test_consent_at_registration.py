@@ -8,11 +8,7 @@ import hashlib
 from sqlalchemy import select
 
 from passport.agreements.models import Consent
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, new_phone, register_account
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, new_phone, register_account
 
 
 def published_body(kind: str, version: str) -> str:

@@ -14,7 +14,7 @@ from passport.agreements import service
 from passport.agreements.models import Consent
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
-from passport_testing import register_account
+from passport_testing import bearer, register_account
 
 N = 12
 
@@ -22,7 +22,7 @@ N = 12
 def test_accepting_at_once_records_once(live_server, client, rt, publish):
     done = register_account(client, rt)
     publish("user-agreement", "2.0", requires_reconsent=True, immediate=True)
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     barrier = threading.Barrier(N)
 
     def accept(_: int) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from passport.agreements.models import PurposeConsent
 from passport.web.http import CSRF_COOKIE, SESSION_COOKIE
-from passport_testing import register_account
+from passport_testing import bearer, register_account
 
 OLD = "# 用户服务协议\n\n第一条 欢迎使用。\n\n第二条 旧的条款。\n\n第三条 不变的条款。\n"
 NEW = "# 用户服务协议\n\n第一条 欢迎使用。\n\n第二条 新的条款 <b>加粗</b>。\n\n第三条 不变的条款。\n"
@@ -32,7 +32,7 @@ def test_pages_redirect_to_the_interstitial_which_shows_the_diff_and_accepts(bro
     publish("diff-terms", "1.0", body=OLD)
     done = signed_in(browser, rt)
     browser.post("/api/v1/me/consents", json={"kind": "diff-terms", "version": "1.0"},
-                 headers={"Authorization": f"Bearer {done['session']['token']}"})
+                 headers=bearer(done["session"]["token"]))
     publish("diff-terms", "2.0", body=NEW, requires_reconsent=True, immediate=True)
 
     account = browser.get("/account", follow_redirects=False)
@@ -174,5 +174,5 @@ def test_a_pending_reconsent_never_stops_a_user_ending_a_session(browser, client
     revoked = browser.post(f"/account/devices/{other_id}/revoke",
                            data={"csrf_token": browser.cookies.get(CSRF_COOKIE)}, follow_redirects=False)
     assert revoked.status_code == 303 and not revoked.headers["location"].startswith("/consent")
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(other_token)).status_code == 401
     assert browser.get("/account", follow_redirects=False).headers["location"] == "/consent?next=/account"

@@ -16,11 +16,7 @@ from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
 from passport.cli import app as cli_app
 from passport.web.http import ADMIN_COOKIE
-from passport_testing import make_staff, register_account
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from passport_testing import bearer, make_staff, register_account
 
 
 @pytest.fixture(scope="module")

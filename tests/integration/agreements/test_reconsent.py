@@ -9,27 +9,13 @@ from passport.agreements import service
 from passport.agreements.models import Consent
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
 
 
 def ledger(client, token: str) -> list[dict]:
     answer = client.get("/api/v1/me/consents", headers=bearer(token))
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-def register(client, rt, agreements: dict[str, str]) -> str:
-    phone = new_phone()
-    assert client.post("/api/v1/verification-codes", json={"to": phone, "purpose": "register"}).status_code == 202
-    answer = client.post("/api/v1/accounts", json={
-        "phone": phone, "code": last_code(rt, phone, "register"), "password": STRONG_PASSWORD, "nickname": "后来者",
-        "agreements": agreements})
-    assert answer.status_code == 201, answer.text
-    return answer.json()["session"]["token"]
 
 
 def test_registration_naming_an_outdated_version_is_refused(client, rt, publish):
@@ -45,7 +31,7 @@ def test_registration_naming_an_outdated_version_is_refused(client, rt, publish)
     assert [e["field"] for e in problem["errors"]] == ["agreements.user-agreement"]
     assert {"kind": "user-agreement", "version": "1.1"} in problem["required"]
 
-    register(client, rt, AGREEMENT_VERSIONS | {"user-agreement": "1.1"})
+    register_account(client, rt, nickname="后来者", agreements=AGREEMENT_VERSIONS | {"user-agreement": "1.1"})
 
 
 def test_a_future_reconsent_version_blocks_only_once_in_force_and_acceptance_unblocks(client, rt, publish):
@@ -164,7 +150,8 @@ def test_a_changed_version_without_reconsent_counts_as_accepted_on_next_use(clie
     assert len([c for c in ledger(client, token) if c["version"] == "1.1"]) == 1  # once
 
     # Someone who registered under 1.1 accepted it explicitly; nothing more is recorded.
-    later = register(client, rt, AGREEMENT_VERSIONS | {"user-agreement": "1.1"})
+    later = register_account(client, rt, nickname="后来者",
+                             agreements=AGREEMENT_VERSIONS | {"user-agreement": "1.1"})["session"]["token"]
     client.get("/api/v1/sessions", headers=bearer(later))
     later_entries = [c for c in ledger(client, later) if c["kind"] == "user-agreement"]
     assert [(c["version"], c["basis"]) for c in later_entries] == [("1.1", "explicit")]

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import STRONG_PASSWORD, bearer, register_account
 
 ACTIVITY = "/api/v1/me/activity"
 WRONG_PASSWORD = "Wrong!password-7x"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def activity(client, token: str, **params):

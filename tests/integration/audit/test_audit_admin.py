@@ -17,7 +17,7 @@ from passport.audit.models import AuditEvent
 from passport.cli import app as cli_app
 from passport.clock import rfc3339
 from passport.web.http import ADMIN_COOKIE
-from passport_testing import make_staff, register_account
+from passport_testing import csrf, make_staff, register_account
 
 _events = AuditEvent.__table__
 
@@ -144,7 +144,7 @@ def test_audit_page_needs_a_signed_in_auditor(client, rt, auditor):
     assert page.status_code == 200
     assert 'id="audit-results"' in page.text and "staff.created" in page.text
     assert "/api/v1/admin/audit/export?format=csv" in page.text
-    verified = client.post("/admin/audit/verify", data={"csrf_token": client.cookies.get("passport_csrf")})
+    verified = client.post("/admin/audit/verify", data={"csrf_token": csrf(client)})
     assert verified.status_code == 200
     assert 'id="audit-verify-result" class="alert alert-ok"' in verified.text
     assert client.post("/admin/audit/verify", data={"csrf_token": "forged"}).status_code == 403

@@ -16,13 +16,9 @@ from passport.audit.models import AuditEvent
 from passport.audit.service import canonical, verify_chain
 from passport.sessions import service as sessions_service
 from passport.sessions.models import LoginSession
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, login, new_phone, register_account
 
 WRONG_PASSWORD = "Wrong!password-7x"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def last_seq(rt) -> int:
@@ -41,10 +37,6 @@ def details(event: AuditEvent) -> dict:
 
 def send_code(client, phone: str, purpose: str):
     return client.post("/api/v1/verification-codes", json={"to": phone, "purpose": purpose})
-
-
-def login(client, phone: str, password: str = STRONG_PASSWORD):
-    return client.post("/api/v1/sessions", json={"login": phone, "password": password})
 
 
 def test_registration_writes_registered_and_one_consent_event_per_document(client, rt):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from passport_testing import deliver_notices, last_code, register_account
+from passport_testing import bearer, deliver_notices, last_code, register_account
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ class Member:
 
     @property
     def headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
     def own_code(self, purpose: str) -> str:
         sent = self.client.post("/api/v1/me/verification-codes", json={"purpose": purpose}, headers=self.headers)

@@ -8,20 +8,14 @@ import re
 
 import pytest
 
-from passport_testing import last_code, new_phone
+from passport_testing import csrf, last_code, login_form, new_phone
 
 SIGNED_IN_PAGES = ["/account/cancellation", "/account/export", "/account/phone"]
 
 
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
-
-
 @pytest.fixture()
 def browser(client, member):
-    client.get("/login")
-    answer = client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": member.phone,
-                                         "password": member.password}, follow_redirects=False)
+    answer = login_form(client, member.phone, member.password)
     assert answer.status_code == 303, answer.text
     yield client
     client.cookies.clear()

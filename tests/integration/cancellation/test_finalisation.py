@@ -28,7 +28,7 @@ from passport.cancellation import service
 from passport.cancellation.models import CancellationRequest
 from passport.notify.models import OutboxNotice
 from passport.worker import run_once
-from passport_testing import last_email_code, outbox_messages, register_account
+from passport_testing import bearer, last_email_code, outbox_messages, register_account
 
 
 def worker_env(rt, **extra: str) -> dict[str, str]:
@@ -154,7 +154,7 @@ def test_full_journey_leaves_no_trace_and_the_phone_registers_again(client, rt, 
     assert login.status_code == 401
     again = register_account(client, rt, phone=member.phone)
     assert again["account"]["id"] != member.id
-    headers = {"Authorization": f"Bearer {again['session']['token']}"}
+    headers = bearer(again["session"]["token"])
     assert client.post("/api/v1/me/email", json={"email": email}, headers=headers).status_code == 202
     assert client.post("/api/v1/me/email/verify", json={"code": last_email_code(rt, email, "bind_email")},
                        headers=headers).status_code == 204

@@ -24,15 +24,11 @@ from credentials_testing import (
 )
 from passport.credentials import pages as credential_pages
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, csrf, last_code, login_form, new_phone, register_account
 
 RECOVERY_KEY = re.compile(r"[A-Z2-9]{5}(?:-[A-Z2-9]{5}){4}")
 PUBLIC_PAGES = ["/forgot-password", "/forgot-password?method=key", "/account-stolen", "/unfreeze"]
 SIGNED_IN_PAGES = ["/account/password", "/account/recovery-key", "/account/freeze"]
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
 
 
 def alert_of(html: str) -> str:
@@ -64,9 +60,7 @@ def send_code_form(client, rt, page: str, phone: str, purpose: str) -> str:
 
 
 def browser_login(client, phone: str, password: str = STRONG_PASSWORD) -> str:
-    client.get("/login")
-    answer = client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": phone,
-                                         "password": password}, follow_redirects=False)
+    answer = login_form(client, phone, password)
     assert answer.status_code == 303, answer.text
     return client.cookies.get("passport_session")
 
@@ -174,9 +168,7 @@ def test_stolen_account_freeze_then_unfreeze_through_the_pages(client, rt):
     assert 'href="/unfreeze"' in frozen.text
     assert account_row(rt, done["account"]["id"]).status == "frozen"
     assert me(client, done["session"]["token"]).status_code == 401
-    client.get("/login")
-    refused = client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": phone,
-                                          "password": STRONG_PASSWORD})
+    refused = login_form(client, phone, STRONG_PASSWORD, follow_redirects=True)
     assert refused.status_code == 403
     assert alert_of(refused.text) == "该账号已冻结，请使用手机号和恢复密钥解冻。"
 

@@ -30,7 +30,7 @@ from credentials_testing import (
 )
 from credentials_testing import send_code as send_any_code
 from passport.credentials.models import VerificationCode
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, last_code, new_phone, register_account
 
 PASSWORD = "/api/v1/me/password"
 
@@ -428,11 +428,7 @@ def test_one_reset_code_used_at_once_by_many_requests_resets_once(live_server, r
     n = 20
     phone = new_phone()
     with httpx.Client(base_url=live_server) as http:
-        assert http.post(CODES, json={"to": phone, "purpose": "register"}).status_code == 202
-        registered = http.post("/api/v1/accounts", json={
-            "phone": phone, "code": last_code(rt, phone, "register"), "password": STRONG_PASSWORD,
-            "nickname": "并发重置", "agreements": AGREEMENT_VERSIONS})
-        assert registered.status_code == 201
+        registered = register_account(http, rt, phone=phone, nickname="并发重置")
         rt.clock.advance(seconds=61)
         assert http.post(CODES, json={"to": phone, "purpose": "reset_password"}).status_code == 202
     code = last_code(rt, phone, "reset_password")
@@ -450,6 +446,6 @@ def test_one_reset_code_used_at_once_by_many_requests_resets_once(live_server, r
     with httpx.Client(base_url=live_server) as http:
         assert http.post("/api/v1/sessions", json={"login": phone, "password": winner}).status_code == 201
         assert http.post("/api/v1/sessions", json={"login": phone, "password": loser}).status_code == 401
-    results = Counter(e["result"] for e in events(rt, registered.json()["account"]["id"], "password.reset"))
+    results = Counter(e["result"] for e in events(rt, registered["account"]["id"], "password.reset"))
     assert results == Counter({"ok": 1, "failed": n - 1})
     assert len(notices(rt, phone, "password_reset")) == 1

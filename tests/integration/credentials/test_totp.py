@@ -16,13 +16,9 @@ from sqlalchemy import select
 
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
-from passport_testing import register_account
+from passport_testing import bearer, register_account
 
 TOTP = "/api/v1/me/totp"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def code_now(rt, secret: str, **shift: float) -> str:

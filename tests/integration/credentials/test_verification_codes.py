@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from passport.credentials.models import VerificationCode
 from passport_testing import (
-    AGREEMENT_VERSIONS,
-    STRONG_PASSWORD,
     last_code,
     last_email_code,
+    login_with_code,
     new_phone,
     outbox_messages,
+    register,
     register_account,
 )
 
@@ -20,16 +20,6 @@ CODES = "/api/v1/verification-codes"
 
 def send(client, phone: str, purpose: str = "register"):
     return client.post(CODES, json={"to": phone, "purpose": purpose})
-
-
-def register(client, phone: str, code: str):
-    return client.post("/api/v1/accounts", json={
-        "phone": phone, "code": code, "password": STRONG_PASSWORD, "nickname": "验证码测试",
-        "agreements": AGREEMENT_VERSIONS})
-
-
-def login_with_code(client, phone: str, code: str):
-    return client.post("/api/v1/sessions", json={"phone": phone, "code": code})
 
 
 def other_code(code: str) -> str:

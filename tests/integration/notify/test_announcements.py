@@ -14,7 +14,7 @@ from passport.accounts.models import Account
 from passport.clock import rfc3339
 from passport.notify import announcements, board, outbox
 from passport.notify.models import Announcement, InboxMessage
-from passport_testing import deliver_notices, make_staff, outbox_messages, register_account
+from passport_testing import bearer, csrf_of, deliver_notices, make_staff, outbox_messages, register_account
 
 ADMIN = "/api/v1/admin/announcements"
 
@@ -32,10 +32,6 @@ def _no_banner_left(rt):
         db.execute(update(Announcement).where((Announcement.ends_at.is_(None)) | (Announcement.ends_at > now))
                    .values(ends_at=now))
     board.forget_cache(rt)
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def publish(client, operator, **fields):
@@ -120,7 +116,7 @@ def test_admin_page_publishes(client, rt, operator):
     client.cookies.set("passport_admin", operator["token"])
     page = client.get("/admin/announcements")
     assert page.status_code == 200
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     done = client.post("/admin/announcements", data={"csrf_token": csrf, "title": "页面发布的公告", "body": "正文",
                                                      "audience": "all", "starts_at": "", "ends_at": ""},
                        follow_redirects=False)
@@ -164,7 +160,7 @@ def test_marketing_needs_consent_and_service_notices_do_not(client, rt):
     client.cookies.clear()
     page = client.get("/notices/unsubscribe", params={"token": token_in_link})
     assert page.status_code == 200 and 'id="unsubscribe"' in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     done = client.post("/notices/unsubscribe", data={"csrf_token": csrf, "token": token_in_link})
     assert done.status_code == 200 and 'id="unsubscribed"' in done.text
     assert client.get("/api/v1/me/notification-preferences", headers=bearer(token)).json()["marketing"] is False
@@ -189,11 +185,11 @@ def test_preferences_page(client, rt):
     user = register_account(client, rt)
     client.cookies.clear()
     login = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+    csrf = csrf_of(login.text)
     client.post("/login", data={"csrf_token": csrf, "login": user["phone"], "password": user["password"]})
     page = client.get("/account/notifications")
     assert page.status_code == 200 and 'id="marketing"' in page.text and " checked" not in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     saved = client.post("/account/notifications", data={"csrf_token": csrf, "marketing": "on"})
     assert saved.status_code == 200 and " checked" in saved.text
     cleared = client.post("/account/notifications", data={"csrf_token": csrf})
@@ -206,7 +202,7 @@ def test_admin_page_keeps_a_long_body_whole(client, rt, operator):
     client.cookies.clear()
     client.cookies.set("passport_admin", operator["token"])
     page = client.get("/admin/announcements")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     body = "长公告正文。" + "文" * 2_994  # 3,000 characters
     done = client.post("/admin/announcements", data={"csrf_token": csrf, "title": "长公告", "body": body,
                                                      "audience": "all", "starts_at": "", "ends_at": ""},

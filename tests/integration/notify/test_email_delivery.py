@@ -18,7 +18,7 @@ from passport.agreements import marketing
 from passport.notify import outbox
 from passport.notify.models import OutboxNotice
 from passport.senders.smtp import SmtpEmail
-from passport_testing import deliver_notices, free_port, register_account
+from passport_testing import bearer, deliver_notices, free_port, register_account
 
 
 class FlakyInbox:
@@ -141,7 +141,7 @@ def test_marketing_email_carries_a_one_click_unsubscribe(client, rt, with_email,
     try:
         monkeypatch.setattr(rt, "email", smtp(server.port))
         token = with_email["session"]["token"]
-        client.put("/api/v1/me/notification-preferences", headers={"Authorization": f"Bearer {token}"},
+        client.put("/api/v1/me/notification-preferences", headers=bearer(token),
                    json={"marketing": True})
         with rt.db.write() as db:
             outbox.notify_account(rt, db, account_id=with_email["account"]["id"], template="notice_message",

@@ -10,14 +10,10 @@ from sqlalchemy import func, select
 
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import STRONG_PASSWORD, bearer, csrf_of, register_account
 
 NEW_PASSWORD = "Xy9#river-Quartz"
 MESSAGES = "/api/v1/me/messages"
-
-
-def bearer(token: str, **headers) -> dict:
-    return {"Authorization": f"Bearer {token}"} | headers
 
 
 def changed_password(client, rt) -> dict:
@@ -106,14 +102,10 @@ def test_staff_action_reaches_the_inbox(client, rt):
 def login_browser(client, done: dict, password: str = STRONG_PASSWORD) -> None:
     client.cookies.clear()
     page = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     answer = client.post("/login", data={"csrf_token": csrf, "login": done["phone"], "password": password},
                          follow_redirects=False)
     assert answer.status_code == 303, answer.text
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def test_pages_show_the_unread_badge_and_the_mark_read_button_reads_a_message(client, rt):

@@ -4,7 +4,6 @@ metrics, static files and the admin console; cancelling it brings the service ba
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import update
 from passport.clock import rfc3339
 from passport.notify import announcements, board
 from passport.notify.models import MaintenanceWindow
-from passport_testing import make_staff, register_account
+from passport_testing import bearer, csrf_of, make_staff, register_account
 
 ADMIN = "/api/v1/admin/maintenance"
 
@@ -42,7 +41,7 @@ def schedule(client, rt, operator, *, start_in: timedelta, length: timedelta = t
 
 def test_window_is_announced_in_advance_and_blocks_the_service_while_it_runs(client, rt, operator):
     user = register_account(client, rt)
-    me = {"Authorization": f"Bearer {user['session']['token']}"}
+    me = bearer(user["session"]["token"])
     answer = schedule(client, rt, operator, start_in=timedelta(hours=2))
     assert answer.status_code == 201, answer.text
     window = answer.json()
@@ -114,7 +113,7 @@ def test_only_operators_schedule(client, rt):
         "starts_at": rfc3339(now + timedelta(hours=1)), "ends_at": rfc3339(now + timedelta(hours=2)), "message": "x"})
     assert answer.status_code == 403
     user = register_account(client, rt)
-    assert client.post(ADMIN, headers={"Authorization": f"Bearer {user['session']['token']}"},
+    assert client.post(ADMIN, headers=bearer(user["session"]["token"]),
                        json={}).status_code == 401
 
 
@@ -135,7 +134,7 @@ def test_admin_page_schedules_and_cancels(client, rt, operator):
     client.cookies.set("passport_admin", operator["token"])
     page = client.get("/admin/maintenance")
     assert page.status_code == 200 and 'id="form-maintenance"' in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     start = (rt.clock.now() + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M")  # Beijing time: UTC + 8, + 1 h
     end = (rt.clock.now() + timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M")
     done = client.post("/admin/maintenance", data={"csrf_token": csrf, "starts_at": start, "ends_at": end,
@@ -156,7 +155,7 @@ def test_admin_page_keeps_a_long_message_whole(client, rt, operator):
     client.cookies.clear()
     client.cookies.set("passport_admin", operator["token"])
     page = client.get("/admin/maintenance")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_of(page.text)
     start = (rt.clock.now() + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M")
     end = (rt.clock.now() + timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M")
     message = "长维护说明" + "维" * 1_495  # 1,500 characters, under MESSAGE_MAX

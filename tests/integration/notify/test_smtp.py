@@ -28,7 +28,7 @@ from passport.senders import make_email_sender
 from passport.senders.email import EmailMessage
 from passport.senders.smtp import SmtpEmail, SmtpError
 from passport.settings import Settings
-from passport_testing import STRONG_PASSWORD, free_port, make_settings, register_account
+from passport_testing import STRONG_PASSWORD, bearer, free_port, make_settings, register_account
 
 CODE = re.compile(r"验证码 (\d{6})")
 MAILER_LOGIN, MAILER_PASSWORD = "mailer", "Mailer!pass-42"
@@ -122,10 +122,6 @@ def message(to: str, code: str = "314159") -> EmailMessage:
 
 def new_address() -> str:
     return f"mail-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_make_email_sender_builds_smtp_from_settings(rt, smtp_server):

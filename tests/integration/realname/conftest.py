@@ -1,36 +1,20 @@
-"""Helpers for the real-name tests: fresh valid ID numbers and USCCs, files, verified people."""
+"""Helpers for the real-name tests: files, verified people (fresh valid ID numbers and USCCs are
+passport_testing's new_id_number and new_uscc)."""
 
 from __future__ import annotations
 
-import random
-from datetime import date, timedelta
-
 import pytest
 
-from passport.identity import resident_id, uscc
-from passport_testing import register_account
+from passport_testing import bearer, new_id_number, register_account
 
-REGIONS = ("110105", "310104", "440305", "510107", "650102", "810000", "330106")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(64)
 PDF = b"%PDF-1.7\n" + bytes(64)
 EXECUTABLE = b"MZ\x90\x00\x03" + bytes(64)  # a Windows executable, whatever its name says
 
 
-def new_id_number(born: date | None = None, region: str | None = None) -> str:
-    born = born or date(1960, 1, 1) + timedelta(days=random.randrange(40 * 365))
-    body = f"{region or random.choice(REGIONS)}{born:%Y%m%d}{random.randrange(1, 1000):03d}"
-    return body + resident_id.check_character(body)
-
-
-def new_uscc() -> str:
-    body = "91" + random.choice(("110000", "310115", "440300")) + "".join(
-        random.choice(uscc.ALPHABET) for _ in range(9))
-    return body + uscc.check_character(body)
-
-
 def auth(done: dict) -> dict:
-    return {"Authorization": f"Bearer {done['session']['token']}"}
+    return bearer(done["session"]["token"])
 
 
 @pytest.fixture()

@@ -12,9 +12,9 @@ from passport.realname import documents, service
 from passport.realname import person as realname_person
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
 from passport.reviews.models import Review
-from passport_testing import make_staff, register_account
+from passport_testing import make_staff, new_id_number, new_uscc, register_account
 
-from .conftest import EXECUTABLE, JPEG, PNG, auth, new_id_number
+from .conftest import EXECUTABLE, JPEG, PNG, auth
 
 MANUAL = "/api/v1/me/real-name/manual"
 ADMIN = "/api/v1/admin"
@@ -119,7 +119,6 @@ def test_export_erase_and_blockers(client, rt, provider):
                       files={"license": ("l.png", PNG, "image/png")}, headers=auth(person))
     assert org.status_code in (202, 409), org.text
     if org.status_code == 409:  # another test holds this code: use a fresh one
-        from .conftest import new_uscc
 
         org = client.post("/api/v1/organizations", data={"name": "某某工作室", "uscc": new_uscc(),
                                                          "legal_representative": "钱七",
@@ -163,7 +162,6 @@ def test_finalisation_closes_pending_reviews_and_withdraws_an_application_left_w
     account_id = person["account"]["id"]
     assert client.post("/api/v1/me/real-name", json={"name": "孙八", "id_number": new_id_number()},
                        headers=auth(person)).json()["status"] == "verified"
-    from .conftest import new_uscc
 
     code = new_uscc()
     org = client.post("/api/v1/organizations", data={"name": "某某工作室", "uscc": code,

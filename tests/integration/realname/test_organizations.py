@@ -13,9 +13,9 @@ from passport.notify.models import InboxMessage
 from passport.realname import documents, organizations, service
 from passport.realname.models import Document, Organization, OrganizationAdmin
 from passport.reviews.models import Review
-from passport_testing import make_staff, new_phone, register_account
+from passport_testing import make_staff, new_phone, new_uscc, register_account
 
-from .conftest import EXECUTABLE, JPEG, PDF, PNG, auth, new_uscc, verified_person
+from .conftest import EXECUTABLE, JPEG, PDF, PNG, auth, verified_person
 
 ORGS = "/api/v1/organizations"
 ADMIN = "/api/v1/admin"

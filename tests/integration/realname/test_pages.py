@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from passport.realname.models import Organization
-from passport_testing import make_staff, register_account
+from passport_testing import csrf, make_staff, new_id_number, new_uscc, register_account
 
-from .conftest import EXECUTABLE, PNG, new_id_number, new_uscc, verified_person
+from .conftest import EXECUTABLE, PNG, verified_person
 
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 
@@ -17,11 +17,12 @@ def sign_in(client, person: dict) -> None:
     client.cookies.set("passport_session", person["session"]["token"])
 
 
-def csrf(client, url: str) -> str:
+def page_csrf(client, url: str) -> str:
+    """Load a page, check it answers and carries no inline code, and return its CSRF token."""
     page = client.get(url)
     assert page.status_code == 200, page.text
     assert not INLINE.search(page.text), url
-    return client.cookies.get("passport_csrf")
+    return csrf(client)
 
 
 def test_signed_out_visitors_go_to_login(client):
@@ -35,7 +36,7 @@ def test_verify_through_the_page(client, rt, provider):
     provider("dev")
     person = register_account(client, rt)
     sign_in(client, person)
-    token = csrf(client, "/account/real-name")
+    token = page_csrf(client, "/account/real-name")
     page = client.get("/account/real-name").text
     assert 'enctype="multipart/form-data"' in page and "阿卜杜·热合曼" in page and "14" in page
     number = new_id_number()
@@ -67,7 +68,7 @@ def test_manual_upload_through_the_page(client, rt, provider):
     provider("manual")
     person = register_account(client, rt)
     sign_in(client, person)
-    token = csrf(client, "/account/real-name")
+    token = page_csrf(client, "/account/real-name")
     assert 'name="document" type="file"' in client.get("/account/real-name").text
     refused = client.post("/account/real-name", files={"document": ("id.png", EXECUTABLE, "image/png")},
                           data={"csrf_token": token, "name": "孙八", "id_number": new_id_number()})
@@ -81,7 +82,7 @@ def test_manual_upload_through_the_page(client, rt, provider):
 def test_apply_for_an_organisation_and_review_it_through_the_pages(client, rt, provider):
     person = verified_person(client, rt, provider)
     sign_in(client, person)
-    token = csrf(client, "/organizations/new")
+    token = page_csrf(client, "/organizations/new")
     fields = {"csrf_token": token, "name": "国家某某研究会", "uscc": new_uscc(), "legal_representative": "周九",
               "contact_phone": "13800138000"}
     bad = client.post("/organizations/new", data=fields | {"uscc": "91110000600037341M"},
@@ -112,7 +113,7 @@ def test_apply_for_an_organisation_and_review_it_through_the_pages(client, rt, p
     # Before the claim: neither the document nor the full data.
     assert f'src="/admin/reviews/{review_id}/document"' not in detail
     assert client.get(f"/admin/reviews/{review_id}/document").status_code == 403
-    admin_token = client.cookies.get("passport_csrf")
+    admin_token = csrf(client)
     claimed = client.post(f"/admin/reviews/{review_id}/claim", data={"csrf_token": admin_token},
                           follow_redirects=False)
     assert claimed.status_code == 303
@@ -135,7 +136,7 @@ def test_administrators_are_managed_on_the_organisation_page(client, rt, provide
     owner = verified_person(client, rt, provider)
     colleague = register_account(client, rt)
     sign_in(client, owner)
-    token = csrf(client, "/organizations/new")
+    token = page_csrf(client, "/organizations/new")
     done = client.post("/organizations/new", data={"csrf_token": token, "name": "某某咨询有限公司", "uscc": new_uscc(),
                                                    "legal_representative": "吴十", "contact_phone": "13800138000"},
                        files={"license": ("l.pdf", b"%PDF-1.4\n", "application/pdf")}, follow_redirects=False)
@@ -151,7 +152,7 @@ def test_administrators_are_managed_on_the_organisation_page(client, rt, provide
     sign_in(client, colleague)
     invited = client.get("/account/real-name").text
     assert f'data-invitation="{org_id}"' in invited and not INLINE.search(invited)
-    colleague_token = client.cookies.get("passport_csrf")
+    colleague_token = csrf(client)
     accepted = client.post(f"{org_url}/administrators/accept", data={"csrf_token": colleague_token},
                            follow_redirects=False)
     assert accepted.status_code == 303 and accepted.headers["location"].endswith("?done=invitation_accepted")
@@ -169,7 +170,7 @@ def test_administrators_are_managed_on_the_organisation_page(client, rt, provide
 def test_the_upload_pages_take_files_over_the_one_mebibyte_cap(client, rt, provider):
     person = verified_person(client, rt, provider)
     sign_in(client, person)
-    token = csrf(client, "/organizations/new")
+    token = page_csrf(client, "/organizations/new")
     two_mib = PNG + bytes(2 * 1024 * 1024)
     done = client.post("/organizations/new", files={"license": ("l.png", two_mib, "image/png")},
                        data={"csrf_token": token, "name": "某某设计有限公司", "uscc": new_uscc(),
@@ -178,7 +179,7 @@ def test_the_upload_pages_take_files_over_the_one_mebibyte_cap(client, rt, provi
     provider("manual")
     other = register_account(client, rt)
     sign_in(client, other)
-    token = csrf(client, "/account/real-name")
+    token = page_csrf(client, "/account/real-name")
     sent = client.post("/account/real-name", files={"document": ("id.png", two_mib, "image/png")},
                        data={"csrf_token": token, "name": "郑二", "id_number": new_id_number()}, follow_redirects=False)
     assert sent.headers["location"] == "/account/real-name?done=pending"
@@ -194,7 +195,7 @@ def test_the_upload_pages_take_files_over_the_one_mebibyte_cap(client, rt, provi
 def test_an_application_is_withdrawn_from_its_page(client, rt, provider):
     owner = verified_person(client, rt, provider)
     sign_in(client, owner)
-    token = csrf(client, "/organizations/new")
+    token = page_csrf(client, "/organizations/new")
     code = new_uscc()
     done = client.post("/organizations/new", data={"csrf_token": token, "name": "某某设计有限公司", "uscc": code,
                                                    "legal_representative": "吴十", "contact_phone": "13800138000"},

@@ -13,9 +13,9 @@ from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.realname.models import Attempt
 from passport.realname.person import ID_MESSAGES
-from passport_testing import register_account
+from passport_testing import new_id_number, register_account
 
-from .conftest import auth, new_id_number
+from .conftest import auth
 
 ME = "/api/v1/me/real-name"
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from passport.accounts.models import Account
 from passport.realname.models import Attempt
-from passport_testing import register_account
+from passport_testing import new_id_number, register_account
 
-from .conftest import auth, new_id_number
+from .conftest import auth
 
 SECRET = "provider-shared-secret-0123456789"
 ME = "/api/v1/me/real-name"

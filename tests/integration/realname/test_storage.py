@@ -9,9 +9,9 @@ import threading
 import httpx
 from sqlalchemy import MetaData, select
 
-from passport_testing import new_phone, register_account
+from passport_testing import new_id_number, new_phone, new_uscc, register_account
 
-from .conftest import PNG, auth, new_id_number, new_uscc
+from .conftest import PNG, auth
 
 
 def rare_name() -> str:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from passport.audit.models import AuditEvent
-from passport_testing import STRONG_PASSWORD, register_account
+from passport_testing import bearer, login, register_account
 
 SESSIONS = "/api/v1/sessions"
 IPHONE_WECHAT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -21,18 +21,8 @@ REGIONS = """start_ip,end_ip,country,province
 """
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def from_ip(app, ip: str) -> TestClient:
     return TestClient(app, client=(ip, 50000))
-
-
-def login(client, phone: str, **headers) -> dict:
-    answer = client.post(SESSIONS, json={"login": phone, "password": STRONG_PASSWORD}, headers=headers)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
 
 def listed(client, token: str) -> list[dict]:
@@ -52,10 +42,10 @@ def region_file(rt, tmp_path, monkeypatch):
 def test_each_session_shows_its_ip_region(app, rt, region_file):
     done = register_account(from_ip(app, "36.96.1.2"), rt)
     phone = done["phone"]
-    login(from_ip(app, "126.1.2.3"), phone, **{"User-Agent": IPHONE_WECHAT})
-    login(from_ip(app, "192.168.1.5"), phone)
-    login(from_ip(app, "2409:8a00::1"), phone)
-    login(from_ip(app, "9.9.9.9"), phone)
+    login(from_ip(app, "126.1.2.3"), phone, status=201, **{"User-Agent": IPHONE_WECHAT})
+    login(from_ip(app, "192.168.1.5"), phone, status=201)
+    login(from_ip(app, "2409:8a00::1"), phone, status=201)
+    login(from_ip(app, "9.9.9.9"), phone, status=201)
 
     sessions = listed(from_ip(app, "127.0.0.1"), done["session"]["token"])
     regions = {s["ip"]: s["ip_region"] for s in sessions}
@@ -77,8 +67,8 @@ def test_without_a_region_file_the_region_is_unknown(app, rt):
 
 def test_sign_out_all_other_devices(client, rt):
     done = register_account(client, rt)
-    mine = login(client, done["phone"])
-    others = [done["session"]["token"], login(client, done["phone"])["token"]]
+    mine = login(client, done["phone"], status=201).json()
+    others = [done["session"]["token"], login(client, done["phone"], status=201).json()["token"]]
     for token in others:
         assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200  # cached by this node
 
@@ -101,7 +91,7 @@ def test_sign_out_all_other_devices(client, rt):
 
 def test_others_of_one_account_leave_other_accounts_alone(client, rt):
     first, second = register_account(client, rt), register_account(client, rt)
-    login(client, first["phone"])
+    login(client, first["phone"], status=201)
     assert client.delete(f"{SESSIONS}/others", headers=bearer(first["session"]["token"])).status_code == 204
     assert client.get("/api/v1/me", headers=bearer(second["session"]["token"])).status_code == 200
     # A session of another account is "not found", never revoked.

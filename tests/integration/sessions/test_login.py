@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from passport_testing import STRONG_PASSWORD, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, bearer, last_code, login, login_with_code, new_phone, register_account
 
 SESSIONS = "/api/v1/sessions"
 WRONG_PASSWORD = "Wrong!password-7x"
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(client, login_: str, password: str = STRONG_PASSWORD):
-    return client.post(SESSIONS, json={"login": login_, "password": password})
-
-
-def login_with_code(client, rt, phone: str):
+def send_and_login_with_code(client, rt, phone: str):
     sent = client.post("/api/v1/verification-codes", json={"to": phone, "purpose": "login"})
     assert sent.status_code == 202
-    return client.post(SESSIONS, json={"phone": phone, "code": last_code(rt, phone, "login")})
+    return login_with_code(client, phone, last_code(rt, phone, "login"))
 
 
 def me(client, token: str):
@@ -54,7 +46,7 @@ def test_password_login_accepts_every_documented_phone_form(client, rt, form):
 def test_sms_code_login(client, rt):
     done = register_account(client, rt)
     rt.clock.advance(seconds=61)
-    answer = login_with_code(client, rt, done["phone"])
+    answer = send_and_login_with_code(client, rt, done["phone"])
     assert answer.status_code == 201, answer.text
     assert answer.json()["account"]["id"] == done["account"]["id"]
     assert me(client, answer.json()["token"]).status_code == 200
@@ -114,7 +106,7 @@ def test_sms_code_login_works_during_a_password_lock_and_lifts_it(client, rt):
         login(client, phone, WRONG_PASSWORD)
     assert login(client, phone).status_code == 401
     rt.clock.advance(seconds=61)
-    by_code = login_with_code(client, rt, phone)
+    by_code = send_and_login_with_code(client, rt, phone)
     assert by_code.status_code == 201, by_code.text
     assert login(client, phone).status_code == 201
 
@@ -259,7 +251,7 @@ def test_refused_status_answers_403_with_reason_and_is_audited(client, rt, statu
                    .values(status=status, status_reason="违反用户协议第五条", status_until=until))
     by_password = login(client, done["phone"])
     rt.clock.advance(seconds=61)  # the registration code was sent less than a minute ago
-    for answer in (by_password, login_with_code(client, rt, done["phone"])):
+    for answer in (by_password, send_and_login_with_code(client, rt, done["phone"])):
         assert answer.status_code == 403
         assert answer.json()["code"] == code
         assert answer.json()["reason"] == "违反用户协议第五条"

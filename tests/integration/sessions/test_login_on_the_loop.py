@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from passport.audit.models import AuditEvent
 from passport.security.passwords import Hasher
 from passport.sessions.models import LoginSession
-from passport_testing import DATABASE_URL, STRONG_PASSWORD, register_account
+from passport_testing import DATABASE_URL, STRONG_PASSWORD, bearer, register_account
 
 pytestmark = pytest.mark.skipif(not (DATABASE_URL or "").startswith("postgresql"),
                                 reason="the loop's path is PostgreSQL's (SQLite logins stay on a thread)")
@@ -65,7 +65,7 @@ def test_a_right_password_logs_in_without_a_thread(client, rt, hasher, thread_ha
     assert answer.json()["account"]["id"] == account_id
     assert thread_hand_offs == []  # the per-IP limit too, in memory or in Redis (RateLimiter.hit_async)
     assert counts(rt, account_id) == (before[0] + 1, before[1] + 1, before[2])
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {answer.json()['token']}"})
+    me = client.get("/api/v1/me", headers=bearer(answer.json()["token"]))
     assert me.status_code == 200 and me.json()["id"] == account_id
 
 
@@ -82,7 +82,7 @@ def test_a_wrong_password_is_counted_on_a_thread(client, rt, hasher, thread_hand
 
 def test_an_authenticated_read_hands_nothing_to_a_thread_cached_or_not(client, rt, thread_hand_offs):
     done = register_account(client, rt)
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     rt.sessions_cache.drop(lambda row: True)  # the first read comes from the database, the second from the cache
     thread_hand_offs.clear()
     for _ in range(2):
@@ -93,7 +93,7 @@ def test_an_authenticated_read_hands_nothing_to_a_thread_cached_or_not(client, r
 
 def test_a_session_idle_past_the_touch_interval_is_touched_on_a_thread(client, rt, thread_hand_offs):
     done = register_account(client, rt)
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     rt.clock.advance(minutes=6)
     rt.sessions_cache.drop(lambda row: True)
     thread_hand_offs.clear()

@@ -17,15 +17,11 @@ from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.identity.phone import normalize_phone
 from passport.sessions.models import LoginSession
-from passport_testing import deliver_notices, last_code, outbox_messages, register_account
+from passport_testing import bearer, deliver_notices, last_code, outbox_messages, register_account
 
 SESSIONS = "/api/v1/sessions"
 MFA = "/api/v1/sessions/mfa"
 WRONG_PASSWORD = "Wrong!password-7x"
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def code_now(rt, secret: str) -> str:

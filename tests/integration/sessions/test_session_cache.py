@@ -8,11 +8,7 @@ import time
 from sqlalchemy import update
 
 from passport.sessions.models import LoginSession
-from passport_testing import register_account
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from passport_testing import bearer, register_account
 
 
 def test_logout_on_this_node_takes_effect_at_once_even_when_cached(client, rt):

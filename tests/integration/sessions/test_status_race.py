@@ -13,7 +13,7 @@ from passport.audit.models import AuditEvent
 from passport.credentials import totp
 from passport.sessions import service as sessions
 from passport.sessions.models import LoginSession
-from passport_testing import last_code, register_account
+from passport_testing import bearer, last_code, register_account
 
 SESSIONS = "/api/v1/sessions"
 MFA = "/api/v1/sessions/mfa"
@@ -89,7 +89,7 @@ def test_code_login_racing_a_status_change_starts_no_session(client, rt, monkeyp
 def test_second_step_racing_a_status_change_starts_no_session(client, rt, monkeypatch, status, http, code):
     done = register_account(client, rt)
     account_id = done["account"]["id"]
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     secret = client.post("/api/v1/me/totp", headers=headers).json()["secret"]
     assert client.post("/api/v1/me/totp/confirm", json={"code": pyotp.TOTP(secret).at(rt.clock.now())},
                        headers=headers).status_code == 204

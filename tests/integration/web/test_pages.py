@@ -19,7 +19,7 @@ from passport.audit.service import Origin
 from passport.sessions import service as sessions
 from passport.settings import Settings
 from passport.web import html
-from passport_testing import STRONG_PASSWORD, USED_PHONES, last_code, new_phone, register_account
+from passport_testing import STRONG_PASSWORD, csrf, last_code, login_form, new_phone, register_account
 
 SRC = Path(html.__file__).resolve().parents[1]
 LOCALE = SRC / "web" / "locale"
@@ -30,13 +30,7 @@ NICKNAME = "小明"
 # --- helpers ---------------------------------------------------------------------------------------
 
 def phone_ending_5678() -> str:
-    phone = f"138{random.randrange(10_000):04d}5678"
-    USED_PHONES.add(phone)
-    return phone
-
-
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
+    return f"138{random.randrange(10_000):04d}5678"
 
 
 def hidden_inputs(html: str) -> dict[str, str]:
@@ -71,12 +65,6 @@ def register_form(client, rt, phone: str, *, accept: bool = True, csrf_field: st
     if csrf_field is not None:
         data["csrf_token"] = csrf(client) if csrf_field == "from-cookie" else csrf_field
     return client.post("/register", data=data)
-
-
-def login_form(client, login: str, password: str):
-    client.get("/login")
-    return client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": login,
-                                       "password": password}, follow_redirects=False)
 
 
 def set_cookie_headers(response, name: str) -> list[str]:

@@ -9,23 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from passport.sessions import service as sessions
-from passport_testing import STRONG_PASSWORD, last_email_code, register_account
+from passport_testing import STRONG_PASSWORD, bearer, csrf, last_email_code, login_form, register_account
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
 SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/recovery-key",
                   "/account/devices", "/account/activity", "/account/freeze")
 
 
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
-
-
 def signed_in(client, rt, **register) -> dict:
     """An account (its API session is "another device") and this browser logged in by the form."""
     done = register_account(client, rt, **register)
-    client.get("/login")
-    answer = client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": done["phone"],
-                                         "password": STRONG_PASSWORD}, follow_redirects=False)
+    answer = login_form(client, done["phone"], STRONG_PASSWORD)
     assert answer.status_code == 303
     return done
 
@@ -118,7 +112,7 @@ def test_bind_and_unbind_an_email_address(browser, rt):
 
 def test_bad_address_taken_address_and_expired_form(browser, rt):
     holder = register_account(browser, rt)
-    auth = {"Authorization": f"Bearer {holder['session']['token']}"}
+    auth = bearer(holder["session"]["token"])
     taken = new_address("taken")
     assert browser.post("/api/v1/me/email", json={"email": taken}, headers=auth).status_code == 202
     code = last_email_code(rt, taken, "bind_email")
@@ -198,7 +192,7 @@ def test_activity_page_shows_translated_labels_and_pages(browser, rt):
 
     for i in range(20):
         browser.patch("/api/v1/me", json={"nickname": f"名字{i}"},
-                      headers={"Authorization": f"Bearer {done['session']['token']}"})
+                      headers=bearer(done["session"]["token"]))
     first = browser.get("/account/activity").text
     assert first.count('<li class="list-item" data-seq=') == 20
     more = re.search(r'id="activity-more" [^>]*href="(/account/activity\?before=\d+)"', first).group(1)

@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 
 from passport.accounts.models import Account
 from passport.credentials import pages as totp_pages
-from passport_testing import last_code, register_account
+from passport_testing import bearer, csrf, last_code, login_form, register_account
 
 SRC = Path(totp_pages.__file__).resolve().parents[1]
 CATALOG = SRC / "web" / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
@@ -23,23 +23,13 @@ INLINE_STYLE = re.compile(r"<style|\sstyle=", re.I)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=", re.I)
 
 
-def csrf(client) -> str:
-    return client.cookies.get("passport_csrf")
-
-
 def hidden_inputs(page: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
 
 
-def login_form(client, done: dict):
-    client.get("/login")
-    return client.post("/login", data={"csrf_token": csrf(client), "method": "password", "login": done["phone"],
-                                       "password": done["password"]}, follow_redirects=False)
-
-
 def signed_in(client, rt) -> dict:
     done = register_account(client, rt)
-    assert login_form(client, done).status_code == 303
+    assert login_form(client, done["phone"], done["password"]).status_code == 303
     return done
 
 
@@ -65,7 +55,7 @@ def code_now(rt, secret: str) -> str:
 
 def with_totp_by_api(client, rt) -> tuple[dict, str]:
     done = register_account(client, rt)
-    headers = {"Authorization": f"Bearer {done['session']['token']}"}
+    headers = bearer(done["session"]["token"])
     secret = client.post("/api/v1/me/totp", headers=headers).json()["secret"]
     assert client.post("/api/v1/me/totp/confirm", json={"code": code_now(rt, secret)},
                        headers=headers).status_code == 204
@@ -161,7 +151,7 @@ def test_english_settings_page(client, rt):
 
 def test_login_asks_for_the_code_then_opens_the_account(client, rt):
     done, secret = with_totp_by_api(client, rt)
-    first = login_form(client, done)
+    first = login_form(client, done["phone"], done["password"])
     assert first.status_code == 200
     assert not [h for h in first.headers.get_list("set-cookie") if h.startswith("passport_session=")]
     page = first.text
@@ -202,7 +192,7 @@ def test_sms_code_login_on_the_page_asks_for_the_code_too(client, rt):
 
 def test_login_with_the_recovery_key_on_the_page(client, rt):
     done, _secret = with_totp_by_api(client, rt)
-    token = hidden_inputs(login_form(client, done).text)["mfa_token"]
+    token = hidden_inputs(login_form(client, done["phone"], done["password"]).text)["mfa_token"]
     wrong = client.post("/login/mfa", data={"csrf_token": csrf(client), "mfa_token": token,
                                             "recovery_key": "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"}, follow_redirects=False)
     assert wrong.status_code == 400 and "恢复密钥错误。" in wrong.text
@@ -213,7 +203,7 @@ def test_login_with_the_recovery_key_on_the_page(client, rt):
 
 def test_a_spent_or_forged_token_sends_the_user_back_to_log_in(client, rt):
     done, secret = with_totp_by_api(client, rt)
-    token = hidden_inputs(login_form(client, done).text)["mfa_token"]
+    token = hidden_inputs(login_form(client, done["phone"], done["password"]).text)["mfa_token"]
     for bad in ("forged", token[:-1] + ("A" if token[-1] != "A" else "B")):
         answer = client.post("/login/mfa", data={"csrf_token": csrf(client), "mfa_token": bad,
                                                  "totp": code_now(rt, secret)}, follow_redirects=False)
@@ -224,7 +214,7 @@ def test_a_spent_or_forged_token_sends_the_user_back_to_log_in(client, rt):
 
 def test_the_mfa_step_needs_the_csrf_token(client, rt):
     done, secret = with_totp_by_api(client, rt)
-    token = hidden_inputs(login_form(client, done).text)["mfa_token"]
+    token = hidden_inputs(login_form(client, done["phone"], done["password"]).text)["mfa_token"]
     answer = client.post("/login/mfa", data={"csrf_token": "forged", "mfa_token": token,
                                              "totp": code_now(rt, secret)}, follow_redirects=False)
     assert answer.status_code == 403 and 'id="form-mfa"' in answer.text
@@ -243,7 +233,7 @@ def test_login_page_links_to_forgot_password_and_account_stolen(client):
 
 def test_pages_carry_no_inline_code_and_send_the_security_headers(client, rt):
     done, _secret = with_totp_by_api(client, rt)
-    seen = [login_form(client, done)]
+    seen = [login_form(client, done["phone"], done["password"])]
     signed_in(client, rt)
     seen.append(client.get("/account/totp"))
     post(client, "/account/totp/enroll")
