@@ -83,13 +83,13 @@ def unfreeze_account(body: UnfreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/me/verification-codes", status_code=202, response_model=CodeSent)
+@router.post("/me/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"])
 def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a ``cancel_account`` or ``export`` code to the signed-in account's own phone."""
     return codes.send_own_code(rt, origin, principal.account_id, body.purpose)
 
 
-@router.put("/me/phone", response_model=AccountOut)
+@router.put("/me/phone", response_model=AccountOut, tags=["credentials"])
 def change_phone(body: PhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Change the mobile number: the password, and a ``change_phone`` code sent to the NEW number.
     400 ``invalid_password`` | ``invalid_code``; 422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken``
