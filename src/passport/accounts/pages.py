@@ -88,20 +88,14 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
 
 
 @router.get("/account")
-def account(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def account(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     state = FormState(notice=web.translate(request, notice) if notice else None)
     return account_page(request, principal, state)
 
 
 @router.post("/account/profile")
-def update_profile(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def update_profile(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     values = {"nickname": form.get("nickname", ""), "bio": form.get("bio", "")}
     if not web.csrf_passed(request, form):
         return account_page(request, principal, web.expired_form(request, values))
@@ -114,10 +108,7 @@ def update_profile(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def revoke_session(session_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def revoke_session(session_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return account_page(request, principal, web.expired_form(request, {}))
     try:
@@ -127,10 +118,6 @@ def revoke_session(session_id: str, request: Request, form: FormData) -> Respons
     if session_id == principal.session_id:
         return web.to_login(request)
     return web.redirect(request, "/account?done=revoked")
-
-
-def _signed_in(request: Request) -> sessions.Principal | None:
-    return guards.current_principal(request)
 
 
 def _notice(request: Request, done: str | None) -> str | None:
@@ -148,18 +135,12 @@ def email_page(request: Request, principal: sessions.Principal, state: FormState
 
 
 @router.get("/account/email")
-def email_form(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def email_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return email_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/email")
-def request_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def request_email(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     values = {"email": form.get("email", "")}
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, values))
@@ -172,10 +153,7 @@ def request_email(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/email/verify")
-def verify_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def verify_email(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
     try:
@@ -187,10 +165,7 @@ def verify_email(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/email/unbind")
-def unbind_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def unbind_email(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return email_page(request, principal, web.expired_form(request, {}))
     email_binding.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
@@ -207,18 +182,12 @@ def devices_page(request: Request, principal: sessions.Principal, state: FormSta
 
 
 @router.get("/account/devices")
-def devices(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def devices(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return devices_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/devices/{session_id}/revoke")
-def revoke_device(session_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def revoke_device(session_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return devices_page(request, principal, web.expired_form(request, {}))
     try:
@@ -231,10 +200,7 @@ def revoke_device(session_id: str, request: Request, form: FormData) -> Response
 
 
 @router.post("/account/devices/revoke-others")
-def revoke_other_devices(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def revoke_other_devices(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return devices_page(request, principal, web.expired_form(request, {}))
     sessions.revoke_others(web.runtime(request), web.web_origin(request), principal)
@@ -244,10 +210,7 @@ def revoke_other_devices(request: Request, form: FormData) -> Response:
 # --- activity --------------------------------------------------------------------------------------
 
 @router.get("/account/activity")
-def activity(request: Request, before: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def activity(request: Request, principal: guards.PageUser, before: str | None = None) -> Response:
     # A hand-edited ?before= that is not a positive number starts from the newest entry.
     start = int(before) if before and before.isascii() and before.isdigit() and len(before) < 19 else None
     start = start or None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,6 +22,9 @@ router = APIRouter(include_in_schema=False)
 LOGIN_FIELDS = ("login", "password", "totp")
 ENROL_FIELDS = ("password", "totp")
 STAFF_FIELDS = ("login", "role")
+
+StaffManager = guards.StaffPage("staff.manage")
+AccountReader = guards.StaffPage("accounts.read")
 
 
 def _set_admin_cookie(request: Request, response: Response, token: str) -> None:
@@ -125,10 +127,7 @@ def logout(request: Request, form: FormData) -> Response:
 # --- dashboard, staff ---------------------------------------------------------------------------------
 
 @router.get("/admin")
-def dashboard(request: Request) -> Response:
-    principal = guards.staff_page(request, "dashboard.read")
-    if isinstance(principal, Response):
-        return principal
+def dashboard(request: Request, principal: guards.StaffPage("dashboard.read")) -> Response:
     counts = admin.dashboard(web.runtime(request), principal)
     return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts)
 
@@ -141,18 +140,12 @@ def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: Fo
 
 
 @router.get("/admin/staff")
-def staff_list(request: Request) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_list(request: Request, principal: StaffManager) -> Response:
     return staff_list_page(request, principal, FormState())
 
 
 @router.post("/admin/staff")
-def staff_create(request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_create(request: Request, principal: StaffManager, form: FormData) -> Response:
     values = {"login": form.get("login", ""), "role": form.get("role", "")}
     if not web.csrf_passed(request, form):
         return staff_list_page(request, principal, web.expired_form(request, values))
@@ -165,10 +158,7 @@ def staff_create(request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/staff/{staff_id}/disable")
-def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_disable(staff_id: str, request: Request, principal: StaffManager, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return staff_list_page(request, principal, web.expired_form(request, {}))
     try:
@@ -180,10 +170,7 @@ def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/staff/{staff_id}/reset")
-def staff_reset(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return staff_list_page(request, principal, web.expired_form(request, {}))
     try:
@@ -197,17 +184,6 @@ ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
 
 
-def signed_in_staff(request: Request, permission: str) -> admin.StaffPrincipal | Response:
-    """The staff member of the ``passport_admin`` cookie, or the answer to send instead: the login
-    page when nobody is signed in, 403 for a role without ``permission``."""
-    staff = admin.authenticate_staff(web.runtime(request), request.cookies.get(http.ADMIN_COOKIE))
-    if staff is None:
-        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
-    if not staff.may(permission):
-        return web.error_page(request, admin.forbidden())
-    return staff
-
-
 def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState,
                  results: dict | None = None) -> Response:
     return web.render(request, "admin_accounts.html", state.status, page_path="/admin/accounts", staff=staff,
@@ -215,19 +191,13 @@ def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState
 
 
 @router.get("/admin/accounts")
-def accounts_search_form(request: Request) -> Response:
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
+def accounts_search_form(request: Request, staff: AccountReader) -> Response:
     return _search_page(request, staff, FormState())
 
 
 @router.post("/admin/accounts")
-def accounts_search(request: Request, form: FormData) -> Response:
+def accounts_search(request: Request, staff: AccountReader, form: FormData) -> Response:
     """A POST, so the phone number searched for stays out of URLs, access logs and browser history."""
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
     values = {"phone": form.get("phone", "")[:32], "status": form.get("status", "")[:16]}
     if not web.csrf_passed(request, form):
         return _search_page(request, staff, web.expired_form(request, values))
@@ -250,20 +220,14 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
 
 
 @router.get("/admin/accounts/{account_id}")
-def account_detail(account_id: str, request: Request) -> Response:
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
+def account_detail(account_id: str, request: Request, staff: AccountReader) -> Response:
     done = request.query_params.get("done")
     notice = web.translate(request, "The action has been taken and the user has been told.") if done else None
     return _detail_page(request, staff, account_id, FormState(notice=notice))
 
 
 @router.post("/admin/accounts/{account_id}/actions")
-def account_act(account_id: str, request: Request, form: FormData) -> Response:
-    staff = signed_in_staff(request, "accounts.act")
-    if isinstance(staff, Response):
-        return staff
+def account_act(account_id: str, request: Request, staff: guards.StaffPage("accounts.act"), form: FormData) -> Response:
     values = {name: form.get(name, "") for name in ACTION_FIELDS}
     if not web.csrf_passed(request, form):
         return _detail_page(request, staff, account_id, web.expired_form(request, values))
@@ -277,10 +241,8 @@ def account_act(account_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/accounts/{account_id}/reveal")
-def account_reveal(account_id: str, request: Request, form: FormData) -> Response:
-    staff = signed_in_staff(request, "accounts.reveal")
-    if isinstance(staff, Response):
-        return staff
+def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("accounts.reveal"),
+                   form: FormData) -> Response:
     values = {"field": form.get("field", ""), "reveal_reason": form.get("reveal_reason", "")}
     if not web.csrf_passed(request, form):
         return _detail_page(request, staff, account_id, web.expired_form(request, values))
@@ -307,10 +269,7 @@ def _local_time(raw: str) -> datetime | None:
 
 
 @router.get("/admin/reviews")
-def reviews_page(request: Request) -> Response:
-    staff = signed_in_staff(request, "reviews.decide")
-    if isinstance(staff, Response):
-        return staff
+def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
     queue = request.query_params.get("queue", reviews.QUEUES[0])
     if queue not in reviews.QUEUES:
         queue = reviews.QUEUES[0]

@@ -77,18 +77,12 @@ def _interstitial(request: Request, principal, state: FormState, next_url: str) 
 
 
 @router.get(INTERSTITIAL)
-def consent_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def consent_page(request: Request, principal: guards.PageUser, next: str | None = None) -> Response:  # noqa: A002
     return _interstitial(request, principal, FormState(), _safe_next(next))
 
 
 @router.post(INTERSTITIAL)
-def consent_accept(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def consent_accept(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     next_url = _safe_next(form.get("next"))
     if not web.csrf_passed(request, form):
         return _interstitial(request, principal, web.expired_form(request, {}), next_url)
@@ -122,19 +116,13 @@ def _ledger_page(request: Request, principal, state: FormState) -> Response:
 
 
 @router.get("/account/consents")
-def ledger(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def ledger(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     return _ledger_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/account/consents/purposes/{purpose}")
-def set_purpose(purpose: str, request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def set_purpose(purpose: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return _ledger_page(request, principal, web.expired_form(request, {}))
     granted = form.get("granted") == "true"
@@ -174,10 +162,7 @@ def _admin_page(request: Request, staff, state: FormState) -> Response:
 
 
 @router.get("/admin/agreements")
-def admin_agreements(request: Request, done: str | None = None) -> Response:
-    staff = guards.staff_page(request, "dashboard.read")
-    if isinstance(staff, Response):
-        return staff
+def admin_agreements(request: Request, staff: guards.StaffPage("dashboard.read"), done: str | None = None) -> Response:
     if not (staff.may("agreements.publish") or staff.may("consents.export")):
         return web.error_page(request, errors.DomainError("forbidden", "Your role does not allow this action.", 403))
     notice = web.translate(request, "The version has been published.") if done == "published" else None
@@ -185,10 +170,7 @@ def admin_agreements(request: Request, done: str | None = None) -> Response:
 
 
 @router.post("/admin/agreements")
-def admin_publish(request: Request, form: PublishForm) -> Response:
-    staff = guards.staff_page(request, "agreements.publish")
-    if isinstance(staff, Response):
-        return staff
+def admin_publish(request: Request, staff: guards.StaffPage("agreements.publish"), form: PublishForm) -> Response:
     values = {name: form.get(name, "") for name in PUBLISH_FIELDS + ("immediate",)}
     if not web.csrf_passed(request, form):
         return _admin_page(request, staff, web.expired_form(request, values))

@@ -60,27 +60,18 @@ def cancellation_page(request: Request, principal: sessions.Principal, state: Fo
 
 
 @router.get("/account/cancellation")
-def cancellation_form(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def cancellation_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = NOTICES.get(done or "")
     return cancellation_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/account/cancellation/code")
-def cancellation_code(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def cancellation_code(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     return _send_own_code(request, form, principal, Purpose.CANCEL_ACCOUNT, cancellation_page, CANCEL_FIELDS)
 
 
 @router.post("/account/cancellation")
-def request_cancellation(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def request_cancellation(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return cancellation_page(request, principal, web.expired_form(request, {}))
     try:
@@ -92,10 +83,7 @@ def request_cancellation(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/cancellation/withdraw")
-def withdraw(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def withdraw(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return cancellation_page(request, principal, web.expired_form(request, {}))
     try:
@@ -113,26 +101,17 @@ def export_page(request: Request, principal: sessions.Principal, state: FormStat
 
 
 @router.get("/account/export")
-def export_form(request: Request) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def export_form(request: Request, principal: guards.PageUser) -> Response:
     return export_page(request, principal, FormState())
 
 
 @router.post("/account/export/code")
-def export_code(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def export_code(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
 
 
 @router.post("/account/export")
-def export(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def export(request: Request, principal: guards.PageUser, form: FormData) -> Response:
     if not web.csrf_passed(request, form):
         return export_page(request, principal, web.expired_form(request, {}))
     try:
