@@ -15,7 +15,7 @@ from passport.clock import in_china_time
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,10 +63,9 @@ def enrol_form(token: str, request: Request) -> Response:
 
 
 @router.post("/admin/enrol/{token}")
-def enrol(token: str, request: Request, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return enrol_page(request, token, web.expired_form(request, {}))
+def enrol(token: str, request: Request, form: CheckedForm) -> Response:
     try:
+        form.check()
         admin.enrol(web.runtime(request), web.web_origin(request), token, form.get("password", ""),
                     form.get("totp", ""))
     except errors.DomainError as exc:
@@ -94,12 +93,11 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 
 @router.post("/admin/login")
-def login(request: Request, form: FormData) -> Response:
+def login(request: Request, form: CheckedForm) -> Response:
     values = {"login": form.get("login", "")}
     next_path = _next_path(form.get("next"))
-    if not web.csrf_passed(request, form):
-        return login_page(request, web.expired_form(request, values), next_path)
     try:
+        form.check()
         done = admin.login_staff(web.runtime(request), web.web_origin(request), values["login"],
                                  form.get("password", ""), form.get("totp", ""))
     except errors.DomainError as exc:
@@ -113,9 +111,7 @@ def login(request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/logout")
-def logout(request: Request, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def logout(request: Request, _form: ButtonForm) -> Response:
     principal = guards.current_staff(request)
     if principal is not None:
         admin.end_staff_session(web.runtime(request), web.web_origin(request), principal)
@@ -145,11 +141,10 @@ def staff_list(request: Request, principal: StaffManager) -> Response:
 
 
 @router.post("/admin/staff")
-def staff_create(request: Request, principal: StaffManager, form: FormData) -> Response:
+def staff_create(request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     values = {"login": form.get("login", ""), "role": form.get("role", "")}
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, values))
     try:
+        form.check()
         created = admin.add_staff(web.runtime(request), web.web_origin(request), principal, login=values["login"],
                                   role=values["role"])
     except errors.DomainError as exc:
@@ -158,10 +153,9 @@ def staff_create(request: Request, principal: StaffManager, form: FormData) -> R
 
 
 @router.post("/admin/staff/{staff_id}/disable")
-def staff_disable(staff_id: str, request: Request, principal: StaffManager, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, {}))
+def staff_disable(staff_id: str, request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     try:
+        form.check()
         admin.disable_staff(web.runtime(request), web.web_origin(request), principal, staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -170,10 +164,9 @@ def staff_disable(staff_id: str, request: Request, principal: StaffManager, form
 
 
 @router.post("/admin/staff/{staff_id}/reset")
-def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, {}))
+def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     try:
+        form.check()
         reset = admin.reset_staff(web.runtime(request), web.web_origin(request), principal, staff_id=staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -196,12 +189,11 @@ def accounts_search_form(request: Request, staff: AccountReader) -> Response:
 
 
 @router.post("/admin/accounts")
-def accounts_search(request: Request, staff: AccountReader, form: FormData) -> Response:
+def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -> Response:
     """A POST, so the phone number searched for stays out of URLs, access logs and browser history."""
     values = {"phone": form.get("phone", "")[:32], "status": form.get("status", "")[:16]}
-    if not web.csrf_passed(request, form):
-        return _search_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         results = enforcement.search(web.runtime(request), phone=values["phone"] or None,
                                      status=values["status"] or None)
     except errors.DomainError as exc:
@@ -227,11 +219,11 @@ def account_detail(account_id: str, request: Request, staff: AccountReader) -> R
 
 
 @router.post("/admin/accounts/{account_id}/actions")
-def account_act(account_id: str, request: Request, staff: guards.StaffPage("accounts.act"), form: FormData) -> Response:
+def account_act(account_id: str, request: Request, staff: guards.StaffPage("accounts.act"),
+                form: CheckedForm) -> Response:
     values = {name: form.get(name, "") for name in ACTION_FIELDS}
-    if not web.csrf_passed(request, form):
-        return _detail_page(request, staff, account_id, web.expired_form(request, values))
     try:
+        form.check()
         until = _local_time(values["until"])
         enforcement.act(web.runtime(request), web.web_origin(request), staff, account_id, action=values["action"],
                         reason=values["reason"], until=until)
@@ -242,11 +234,10 @@ def account_act(account_id: str, request: Request, staff: guards.StaffPage("acco
 
 @router.post("/admin/accounts/{account_id}/reveal")
 def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("accounts.reveal"),
-                   form: FormData) -> Response:
+                   form: CheckedForm) -> Response:
     values = {"field": form.get("field", ""), "reveal_reason": form.get("reveal_reason", "")}
-    if not web.csrf_passed(request, form):
-        return _detail_page(request, staff, account_id, web.expired_form(request, values))
     try:
+        form.check()
         value = enforcement.reveal(web.runtime(request), web.web_origin(request), staff, account_id,
                                    field=values["field"], reason=values["reveal_reason"])
     except errors.DomainError as exc:

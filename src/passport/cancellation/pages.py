@@ -13,7 +13,7 @@ from passport.credentials import codes
 from passport.credentials.codes import Purpose
 from passport.sessions import service as sessions
 from passport.web import html as web
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,9 +36,8 @@ def _sent_state(request: Request, sent: dict) -> FormState:
 def _send_own_code(request: Request, form, principal: sessions.Principal, purpose: Purpose, page,
                    fields: tuple[str, ...]) -> Response:
     """The "send code" button of a page that re-authenticates by SMS: the code goes to the account's own phone."""
-    if not web.csrf_passed(request, form):
-        return page(request, principal, web.expired_form(request, {}))
     try:
+        form.check()
         sent = codes.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
                                      purpose.value)
     except errors.DomainError as exc:
@@ -66,15 +65,14 @@ def cancellation_form(request: Request, principal: guards.PageUser, done: str | 
 
 
 @router.post("/account/cancellation/code")
-def cancellation_code(request: Request, principal: guards.PageUser, form: FormData) -> Response:
+def cancellation_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     return _send_own_code(request, form, principal, Purpose.CANCEL_ACCOUNT, cancellation_page, CANCEL_FIELDS)
 
 
 @router.post("/account/cancellation")
-def request_cancellation(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return cancellation_page(request, principal, web.expired_form(request, {}))
+def request_cancellation(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.request_cancellation(web.runtime(request), web.web_origin(request), principal.account_id,
                                      password=form.get("password", ""), code=form.get("code", ""))
     except errors.DomainError as exc:
@@ -83,10 +81,9 @@ def request_cancellation(request: Request, principal: guards.PageUser, form: For
 
 
 @router.post("/account/cancellation/withdraw")
-def withdraw(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return cancellation_page(request, principal, web.expired_form(request, {}))
+def withdraw(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.withdraw(web.runtime(request), web.web_origin(request), principal.account_id)
     except errors.DomainError as exc:
         return cancellation_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -106,15 +103,14 @@ def export_form(request: Request, principal: guards.PageUser) -> Response:
 
 
 @router.post("/account/export/code")
-def export_code(request: Request, principal: guards.PageUser, form: FormData) -> Response:
+def export_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
 
 
 @router.post("/account/export")
-def export(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return export_page(request, principal, web.expired_form(request, {}))
+def export(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         archive = service.export_archive(web.runtime(request), web.web_origin(request), principal.account_id,
                                          code=form.get("code", ""))
     except errors.DomainError as exc:

@@ -10,7 +10,7 @@ from passport.credentials import codes, service, totp
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,12 +65,11 @@ def forgot_form(request: Request, method: str = "sms") -> Response:
 
 
 @router.post("/forgot-password")
-def forgot(request: Request, form: FormData) -> Response:
+def forgot(request: Request, form: CheckedForm) -> Response:
     method = "key" if form.get("method") == "key" else "sms"
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return forgot_page(request, web.expired_form(request, values), method)
     try:
+        form.check()
         service.reset_password(web.runtime(request), web.web_origin(request), phone=values["phone"],
                                new_password=form.get("new_password", ""),
                                code=form.get("code", "") if method == "sms" else None,
@@ -93,11 +92,10 @@ def stolen_form(request: Request) -> Response:
 
 
 @router.post("/account-stolen")
-def stolen(request: Request, form: FormData) -> Response:
+def stolen(request: Request, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return stolen_page(request, web.expired_form(request, values))
     try:
+        form.check()
         service.freeze_by_code(web.runtime(request), web.web_origin(request), phone=values["phone"],
                                code=form.get("code", ""))
     except errors.DomainError as exc:
@@ -117,11 +115,10 @@ def unfreeze_form(request: Request) -> Response:
 
 
 @router.post("/unfreeze")
-def unfreeze(request: Request, form: FormData) -> Response:
+def unfreeze(request: Request, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return unfreeze_page(request, web.expired_form(request, values))
     try:
+        form.check()
         service.unfreeze(web.runtime(request), web.web_origin(request), phone=values["phone"],
                          code=form.get("code", ""), recovery_key=form.get("recovery_key", ""),
                          new_password=form.get("new_password", ""))
@@ -144,10 +141,9 @@ def password_form(request: Request, _principal: guards.PageUser, done: str | Non
 
 
 @router.post("/account/password")
-def change_password(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return password_page(request, web.expired_form(request, {}))
+def change_password(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.change_password(web.runtime(request), web.web_origin(request), principal,
                                 current_password=form.get("current_password", ""),
                                 new_password=form.get("new_password", ""))
@@ -167,10 +163,9 @@ def recovery_key_form(request: Request, _principal: guards.PageUser) -> Response
 
 
 @router.post("/account/recovery-key")
-def regenerate_recovery_key(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return recovery_key_page(request, web.expired_form(request, {}))
+def regenerate_recovery_key(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         key = service.regenerate_recovery_key(web.runtime(request), web.web_origin(request), principal,
                                               password=form.get("password", ""))
     except errors.DomainError as exc:
@@ -188,10 +183,9 @@ def freeze_form(request: Request, _principal: guards.PageUser) -> Response:
 
 
 @router.post("/account/freeze")
-def freeze(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return freeze_page(request, web.expired_form(request, {}))
+def freeze(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.freeze_own(web.runtime(request), web.web_origin(request), principal)
     except errors.DomainError as exc:
         if exc.code != "account_not_freezable":
@@ -224,11 +218,10 @@ def phone_form(request: Request, principal: guards.PageUser, done: str | None = 
 
 
 @router.post("/account/phone")
-def change_phone(request: Request, principal: guards.PageUser, form: FormData) -> Response:
+def change_phone(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return phone_page(request, principal, web.expired_form(request, values))
     try:
+        form.check()
         service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
                              phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
     except errors.DomainError as exc:
@@ -272,10 +265,9 @@ def totp_settings(request: Request, principal: guards.PageUser, done: str | None
 
 
 @router.post(f"{PAGE}/enroll")
-def enroll(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}))
+def enroll(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         totp.enroll(web.runtime(request), web.web_origin(request), principal.account_id)
     except errors.DomainError as exc:
         return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ()))
@@ -283,10 +275,9 @@ def enroll(request: Request, principal: guards.PageUser, form: FormData) -> Resp
 
 
 @router.post(f"{PAGE}/confirm")
-def confirm(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}), "confirm")
+def confirm(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         totp.confirm(web.runtime(request), web.web_origin(request), principal.account_id, form.get("code", ""))
     except errors.DomainError as exc:
         return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ("code",)), "confirm")
@@ -294,12 +285,11 @@ def confirm(request: Request, principal: guards.PageUser, form: FormData) -> Res
 
 
 @router.post(f"{PAGE}/disable")
-def disable(request: Request, principal: guards.PageUser, form: FormData) -> Response:
+def disable(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     by_key = "recovery_key" in form
     active = "recovery" if by_key else "disable"
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}), active)
     try:
+        form.check()
         if by_key:
             totp.disable(web.runtime(request), web.web_origin(request), principal.account_id,
                          recovery_key=form.get("recovery_key", ""))

@@ -24,7 +24,7 @@ from passport.runtime import Runtime
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 from passport.web.i18n import LANGUAGES
 
 router = APIRouter(include_in_schema=False)
@@ -44,12 +44,12 @@ def _done(request: Request, done: str | None) -> str | None:
 
 
 
-# The announcement and maintenance forms, read with the service's own limits (``FormData`` caps every
+# The announcement and maintenance forms, read with the service's own limits (``CheckedForm`` caps every
 # field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut.
 AnnouncementStaff = guards.StaffPage("announcements.manage")
 MaintenanceStaff = guards.StaffPage("maintenance.manage")
 
-LongFormData = Annotated[dict[str, str], Depends(web.form_reader(announcements_service.BODY_MAX + 1))]
+LongForm = Annotated[web.Form, Depends(web.form_reader(announcements_service.BODY_MAX + 1))]
 
 
 def _kind(principal: sessions.Principal | None) -> str | None:
@@ -83,10 +83,9 @@ def message(message_id: str, request: Request, principal: guards.PageUser) -> Re
 
 
 @router.post("/messages/{message_id}/read")
-def read(message_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def read(message_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         inbox_service.mark_read(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -94,18 +93,17 @@ def read(message_id: str, request: Request, principal: guards.PageUser, form: Fo
 
 
 @router.post("/messages/read-all")
-def read_all(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def read_all(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return inbox_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     inbox_service.mark_all_read(web.runtime(request), web.web_origin(request), principal.account_id)
     return web.redirect(request, "/messages?done=read_all")
 
 
 @router.post("/messages/{message_id}/delete")
-def delete(message_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def delete(message_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         inbox_service.delete_message(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -126,9 +124,9 @@ def preferences(request: Request, principal: guards.PageUser, done: str | None =
 
 
 @router.post("/account/notifications")
-def save_preferences(request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return preferences_page(request, principal, web.expired_form(request, {}))
+def save_preferences(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return preferences_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     marketing.set_marketing(web.runtime(request), web.web_origin(request), principal.account_id,
                           form.get("marketing") == "on")
     return web.redirect(request, "/account/notifications?done=saved")
@@ -147,10 +145,8 @@ def unsubscribe_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/notices/unsubscribe")
-def unsubscribe(request: Request, form: FormData) -> Response:
+def unsubscribe(request: Request, form: ButtonForm) -> Response:
     token = form.get("token", "")
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
     try:
         marketing.unsubscribe(web.runtime(request), web.web_origin(request), token)
     except errors.DomainError as exc:
@@ -214,11 +210,10 @@ def admin_announcements(request: Request, staff: AnnouncementStaff, done: str | 
 
 
 @router.post("/admin/announcements")
-def admin_publish(request: Request, staff: AnnouncementStaff, form: LongFormData) -> Response:
+def admin_publish(request: Request, staff: AnnouncementStaff, form: LongForm) -> Response:
     values = {name: form.get(name, "") for name in ANNOUNCEMENT_FIELDS}
-    if not web.csrf_passed(request, form):
-        return admin_announcements_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         announcements_service.publish_announcement(
             web.runtime(request), web.web_origin(request), title=values["title"], body=values["body"],
             audience=values["audience"] or "all", starts_at=_local_time(values["starts_at"], "starts_at"),
@@ -229,10 +224,9 @@ def admin_publish(request: Request, staff: AnnouncementStaff, form: LongFormData
 
 
 @router.post("/admin/announcements/{announcement_id}/end")
-def admin_end(announcement_id: str, request: Request, staff: AnnouncementStaff, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return admin_announcements_page(request, staff, web.expired_form(request, {}))
+def admin_end(announcement_id: str, request: Request, staff: AnnouncementStaff, form: CheckedForm) -> Response:
     try:
+        form.check()
         announcements_service.end_announcement(web.runtime(request), web.web_origin(request), announcement_id,
                                  staff_id=staff.staff_id)
     except errors.DomainError as exc:
@@ -258,11 +252,10 @@ def admin_maintenance(request: Request, staff: MaintenanceStaff, done: str | Non
 
 
 @router.post("/admin/maintenance")
-def admin_schedule(request: Request, staff: MaintenanceStaff, form: LongFormData) -> Response:
+def admin_schedule(request: Request, staff: MaintenanceStaff, form: LongForm) -> Response:
     values = {name: form.get(name, "") for name in MAINTENANCE_FIELDS}
-    if not web.csrf_passed(request, form):
-        return admin_maintenance_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         starts_at = _local_time(values["starts_at"], "starts_at")
         ends_at = _local_time(values["ends_at"], "ends_at")
         if starts_at is None or ends_at is None:
@@ -276,10 +269,9 @@ def admin_schedule(request: Request, staff: MaintenanceStaff, form: LongFormData
 
 
 @router.post("/admin/maintenance/{window_id}/cancel")
-def admin_cancel(window_id: str, request: Request, staff: MaintenanceStaff, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return admin_maintenance_page(request, staff, web.expired_form(request, {}))
+def admin_cancel(window_id: str, request: Request, staff: MaintenanceStaff, form: CheckedForm) -> Response:
     try:
+        form.check()
         maintenance_service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id,
                                                staff_id=staff.staff_id)
     except errors.DomainError as exc:
@@ -288,9 +280,7 @@ def admin_cancel(window_id: str, request: Request, staff: MaintenanceStaff, form
 
 
 @router.post("/admin/notices/retry-failed")
-def admin_retry(request: Request, staff: guards.StaffPage("notices.manage"), form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def admin_retry(request: Request, staff: guards.StaffPage("notices.manage"), _form: ButtonForm) -> Response:
     outbox_service.retry_failed(web.runtime(request), web.web_origin(request), staff_id=staff.staff_id)
     return web.redirect(request, "/admin/maintenance?done=retried")
 

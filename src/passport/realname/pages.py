@@ -13,7 +13,7 @@ from passport.realname import documents, organizations, person, service
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FIELD_CAP, FormData, FormState
+from passport.web.html import FIELD_CAP, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,9 +38,9 @@ DONE_NOTICES = {
 
 @dataclass
 class UploadForm:
-    """A multipart form: text fields (capped like every page form) and the uploaded files."""
+    """A multipart form: text fields (capped and CSRF-checked like every page form) and the uploaded files."""
 
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: web.Form = field(default_factory=web.Form)
     files: dict[str, documents.Upload] = field(default_factory=dict)
 
 
@@ -55,6 +55,7 @@ async def upload_form(request: Request) -> UploadForm:
             data = await value.read(limit)
             if data:
                 parsed.files[key] = documents.Upload(data, value.filename)
+    web.checked(request, parsed.fields)
     return parsed
 
 
@@ -87,9 +88,8 @@ def person_form(request: Request, principal: guards.PageUser, done: str | None =
 @router.post("/account/real-name")
 def person_submit(request: Request, principal: guards.PageUser, form: Uploaded) -> Response:
     values = {"name": form.fields.get("name", "")}  # the ID number is not echoed back into the page
-    if not web.csrf_passed(request, form.fields):
-        return person_page(request, principal, web.expired_form(request, values))
     try:
+        form.fields.check()
         done = person.submit_person(web.runtime(request), web.web_origin(request), principal.account_id,
                                      name=values["name"], id_number=form.fields.get("id_number", ""),
                                      document=form.files.get("document"))
@@ -115,9 +115,8 @@ def apply_form(request: Request, principal: guards.PageUser) -> Response:
 @router.post("/organizations/new")
 def apply_submit(request: Request, principal: guards.PageUser, form: Uploaded) -> Response:
     values = {name: form.fields.get(name, "") for name in ORG_FIELDS if name != "license"}
-    if not web.csrf_passed(request, form.fields):
-        return apply_page(request, principal, web.expired_form(request, values))
     try:
+        form.fields.check()
         created = organizations.apply_organization(web.runtime(request), web.web_origin(request), principal.account_id,
                                              license=form.files.get("license"), **values)
     except errors.DomainError as exc:
@@ -148,11 +147,10 @@ def organization(org_id: str, request: Request, done: str | None = None) -> Resp
 
 
 @router.post("/organizations/{org_id}/administrators")
-def add_administrator(org_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
+def add_administrator(org_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, values))
     try:
+        form.check()
         organizations.add_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   phone=values["phone"])
     except errors.DomainError as exc:
@@ -162,13 +160,12 @@ def add_administrator(org_id: str, request: Request, principal: guards.PageUser,
 
 @router.post("/organizations/{org_id}/administrators/{answer}")
 def answer_invitation(org_id: str, answer: str, request: Request, principal: guards.PageUser,
-                      form: FormData) -> Response:
+                      form: CheckedForm) -> Response:
     """The invitee accepts or declines, from the real-name page."""
     if answer not in ("accept", "decline"):
         return web.error_page(request, errors.not_found("page"))
-    if not web.csrf_passed(request, form):
-        return person_page(request, principal, web.expired_form(request, {}))
     try:
+        form.check()
         organizations.answer_invitation(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   accept=answer == "accept")
     except errors.DomainError as exc:
@@ -179,10 +176,9 @@ def answer_invitation(org_id: str, answer: str, request: Request, principal: gua
 
 
 @router.post("/organizations/{org_id}/withdraw")
-def withdraw_application(org_id: str, request: Request, principal: guards.PageUser, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, {}))
+def withdraw_application(org_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         organizations.withdraw_application(web.runtime(request), web.web_origin(request), principal.account_id, org_id)
     except errors.DomainError as exc:
         return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
@@ -191,10 +187,9 @@ def withdraw_application(org_id: str, request: Request, principal: guards.PageUs
 
 @router.post("/organizations/{org_id}/administrators/{account_id}/remove")
 def remove_administrator(org_id: str, account_id: str, request: Request, principal: guards.PageUser,
-                         form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, {}))
+                         form: CheckedForm) -> Response:
     try:
+        form.check()
         organizations.remove_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                      account_id)
     except errors.DomainError as exc:
@@ -226,10 +221,9 @@ def review_detail(review_id: str, request: Request, staff: Reviewer, done: str |
 
 
 @router.post("/admin/reviews/{review_id}/claim")
-def review_claim(review_id: str, request: Request, staff: Reviewer, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return review_page(request, staff, review_id, web.expired_form(request, {}))
+def review_claim(review_id: str, request: Request, staff: Reviewer, form: CheckedForm) -> Response:
     try:
+        form.check()
         reviews.claim(web.runtime(request), web.web_origin(request), review_id, staff)
     except errors.DomainError as exc:
         return review_page(request, staff, review_id, web.failed_form(request, exc, {}, ()))
@@ -237,11 +231,10 @@ def review_claim(review_id: str, request: Request, staff: Reviewer, form: FormDa
 
 
 @router.post("/admin/reviews/{review_id}/decide")
-def review_decide(review_id: str, request: Request, staff: Reviewer, form: FormData) -> Response:
+def review_decide(review_id: str, request: Request, staff: Reviewer, form: CheckedForm) -> Response:
     values = {"decision": form.get("decision", ""), "reason": form.get("reason", "")}
-    if not web.csrf_passed(request, form):
-        return review_page(request, staff, review_id, web.expired_form(request, values))
     try:
+        form.check()
         decided = reviews.decide(web.runtime(request), web.web_origin(request), review_id, staff,
                                  decision=values["decision"], reason=values["reason"])
     except errors.DomainError as exc:

@@ -176,15 +176,6 @@ def button_form(request: Request, form: CheckedForm) -> Form:
 
 
 ButtonForm = Annotated[Form, Depends(button_form)]
-FormData = CheckedForm  # TRANSITIONAL
-
-
-def csrf_passed(request: Request, form: dict[str, str]) -> bool:  # TRANSITIONAL
-    return http.csrf_ok(request, form.get("csrf_token"))
-
-
-def expired_form(request: Request, values: dict[str, str]) -> FormState:  # TRANSITIONAL
-    return failed_form(request, csrf_error(), values, ())
 
 
 def csrf_error() -> errors.DomainError:
