@@ -119,7 +119,8 @@ def _check_consent_page(request: Request, principal: sessions.Principal) -> None
 
 
 def page_user(request: Request) -> sessions.Principal:
-    """Dependency of a signed-in page: the account, or off to the login page (cookie dropped)."""
+    """Dependency of a signed-in page (``me: PageUser``): the account, past the consent gate, or off to
+    the login page (cookie dropped). Pages for visitors too call ``current_principal`` and branch."""
     principal = current_principal(request)
     if principal is None:
         raise web.Redirected(web.to_login(request))

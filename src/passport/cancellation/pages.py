@@ -27,12 +27,6 @@ def _left(seconds: int) -> dict[str, int]:
     return {"days": days, "hours": rest // 3600, "minutes": rest % 3600 // 60}
 
 
-def _sent_state(request: Request, sent: dict) -> FormState:
-    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
-                           minutes=sent["expires_in"] // 60)
-    return FormState(notice=notice, wait=sent["resend_after"])
-
-
 def _send_own_code(request: Request, form, principal: sessions.Principal, purpose: Purpose, page,
                    fields: tuple[str, ...]) -> Response:
     """The "send code" button of a page that re-authenticates by SMS: the code goes to the account's own phone."""
@@ -42,7 +36,7 @@ def _send_own_code(request: Request, form, principal: sessions.Principal, purpos
                                      purpose.value)
     except errors.DomainError as exc:
         return page(request, principal, web.failed_form(request, exc, {}, fields))
-    return page(request, principal, _sent_state(request, sent))
+    return page(request, principal, web.code_sent_form(request, sent))
 
 
 # --- cancellation ----------------------------------------------------------------------------------

@@ -127,9 +127,7 @@ def send_code(request: Request, form: CheckedForm) -> Response:
                                      account_exists=accounts.account_exists)
     except errors.DomainError as exc:
         return page(request, web.failed_form(request, exc, values, ("phone", "code")))
-    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
-                           minutes=sent["expires_in"] // 60)
-    return page(request, FormState(values=values, notice=notice, wait=sent["resend_after"]))
+    return page(request, web.code_sent_form(request, sent, values))
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).

@@ -249,6 +249,13 @@ def failed_form(request: Request, exc: errors.DomainError, values: dict[str, str
     return FormState(values=values, alert=alert, errors=field_errors, wait=wait, status=exc.status)
 
 
+def code_sent_form(request: Request, sent: dict[str, Any], values: dict[str, str] | None = None) -> FormState:
+    """The form again after a code went out (``sent``: the code service's answer): how long the code
+    holds, and the wait before the button works again."""
+    notice = translate(request, "Code sent. It is valid for %(minutes)s minutes.", minutes=sent["expires_in"] // 60)
+    return FormState(values=values or {}, notice=notice, wait=sent["resend_after"])
+
+
 # Pages holding a "send code" button, by code purpose: the no-JS /send-code handler re-renders the
 # page the user came from. Each page module lists its own in ``CODE_FORMS``; app.py gathers them
 # into ``app.state.code_forms``.
