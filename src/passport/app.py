@@ -164,8 +164,8 @@ def _wants_page(request: Request) -> bool:
 
 
 def _install_errors(app: FastAPI) -> None:
-    @app.exception_handler(web.Redirected)
-    async def redirected(_request: Request, exc: web.Redirected):
+    @app.exception_handler(web.Answered)
+    async def answered(_request: Request, exc: web.Answered):
         return exc.response
 
     @app.exception_handler(errors.DomainError)

@@ -1,13 +1,14 @@
 """Who is asking: the guards every handler depends on, and the page context they give the templates.
 
 The JSON API's guards are FastAPI dependencies (``Authenticated``, ``staff_permission``); the pages'
-are the same idea for HTML (``current_principal``, ``staff_page``). Both apply the re-consent gate
+are the same idea for HTML (``PageUser``, ``StaffPage``). Both apply the re-consent gate
 (COMPLIANCE A3). ``web/`` is plumbing and knows no domain: ``app.py`` registers ``page_context`` with
 it, as Starlette's context processors are registered.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -118,7 +119,8 @@ def _check_consent_page(request: Request, principal: sessions.Principal) -> None
 
 
 def page_user(request: Request) -> sessions.Principal:
-    """Dependency of a signed-in page: the account, or off to the login page (cookie dropped)."""
+    """Dependency of a signed-in page (``me: PageUser``): the account, past the consent gate, or off to
+    the login page (cookie dropped). Pages for visitors too call ``current_principal`` and branch."""
     principal = current_principal(request)
     if principal is None:
         raise web.Redirected(web.to_login(request))
@@ -179,15 +181,28 @@ def current_staff(request: Request) -> admin.StaffPrincipal | None:
     return request.state.page_staff
 
 
-def staff_page(request: Request, permission: str) -> admin.StaffPrincipal | Response:
-    """The staff member for an admin page, or the answer instead: to the login page when signed out,
-    a 403 page when the role lacks ``permission``."""
-    principal = current_staff(request)
-    if principal is None:
-        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
-    if not principal.may(permission):
-        return web.error_page(request, admin.forbidden())
-    return principal
+@cache
+def staff_page(permission: str):
+    """Dependency of an admin page: the staff member holding ``permission``; else the answer instead,
+    the login page when signed out, the 403 page for a role without it."""
+    if permission not in admin.PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def dependency(request: Request) -> admin.StaffPrincipal:
+        principal = current_staff(request)
+        if principal is None:
+            raise web.Redirected(web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/")))
+        if not principal.may(permission):
+            raise web.Answered(web.error_page(request, admin.forbidden()))
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def StaffPage(permission: str) -> Any:  # noqa: N802 - used as a type: ``staff: StaffPage("audit.read")``
+    """``staff: guards.StaffPage("audit.read")``: the signed-in staff member, who may ``permission``."""
+    return Annotated[admin.StaffPrincipal, Depends(staff_page(permission))]
 
 
 def admin_render(request: Request, template: str, status: int = 200, **context) -> Response:

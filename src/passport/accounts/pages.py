@@ -14,7 +14,7 @@ from passport.credentials import email as email_binding
 from passport.registration import service as registration
 from passport.sessions import service as sessions
 from passport.web import html as web
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,17 +47,16 @@ def register_form(request: Request) -> Response:
 
 
 @router.post("/register")
-def register(request: Request, form: FormData) -> Response:
+def register(request: Request, form: CheckedForm) -> Response:
     ticked = bool(form.get("accept"))
     values = {"phone": form.get("phone", ""), "nickname": form.get("nickname", ""),
               "accept": "on" if ticked else ""}
-    if not web.csrf_passed(request, form):
-        return register_page(request, web.expired_form(request, values))
     # The versions the page showed count as accepted only when the box is ticked (COMPLIANCE A1).
     accepted = {key.removeprefix(AGREEMENT_INPUT): version for key, version in form.items()
                 if key.startswith(AGREEMENT_INPUT)} if ticked else {}
     rt, origin = web.runtime(request), web.web_origin(request)
     try:
+        form.check()
         rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
         done = registration.register(rt, origin, phone=values["phone"], code=form.get("code", ""),
                                 password=form.get("password", ""), nickname=values["nickname"],
@@ -88,24 +87,17 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
 
 
 @router.get("/account")
-def account(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def account(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     state = FormState(notice=web.translate(request, notice) if notice else None)
     return account_page(request, principal, state)
 
 
 @router.post("/account/profile")
-def update_profile(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def update_profile(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"nickname": form.get("nickname", ""), "bio": form.get("bio", "")}
-    if not web.csrf_passed(request, form):
-        return account_page(request, principal, web.expired_form(request, values))
     try:
+        form.check()
         profile.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
                                nickname=values["nickname"], bio=values["bio"], bio_given=True)
     except errors.DomainError as exc:
@@ -114,23 +106,15 @@ def update_profile(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def revoke_session(session_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
-    if not web.csrf_passed(request, form):
-        return account_page(request, principal, web.expired_form(request, {}))
+def revoke_session(session_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         sessions.revoke(web.runtime(request), web.web_origin(request), principal, session_id)
     except errors.DomainError as exc:
         return account_page(request, principal, web.failed_form(request, exc, {}, ()))
     if session_id == principal.session_id:
         return web.to_login(request)
     return web.redirect(request, "/account?done=revoked")
-
-
-def _signed_in(request: Request) -> sessions.Principal | None:
-    return guards.current_principal(request)
 
 
 def _notice(request: Request, done: str | None) -> str | None:
@@ -148,23 +132,16 @@ def email_page(request: Request, principal: sessions.Principal, state: FormState
 
 
 @router.get("/account/email")
-def email_form(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def email_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return email_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/email")
-def request_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def request_email(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"email": form.get("email", "")}
-    if not web.csrf_passed(request, form):
-        return email_page(request, principal, web.expired_form(request, values))
     rt = web.runtime(request)
     try:
+        form.check()
         email_binding.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
@@ -172,13 +149,9 @@ def request_email(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/email/verify")
-def verify_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return email_page(request, principal, web.expired_form(request, {}))
+def verify_email(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         email_binding.verify_email(web.runtime(request), web.web_origin(request), principal.account_id,
                              code=form.get("code", ""))
     except errors.DomainError as exc:
@@ -187,12 +160,9 @@ def verify_email(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/email/unbind")
-def unbind_email(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return email_page(request, principal, web.expired_form(request, {}))
+def unbind_email(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return email_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     email_binding.unbind_email(web.runtime(request), web.web_origin(request), principal.account_id)
     return web.redirect(request, "/account/email?done=email_unbound")
 
@@ -207,21 +177,14 @@ def devices_page(request: Request, principal: sessions.Principal, state: FormSta
 
 
 @router.get("/account/devices")
-def devices(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def devices(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return devices_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/devices/{session_id}/revoke")
-def revoke_device(session_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return devices_page(request, principal, web.expired_form(request, {}))
+def revoke_device(session_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         sessions.revoke(web.runtime(request), web.web_origin(request), principal, session_id)
     except errors.DomainError as exc:
         return devices_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -231,12 +194,9 @@ def revoke_device(session_id: str, request: Request, form: FormData) -> Response
 
 
 @router.post("/account/devices/revoke-others")
-def revoke_other_devices(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return devices_page(request, principal, web.expired_form(request, {}))
+def revoke_other_devices(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return devices_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     sessions.revoke_others(web.runtime(request), web.web_origin(request), principal)
     return web.redirect(request, "/account/devices?done=revoked_others")
 
@@ -244,10 +204,7 @@ def revoke_other_devices(request: Request, form: FormData) -> Response:
 # --- activity --------------------------------------------------------------------------------------
 
 @router.get("/account/activity")
-def activity(request: Request, before: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def activity(request: Request, principal: guards.PageUser, before: str | None = None) -> Response:
     # A hand-edited ?before= that is not a positive number starts from the newest entry.
     start = int(before) if before and before.isascii() and before.isdigit() and len(before) < 19 else None
     start = start or None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -16,13 +15,16 @@ from passport.clock import in_china_time
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
 LOGIN_FIELDS = ("login", "password", "totp")
 ENROL_FIELDS = ("password", "totp")
 STAFF_FIELDS = ("login", "role")
+
+StaffManager = guards.StaffPage("staff.manage")
+AccountReader = guards.StaffPage("accounts.read")
 
 
 def _set_admin_cookie(request: Request, response: Response, token: str) -> None:
@@ -61,10 +63,9 @@ def enrol_form(token: str, request: Request) -> Response:
 
 
 @router.post("/admin/enrol/{token}")
-def enrol(token: str, request: Request, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return enrol_page(request, token, web.expired_form(request, {}))
+def enrol(token: str, request: Request, form: CheckedForm) -> Response:
     try:
+        form.check()
         admin.enrol(web.runtime(request), web.web_origin(request), token, form.get("password", ""),
                     form.get("totp", ""))
     except errors.DomainError as exc:
@@ -92,12 +93,11 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 
 @router.post("/admin/login")
-def login(request: Request, form: FormData) -> Response:
+def login(request: Request, form: CheckedForm) -> Response:
     values = {"login": form.get("login", "")}
     next_path = _next_path(form.get("next"))
-    if not web.csrf_passed(request, form):
-        return login_page(request, web.expired_form(request, values), next_path)
     try:
+        form.check()
         done = admin.login_staff(web.runtime(request), web.web_origin(request), values["login"],
                                  form.get("password", ""), form.get("totp", ""))
     except errors.DomainError as exc:
@@ -111,9 +111,7 @@ def login(request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/logout")
-def logout(request: Request, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def logout(request: Request, _form: ButtonForm) -> Response:
     principal = guards.current_staff(request)
     if principal is not None:
         admin.end_staff_session(web.runtime(request), web.web_origin(request), principal)
@@ -125,10 +123,7 @@ def logout(request: Request, form: FormData) -> Response:
 # --- dashboard, staff ---------------------------------------------------------------------------------
 
 @router.get("/admin")
-def dashboard(request: Request) -> Response:
-    principal = guards.staff_page(request, "dashboard.read")
-    if isinstance(principal, Response):
-        return principal
+def dashboard(request: Request, principal: guards.StaffPage("dashboard.read")) -> Response:
     counts = admin.dashboard(web.runtime(request), principal)
     return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts)
 
@@ -141,22 +136,15 @@ def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: Fo
 
 
 @router.get("/admin/staff")
-def staff_list(request: Request) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_list(request: Request, principal: StaffManager) -> Response:
     return staff_list_page(request, principal, FormState())
 
 
 @router.post("/admin/staff")
-def staff_create(request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
+def staff_create(request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     values = {"login": form.get("login", ""), "role": form.get("role", "")}
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, values))
     try:
+        form.check()
         created = admin.add_staff(web.runtime(request), web.web_origin(request), principal, login=values["login"],
                                   role=values["role"])
     except errors.DomainError as exc:
@@ -165,13 +153,9 @@ def staff_create(request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/staff/{staff_id}/disable")
-def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, {}))
+def staff_disable(staff_id: str, request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     try:
+        form.check()
         admin.disable_staff(web.runtime(request), web.web_origin(request), principal, staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -180,13 +164,9 @@ def staff_disable(staff_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/staff/{staff_id}/reset")
-def staff_reset(staff_id: str, request: Request, form: FormData) -> Response:
-    principal = guards.staff_page(request, "staff.manage")
-    if isinstance(principal, Response):
-        return principal
-    if not web.csrf_passed(request, form):
-        return staff_list_page(request, principal, web.expired_form(request, {}))
+def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: CheckedForm) -> Response:
     try:
+        form.check()
         reset = admin.reset_staff(web.runtime(request), web.web_origin(request), principal, staff_id=staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -197,17 +177,6 @@ ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
 
 
-def signed_in_staff(request: Request, permission: str) -> admin.StaffPrincipal | Response:
-    """The staff member of the ``passport_admin`` cookie, or the answer to send instead: the login
-    page when nobody is signed in, 403 for a role without ``permission``."""
-    staff = admin.authenticate_staff(web.runtime(request), request.cookies.get(http.ADMIN_COOKIE))
-    if staff is None:
-        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
-    if not staff.may(permission):
-        return web.error_page(request, admin.forbidden())
-    return staff
-
-
 def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState,
                  results: dict | None = None) -> Response:
     return web.render(request, "admin_accounts.html", state.status, page_path="/admin/accounts", staff=staff,
@@ -215,23 +184,16 @@ def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState
 
 
 @router.get("/admin/accounts")
-def accounts_search_form(request: Request) -> Response:
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
+def accounts_search_form(request: Request, staff: AccountReader) -> Response:
     return _search_page(request, staff, FormState())
 
 
 @router.post("/admin/accounts")
-def accounts_search(request: Request, form: FormData) -> Response:
+def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -> Response:
     """A POST, so the phone number searched for stays out of URLs, access logs and browser history."""
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
     values = {"phone": form.get("phone", "")[:32], "status": form.get("status", "")[:16]}
-    if not web.csrf_passed(request, form):
-        return _search_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         results = enforcement.search(web.runtime(request), phone=values["phone"] or None,
                                      status=values["status"] or None)
     except errors.DomainError as exc:
@@ -250,24 +212,18 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
 
 
 @router.get("/admin/accounts/{account_id}")
-def account_detail(account_id: str, request: Request) -> Response:
-    staff = signed_in_staff(request, "accounts.read")
-    if isinstance(staff, Response):
-        return staff
+def account_detail(account_id: str, request: Request, staff: AccountReader) -> Response:
     done = request.query_params.get("done")
     notice = web.translate(request, "The action has been taken and the user has been told.") if done else None
     return _detail_page(request, staff, account_id, FormState(notice=notice))
 
 
 @router.post("/admin/accounts/{account_id}/actions")
-def account_act(account_id: str, request: Request, form: FormData) -> Response:
-    staff = signed_in_staff(request, "accounts.act")
-    if isinstance(staff, Response):
-        return staff
+def account_act(account_id: str, request: Request, staff: guards.StaffPage("accounts.act"),
+                form: CheckedForm) -> Response:
     values = {name: form.get(name, "") for name in ACTION_FIELDS}
-    if not web.csrf_passed(request, form):
-        return _detail_page(request, staff, account_id, web.expired_form(request, values))
     try:
+        form.check()
         until = _local_time(values["until"])
         enforcement.act(web.runtime(request), web.web_origin(request), staff, account_id, action=values["action"],
                         reason=values["reason"], until=until)
@@ -277,14 +233,11 @@ def account_act(account_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/accounts/{account_id}/reveal")
-def account_reveal(account_id: str, request: Request, form: FormData) -> Response:
-    staff = signed_in_staff(request, "accounts.reveal")
-    if isinstance(staff, Response):
-        return staff
+def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("accounts.reveal"),
+                   form: CheckedForm) -> Response:
     values = {"field": form.get("field", ""), "reveal_reason": form.get("reveal_reason", "")}
-    if not web.csrf_passed(request, form):
-        return _detail_page(request, staff, account_id, web.expired_form(request, values))
     try:
+        form.check()
         value = enforcement.reveal(web.runtime(request), web.web_origin(request), staff, account_id,
                                    field=values["field"], reason=values["reveal_reason"])
     except errors.DomainError as exc:
@@ -307,10 +260,7 @@ def _local_time(raw: str) -> datetime | None:
 
 
 @router.get("/admin/reviews")
-def reviews_page(request: Request) -> Response:
-    staff = signed_in_staff(request, "reviews.decide")
-    if isinstance(staff, Response):
-        return staff
+def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
     queue = request.query_params.get("queue", reviews.QUEUES[0])
     if queue not in reviews.QUEUES:
         queue = reviews.QUEUES[0]

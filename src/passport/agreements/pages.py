@@ -15,7 +15,7 @@ from passport.agreements import service
 from passport.agreements.gate import INTERSTITIAL
 from passport.clock import in_china_time
 from passport.web import html as web
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,25 +77,18 @@ def _interstitial(request: Request, principal, state: FormState, next_url: str) 
 
 
 @router.get(INTERSTITIAL)
-def consent_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def consent_page(request: Request, principal: guards.PageUser, next: str | None = None) -> Response:  # noqa: A002
     return _interstitial(request, principal, FormState(), _safe_next(next))
 
 
 @router.post(INTERSTITIAL)
-def consent_accept(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def consent_accept(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     next_url = _safe_next(form.get("next"))
-    if not web.csrf_passed(request, form):
-        return _interstitial(request, principal, web.expired_form(request, {}), next_url)
     rt, origin = web.runtime(request), web.web_origin(request)
     # The form names each version it showed: a version published meanwhile is shown, not accepted.
     shown = [item.split("/", 1) for item in (form.get("accept") or "").split(",") if "/" in item]
     try:
+        form.check()
         if not shown:
             raise errors.invalid("nothing_accepted", "Nothing was accepted.", "accept")
         for kind, version in shown:
@@ -122,24 +115,17 @@ def _ledger_page(request: Request, principal, state: FormState) -> Response:
 
 
 @router.get("/account/consents")
-def ledger(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
+def ledger(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     return _ledger_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/account/consents/purposes/{purpose}")
-def set_purpose(purpose: str, request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.redirect(request, "/login")
-    if not web.csrf_passed(request, form):
-        return _ledger_page(request, principal, web.expired_form(request, {}))
+def set_purpose(purpose: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     granted = form.get("granted") == "true"
     rt = web.runtime(request)
     try:
+        form.check()
         with rt.db.write() as db:
             service.set_purpose(rt, db, principal.account_id, purpose, granted, web.web_origin(request))
     except errors.DomainError as exc:
@@ -149,8 +135,8 @@ def set_purpose(purpose: str, request: Request, form: FormData) -> Response:
 
 # --- admin console: publish, list, export (operators, auditors) ------------------------------------
 
-# The publish form, read whole: ``FormData`` caps fields for ordinary forms, a document is longer.
-PublishForm = Annotated[dict[str, str], Depends(web.form_reader(service.MAX_BODY_CHARS + 1))]
+# The publish form, read whole: ``CheckedForm`` caps fields for ordinary forms, a document is longer.
+PublishForm = Annotated[web.Form, Depends(web.form_reader(service.MAX_BODY_CHARS + 1))]
 
 
 def _time(value: str) -> datetime | None:
@@ -174,10 +160,7 @@ def _admin_page(request: Request, staff, state: FormState) -> Response:
 
 
 @router.get("/admin/agreements")
-def admin_agreements(request: Request, done: str | None = None) -> Response:
-    staff = guards.staff_page(request, "dashboard.read")
-    if isinstance(staff, Response):
-        return staff
+def admin_agreements(request: Request, staff: guards.StaffPage("dashboard.read"), done: str | None = None) -> Response:
     if not (staff.may("agreements.publish") or staff.may("consents.export")):
         return web.error_page(request, errors.DomainError("forbidden", "Your role does not allow this action.", 403))
     notice = web.translate(request, "The version has been published.") if done == "published" else None
@@ -185,15 +168,11 @@ def admin_agreements(request: Request, done: str | None = None) -> Response:
 
 
 @router.post("/admin/agreements")
-def admin_publish(request: Request, form: PublishForm) -> Response:
-    staff = guards.staff_page(request, "agreements.publish")
-    if isinstance(staff, Response):
-        return staff
+def admin_publish(request: Request, staff: guards.StaffPage("agreements.publish"), form: PublishForm) -> Response:
     values = {name: form.get(name, "") for name in PUBLISH_FIELDS + ("immediate",)}
-    if not web.csrf_passed(request, form):
-        return _admin_page(request, staff, web.expired_form(request, values))
     rt = web.runtime(request)
     try:
+        form.check()
         try:
             when = _time(values["effective_at"]) if values["effective_at"].strip() else None
         except ValueError:

@@ -13,7 +13,7 @@ from passport.admin import service as admin
 from passport.audit import service as audit
 from passport.clock import in_china_time
 from passport.web import html as web
-from passport.web.html import FormData
+from passport.web.html import ButtonForm
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,18 +56,13 @@ def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainRepo
 
 
 @router.get("/admin/audit", include_in_schema=False)
-def audit_page(request: Request) -> Response:
-    staff = guards.staff_page(request, "audit.read")
-    return staff if isinstance(staff, Response) else _page(request, staff)
+def audit_page(request: Request, staff: guards.StaffPage("audit.read")) -> Response:
+    return _page(request, staff)
 
 
 @router.post("/admin/audit/verify", include_in_schema=False)
-def audit_verify_page(request: Request, form: FormData) -> Response:
-    staff = guards.staff_page(request, "audit.read")  # the page shows the result: readers who may verify
-    if isinstance(staff, Response):
-        return staff
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def audit_verify_page(request: Request, staff: guards.StaffPage("audit.read"), _form: ButtonForm) -> Response:
+    # The page shows the result: readers who may verify.
     if not staff.may("audit.verify"):
         return web.error_page(request, admin.forbidden())
     report = audit.staff_verify(web.runtime(request), web.web_origin(request), staff.staff_id)

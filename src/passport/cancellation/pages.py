@@ -13,7 +13,7 @@ from passport.credentials import codes
 from passport.credentials.codes import Purpose
 from passport.sessions import service as sessions
 from passport.web import html as web
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,23 +27,16 @@ def _left(seconds: int) -> dict[str, int]:
     return {"days": days, "hours": rest // 3600, "minutes": rest % 3600 // 60}
 
 
-def _sent_state(request: Request, sent: dict) -> FormState:
-    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
-                           minutes=sent["expires_in"] // 60)
-    return FormState(notice=notice, wait=sent["resend_after"])
-
-
 def _send_own_code(request: Request, form, principal: sessions.Principal, purpose: Purpose, page,
                    fields: tuple[str, ...]) -> Response:
     """The "send code" button of a page that re-authenticates by SMS: the code goes to the account's own phone."""
-    if not web.csrf_passed(request, form):
-        return page(request, principal, web.expired_form(request, {}))
     try:
+        form.check()
         sent = codes.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
                                      purpose.value)
     except errors.DomainError as exc:
         return page(request, principal, web.failed_form(request, exc, {}, fields))
-    return page(request, principal, _sent_state(request, sent))
+    return page(request, principal, web.code_sent_form(request, sent))
 
 
 # --- cancellation ----------------------------------------------------------------------------------
@@ -60,30 +53,20 @@ def cancellation_page(request: Request, principal: sessions.Principal, state: Fo
 
 
 @router.get("/account/cancellation")
-def cancellation_form(request: Request, done: str | None = None) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def cancellation_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = NOTICES.get(done or "")
     return cancellation_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/account/cancellation/code")
-def cancellation_code(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def cancellation_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     return _send_own_code(request, form, principal, Purpose.CANCEL_ACCOUNT, cancellation_page, CANCEL_FIELDS)
 
 
 @router.post("/account/cancellation")
-def request_cancellation(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return cancellation_page(request, principal, web.expired_form(request, {}))
+def request_cancellation(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.request_cancellation(web.runtime(request), web.web_origin(request), principal.account_id,
                                      password=form.get("password", ""), code=form.get("code", ""))
     except errors.DomainError as exc:
@@ -92,13 +75,9 @@ def request_cancellation(request: Request, form: FormData) -> Response:
 
 
 @router.post("/account/cancellation/withdraw")
-def withdraw(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return cancellation_page(request, principal, web.expired_form(request, {}))
+def withdraw(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.withdraw(web.runtime(request), web.web_origin(request), principal.account_id)
     except errors.DomainError as exc:
         return cancellation_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -113,29 +92,19 @@ def export_page(request: Request, principal: sessions.Principal, state: FormStat
 
 
 @router.get("/account/export")
-def export_form(request: Request) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def export_form(request: Request, principal: guards.PageUser) -> Response:
     return export_page(request, principal, FormState())
 
 
 @router.post("/account/export/code")
-def export_code(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def export_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
 
 
 @router.post("/account/export")
-def export(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return export_page(request, principal, web.expired_form(request, {}))
+def export(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         archive = service.export_archive(web.runtime(request), web.web_origin(request), principal.account_id,
                                          code=form.get("code", ""))
     except errors.DomainError as exc:

@@ -10,7 +10,7 @@ from passport.credentials import codes, service, totp
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,12 +65,11 @@ def forgot_form(request: Request, method: str = "sms") -> Response:
 
 
 @router.post("/forgot-password")
-def forgot(request: Request, form: FormData) -> Response:
+def forgot(request: Request, form: CheckedForm) -> Response:
     method = "key" if form.get("method") == "key" else "sms"
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return forgot_page(request, web.expired_form(request, values), method)
     try:
+        form.check()
         service.reset_password(web.runtime(request), web.web_origin(request), phone=values["phone"],
                                new_password=form.get("new_password", ""),
                                code=form.get("code", "") if method == "sms" else None,
@@ -93,11 +92,10 @@ def stolen_form(request: Request) -> Response:
 
 
 @router.post("/account-stolen")
-def stolen(request: Request, form: FormData) -> Response:
+def stolen(request: Request, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return stolen_page(request, web.expired_form(request, values))
     try:
+        form.check()
         service.freeze_by_code(web.runtime(request), web.web_origin(request), phone=values["phone"],
                                code=form.get("code", ""))
     except errors.DomainError as exc:
@@ -117,11 +115,10 @@ def unfreeze_form(request: Request) -> Response:
 
 
 @router.post("/unfreeze")
-def unfreeze(request: Request, form: FormData) -> Response:
+def unfreeze(request: Request, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return unfreeze_page(request, web.expired_form(request, values))
     try:
+        form.check()
         service.unfreeze(web.runtime(request), web.web_origin(request), phone=values["phone"],
                          code=form.get("code", ""), recovery_key=form.get("recovery_key", ""),
                          new_password=form.get("new_password", ""))
@@ -138,21 +135,15 @@ def password_page(request: Request, state: FormState) -> Response:
 
 
 @router.get("/account/password")
-def password_form(request: Request, done: str | None = None) -> Response:
-    if guards.current_principal(request) is None:
-        return web.to_login(request)
+def password_form(request: Request, _principal: guards.PageUser, done: str | None = None) -> Response:
     notice = web.translate(request, CHANGED_NOTICE) if done == "1" else None
     return password_page(request, FormState(notice=notice))
 
 
 @router.post("/account/password")
-def change_password(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return password_page(request, web.expired_form(request, {}))
+def change_password(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.change_password(web.runtime(request), web.web_origin(request), principal,
                                 current_password=form.get("current_password", ""),
                                 new_password=form.get("new_password", ""))
@@ -167,20 +158,14 @@ def recovery_key_page(request: Request, state: FormState, recovery_key: str | No
 
 
 @router.get("/account/recovery-key")
-def recovery_key_form(request: Request) -> Response:
-    if guards.current_principal(request) is None:
-        return web.to_login(request)
+def recovery_key_form(request: Request, _principal: guards.PageUser) -> Response:
     return recovery_key_page(request, FormState())
 
 
 @router.post("/account/recovery-key")
-def regenerate_recovery_key(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return recovery_key_page(request, web.expired_form(request, {}))
+def regenerate_recovery_key(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         key = service.regenerate_recovery_key(web.runtime(request), web.web_origin(request), principal,
                                               password=form.get("password", ""))
     except errors.DomainError as exc:
@@ -193,20 +178,14 @@ def freeze_page(request: Request, state: FormState) -> Response:
 
 
 @router.get("/account/freeze")
-def freeze_form(request: Request) -> Response:
-    if guards.current_principal(request) is None:
-        return web.to_login(request)
+def freeze_form(request: Request, _principal: guards.PageUser) -> Response:
     return freeze_page(request, FormState())
 
 
 @router.post("/account/freeze")
-def freeze(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return freeze_page(request, web.expired_form(request, {}))
+def freeze(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         service.freeze_own(web.runtime(request), web.web_origin(request), principal)
     except errors.DomainError as exc:
         if exc.code != "account_not_freezable":
@@ -222,39 +201,37 @@ def freeze(request: Request, form: FormData) -> Response:
 PHONE_FIELDS = ("phone", "code", "password")
 
 
-def phone_page(request: Request, state: FormState) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def phone_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
     return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
                       phone=guards.masked_phone(request, principal))
 
 
+def phone_code_page(request: Request, state: FormState) -> Response:
+    """The phone page again after the no-JavaScript "send code" button (whose handler is public)."""
+    return phone_page(request, guards.page_user(request), state)
+
+
 @router.get("/account/phone")
-def phone_form(request: Request, done: str | None = None) -> Response:
+def phone_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = "Your mobile number has been changed." if done == "phone" else None
-    return phone_page(request, FormState(notice=web.translate(request, notice) if notice else None))
+    return phone_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/account/phone")
-def change_phone(request: Request, form: FormData) -> Response:
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
+def change_phone(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return phone_page(request, web.expired_form(request, values))
     try:
+        form.check()
         service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
                              phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
     except errors.DomainError as exc:
-        return phone_page(request, web.failed_form(request, exc, values, PHONE_FIELDS))
+        return phone_page(request, principal, web.failed_form(request, exc, values, PHONE_FIELDS))
     return web.redirect(request, "/account/phone?done=phone")
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).
 CODE_FORMS = {codes.Purpose.RESET_PASSWORD.value: forgot_by_sms_page, codes.Purpose.FREEZE.value: stolen_page,
-              codes.Purpose.UNFREEZE.value: unfreeze_page, codes.Purpose.CHANGE_PHONE.value: phone_page}
+              codes.Purpose.UNFREEZE.value: unfreeze_page, codes.Purpose.CHANGE_PHONE.value: phone_code_page}
 
 
 PAGE = "/account/totp"
@@ -280,31 +257,17 @@ def totp_page(request: Request, account_id: str, state: FormState, active: str |
                       blank=FormState(), totp=status, setup=setup)
 
 
-def _signed_in(request: Request):
-    principal = guards.current_principal(request)
-    if principal is None:
-        return None, web.to_login(request)
-    return principal, None
-
-
 @router.get(PAGE)
-def totp_settings(request: Request, done: str | None = None) -> Response:
-    principal, away = _signed_in(request)
-    if principal is None:
-        return away
+def totp_settings(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     return totp_page(request, principal.account_id,
                      FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post(f"{PAGE}/enroll")
-def enroll(request: Request, form: FormData) -> Response:
-    principal, away = _signed_in(request)
-    if principal is None:
-        return away
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}))
+def enroll(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         totp.enroll(web.runtime(request), web.web_origin(request), principal.account_id)
     except errors.DomainError as exc:
         return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ()))
@@ -312,13 +275,9 @@ def enroll(request: Request, form: FormData) -> Response:
 
 
 @router.post(f"{PAGE}/confirm")
-def confirm(request: Request, form: FormData) -> Response:
-    principal, away = _signed_in(request)
-    if principal is None:
-        return away
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}), "confirm")
+def confirm(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         totp.confirm(web.runtime(request), web.web_origin(request), principal.account_id, form.get("code", ""))
     except errors.DomainError as exc:
         return totp_page(request, principal.account_id, web.failed_form(request, exc, {}, ("code",)), "confirm")
@@ -326,15 +285,11 @@ def confirm(request: Request, form: FormData) -> Response:
 
 
 @router.post(f"{PAGE}/disable")
-def disable(request: Request, form: FormData) -> Response:
-    principal, away = _signed_in(request)
-    if principal is None:
-        return away
+def disable(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     by_key = "recovery_key" in form
     active = "recovery" if by_key else "disable"
-    if not web.csrf_passed(request, form):
-        return totp_page(request, principal.account_id, web.expired_form(request, {}), active)
     try:
+        form.check()
         if by_key:
             totp.disable(web.runtime(request), web.web_origin(request), principal.account_id,
                          recovery_key=form.get("recovery_key", ""))

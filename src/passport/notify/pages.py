@@ -24,7 +24,7 @@ from passport.runtime import Runtime
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FormData, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 from passport.web.i18n import LANGUAGES
 
 router = APIRouter(include_in_schema=False)
@@ -38,19 +38,18 @@ DONE = {"read_all": "All messages are marked as read.", "deleted": "The message 
         "cancelled": "The maintenance window is cancelled.", "retried": "Failed notices are queued again."}
 
 
-def _signed_in(request: Request) -> sessions.Principal | None:
-    return guards.current_principal(request)
-
-
 def _done(request: Request, done: str | None) -> str | None:
     return web.translate(request, DONE[done]) if done in DONE else None
 
 
 
 
-# The announcement and maintenance forms, read with the service's own limits (``FormData`` caps every
+# The announcement and maintenance forms, read with the service's own limits (``CheckedForm`` caps every
 # field at ``FIELD_CAP``, shorter than a body): a longer text is refused, never cut.
-LongFormData = Annotated[dict[str, str], Depends(web.form_reader(announcements_service.BODY_MAX + 1))]
+AnnouncementStaff = guards.StaffPage("announcements.manage")
+MaintenanceStaff = guards.StaffPage("maintenance.manage")
+
+LongForm = Annotated[web.Form, Depends(web.form_reader(announcements_service.BODY_MAX + 1))]
 
 
 def _kind(principal: sessions.Principal | None) -> str | None:
@@ -67,20 +66,14 @@ def inbox_page(request: Request, principal: sessions.Principal, state: FormState
 
 
 @router.get("/messages")
-def inbox(request: Request, page: int = 1, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def inbox(request: Request, principal: guards.PageUser, page: int = 1, done: str | None = None) -> Response:
     return inbox_page(request, principal, FormState(notice=_done(request, done)), max(1, min(page, 10_000)))
 
 
 @router.get("/messages/{message_id}")
-def message(message_id: str, request: Request) -> Response:
+def message(message_id: str, request: Request, principal: guards.PageUser) -> Response:
     """Shows a message; a GET changes nothing (a link from another site cannot mark a security notice
     read): the page's "Mark as read" button POSTs, with the CSRF token."""
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
     try:
         shown = inbox_service.get_message(web.runtime(request), principal.account_id, message_id,
                                     language=http.language(request))
@@ -90,13 +83,9 @@ def message(message_id: str, request: Request) -> Response:
 
 
 @router.post("/messages/{message_id}/read")
-def read(message_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def read(message_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         inbox_service.mark_read(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -104,24 +93,17 @@ def read(message_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/messages/read-all")
-def read_all(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def read_all(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return inbox_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     inbox_service.mark_all_read(web.runtime(request), web.web_origin(request), principal.account_id)
     return web.redirect(request, "/messages?done=read_all")
 
 
 @router.post("/messages/{message_id}/delete")
-def delete(message_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return inbox_page(request, principal, web.expired_form(request, {}))
+def delete(message_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         inbox_service.delete_message(web.runtime(request), web.web_origin(request), principal.account_id, message_id)
     except errors.DomainError as exc:
         return inbox_page(request, principal, web.failed_form(request, exc, {}, ()))
@@ -137,20 +119,14 @@ def preferences_page(request: Request, principal: sessions.Principal, state: For
 
 
 @router.get("/account/notifications")
-def preferences(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
+def preferences(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return preferences_page(request, principal, FormState(notice=_done(request, done)))
 
 
 @router.post("/account/notifications")
-def save_preferences(request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if principal is None:
-        return web.to_login(request)
-    if not web.csrf_passed(request, form):
-        return preferences_page(request, principal, web.expired_form(request, {}))
+def save_preferences(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    if form.expired:
+        return preferences_page(request, principal, web.failed_form(request, web.csrf_error(), {}, ()))
     marketing.set_marketing(web.runtime(request), web.web_origin(request), principal.account_id,
                           form.get("marketing") == "on")
     return web.redirect(request, "/account/notifications?done=saved")
@@ -169,10 +145,8 @@ def unsubscribe_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/notices/unsubscribe")
-def unsubscribe(request: Request, form: FormData) -> Response:
+def unsubscribe(request: Request, form: ButtonForm) -> Response:
     token = form.get("token", "")
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
     try:
         marketing.unsubscribe(web.runtime(request), web.web_origin(request), token)
     except errors.DomainError as exc:
@@ -195,7 +169,8 @@ def unsubscribe_one_click(request: Request, token: str = "") -> Response:
 
 @router.get("/announcements")
 def announcements(request: Request) -> Response:
-    shown = announcements_service.list_announcements(web.runtime(request), kind=_kind(_signed_in(request)))
+    kind = _kind(guards.current_principal(request))
+    shown = announcements_service.list_announcements(web.runtime(request), kind=kind)
     return web.render(request, "announcements_list.html", announcements=shown)
 
 
@@ -203,7 +178,7 @@ def announcements(request: Request) -> Response:
 def announcement(announcement_id: str, request: Request) -> Response:
     try:
         shown = announcements_service.get_announcement(web.runtime(request), announcement_id,
-                                                       kind=_kind(_signed_in(request)))
+                                                       kind=_kind(guards.current_principal(request)))
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "announcements_detail.html", announcement=shown, body=web.render_markdown(shown["body"]))
@@ -230,22 +205,15 @@ def admin_announcements_page(request: Request, staff, state: FormState) -> Respo
 
 
 @router.get("/admin/announcements")
-def admin_announcements(request: Request, done: str | None = None) -> Response:
-    staff = guards.staff_page(request, "announcements.manage")
-    if isinstance(staff, Response):
-        return staff
+def admin_announcements(request: Request, staff: AnnouncementStaff, done: str | None = None) -> Response:
     return admin_announcements_page(request, staff, FormState(notice=_done(request, done)))
 
 
 @router.post("/admin/announcements")
-def admin_publish(request: Request, form: LongFormData) -> Response:
-    staff = guards.staff_page(request, "announcements.manage")
-    if isinstance(staff, Response):
-        return staff
+def admin_publish(request: Request, staff: AnnouncementStaff, form: LongForm) -> Response:
     values = {name: form.get(name, "") for name in ANNOUNCEMENT_FIELDS}
-    if not web.csrf_passed(request, form):
-        return admin_announcements_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         announcements_service.publish_announcement(
             web.runtime(request), web.web_origin(request), title=values["title"], body=values["body"],
             audience=values["audience"] or "all", starts_at=_local_time(values["starts_at"], "starts_at"),
@@ -256,13 +224,9 @@ def admin_publish(request: Request, form: LongFormData) -> Response:
 
 
 @router.post("/admin/announcements/{announcement_id}/end")
-def admin_end(announcement_id: str, request: Request, form: FormData) -> Response:
-    staff = guards.staff_page(request, "announcements.manage")
-    if isinstance(staff, Response):
-        return staff
-    if not web.csrf_passed(request, form):
-        return admin_announcements_page(request, staff, web.expired_form(request, {}))
+def admin_end(announcement_id: str, request: Request, staff: AnnouncementStaff, form: CheckedForm) -> Response:
     try:
+        form.check()
         announcements_service.end_announcement(web.runtime(request), web.web_origin(request), announcement_id,
                                  staff_id=staff.staff_id)
     except errors.DomainError as exc:
@@ -283,22 +247,15 @@ def admin_maintenance_page(request: Request, staff, state: FormState) -> Respons
 
 
 @router.get("/admin/maintenance")
-def admin_maintenance(request: Request, done: str | None = None) -> Response:
-    staff = guards.staff_page(request, "maintenance.manage")
-    if isinstance(staff, Response):
-        return staff
+def admin_maintenance(request: Request, staff: MaintenanceStaff, done: str | None = None) -> Response:
     return admin_maintenance_page(request, staff, FormState(notice=_done(request, done)))
 
 
 @router.post("/admin/maintenance")
-def admin_schedule(request: Request, form: LongFormData) -> Response:
-    staff = guards.staff_page(request, "maintenance.manage")
-    if isinstance(staff, Response):
-        return staff
+def admin_schedule(request: Request, staff: MaintenanceStaff, form: LongForm) -> Response:
     values = {name: form.get(name, "") for name in MAINTENANCE_FIELDS}
-    if not web.csrf_passed(request, form):
-        return admin_maintenance_page(request, staff, web.expired_form(request, values))
     try:
+        form.check()
         starts_at = _local_time(values["starts_at"], "starts_at")
         ends_at = _local_time(values["ends_at"], "ends_at")
         if starts_at is None or ends_at is None:
@@ -312,13 +269,9 @@ def admin_schedule(request: Request, form: LongFormData) -> Response:
 
 
 @router.post("/admin/maintenance/{window_id}/cancel")
-def admin_cancel(window_id: str, request: Request, form: FormData) -> Response:
-    staff = guards.staff_page(request, "maintenance.manage")
-    if isinstance(staff, Response):
-        return staff
-    if not web.csrf_passed(request, form):
-        return admin_maintenance_page(request, staff, web.expired_form(request, {}))
+def admin_cancel(window_id: str, request: Request, staff: MaintenanceStaff, form: CheckedForm) -> Response:
     try:
+        form.check()
         maintenance_service.cancel_maintenance(web.runtime(request), web.web_origin(request), window_id,
                                                staff_id=staff.staff_id)
     except errors.DomainError as exc:
@@ -327,12 +280,7 @@ def admin_cancel(window_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/notices/retry-failed")
-def admin_retry(request: Request, form: FormData) -> Response:
-    staff = guards.staff_page(request, "notices.manage")
-    if isinstance(staff, Response):
-        return staff
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def admin_retry(request: Request, staff: guards.StaffPage("notices.manage"), _form: ButtonForm) -> Response:
     outbox_service.retry_failed(web.runtime(request), web.web_origin(request), staff_id=staff.staff_id)
     return web.redirect(request, "/admin/maintenance?done=retried")
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
-from passport.admin import service as admin
 from passport.realname import documents, organizations, person, service
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import FIELD_CAP, FormData, FormState
+from passport.web.html import FIELD_CAP, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,9 +38,9 @@ DONE_NOTICES = {
 
 @dataclass
 class UploadForm:
-    """A multipart form: text fields (capped like every page form) and the uploaded files."""
+    """A multipart form: text fields (capped and CSRF-checked like every page form) and the uploaded files."""
 
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: web.Form = field(default_factory=web.Form)
     files: dict[str, documents.Upload] = field(default_factory=dict)
 
 
@@ -57,22 +55,17 @@ async def upload_form(request: Request) -> UploadForm:
             data = await value.read(limit)
             if data:
                 parsed.files[key] = documents.Upload(data, value.filename)
+    web.checked(request, parsed.fields)
     return parsed
 
 
 Uploaded = Annotated[UploadForm, Depends(upload_form)]
+Reviewer = guards.StaffPage("reviews.decide")
 
 
 def _notice(request: Request, done: str | None) -> str | None:
     message = DONE_NOTICES.get(done or "")
     return web.translate(request, message) if message else None
-
-
-def _signed_in(request: Request):
-    principal = guards.current_principal(request)
-    if principal is None:
-        return web.to_login(request)
-    return principal
 
 
 # --- person --------------------------------------------------------------------------------------------
@@ -88,22 +81,15 @@ def person_page(request: Request, principal, state: FormState) -> Response:
 
 
 @router.get("/account/real-name")
-def person_form(request: Request, done: str | None = None) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
+def person_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
     return person_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/real-name")
-def person_submit(request: Request, form: Uploaded) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
+def person_submit(request: Request, principal: guards.PageUser, form: Uploaded) -> Response:
     values = {"name": form.fields.get("name", "")}  # the ID number is not echoed back into the page
-    if not web.csrf_passed(request, form.fields):
-        return person_page(request, principal, web.expired_form(request, values))
     try:
+        form.fields.check()
         done = person.submit_person(web.runtime(request), web.web_origin(request), principal.account_id,
                                      name=values["name"], id_number=form.fields.get("id_number", ""),
                                      document=form.files.get("document"))
@@ -122,22 +108,15 @@ def apply_page(request: Request, principal, state: FormState) -> Response:
 
 
 @router.get("/organizations/new")
-def apply_form(request: Request) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
+def apply_form(request: Request, principal: guards.PageUser) -> Response:
     return apply_page(request, principal, FormState())
 
 
 @router.post("/organizations/new")
-def apply_submit(request: Request, form: Uploaded) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
+def apply_submit(request: Request, principal: guards.PageUser, form: Uploaded) -> Response:
     values = {name: form.fields.get(name, "") for name in ORG_FIELDS if name != "license"}
-    if not web.csrf_passed(request, form.fields):
-        return apply_page(request, principal, web.expired_form(request, values))
     try:
+        form.fields.check()
         created = organizations.apply_organization(web.runtime(request), web.web_origin(request), principal.account_id,
                                              license=form.files.get("license"), **values)
     except errors.DomainError as exc:
@@ -168,14 +147,10 @@ def organization(org_id: str, request: Request, done: str | None = None) -> Resp
 
 
 @router.post("/organizations/{org_id}/administrators")
-def add_administrator(org_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
+def add_administrator(org_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     values = {"phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, values))
     try:
+        form.check()
         organizations.add_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   phone=values["phone"])
     except errors.DomainError as exc:
@@ -184,16 +159,13 @@ def add_administrator(org_id: str, request: Request, form: FormData) -> Response
 
 
 @router.post("/organizations/{org_id}/administrators/{answer}")
-def answer_invitation(org_id: str, answer: str, request: Request, form: FormData) -> Response:
+def answer_invitation(org_id: str, answer: str, request: Request, principal: guards.PageUser,
+                      form: CheckedForm) -> Response:
     """The invitee accepts or declines, from the real-name page."""
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
     if answer not in ("accept", "decline"):
         return web.error_page(request, errors.not_found("page"))
-    if not web.csrf_passed(request, form):
-        return person_page(request, principal, web.expired_form(request, {}))
     try:
+        form.check()
         organizations.answer_invitation(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                   accept=answer == "accept")
     except errors.DomainError as exc:
@@ -204,13 +176,9 @@ def answer_invitation(org_id: str, answer: str, request: Request, form: FormData
 
 
 @router.post("/organizations/{org_id}/withdraw")
-def withdraw_application(org_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, {}))
+def withdraw_application(org_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
+        form.check()
         organizations.withdraw_application(web.runtime(request), web.web_origin(request), principal.account_id, org_id)
     except errors.DomainError as exc:
         return organization_page(request, org_id, web.failed_form(request, exc, {}, ()))
@@ -218,13 +186,10 @@ def withdraw_application(org_id: str, request: Request, form: FormData) -> Respo
 
 
 @router.post("/organizations/{org_id}/administrators/{account_id}/remove")
-def remove_administrator(org_id: str, account_id: str, request: Request, form: FormData) -> Response:
-    principal = _signed_in(request)
-    if isinstance(principal, Response):
-        return principal
-    if not web.csrf_passed(request, form):
-        return organization_page(request, org_id, web.expired_form(request, {}))
+def remove_administrator(org_id: str, account_id: str, request: Request, principal: guards.PageUser,
+                         form: CheckedForm) -> Response:
     try:
+        form.check()
         organizations.remove_administrator(web.runtime(request), web.web_origin(request), principal.account_id, org_id,
                                      account_id)
     except errors.DomainError as exc:
@@ -233,16 +198,6 @@ def remove_administrator(org_id: str, account_id: str, request: Request, form: F
 
 
 # --- reviewers: one item of the organisation or real-name queue -----------------------------------------
-
-def _staff(request: Request) -> admin.StaffPrincipal | Response:
-    """The reviewer of the ``passport_admin`` cookie, or the login page / a 403 page instead."""
-    staff = admin.authenticate_staff(web.runtime(request), request.cookies.get(http.ADMIN_COOKIE))
-    if staff is None:
-        return web.redirect(request, "/admin/login?next=" + quote(request.url.path, safe="/"))
-    if not staff.may("reviews.decide"):
-        return web.error_page(request, admin.forbidden())
-    return staff
-
 
 def review_page(request: Request, staff, review_id: str, state: FormState) -> Response:
     rt = web.runtime(request)
@@ -261,21 +216,14 @@ def review_page(request: Request, staff, review_id: str, state: FormState) -> Re
 
 
 @router.get("/admin/reviews/{review_id}")
-def review_detail(review_id: str, request: Request, done: str | None = None) -> Response:
-    staff = _staff(request)
-    if isinstance(staff, Response):
-        return staff
+def review_detail(review_id: str, request: Request, staff: Reviewer, done: str | None = None) -> Response:
     return review_page(request, staff, review_id, FormState(notice=_notice(request, done)))
 
 
 @router.post("/admin/reviews/{review_id}/claim")
-def review_claim(review_id: str, request: Request, form: FormData) -> Response:
-    staff = _staff(request)
-    if isinstance(staff, Response):
-        return staff
-    if not web.csrf_passed(request, form):
-        return review_page(request, staff, review_id, web.expired_form(request, {}))
+def review_claim(review_id: str, request: Request, staff: Reviewer, form: CheckedForm) -> Response:
     try:
+        form.check()
         reviews.claim(web.runtime(request), web.web_origin(request), review_id, staff)
     except errors.DomainError as exc:
         return review_page(request, staff, review_id, web.failed_form(request, exc, {}, ()))
@@ -283,14 +231,10 @@ def review_claim(review_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.post("/admin/reviews/{review_id}/decide")
-def review_decide(review_id: str, request: Request, form: FormData) -> Response:
-    staff = _staff(request)
-    if isinstance(staff, Response):
-        return staff
+def review_decide(review_id: str, request: Request, staff: Reviewer, form: CheckedForm) -> Response:
     values = {"decision": form.get("decision", ""), "reason": form.get("reason", "")}
-    if not web.csrf_passed(request, form):
-        return review_page(request, staff, review_id, web.expired_form(request, values))
     try:
+        form.check()
         decided = reviews.decide(web.runtime(request), web.web_origin(request), review_id, staff,
                                  decision=values["decision"], reason=values["reason"])
     except errors.DomainError as exc:
@@ -299,11 +243,8 @@ def review_decide(review_id: str, request: Request, form: FormData) -> Response:
 
 
 @router.get("/admin/reviews/{review_id}/document")
-def review_document(review_id: str, request: Request) -> Response:
+def review_document(review_id: str, request: Request, staff: Reviewer) -> Response:
     """The uploaded file, for reviewers only (the ``passport_admin`` cookie); audited each time."""
-    staff = _staff(request)
-    if isinstance(staff, Response):
-        return staff
     try:
         data, kind = documents.review_document(web.runtime(request), web.web_origin(request), staff.staff_id,
                                              review_id)

@@ -11,7 +11,7 @@ from passport.clock import china_time
 from passport.credentials import codes
 from passport.sessions import service
 from passport.web import html as web
-from passport.web.html import FormData, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,13 +53,12 @@ def login_form(request: Request, method: str = "password") -> Response:
 
 
 @router.post("/login")
-def login(request: Request, form: FormData) -> Response:
+def login(request: Request, form: CheckedForm) -> Response:
     method = "sms" if form.get("method") == "sms" else "password"
     values = {"login": form.get("login", ""), "phone": form.get("phone", "")}
-    if not web.csrf_passed(request, form):
-        return login_page(request, web.expired_form(request, values), method)
     rt, origin = web.runtime(request), web.web_origin(request)
     try:
+        form.check()
         if method == "sms":
             issued, _account = service.login_code(rt, origin, phone=values["phone"],
                                                   code=form.get("code", ""))
@@ -76,11 +75,11 @@ def login(request: Request, form: FormData) -> Response:
 
 
 @router.post("/login/mfa")
-def login_mfa(request: Request, form: FormData) -> Response:
+def login_mfa(request: Request, form: CheckedForm) -> Response:
     token = form.get("mfa_token", "")
     by_key = "recovery_key" in form
-    if not web.csrf_passed(request, form):
-        return mfa_page(request, web.expired_form(request, {}), token)
+    if form.expired:  # before the try: a stale form is this step's, not the 403 of a refused login
+        return mfa_page(request, web.failed_form(request, web.csrf_error(), {}, ()), token)
     try:
         issued, _account = service.login_mfa(
             web.runtime(request), web.web_origin(request), mfa_token=token,
@@ -103,9 +102,7 @@ def login_mfa(request: Request, form: FormData) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, form: FormData) -> Response:
-    if not web.csrf_passed(request, form):
-        return web.error_page(request, web.csrf_error())
+def logout(request: Request, _form: ButtonForm) -> Response:
     principal = guards.current_principal(request)
     if principal is not None:
         try:
@@ -116,24 +113,21 @@ def logout(request: Request, form: FormData) -> Response:
 
 
 @router.post("/send-code")
-def send_code(request: Request, form: FormData) -> Response:
+def send_code(request: Request, form: CheckedForm) -> Response:
     """The "send code" button without JavaScript: send, then show the same form again."""
     purpose = form.get("purpose", "")
     page = web.code_form(request, purpose)
     if page is None:
         return web.error_page(request, errors.not_found("page"))
     values = {key: form[key] for key in KEPT_ON_SEND if key in form}
-    if not web.csrf_passed(request, form):
-        return page(request, web.expired_form(request, values))
     try:
+        form.check()
         sent = codes.send_code(web.runtime(request), web.web_origin(request), channel="sms",
                                      to=values.get("phone", ""), purpose=purpose,
                                      account_exists=accounts.account_exists)
     except errors.DomainError as exc:
         return page(request, web.failed_form(request, exc, values, ("phone", "code")))
-    notice = web.translate(request, "Code sent. It is valid for %(minutes)s minutes.",
-                           minutes=sent["expires_in"] // 60)
-    return page(request, FormState(values=values, notice=notice, wait=sent["resend_after"]))
+    return page(request, web.code_sent_form(request, sent, values))
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).

@@ -133,24 +133,49 @@ def web_origin(request: Request) -> Origin:
     return http.origin(request, "web")
 
 
-def form_reader(cap: int):
-    """A dependency that reads the form's text fields, each cut at ``cap`` characters. A form with a
-    longer text (a document, an announcement) passes a cap one past its service's limit, so the service
-    refuses the text rather than the page cutting it."""
+class Form(dict[str, str]):
+    """A posted form's text fields, read by a form dependency that has checked its CSRF token."""
 
-    async def read_form(request: Request) -> dict[str, str]:
+    expired = False  # the token did not match the cookie's: a stale page, or a forged post
+
+    def check(self) -> None:
+        """Refuse a stale form with the same error as any other (403 ``csrf_failed``): the handler's
+        ``except errors.DomainError`` shows it on the form again, values kept."""
+        if self.expired:
+            raise csrf_error()
+
+
+def form_reader(cap: int):
+    """A dependency that reads the form's text fields, each cut at ``cap`` characters, and checks its
+    CSRF token. A form with a longer text (a document, an announcement) passes a cap one past its
+    service's limit, so the service refuses the text rather than the page cutting it."""
+
+    async def read_form(request: Request) -> Form:
         form = await request.form()
-        return {key: value[:cap] for key, value in form.multi_items() if isinstance(value, str)}
+        return checked(request, Form((key, value[:cap]) for key, value in form.multi_items() if isinstance(value, str)))
 
     return read_form
 
 
+def checked(request: Request, form: Form) -> Form:
+    """``form`` with its CSRF verdict (for a dependency that reads a form of its own, such as an upload)."""
+    form.expired = not http.csrf_ok(request, form.get("csrf_token"))
+    return form
+
+
 # Sync handlers run in the thread pool; the async dependency reads the body on the event loop.
-FormData = Annotated[dict[str, str], Depends(form_reader(FIELD_CAP))]
+CheckedForm = Annotated[Form, Depends(form_reader(FIELD_CAP))]
 
 
-def csrf_passed(request: Request, form: dict[str, str]) -> bool:
-    return http.csrf_ok(request, form.get("csrf_token"))
+def button_form(request: Request, form: CheckedForm) -> Form:
+    """A form that is only a button (log out, verify, retry): a stale token answers the 403 error page,
+    there being no values to keep."""
+    if form.expired:
+        raise Answered(error_page(request, csrf_error()))
+    return form
+
+
+ButtonForm = Annotated[Form, Depends(button_form)]
 
 
 def csrf_error() -> errors.DomainError:
@@ -168,12 +193,17 @@ def end_browser_session(request: Request, response: Response) -> None:
                            httponly=True)
 
 
-class Redirected(Exception):  # noqa: N818 - not an error: a guard's answer instead of the page
-    """Raised by a page guard (a dependency) whose answer replaces the page: app.py sends ``response``."""
+class Answered(Exception):  # noqa: N818 - not an error: a guard's answer instead of the page
+    """Raised by a page guard (a dependency) whose answer replaces the page (a redirect, the 403 page):
+    app.py sends ``response``."""
 
     def __init__(self, response: Response) -> None:
-        super().__init__(response.headers.get("location"))
+        super().__init__(response.headers.get("location") or response.status_code)
         self.response = response
+
+
+class Redirected(Answered):
+    """A guard's redirect: to the login page, signed out."""
 
 
 def to_login(request: Request) -> Response:
@@ -219,8 +249,11 @@ def failed_form(request: Request, exc: errors.DomainError, values: dict[str, str
     return FormState(values=values, alert=alert, errors=field_errors, wait=wait, status=exc.status)
 
 
-def expired_form(request: Request, values: dict[str, str]) -> FormState:
-    return FormState(values=values, alert=translate(request, csrf_error().title), status=403)
+def code_sent_form(request: Request, sent: dict[str, Any], values: dict[str, str] | None = None) -> FormState:
+    """The form again after a code went out (``sent``: the code service's answer): how long the code
+    holds, and the wait before the button works again."""
+    notice = translate(request, "Code sent. It is valid for %(minutes)s minutes.", minutes=sent["expires_in"] // 60)
+    return FormState(values=values or {}, notice=notice, wait=sent["resend_after"])
 
 
 # Pages holding a "send code" button, by code purpose: the no-JS /send-code handler re-renders the
