@@ -37,6 +37,8 @@ from passport.notify import pages as notify_pages
 from passport.notify.pages import MaintenanceGate
 from passport.realname import api as realname_api
 from passport.realname import pages as realname_pages
+from passport.registration import api as registration_api
+from passport.registration import pages as registration_pages
 from passport.runtime import Runtime, build_runtime
 from passport.sessions import api as sessions_api
 from passport.sessions import pages as sessions_pages
@@ -53,15 +55,15 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # The one list of routers, in the order FastAPI tries them (the hottest first). No module registers
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
-    accounts_api, sessions_api, credentials_api, agreements_api, audit_api, admin_api, notify_api, realname_api,
-    cancellation_api))
+    accounts_api, sessions_api, registration_api, credentials_api, agreements_api, audit_api, admin_api, notify_api,
+    realname_api, cancellation_api))
 PAGE_ROUTERS = tuple(m.router for m in (
-    agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, admin_pages, audit_pages,
-    credentials_pages, sessions_pages))
+    agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, registration_pages,
+    admin_pages, audit_pages, credentials_pages, sessions_pages))
 # What every page's layout shows of the signed-in account (web/ asks, the domains answer).
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).
-CODE_FORM_PAGES = (accounts_pages, sessions_pages, credentials_pages)
+CODE_FORM_PAGES = (registration_pages, sessions_pages, credentials_pages)
 
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],

@@ -11,24 +11,13 @@ from passport.accounts.schemas import (
     EmailCodeSent,
     EmailIn,
     ProfileIn,
-    Registered,
-    RegisterIn,
 )
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
 from passport.guards import Authenticated
-from passport.registration import service as registration
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["accounts"])
-
-
-@router.post("/accounts", status_code=201, response_model=Registered)
-def register(body: RegisterIn, rt: Rt, origin: ApiOrigin) -> dict:
-    rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
-    done = registration.register(rt, origin, phone=body.phone, code=body.code, password=body.password,
-                            nickname=body.nickname, accepted=body.agreements)
-    return {"account": done.account, "recovery_key": done.recovery_key, "session": done.session.public()}
 
 
 @router.get("/me", response_model=AccountOut)
