@@ -194,11 +194,11 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
             # The owner's cancellation stands (NDSR Art. 23): the account stays ``cancelling`` and the
             # restriction is what a withdrawal gives back, so no second request can be made over it.
             kept_for, pending.previous_status, target = pending, target, "cancelling"
-        if target is not None:
-            account.status = target
-            account.status_reason = None if target == "active" else reason
-            account.status_until = None if target == "active" else until
-            account.updated_at = now
+        # The row is locked, so the status read is the one written over; the condition backs that up.
+        if target is not None and not accounts.set_status(
+                db, account_id, target, expected=previous, now=now, reason=None if target == "active" else reason,
+                until=None if target == "active" else until):
+            raise _conflict("invalid_transition", "This action is not possible in the account's current status.")
         revoked = sessions.revoke_all(rt, db, account_id) if action in REVOKES_SESSIONS else 0
         row = AccountAction(account_id=account_id, action=action, reason=reason, until=until,
                             staff_id=staff.staff_id, created_at=now)

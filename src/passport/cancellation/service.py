@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,9 +129,7 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accou
         else:
             # The status moves only from the one read above: of two requests at once, one wins.
             status = account.status
-            moved = db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
-                                                              accounts.Account.status == status)
-                               .values(status="cancelling", updated_at=now)).rowcount
+            moved = accounts.set_status(db, account_id, "cancelling", expected=status, now=now)
             if not moved:
                 current = db.scalar(select(accounts.Account.status).where(accounts.Account.id == account_id))
                 refusal = _refusal(current)
@@ -205,9 +203,8 @@ def withdraw(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
         if request is None:
             raise errors.not_found("cancellation")
         request.status, request.closed_at = "withdrawn", now
-        db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
-                                                  accounts.Account.status == "cancelling")
-                   .values(status=request.previous_status, updated_at=now))
+        # Only from ``cancelling``: a status the platform set meanwhile stays.
+        accounts.set_status(db, account_id, request.previous_status, expected="cancelling", now=now)
         audit.record(db, at=now, action="cancellation.withdrawn", origin=origin, actor_type="user",
                      actor_id=account_id, subject_type="account", subject_id=account_id,
                      details={"request": request.id, "status": request.previous_status})
@@ -326,7 +323,7 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
     _step(rt, request, "sessions")
     erased_codes = codes.erase_codes(db, targets)
     _step(rt, request, "codes")
-    _anonymise(account, now)
+    _anonymise(db, account, now)
     db.flush()
     _step(rt, request, "account")
     request.status, request.closed_at = "finalised", now
@@ -364,7 +361,7 @@ def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, acc
         return False
     request.status, request.closed_at = "void", now
     if account.status == "cancelling":
-        account.status, account.updated_at = request.previous_status, now
+        accounts.set_status(db, account.id, request.previous_status, expected="cancelling", now=now)
     audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
                  subject_type="account", subject_id=account.id,
                  details={"request": request.id, "status": account.status, "reason": "last_administrator",
@@ -375,20 +372,21 @@ def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, acc
     return True
 
 
-def _anonymise(account, now: datetime) -> None:
+_ERASED = ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
+           "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash", "recovery_key_hash", "totp_secret_enc",
+           "totp_enabled_at", "totp_last_step", "locked_until")
+
+
+def _anonymise(db: Session, account, now: datetime) -> None:
     """The tombstone: the id (a random pseudonym the audit log and the ledger name), the kind, and
     the dates. Every personal field and every blind index goes, so the phone and email can register
-    again and nothing links the pseudonym back to a person."""
-    for name in ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc",
-                 "email_pending_bidx", "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash",
-                 "recovery_key_hash", "totp_secret_enc", "totp_enabled_at", "totp_last_step", "locked_until",
-                 "status_reason", "status_until"):
-        setattr(account, name, None)
-    account.nickname = TOMBSTONE_NICKNAME
-    account.real_name_status = "none"
-    account.failed_logins = 0
-    account.status = "cancelled"
-    account.updated_at = now
+    again and nothing links the pseudonym back to a person. Written over the status read under the
+    lock, in the one UPDATE that makes the account ``cancelled``."""
+    tombstone = dict.fromkeys(_ERASED) | {"nickname": TOMBSTONE_NICKNAME, "real_name_status": "none",
+                                          "failed_logins": 0}
+    if not accounts.set_status(db, account.id, "cancelled", expected=account.status, now=now, reason=None,
+                               until=None, also=tombstone):
+        raise RuntimeError(f"account {account.id} left {account.status!r} while locked for its finalisation")
 
 
 # --- the personal-data export (PIPL Art. 45) ---------------------------------------------------------

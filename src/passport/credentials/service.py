@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -177,11 +177,11 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
         key_ok = bool(proved and account and account.recovery_key_hash == proved)
         outcome = (codes.redeem_code(rt, db, target, codes.Purpose.UNFREEZE, code or "") if key_ok
                    else codes.Redeemed.NONE)
-        done = outcome is codes.Redeemed.OK and account.status == "frozen"
+        # Only from the freeze just read: a status the platform set meanwhile stays (not_frozen).
+        done = outcome is codes.Redeemed.OK and account.status == "frozen" and accounts.set_status(
+            db, account.id, "active", expected="frozen", now=now, reason=None, until=None,
+            also={"password_hash": password_hash, "failed_logins": 0, "locked_until": None})
         if done:
-            db.execute(update(_accounts).where(_accounts.c.id == account.id)
-                       .values(status="active", status_reason=None, status_until=None, password_hash=password_hash,
-                               failed_logins=0, locked_until=None, updated_at=now))
             revoked = sessions.revoke_all(rt, db, account.id)
             audit.record(db, at=now, action="account.unfrozen", origin=origin, actor_type="user", actor_id=account.id,
                          subject_type="account", subject_id=account.id, details={"sessions_revoked": revoked})
@@ -198,18 +198,21 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
 def _freeze(rt: Runtime, db: Session, origin: audit.Origin, account_id: str, status: str, now: datetime,
             method: str) -> bool:
     """Freeze inside the caller's unit of work. An account in another platform-set status is not
-    frozen, but its sessions end all the same: its owner says someone else holds them."""
-    if status in FREEZABLE:
-        db.execute(update(_accounts).where(_accounts.c.id == account_id)
-                   .values(status="frozen", status_reason=None, status_until=None, updated_at=now))
+    frozen, but its sessions end all the same: its owner says someone else holds them. The status
+    moves only if it is still freezable when written: a suspension that committed since ``status``
+    was read stands, and the freeze is refused as if it had been read."""
+    frozen = status in FREEZABLE and accounts.set_status(db, account_id, "frozen", expected=FREEZABLE, now=now,
+                                                         reason=None, until=None)
+    if status in FREEZABLE and not frozen:
+        status = db.scalar(select(_accounts.c.status).where(_accounts.c.id == account_id))
     revoked = sessions.revoke_all(rt, db, account_id)
-    audit.record(db, at=now, action="account.frozen" if status in FREEZABLE else "account.freeze", origin=origin,
-                 result="ok" if status in FREEZABLE else "denied", actor_type="user", actor_id=account_id,
+    audit.record(db, at=now, action="account.frozen" if frozen else "account.freeze", origin=origin,
+                 result="ok" if frozen else "denied", actor_type="user", actor_id=account_id,
                  subject_type="account", subject_id=account_id,
                  details={"method": method, "status": status, "sessions_revoked": revoked})
-    if status in FREEZABLE:
+    if frozen:
         _notify(rt, db, account_id, "account_frozen", now)
-    return status in FREEZABLE
+    return frozen
 
 
 def _after_freeze(rt: Runtime, account_id: str, phone: str | None, frozen: bool, now: datetime) -> None:
