@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -20,6 +23,7 @@ from passport.ipregion import resolver as ip_regions
 from passport.runtime import Runtime
 
 STATUSES = ("active", "frozen", "restricted", "suspended", "cancelling", "cancelled", "terminated")
+INITIAL_STATUS = "active"  # registration creates the row in it; every later change goes through set_status
 EMAIL_FIELD, EMAIL_PENDING_FIELD = "account.email", "account.email_pending"
 NICKNAME_MAX = 32
 BIO_MAX = 200
@@ -96,6 +100,88 @@ def find(db: Session | Connection, target: Target):
 
 # The same reads as run by a password login on PostgreSQL (sessions.service).
 FIND_HOT = {channel: HotStatement(statement) for channel, statement in _FIND.items()}
+
+
+# --- the status machine ------------------------------------------------------------------------------
+
+_STAFF_ACTS = "staff act on the account (COMPLIANCE R3, admin.enforcement.act)"
+# Every change of an account's status, and why it exists. ``set_status`` refuses any other;
+# cancelled and terminated are final.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("active", "frozen"): "the owner freezes a stolen account (C4): by SMS code or signed in",
+    ("frozen", "frozen"): "the owner freezes it again: the freeze stands, every session ends once more",
+    ("frozen", "active"): "the owner unfreezes it with the SMS code and the recovery key (C4)",
+    ("active", "restricted"): _STAFF_ACTS + ": restrict",
+    ("restricted", "restricted"): _STAFF_ACTS + ": restrict again, with a new reason or end",
+    ("suspended", "restricted"): _STAFF_ACTS + ": restrict a suspended account",
+    ("cancelling", "restricted"): _STAFF_ACTS + ": restrict with no cancellation pending; "
+                                  "or the owner withdraws a cancellation asked while restricted",
+    ("cancelling", "cancelling"): _STAFF_ACTS + ": restrict during the cooling-off: the owner's cancellation "
+                                  "stands (NDSR Art. 23), the restriction is what a withdrawal gives back",
+    ("active", "suspended"): _STAFF_ACTS + ": suspend",
+    ("restricted", "suspended"): _STAFF_ACTS + ": suspend a restricted account",
+    ("suspended", "suspended"): _STAFF_ACTS + ": suspend again, with a new reason or end",
+    ("cancelling", "suspended"): _STAFF_ACTS + ": suspend during the cooling-off (the finalisation is then void)",
+    ("suspended", "active"): _STAFF_ACTS + ": unsuspend; or the suspension's end passed (lifted at the next login)",
+    ("restricted", "active"): _STAFF_ACTS + ": unsuspend lifts a restriction",
+    ("active", "terminated"): _STAFF_ACTS + ": terminate",
+    ("frozen", "terminated"): _STAFF_ACTS + ": terminate a frozen account",
+    ("restricted", "terminated"): _STAFF_ACTS + ": terminate a restricted account",
+    ("suspended", "terminated"): _STAFF_ACTS + ": terminate a suspended account",
+    ("cancelling", "terminated"): _STAFF_ACTS + ": terminate during the cooling-off",
+    ("active", "cancelling"): "the owner asks to cancel (D1): the cooling-off starts",
+    ("restricted", "cancelling"): "the owner asks to cancel while restricted: a restriction does not take away "
+                                  "the right to leave (NDSR Art. 23)",
+    ("cancelling", "active"): "the owner withdraws the cancellation; or its finalisation is void (the last "
+                              "administrator of an organisation): the status it had comes back",
+    ("cancelling", "cancelled"): "the cooling-off ended: the worker finalises, the row becomes a tombstone",
+    ("active", "cancelled"): "finalised after a suspension during the cooling-off was lifted (the request stood)",
+    ("restricted", "cancelled"): "finalised after a restriction during the cooling-off (the request stood)",
+}
+
+
+class InvalidTransition(errors.DomainError):
+    """A status change the table does not allow: the caller should have refused it by its own rule."""
+
+    def __init__(self, sources: Collection[str], to: str) -> None:
+        super().__init__("invalid_transition", "This action is not possible in the account's current status.", 409)
+        self.sources, self.to = tuple(sources), to
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # set_status leaves status_reason / status_until as they are
+_STATUS_COLUMNS = frozenset({"status", "status_reason", "status_until", "updated_at"})
+
+
+def set_status(db: Session, account_id: str, to: str, *, expected: str | Collection[str], now: datetime,
+               reason: str | None = KEEP, until: datetime | None = KEEP, where: ColumnElement[bool] | None = None,
+               also: Mapping[str, Any] | None = None) -> bool:
+    """Move the account to ``to``, in the caller's transaction, if it is in one of the ``expected``
+    statuses (and ``where`` holds) when the write happens: one UPDATE with the condition in it, so of
+    two writers racing, the one whose expected status no longer holds changes nothing. Returns
+    whether the row changed. Raises ``InvalidTransition`` for a change ``TRANSITIONS`` does not allow.
+    ``also``: other columns to set in the same UPDATE (never the status columns). Account objects
+    loaded in ``db`` see the new values."""
+    sources = (expected,) if isinstance(expected, str) else tuple(expected)
+    if not sources or any((source, to) not in TRANSITIONS for source in sources):
+        raise InvalidTransition(sources, to)
+    extra = dict(also or {})
+    if _STATUS_COLUMNS & extra.keys():
+        raise ValueError(f"set_status: status columns go through its own arguments, not also={sorted(extra)}")
+    values = {"status": to, "updated_at": now} | extra
+    if reason is not KEEP:
+        values["status_reason"] = reason
+    if until is not KEEP:
+        values["status_until"] = until
+    condition = (Account.id == account_id) & Account.status.in_(sources)
+    if where is not None:
+        condition &= where
+    statement = update(Account).where(condition).values(values).execution_options(synchronize_session="fetch")
+    return db.execute(statement).rowcount == 1
 
 
 # --- activity (API.md "Credentials": GET /me/activity) --------------------------------------------

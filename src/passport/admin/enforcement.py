@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,10 +24,9 @@ from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
-from passport.notify import outbox
 from passport.runtime import Runtime
-from passport.senders.sms import SmsMessage
 from passport.sessions import service as sessions
+from passport.work import Work, unit_of_work
 
 ACTIONS = ("warn", "require_correction", "restrict", "suspend", "unsuspend", "terminate")
 # The status each action leaves; None keeps the current one.
@@ -132,16 +132,14 @@ def reveal(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id:
     if field not in REVEAL_FIELDS:
         raise errors.invalid("invalid_field", "Only the phone or the email can be revealed.", "field")
     reason = clean_reason(reason, REVEAL_REASON_MIN)
-    now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.get(db, account_id)
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id)) as work:
+        account = accounts.get(work.db, account_id)
         encrypted = account.phone_enc if field == "phone" else account.email_enc
         if encrypted is None:
             raise errors.not_found(field)
         value = rt.keys.cipher.decrypt(encrypted, REVEAL_FIELDS[field])
-        audit.record(db, at=now, action="account.revealed", origin=origin, actor_type="staff",
-                     actor_id=staff.staff_id, subject_type="account", subject_id=account_id,
-                     details={"field": field, "reason": reason, "staff_login": staff.login})
+        work.audit("account.revealed", subject=("account", account_id),
+                   details={"field": field, "reason": reason, "staff_login": staff.login})
     return value
 
 
@@ -178,7 +176,8 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
     until = as_utc(until) if until is not None else None
     if action in ("unsuspend", "terminate", "warn"):
         until = None
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
+        db = work.db
         # Locked in the order withdrawal and finalisation lock them (the pending cancellation request,
         # then the account), so that one at the same time waits for this one.
         pending = db.scalars(select(CancellationRequest).where(
@@ -194,34 +193,30 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
             # The owner's cancellation stands (NDSR Art. 23): the account stays ``cancelling`` and the
             # restriction is what a withdrawal gives back, so no second request can be made over it.
             kept_for, pending.previous_status, target = pending, target, "cancelling"
-        if target is not None:
-            account.status = target
-            account.status_reason = None if target == "active" else reason
-            account.status_until = None if target == "active" else until
-            account.updated_at = now
+        # The row is locked, so the status read is the one written over; the condition backs that up.
+        if target is not None and not accounts.set_status(
+                db, account_id, target, expected=previous, now=now, reason=None if target == "active" else reason,
+                until=None if target == "active" else until):
+            raise _conflict("invalid_transition", "This action is not possible in the account's current status.")
         revoked = sessions.revoke_all(rt, db, account_id) if action in REVOKES_SESSIONS else 0
         row = AccountAction(account_id=account_id, action=action, reason=reason, until=until,
                             staff_id=staff.staff_id, created_at=now)
         db.add(row)
         db.flush()
-        audit.record(db, at=now, action=f"account.action.{action}", origin=origin, actor_type="staff",
-                     actor_id=staff.staff_id, subject_type="account", subject_id=account_id,
-                     details={"reason": reason, "until": rfc3339(until), "from_status": previous,
-                              "to_status": account.status, "revoked_sessions": revoked,
-                              "staff_login": staff.login}
-                     | ({"cancellation_request": kept_for.id, "status_after_withdrawal": "restricted"}
-                        if kept_for is not None else {}))
-        notice = _notice(rt, db, account, action, reason, until)
+        work.audit(f"account.action.{action}", subject=("account", account_id),
+                   details={"reason": reason, "until": rfc3339(until), "from_status": previous,
+                            "to_status": account.status, "revoked_sessions": revoked,
+                            "staff_login": staff.login}
+                   | ({"cancellation_request": kept_for.id, "status_after_withdrawal": "restricted"}
+                      if kept_for is not None else {}))
+        _notice(work, account, action, reason, until)
         taken = ActionTaken(row.id, _summary(rt, account), revoked)
-    # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.
-    sessions.forget_sessions(rt, account_id=account_id)
-    if notice is not None:
-        rt.dispatch_sms(notice)
+        # Again after the commit: a request between revoke_all's drop and the commit may have cached a row.
+        work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
     return taken
 
 
-def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
-            until: datetime | None) -> SmsMessage | None:
+def _notice(work: Work, account, action: str, reason: str, until: datetime | None) -> None:
     """The user is told of every action, with its reason (§五(四)); the time is Beijing time.
     Inbox and SMS through the outbox, in the action's unit of work."""
     deadline = {"zh-CN": "", "en": ""}
@@ -230,7 +225,6 @@ def _notice(rt: Runtime, db: Session, account, action: str, reason: str,
         correction = action == "require_correction"
         deadline = {"zh-CN": f"{'改正期限' if correction else '截止时间'}：{when}（北京时间）。",
                     "en": f"{'Correct by' if correction else 'Until'}: {when} (Beijing time)."}
-    outbox.notify_account(rt, db, account_id=account.id, template="notice_account_action", params={
+    work.notify(account.id, "notice_account_action", {
         "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
         "reason": reason, "deadline": deadline, "until": rfc3339(until) or ""})
-    return None

@@ -20,10 +20,11 @@ back to a person. The audit retention sweep removes the records when their perio
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,11 +38,11 @@ from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes
 from passport.credentials import service as credentials
 from passport.notify import export as notify_export
-from passport.notify import outbox
 from passport.realname import service as realname
 from passport.realname.models import Organization, OrganizationAdmin
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
+from passport.work import SYSTEM, Work, unit_of_work
 
 log = structlog.get_logger("passport.cancellation")
 
@@ -60,6 +61,7 @@ REFUSED = {
 # account took during the cooling-off (a restriction, one lifted) leaves the owner's request standing.
 PLATFORM_HOLDS = frozenset({"frozen", "suspended", "terminated"})
 TOMBSTONE_NICKNAME = "已注销用户"
+_WORKER = audit.Origin(channel="worker")
 def _refusal(status: str) -> errors.DomainError:
     code, title, http_status = REFUSED.get(
         status, ("cancellation_not_allowed", "This account cannot be cancelled in its current status.", 409))
@@ -103,7 +105,6 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
         request = _start_cooling_off(rt, origin, account, target, code, now, effective_at)
     except IntegrityError:  # another request won the race to the one cooling_off row
         raise _refusal("cancelling") from None
-    sessions.forget_sessions(rt, account_id=account_id)
     log.info("cancellation.requested", request=request.id, effective_at=rfc3339(effective_at))
     return _view(request, now) | {"status": COOLING_OFF}
 
@@ -112,7 +113,8 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accou
                        now: datetime, effective_at: datetime) -> CancellationRequest:
     account_id = account.id
     refusal = None
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        db = work.db
         blockers = realname.cancellation_blockers(rt, db, account_id)
         if blockers:  # became the last administrator meanwhile: refused before the code is used
             raise _blocked(blockers)
@@ -123,31 +125,29 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accou
             rt, db, target, codes.Purpose.CANCEL_ACCOUNT, code or "")
         if outcome is None:
             refusal = _refusal("cancelling")
-            _failure(db, origin, account_id, now, "cancelling")
+            _failure(work, account_id, "cancelling")
         elif outcome is not codes.Redeemed.OK:
-            _failure(db, origin, account_id, now, "invalid_code")
+            _failure(work, account_id, "invalid_code")
         else:
             # The status moves only from the one read above: of two requests at once, one wins.
             status = account.status
-            moved = db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
-                                                              accounts.Account.status == status)
-                               .values(status="cancelling", updated_at=now)).rowcount
+            moved = accounts.set_status(db, account_id, "cancelling", expected=status, now=now)
             if not moved:
                 current = db.scalar(select(accounts.Account.status).where(accounts.Account.id == account_id))
                 refusal = _refusal(current)
-                _failure(db, origin, account_id, now, current)
+                _failure(work, account_id, current)
             else:
                 request = CancellationRequest(account_id=account_id, status=COOLING_OFF, previous_status=status,
                                               requested_at=now, effective_at=effective_at,
                                               reminded_at=now if _reminder_due(effective_at, now) else None)
                 db.add(request)
                 db.flush()
-                audit.record(db, at=now, action="cancellation.requested", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details={"request": request.id, "effective_at": rfc3339(effective_at),
-                                      "previous_status": status})
-                outbox.notify_account(rt, db, account_id=account_id, template="cancellation_requested",
-                                      params={"effective_at": china_time(effective_at)}, channels=("inbox", "sms"))
+                work.audit("cancellation.requested", subject=("account", account_id),
+                           details={"request": request.id, "effective_at": rfc3339(effective_at),
+                                    "previous_status": status})
+                work.notify(account_id, "cancellation_requested", {"effective_at": china_time(effective_at)},
+                            channels=("inbox", "sms"))
+                work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
     if outcome is None:
         raise refusal
     if outcome is not codes.Redeemed.OK:
@@ -169,16 +169,15 @@ def _reminder_due(effective_at: datetime, now: datetime) -> bool:
     return effective_at - timedelta(days=1) <= now
 
 
-def _failure(db: Session, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
-    audit.record(db, at=now, action="cancellation.request", origin=origin, actor_type="user", actor_id=account_id,
-                 subject_type="account", subject_id=account_id,
-                 result="denied" if reason not in ("wrong_password", "invalid_code") else "failed",
-                 details={"reason": reason})
+def _failure(work: Work, account_id: str, reason: str) -> None:
+    work.audit("cancellation.request", actor=("user", account_id), subject=("account", account_id),
+               result="denied" if reason not in ("wrong_password", "invalid_code") else "failed",
+               details={"reason": reason})
 
 
 def _record_failure(rt: Runtime, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
-    with rt.db.write() as db:
-        _failure(db, origin, account_id, now, reason)
+    with unit_of_work(rt, origin, at=now) as work:
+        _failure(work, account_id, reason)
 
 
 def current(rt: Runtime, account_id: str) -> dict[str, Any]:
@@ -199,21 +198,18 @@ def pending_of(rt: Runtime, account_id: str) -> dict[str, Any] | None:
 def withdraw(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
     """Withdraw the pending request: the account gets back the status it had. 404 when nothing is
     pending, or when the worker has finalised it already."""
-    now = rt.clock.now()
-    with rt.db.write() as db:
-        request = _pending(db, account_id, lock=True)
+    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+        now = work.at
+        request = _pending(work.db, account_id, lock=True)
         if request is None:
             raise errors.not_found("cancellation")
         request.status, request.closed_at = "withdrawn", now
-        db.execute(update(accounts.Account).where(accounts.Account.id == account_id,
-                                                  accounts.Account.status == "cancelling")
-                   .values(status=request.previous_status, updated_at=now))
-        audit.record(db, at=now, action="cancellation.withdrawn", origin=origin, actor_type="user",
-                     actor_id=account_id, subject_type="account", subject_id=account_id,
-                     details={"request": request.id, "status": request.previous_status})
-        outbox.notify_account(rt, db, account_id=account_id, template="cancellation_withdrawn",
-                              params={"time": china_time(now)}, channels=("inbox", "sms"))
-    sessions.forget_sessions(rt, account_id=account_id)
+        # Only from ``cancelling``: a status the platform set meanwhile stays.
+        accounts.set_status(work.db, account_id, request.previous_status, expected="cancelling", now=now)
+        work.audit("cancellation.withdrawn", subject=("account", account_id),
+                   details={"request": request.id, "status": request.previous_status})
+        work.notify(account_id, "cancellation_withdrawn", {"time": china_time(now)}, channels=("inbox", "sms"))
+        work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
     log.info("cancellation.withdrawn", request=request.id)
 
 
@@ -248,8 +244,8 @@ def finalise_due(rt: Runtime, limit: int = 50) -> int:
 
 
 def _send_reminders(rt: Runtime, now: datetime, limit: int) -> None:
-    with rt.db.write() as db:
-        due = db.scalars(select(CancellationRequest)
+    with unit_of_work(rt, _WORKER, actor=SYSTEM, at=now) as work:
+        due = work.db.scalars(select(CancellationRequest)
                          .where(CancellationRequest.status == COOLING_OFF, CancellationRequest.reminded_at.is_(None),
                                 CancellationRequest.effective_at <= now + timedelta(days=1),
                                 CancellationRequest.effective_at > now)
@@ -257,11 +253,10 @@ def _send_reminders(rt: Runtime, now: datetime, limit: int) -> None:
                          .with_for_update(skip_locked=True)).all()
         for request in due:
             request.reminded_at = now
-            outbox.notify_account(rt, db, account_id=request.account_id, template="cancellation_reminder",
-                                  params={"effective_at": china_time(request.effective_at)}, channels=("inbox", "sms"))
-            audit.record(db, at=now, action="cancellation.reminded", origin=audit.Origin(channel="worker"),
-                         actor_type="system", subject_type="account", subject_id=request.account_id,
-                         details={"request": request.id})
+            work.notify(request.account_id, "cancellation_reminder",
+                        {"effective_at": china_time(request.effective_at)}, channels=("inbox", "sms"))
+            work.audit("cancellation.reminded", subject=("account", request.account_id),
+                       details={"request": request.id})
 
 
 class _FinaliseFailed(Exception):
@@ -273,17 +268,17 @@ class _FinaliseFailed(Exception):
 def _finalise_next(rt: Runtime, now: datetime, skip: set[str]) -> str | None:
     """Claim one due request and finalise it in one unit of work. Returns its id, or None when none
     is due (or every due one is claimed by another worker)."""
-    with rt.db.write() as db:
+    with unit_of_work(rt, _WORKER, actor=SYSTEM, at=now) as work:
         query = (select(CancellationRequest)
                  .where(CancellationRequest.status == COOLING_OFF, CancellationRequest.effective_at <= now)
                  .order_by(CancellationRequest.effective_at).limit(1).with_for_update(skip_locked=True))
         if skip:
             query = query.where(CancellationRequest.id.not_in(skip))
-        request = db.scalars(query).first()
+        request = work.db.scalars(query).first()
         if request is None:
             return None
         try:
-            _finalise(rt, db, request, now)
+            _finalise(work, request)
         except Exception as exc:
             raise _FinaliseFailed(request.id, exc) from exc
         return request.id
@@ -293,22 +288,20 @@ def _step(rt: Runtime, request: CancellationRequest, step: str) -> None:
     log.debug("cancellation.finalise_step", request=request.id, step=step)
 
 
-def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datetime) -> None:
+def _finalise(work: Work, request: CancellationRequest) -> None:
+    rt, db, now = work.rt, work.db, work.at
     account = db.scalars(select(accounts.Account).where(accounts.Account.id == request.account_id)
                          .with_for_update()).one()
-    origin = audit.Origin(channel="worker")
     if account.status in PLATFORM_HOLDS:
         # The platform suspended or terminated the account during the cooling-off (its records may
         # be evidence): the request lapses, and the owner is told.
         request.status, request.closed_at = "void", now
-        audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
-                     subject_type="account", subject_id=account.id,
-                     details={"request": request.id, "status": account.status})
-        outbox.notify_account(rt, db, account_id=account.id, template="cancellation_void", params={},
-                              channels=("inbox", "sms"))
+        work.audit("cancellation.void", subject=("account", account.id),
+                   details={"request": request.id, "status": account.status})
+        work.notify(account.id, "cancellation_void", {}, channels=("inbox", "sms"))
         log.info("cancellation.void", request=request.id, status=account.status)
         return
-    if _void_if_blocked(rt, db, request, account, now, origin):
+    if _void_if_blocked(work, request, account):
         return
     account_id = account.id
     targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
@@ -317,8 +310,7 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
     # recipient only encrypted, never in clear or as a blind index).
     notify_export.erase_account(rt, db, account_id)
     _step(rt, request, "notices")
-    outbox.notify_account(rt, db, account_id=account_id, template="cancellation_finalised",
-                          params={"time": china_time(now)}, channels=("sms",))
+    work.notify(account_id, "cancellation_finalised", {"time": china_time(now)}, channels=("sms",))
     _step(rt, request, "final_notice")
     realname.erase_account(rt, db, account_id)
     _step(rt, request, "real_name")
@@ -326,15 +318,14 @@ def _finalise(rt: Runtime, db: Session, request: CancellationRequest, now: datet
     _step(rt, request, "sessions")
     erased_codes = codes.erase_codes(db, targets)
     _step(rt, request, "codes")
-    _anonymise(account, now)
+    _anonymise(db, account, now)
     db.flush()
     _step(rt, request, "account")
     request.status, request.closed_at = "finalised", now
     # Pending instructions the user gave before (§八(四)) are rows of other domains that name the
     # account id; they stay with the tombstone and are not revoked here.
-    audit.record(db, at=now, action="account.cancelled", origin=origin, actor_type="system",
-                 subject_type="account", subject_id=account_id,
-                 details={"request": request.id, "sessions_deleted": erased_sessions, "codes_deleted": erased_codes,
+    work.audit("account.cancelled", subject=("account", account_id),
+               details={"request": request.id, "sessions_deleted": erased_sessions, "codes_deleted": erased_codes,
                           "consents_kept": len(agreements.consents_of(db, account_id))})
     log.info("cancellation.finalised", request=request.id)
 
@@ -349,13 +340,13 @@ BLOCKED_NOTICE = {
 }
 
 
-def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, account, now: datetime,
-                     origin: audit.Origin) -> bool:
+def _void_if_blocked(work: Work, request: CancellationRequest, account) -> bool:
     """An organisation must not be left without administrators: co-administrators who all cancel
     would each have seen another when they asked. Checked again here, with the account's
     organisations locked, so that of two finalisations at once the second sees the first's. The
     request is void (not kept waiting: it could wait for ever) and the account gets back its status;
     the owner is told to hand over first and may ask again."""
+    rt, db, now = work.rt, work.db, work.at
     administered = select(OrganizationAdmin.organization_id).where(OrganizationAdmin.account_id == account.id)
     db.execute(select(Organization.id).where(Organization.id.in_(administered)).order_by(Organization.id)
                .with_for_update())
@@ -364,31 +355,30 @@ def _void_if_blocked(rt: Runtime, db: Session, request: CancellationRequest, acc
         return False
     request.status, request.closed_at = "void", now
     if account.status == "cancelling":
-        account.status, account.updated_at = request.previous_status, now
-    audit.record(db, at=now, action="cancellation.void", origin=origin, actor_type="system",
-                 subject_type="account", subject_id=account.id,
-                 details={"request": request.id, "status": account.status, "reason": "last_administrator",
-                          "organizations": [b["organization_id"] for b in blockers]})
-    outbox.notify_account(rt, db, account_id=account.id, template="notice_message", params=BLOCKED_NOTICE,
-                          channels=("inbox", "sms"))
+        accounts.set_status(db, account.id, request.previous_status, expected="cancelling", now=now)
+    work.audit("cancellation.void", subject=("account", account.id),
+               details={"request": request.id, "status": account.status, "reason": "last_administrator",
+                        "organizations": [b["organization_id"] for b in blockers]})
+    work.notify(account.id, "notice_message", BLOCKED_NOTICE, channels=("inbox", "sms"))
     log.info("cancellation.void", request=request.id, reason="last_administrator")
     return True
 
 
-def _anonymise(account, now: datetime) -> None:
+_ERASED = ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
+           "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash", "recovery_key_hash", "totp_secret_enc",
+           "totp_enabled_at", "totp_last_step", "locked_until")
+
+
+def _anonymise(db: Session, account, now: datetime) -> None:
     """The tombstone: the id (a random pseudonym the audit log and the ledger name), the kind, and
     the dates. Every personal field and every blind index goes, so the phone and email can register
-    again and nothing links the pseudonym back to a person."""
-    for name in ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc",
-                 "email_pending_bidx", "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash",
-                 "recovery_key_hash", "totp_secret_enc", "totp_enabled_at", "totp_last_step", "locked_until",
-                 "status_reason", "status_until"):
-        setattr(account, name, None)
-    account.nickname = TOMBSTONE_NICKNAME
-    account.real_name_status = "none"
-    account.failed_logins = 0
-    account.status = "cancelled"
-    account.updated_at = now
+    again and nothing links the pseudonym back to a person. Written over the status read under the
+    lock, in the one UPDATE that makes the account ``cancelled``."""
+    tombstone = dict.fromkeys(_ERASED) | {"nickname": TOMBSTONE_NICKNAME, "real_name_status": "none",
+                                          "failed_logins": 0}
+    if not accounts.set_status(db, account.id, "cancelled", expected=account.status, now=now, reason=None,
+                               until=None, also=tombstone):
+        raise RuntimeError(f"account {account.id} left {account.status!r} while locked for its finalisation")
 
 
 # --- the personal-data export (PIPL Art. 45) ---------------------------------------------------------
@@ -434,12 +424,11 @@ def export_archive(rt: Runtime, origin: audit.Origin, account_id: str, *, code: 
     with rt.db.read() as db:
         target = codes.own_target(rt, accounts.get(db, account_id))
     now = rt.clock.now()
-    with rt.db.write() as db:
-        outcome = codes.redeem_code(rt, db, target, codes.Purpose.EXPORT, code or "")
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        outcome = codes.redeem_code(rt, work.db, target, codes.Purpose.EXPORT, code or "")
         proved = outcome is codes.Redeemed.OK
-        audit.record(db, at=now, action="account.exported" if proved else "account.export", origin=origin,
-                     actor_type="user", actor_id=account_id, subject_type="account", subject_id=account_id,
-                     result="ok" if proved else "failed", details={} if proved else {"reason": "invalid_code"})
+        work.audit("account.exported" if proved else "account.export", subject=("account", account_id),
+                   result="ok" if proved else "failed", details={} if proved else {"reason": "invalid_code"})
     if not proved:
         raise credentials.wrong_code()
     with rt.db.read() as db:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
@@ -12,6 +14,7 @@ from passport.credentials import codes
 from passport.identity.email import mask_email
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
+from passport.work import unit_of_work
 
 
 def _email_taken() -> errors.DomainError:
@@ -25,15 +28,12 @@ def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: 
     target = accounts.email_target(rt, email)
     sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
                            account_exists=accounts.account_exists)
-    now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.get(db, account_id)
+    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+        account = accounts.get(work.db, account_id)
         account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD)
         account.email_pending_bidx = target.bidx
-        account.updated_at = now
-        audit.record(db, at=now, action="email.bind_requested", origin=origin, actor_type="user",
-                     actor_id=account_id, subject_type="account", subject_id=account_id,
-                     details={"email": mask_email(target.value)})
+        account.updated_at = work.at
+        work.audit("email.bind_requested", subject=("account", account_id), details={"email": mask_email(target.value)})
     return sent
 
 
@@ -50,7 +50,8 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
     now = rt.clock.now()
     outcome, taken = codes.Redeemed.NONE, False
     try:
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            db = work.db
             account = accounts.get(db, account_id)
             target = _pending_target(rt, account)
             if target is not None:
@@ -66,37 +67,31 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
                 db.flush()
             masked = mask_email(target.value) if target else None
             if outcome is codes.Redeemed.OK and not taken:
-                audit.record(db, at=now, action="email.bound", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details={"email": masked})
+                work.audit("email.bound", subject=("account", account_id), details={"email": masked})
+                work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
             else:
                 reason = "email_taken" if taken else "invalid_code"
-                audit.record(db, at=now, action="email.bind", origin=origin, result="failed", actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details={"email": masked, "reason": reason})
+                work.audit("email.bind", result="failed", subject=("account", account_id),
+                           details={"email": masked, "reason": reason})
     except IntegrityError:
         raise _email_taken() from None
     if outcome is not codes.Redeemed.OK:
         raise errors.invalid_code()
     if taken:
         raise _email_taken()
-    sessions.forget_sessions(rt, account_id=account_id)
 
 
 def unbind_email(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
     """Remove the bound address (and any pending one); login by email stops working."""
-    now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.get(db, account_id)
+    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+        account = accounts.get(work.db, account_id)
         state = email_state(rt, account)
         if state["email"] or state["pending"]:
             account.email_enc = account.email_bidx = None
             account.email_pending_enc = account.email_pending_bidx = None
-            account.updated_at = now
-            audit.record(db, at=now, action="email.unbound", origin=origin, actor_type="user",
-                         actor_id=account_id, subject_type="account", subject_id=account_id,
-                         details={k: v for k, v in state.items() if v})
-    sessions.forget_sessions(rt, account_id=account_id)
+            account.updated_at = work.at
+            work.audit("email.unbound", subject=("account", account_id), details={k: v for k, v in state.items() if v})
+        work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
 
 
 def email_state(rt: Runtime, account: Account) -> dict:

@@ -10,9 +10,10 @@ Only an HMAC of the code is stored. The answer is the same whether or not an acc
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,11 +23,11 @@ from passport.audit import service as audit
 from passport.clock import china_time
 from passport.credentials import codes
 from passport.identity.phone import mask_phone
-from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key, normalize_recovery_key
 from passport.sessions import service as sessions
+from passport.work import Work, unit_of_work
 
 # Unfreezing makes an account active again, so only an active account can be frozen: freezing one the
 # platform restricted or suspended would let whoever unfreezes it lift that.
@@ -50,18 +51,16 @@ def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Princ
         raise errors.invalid("same_password", "The new password must differ from the current one.", "new_password")
     # Hashed before the unit of work opens: the write lock is never held across an Argon2 run.
     password_hash = rt.hasher.hash(new_password)
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
         # Only over the password just verified: of two changes at once, the second finds it gone.
-        changed = _set_password(db, account_id, password_hash, now, expected=account.password_hash)
+        changed = _set_password(work.db, account_id, password_hash, now, expected=account.password_hash)
         if changed:
-            revoked = sessions.revoke_all(rt, db, account_id, keep_session_id=principal.session_id)
-            audit.record(db, at=now, action="password.changed", origin=origin, actor_type="user",
-                         actor_id=account_id, subject_type="account", subject_id=account_id,
-                         details={"sessions_revoked": revoked})
-            _notify(rt, db, account_id, "password_changed", now)
+            revoked = sessions.revoke_all(rt, work.db, account_id, keep_session_id=principal.session_id)
+            work.audit("password.changed", subject=("account", account_id), details={"sessions_revoked": revoked})
+            _notify(work, account_id, "password_changed")
+            _forget_sessions_after_commit(work, account_id)
     if not changed:
         raise errors.invalid("invalid_password", "The current password is wrong.", "current_password", status=400)
-    sessions.forget_sessions(rt, account_id=account_id)
 
 
 def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_password: str, code: str | None = None,
@@ -79,31 +78,30 @@ def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_passwor
     password_hash = rt.hasher.hash(new_password)
     method = "recovery_key" if by_key else "sms_code"
     now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.find(db, target)
+    with unit_of_work(rt, origin, at=now) as work:
+        account = accounts.find(work.db, target)
         if by_key:
             ok = bool(proved and account and account.recovery_key_hash == proved)
             outcome = codes.Redeemed.OK if ok else codes.Redeemed.NONE
         else:
-            outcome = (codes.redeem_code(rt, db, target, codes.Purpose.RESET_PASSWORD, code or "") if account
+            outcome = (codes.redeem_code(rt, work.db, target, codes.Purpose.RESET_PASSWORD, code or "") if account
                        else codes.Redeemed.NONE)
         # A frozen account is recovered by unfreezing it, which takes the code and the key together.
         frozen = outcome is codes.Redeemed.OK and account.status == "frozen"
         if outcome is codes.Redeemed.OK and not frozen:
-            _set_password(db, account.id, password_hash, now)
-            revoked = sessions.revoke_all(rt, db, account.id)
-            audit.record(db, at=now, action="password.reset", origin=origin, actor_type="user", actor_id=account.id,
-                         subject_type="account", subject_id=account.id,
-                         details={"method": method, "sessions_revoked": revoked})
-            _notify(rt, db, account.id, "password_reset", now)
+            _set_password(work.db, account.id, password_hash, now)
+            revoked = sessions.revoke_all(rt, work.db, account.id)
+            work.audit("password.reset", actor=("user", account.id), subject=("account", account.id),
+                       details={"method": method, "sessions_revoked": revoked})
+            _notify(work, account.id, "password_reset")
+            _forget_sessions_after_commit(work, account.id)
         else:
             reason = "frozen" if frozen else f"invalid_{'recovery_key' if by_key else 'code'}"
-            _record_failure(db, origin, "password.reset", account, now, method, reason)
+            _record_failure(work, "password.reset", account, method, reason)
     if frozen:
         raise _frozen()
     if outcome is not codes.Redeemed.OK:
         raise _wrong_proof("recovery_key" if by_key else "code")
-    sessions.forget_sessions(rt, account_id=account.id)
 
 
 def regenerate_recovery_key(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *,
@@ -118,15 +116,14 @@ def regenerate_recovery_key(rt: Runtime, origin: audit.Origin, principal: sessio
         raise errors.invalid("invalid_password", "The password is wrong.", "password", status=400)
     recovery_key = new_recovery_key()
     key_hash = rt.hasher.hash(recovery_key)
-    with rt.db.write() as db:
-        changed = db.execute(
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        changed = work.db.execute(
             update(_accounts).where(_accounts.c.id == account_id, _accounts.c.password_hash == account.password_hash)
             .values(recovery_key_hash=key_hash, updated_at=now)
         ).rowcount
         if changed:
-            audit.record(db, at=now, action="recovery_key.regenerated", origin=origin, actor_type="user",
-                         actor_id=account_id, subject_type="account", subject_id=account_id)
-            _notify(rt, db, account_id, "recovery_key_changed", now)
+            work.audit("recovery_key.regenerated", subject=("account", account_id))
+            _notify(work, account_id, "recovery_key_changed")
     if not changed:  # the password changed since it was checked
         raise errors.invalid("invalid_password", "The password is wrong.", "password", status=400)
     return recovery_key
@@ -138,27 +135,25 @@ def freeze_by_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) 
     target = accounts.sms_target(rt, phone)
     _limit_ip(rt, origin)
     now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.find(db, target)
-        outcome = (codes.redeem_code(rt, db, target, codes.Purpose.FREEZE, code or "") if account
+    with unit_of_work(rt, origin, at=now) as work:
+        account = accounts.find(work.db, target)
+        outcome = (codes.redeem_code(rt, work.db, target, codes.Purpose.FREEZE, code or "") if account
                    else codes.Redeemed.NONE)
         if outcome is codes.Redeemed.OK:
-            frozen = _freeze(rt, db, origin, account.id, account.status, now, "sms_code")
+            frozen = _freeze(work, account.id, account.status, "sms_code")
         else:
-            _record_failure(db, origin, "account.freeze", account, now, "sms_code", "invalid_code")
+            _record_failure(work, "account.freeze", account, "sms_code", "invalid_code")
     if outcome is not codes.Redeemed.OK:
         raise _wrong_proof("code")
-    _after_freeze(rt, account.id, target.value, frozen, now)
+    _refuse_unless_frozen(frozen)
 
 
 def freeze_own(rt: Runtime, origin: audit.Origin, principal: sessions.Principal) -> None:
     """The signed-in owner freezes the account; this session ends with all the others."""
-    now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.get(db, principal.account_id)
-        frozen = _freeze(rt, db, origin, account.id, account.status, now, "session")
-        phone = _phone_of(rt, account)
-    _after_freeze(rt, principal.account_id, phone, frozen, now)
+    with unit_of_work(rt, origin) as work:
+        account = accounts.get(work.db, principal.account_id)
+        frozen = _freeze(work, account.id, account.status, "session")
+    _refuse_unless_frozen(frozen)
 
 
 def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recovery_key: str,
@@ -172,48 +167,49 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
     proved = _proved_recovery_key(rt, target, recovery_key)
     password_hash = rt.hasher.hash(new_password)
     now = rt.clock.now()
-    with rt.db.write() as db:
-        account = accounts.find(db, target)
+    with unit_of_work(rt, origin, at=now) as work:
+        account = accounts.find(work.db, target)
         key_ok = bool(proved and account and account.recovery_key_hash == proved)
-        outcome = (codes.redeem_code(rt, db, target, codes.Purpose.UNFREEZE, code or "") if key_ok
+        outcome = (codes.redeem_code(rt, work.db, target, codes.Purpose.UNFREEZE, code or "") if key_ok
                    else codes.Redeemed.NONE)
-        done = outcome is codes.Redeemed.OK and account.status == "frozen"
+        # Only from the freeze just read: a status the platform set meanwhile stays (not_frozen).
+        done = outcome is codes.Redeemed.OK and account.status == "frozen" and accounts.set_status(
+            work.db, account.id, "active", expected="frozen", now=now, reason=None, until=None,
+            also={"password_hash": password_hash, "failed_logins": 0, "locked_until": None})
         if done:
-            db.execute(update(_accounts).where(_accounts.c.id == account.id)
-                       .values(status="active", status_reason=None, status_until=None, password_hash=password_hash,
-                               failed_logins=0, locked_until=None, updated_at=now))
-            revoked = sessions.revoke_all(rt, db, account.id)
-            audit.record(db, at=now, action="account.unfrozen", origin=origin, actor_type="user", actor_id=account.id,
-                         subject_type="account", subject_id=account.id, details={"sessions_revoked": revoked})
-            _notify(rt, db, account.id, "account_unfrozen", now)
+            revoked = sessions.revoke_all(rt, work.db, account.id)
+            work.audit("account.unfrozen", actor=("user", account.id), subject=("account", account.id),
+                       details={"sessions_revoked": revoked})
+            _notify(work, account.id, "account_unfrozen")
+            _forget_sessions_after_commit(work, account.id)
         else:
             reason = ("invalid_recovery_key" if not key_ok else "invalid_code" if outcome is not codes.Redeemed.OK
                       else "not_frozen")
-            _record_failure(db, origin, "account.unfreeze", account, now, "sms_code+recovery_key", reason)
+            _record_failure(work, "account.unfreeze", account, "sms_code+recovery_key", reason)
     if not done:
         raise _wrong_proof(None)
-    sessions.forget_sessions(rt, account_id=account.id)
 
 
-def _freeze(rt: Runtime, db: Session, origin: audit.Origin, account_id: str, status: str, now: datetime,
-            method: str) -> bool:
+def _freeze(work: Work, account_id: str, status: str, method: str) -> bool:
     """Freeze inside the caller's unit of work. An account in another platform-set status is not
-    frozen, but its sessions end all the same: its owner says someone else holds them."""
-    if status in FREEZABLE:
-        db.execute(update(_accounts).where(_accounts.c.id == account_id)
-                   .values(status="frozen", status_reason=None, status_until=None, updated_at=now))
-    revoked = sessions.revoke_all(rt, db, account_id)
-    audit.record(db, at=now, action="account.frozen" if status in FREEZABLE else "account.freeze", origin=origin,
-                 result="ok" if status in FREEZABLE else "denied", actor_type="user", actor_id=account_id,
-                 subject_type="account", subject_id=account_id,
-                 details={"method": method, "status": status, "sessions_revoked": revoked})
-    if status in FREEZABLE:
-        _notify(rt, db, account_id, "account_frozen", now)
-    return status in FREEZABLE
+    frozen, but its sessions end all the same: its owner says someone else holds them. The status
+    moves only if it is still freezable when written: a suspension that committed since ``status``
+    was read stands, and the freeze is refused as if it had been read."""
+    frozen = status in FREEZABLE and accounts.set_status(work.db, account_id, "frozen", expected=FREEZABLE,
+                                                         now=work.at, reason=None, until=None)
+    if status in FREEZABLE and not frozen:
+        status = work.db.scalar(select(_accounts.c.status).where(_accounts.c.id == account_id))
+    revoked = sessions.revoke_all(work.rt, work.db, account_id)
+    work.audit("account.frozen" if frozen else "account.freeze", result="ok" if frozen else "denied",
+               actor=("user", account_id), subject=("account", account_id),
+               details={"method": method, "status": status, "sessions_revoked": revoked})
+    if frozen:
+        _notify(work, account_id, "account_frozen")
+    _forget_sessions_after_commit(work, account_id)
+    return frozen
 
 
-def _after_freeze(rt: Runtime, account_id: str, phone: str | None, frozen: bool, now: datetime) -> None:
-    sessions.forget_sessions(rt, account_id=account_id)
+def _refuse_unless_frozen(frozen: bool) -> None:
     if not frozen:
         raise errors.DomainError(
             "account_not_freezable",
@@ -263,17 +259,13 @@ def _phone_of(rt: Runtime, account) -> str | None:
 
 
 def _record_wrong_password(rt: Runtime, origin: audit.Origin, account_id: str, action: str, now: datetime) -> None:
-    with rt.db.write() as db:
-        audit.record(db, at=now, action=action, origin=origin, result="failed", actor_type="user",
-                     actor_id=account_id, subject_type="account", subject_id=account_id,
-                     details={"reason": "wrong_password"})
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        work.audit(action, result="failed", subject=("account", account_id), details={"reason": "wrong_password"})
 
 
-def _record_failure(db: Session, origin: audit.Origin, action: str, account, now: datetime, method: str,
-                    reason: str) -> None:
-    audit.record(db, at=now, action=action, origin=origin, result="denied" if reason == "frozen" else "failed",
-                 subject_type="account" if account else None, subject_id=account.id if account else None,
-                 details={"method": method, "reason": reason})
+def _record_failure(work: Work, action: str, account, method: str, reason: str) -> None:
+    work.audit(action, result="denied" if reason == "frozen" else "failed",
+               subject=("account", account.id) if account else None, details={"method": method, "reason": reason})
 
 
 def _wrong_proof(field: str | None) -> errors.DomainError:
@@ -291,10 +283,15 @@ def _frozen() -> errors.DomainError:
                               403)
 
 
-def _notify(rt: Runtime, db: Session, account_id: str, template: str, now: datetime) -> None:
+def _notify(work: Work, account_id: str, template: str) -> None:
     """A security notice to the owner (L2): inbox and SMS, queued in the change's unit of work."""
-    when = china_time(now)
-    outbox.notify_account(rt, db, account_id=account_id, template=template, params={"time": when})
+    work.notify(account_id, template, {"time": china_time(work.at)})
+
+
+def _forget_sessions_after_commit(work: Work, account_id: str) -> None:
+    """Cached session rows go once the change is in (a request between revoke_all's drop and the
+    commit may have cached one)."""
+    work.after_commit(partial(sessions.forget_sessions, work.rt, account_id=account_id))
 
 
 def _phone_taken() -> errors.DomainError:
@@ -314,25 +311,21 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
         raise errors.invalid("same_phone", "This is already your mobile number.", "phone")
     now = rt.clock.now()
     if not password_matches(rt, account, password):
-        with rt.db.write() as db:
-            audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
-                         actor_id=account_id, subject_type="account", subject_id=account_id,
-                         details={"reason": "wrong_password"})
+        _record_wrong_password(rt, origin, account_id, "phone.change", now)
         raise wrong_password()
     old_phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
     outcome, taken, changed = codes.Redeemed.NONE, False, 0
     try:
-        with rt.db.write() as db:
-            outcome = codes.redeem_code(rt, db, target, codes.Purpose.CHANGE_PHONE, code or "")
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            outcome = codes.redeem_code(rt, work.db, target, codes.Purpose.CHANGE_PHONE, code or "")
             if outcome is codes.Redeemed.OK:
-                holder = accounts.find(db, target)
+                holder = accounts.find(work.db, target)
                 taken = holder is not None and holder.id != account_id
             if outcome is codes.Redeemed.OK and not taken:
                 # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
-                outbox.notify_account(rt, db, account_id=account_id, template="phone_changed",
-                                      params={"time": china_time(now)}, channels=("inbox", "sms"))
+                work.notify(account_id, "phone_changed", {"time": china_time(now)}, channels=("inbox", "sms"))
                 # Only over the number just read: of two changes at once, the second changes nothing.
-                changed = db.execute(
+                changed = work.db.execute(
                     update(accounts.Account)
                     .where(accounts.Account.id == account_id,
                            accounts.Account.phone_bidx.is_not_distinct_from(account.phone_bidx))
@@ -342,20 +335,18 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
                     raise errors.DomainError("conflict", "The account changed meanwhile. Please try again.", 409)
             details = {"from": mask_phone(old_phone) if old_phone else None, "to": mask_phone(target.value)}
             if changed:
-                audit.record(db, at=now, action="phone.changed", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id, details=details)
+                work.audit("phone.changed", subject=("account", account_id), details=details)
+                _forget_sessions_after_commit(work, account_id)
             else:
                 reason = "invalid_code" if outcome is not codes.Redeemed.OK else "phone_taken"
-                audit.record(db, at=now, action="phone.change", origin=origin, result="failed", actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details=details | {"reason": reason})
+                work.audit("phone.change", result="failed", subject=("account", account_id),
+                           details=details | {"reason": reason})
     except IntegrityError:
         raise _phone_taken() from None
     if outcome is not codes.Redeemed.OK:
         raise wrong_code()
     if taken:
         raise _phone_taken()
-    sessions.forget_sessions(rt, account_id=account_id)
     with rt.db.read() as db:
         return accounts.view(rt, accounts.get(db, account_id))
 

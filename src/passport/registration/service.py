@@ -55,7 +55,7 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                                  details={"reason": "phone_taken"})
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
-                    account = Account(id=new_id(), kind="person", status="active", nickname=nickname,
+                    account = Account(id=new_id(), kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
                                       phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"),
                                       phone_bidx=target.bidx, password_hash=password_hash,
                                       recovery_key_hash=recovery_hash, created_at=now, updated_at=now)

@@ -189,9 +189,8 @@ def _lift_lapsed(rt: Runtime, db: Session, origin: audit.Origin, account, now: d
     its next login (a lazy fix-up, so no timer is needed). Returns the row as it now is."""
     if not _lapsed(account, now):
         return account
-    lifted = db.execute(update(_accounts).where(_accounts.c.id == account.id, _accounts.c.status == "suspended",
-                                                _accounts.c.status_until <= now)
-                        .values(status="active", status_reason=None, status_until=None, updated_at=now)).rowcount
+    lifted = accounts.set_status(db, account.id, "active", expected="suspended", now=now, reason=None, until=None,
+                                 where=accounts.Account.status_until <= now)
     if lifted:
         audit.record(db, at=now, action="account.suspension_ended", origin=origin, actor_type="system",
                      subject_type="account", subject_id=account.id,
