@@ -98,7 +98,7 @@ def request_cancellation(rt: Runtime, origin: audit.Origin, account_id: str, *, 
         raise _blocked(blockers)
     now = rt.clock.now()
     if not credentials.password_matches(rt, account, password):
-        _record_failure(rt, origin, account_id, now, "wrong_password")
+        _record_refused_request(rt, origin, account_id, now, "wrong_password")
         raise credentials.wrong_password()
     effective_at = now + timedelta(days=rt.settings.cancellation_cooling_off_days)
     try:
@@ -125,9 +125,9 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accou
             rt, db, target, codes.Purpose.CANCEL_ACCOUNT, code or "")
         if outcome is None:
             refusal = _refusal("cancelling")
-            _failure(work, account_id, "cancelling")
+            _refused_request(work, account_id, "cancelling")
         elif outcome is not codes.Redeemed.OK:
-            _failure(work, account_id, "invalid_code")
+            _refused_request(work, account_id, "invalid_code")
         else:
             # The status moves only from the one read above: of two requests at once, one wins.
             status = account.status
@@ -135,7 +135,7 @@ def _start_cooling_off(rt: Runtime, origin: audit.Origin, account, target: accou
             if not moved:
                 current = db.scalar(select(accounts.Account.status).where(accounts.Account.id == account_id))
                 refusal = _refusal(current)
-                _failure(work, account_id, current)
+                _refused_request(work, account_id, current)
             else:
                 request = CancellationRequest(account_id=account_id, status=COOLING_OFF, previous_status=status,
                                               requested_at=now, effective_at=effective_at,
@@ -169,15 +169,15 @@ def _reminder_due(effective_at: datetime, now: datetime) -> bool:
     return effective_at - timedelta(days=1) <= now
 
 
-def _failure(work: Work, account_id: str, reason: str) -> None:
+def _refused_request(work: Work, account_id: str, reason: str) -> None:
     work.audit("cancellation.request", actor=("user", account_id), subject=("account", account_id),
                result="denied" if reason not in ("wrong_password", "invalid_code") else "failed",
                details={"reason": reason})
 
 
-def _record_failure(rt: Runtime, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
+def _record_refused_request(rt: Runtime, origin: audit.Origin, account_id: str, now: datetime, reason: str) -> None:
     with unit_of_work(rt, origin, at=now) as work:
-        _failure(work, account_id, reason)
+        _refused_request(work, account_id, reason)
 
 
 def current(rt: Runtime, account_id: str) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_passwor
             _forget_sessions_after_commit(work, account.id)
         else:
             reason = "frozen" if frozen else f"invalid_{'recovery_key' if by_key else 'code'}"
-            _record_failure(work, "password.reset", account, method, reason)
+            _proof_failed(work, "password.reset", account, method, reason)
     if frozen:
         raise _frozen()
     if outcome is not codes.Redeemed.OK:
@@ -142,7 +142,7 @@ def freeze_by_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) 
         if outcome is codes.Redeemed.OK:
             frozen = _freeze(work, account.id, account.status, "sms_code")
         else:
-            _record_failure(work, "account.freeze", account, "sms_code", "invalid_code")
+            _proof_failed(work, "account.freeze", account, "sms_code", "invalid_code")
     if outcome is not codes.Redeemed.OK:
         raise _wrong_proof("code")
     _refuse_unless_frozen(frozen)
@@ -185,7 +185,7 @@ def unfreeze(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, recove
         else:
             reason = ("invalid_recovery_key" if not key_ok else "invalid_code" if outcome is not codes.Redeemed.OK
                       else "not_frozen")
-            _record_failure(work, "account.unfreeze", account, "sms_code+recovery_key", reason)
+            _proof_failed(work, "account.unfreeze", account, "sms_code+recovery_key", reason)
     if not done:
         raise _wrong_proof(None)
 
@@ -263,7 +263,7 @@ def _record_wrong_password(rt: Runtime, origin: audit.Origin, account_id: str, a
         work.audit(action, result="failed", subject=("account", account_id), details={"reason": "wrong_password"})
 
 
-def _record_failure(work: Work, action: str, account, method: str, reason: str) -> None:
+def _proof_failed(work: Work, action: str, account, method: str, reason: str) -> None:
     work.audit(action, result="denied" if reason == "frozen" else "failed",
                subject=("account", account.id) if account else None, details={"method": method, "reason": reason})
 

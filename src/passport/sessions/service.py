@@ -249,7 +249,7 @@ def _conclude_password(rt: Runtime, origin: audit.Origin, target: accounts.Targe
     locked = _locked(account, now)
     if account is None or locked or not ok:
         with rt.db.write() as db:
-            notice = _record_failure(rt, db, origin, account, locked, now, target.channel)
+            notice = _count_failed_login(rt, db, origin, account, locked, now, target.channel)
         _send_notice(rt, notice)
         raise errors.invalid_credentials()
     issued = challenge = None
@@ -264,7 +264,7 @@ def _conclude_password(rt: Runtime, origin: audit.Origin, target: accounts.Targe
             if (changed := status_changed(db, account.id)) is not None:
                 account = _refuse_changed(db, origin, changed, now, "password")
             else:
-                _record_failure(rt, db, origin, account, True, now, target.channel)
+                _count_failed_login(rt, db, origin, account, True, now, target.channel)
         else:
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
@@ -282,7 +282,7 @@ def _record_refusal(db: Session, origin: audit.Origin, account, now: datetime, m
                  subject_id=account.id, details={"status": account.status, "method": method})
 
 
-def _record_failure(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
+def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
                     channel: str, *, reason: str = "wrong_password") -> SmsMessage | None:
     """Count a failed login; at the limit, lock the account. Returns the notice for the owner when
     it locks: the caller sends it after the unit of work commits (a rolled-back lock is no news)."""
@@ -341,7 +341,7 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
         if proved and totp.is_enabled(account):
             # The lock also counts wrong authenticator codes: holding the phone must not lift it.
             if _locked(account, now):
-                _record_failure(rt, db, origin, account, True, now, target.channel)
+                _count_failed_login(rt, db, origin, account, True, now, target.channel)
             else:
                 challenge = _challenge(rt, db, origin, account, now, "sms_code")
         elif proved and db.execute(update(_accounts).where(_accounts.c.id == account.id,
@@ -469,13 +469,13 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
         if account.status in REFUSED_STATUSES:
             _record_refusal(db, origin, account, now, claim.method)
         elif locked:
-            _record_failure(rt, db, origin, account, True, now, factor)
+            _count_failed_login(rt, db, origin, account, True, now, factor)
         elif check.replayed:
             # The right code, used before: a slow double submit, or a code read over a shoulder.
             audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
                          subject_id=account.id, details={"reason": "totp_replayed"})
         elif not proved:
-            notice = _record_failure(rt, db, origin, account, False, now, factor, reason=f"wrong_{factor}")
+            notice = _count_failed_login(rt, db, origin, account, False, now, factor, reason=f"wrong_{factor}")
         elif db.execute(_PASS_SECOND_STEP, {"aid": account.id, "last_step": account.totp_last_step, "step": step,
                                             "now": now}).rowcount != 1:
             if (changed := status_changed(db, account.id)) is not None:
