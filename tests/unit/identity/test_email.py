@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from email_validator.validate_email import CASE_INSENSITIVE_MAILBOX_NAMES
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from passport.identity.email import InvalidEmail, email_key, is_email, mask_email, normalize_email
@@ -40,9 +41,16 @@ def test_valid_addresses_normalise_with_the_domain_lower_cased(raw, expected):
 
 @given(locals_, domains)
 def test_domain_is_lower_cased_and_local_part_keeps_its_case(local, domain):
+    assume(local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES)  # role mailboxes: next test
     normalized = normalize_email(f"{local}@{domain.upper()}")
     assert normalized == f"{local}@{domain}"
     assert normalize_email(normalized) == normalized
+
+
+@pytest.mark.parametrize("role", sorted(CASE_INSENSITIVE_MAILBOX_NAMES))
+def test_rfc_2142_role_mailboxes_are_lower_cased(role):
+    """``INFO@``, ``Postmaster@``: RFC 2142 says these are case-insensitive, so they are stored lower-cased."""
+    assert normalize_email(f"{role.upper()}@Example.com") == f"{role}@example.com"
 
 
 @pytest.mark.parametrize("raw", [
