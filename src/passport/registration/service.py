@@ -63,7 +63,7 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                     db.add(account)
                     db.flush()
                     work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
-                    agreements.record_consents(db, account.id, versions, origin, now)
+                    agreements.record_consents(work, account.id, versions)
                     issued = sessions.start_session(rt, db, account.id, token, "register", origin)
             else:
                 work.audit("account.register", result="failed", details={"reason": "invalid_code"})
