@@ -26,6 +26,7 @@ from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_token, token_digest
 from passport.sessions.models import LoginSession
+from passport.work import ANONYMOUS, SYSTEM, Work, unit_of_work
 
 ROLES = ("superadmin", "reviewer", "auditor", "operator")
 
@@ -88,16 +89,15 @@ def create_staff(rt: Runtime, origin: audit.Origin, *, login: str, role: str,
     token = new_token()
     now = rt.clock.now()
     staff_id = new_id()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff" if created_by else "system", created_by), at=now) as work:
+        db = work.db
         if db.scalar(select(Staff.id).where(Staff.login == login)):
             raise errors.DomainError("login_taken", "That staff login exists already.", 409)
         db.add(Staff(id=staff_id, login=login, role=role, status="enrolling", enrolment_hash=token_digest(token),
                      enrolment_expires_at=now + ENROLMENT_TTL, failed_logins=0, created_at=now,
                      created_by=created_by))
         db.flush()
-        audit.record(db, at=now, action="staff.created", origin=origin,
-                     actor_type="staff" if created_by else "system", actor_id=created_by,
-                     subject_type="staff", subject_id=staff_id, details={"login": login, "role": role})
+        work.audit("staff.created", subject=("staff", staff_id), details={"login": login, "role": role})
     return staff_id, token
 
 
@@ -139,10 +139,9 @@ def authenticate_staff(rt: Runtime, token: str | None) -> StaffPrincipal | None:
 
 def end_staff_session(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal) -> None:
     now = rt.clock.now()
-    with rt.db.write() as db:
-        db.execute(update(_sessions).where(_sessions.c.id == principal.session_id).values(revoked_at=now))
-        audit.record(db, at=now, action="staff.logout", origin=origin, actor_type="staff",
-                     actor_id=principal.staff_id, subject_type="staff", subject_id=principal.staff_id)
+    with unit_of_work(rt, origin, actor=("staff", principal.staff_id), at=now) as work:
+        work.db.execute(update(_sessions).where(_sessions.c.id == principal.session_id).values(revoked_at=now))
+        work.audit("staff.logout", subject=("staff", principal.staff_id))
 
 
 # --- enrolment, two-factor login, staff management (issue 4 slice: staff accounts) -------------------
@@ -207,21 +206,19 @@ def enrol(rt: Runtime, origin: audit.Origin, token: str, password: str, totp_cod
                    min_classes=rt.settings.password_min_classes)
     check = totp.check_code(rt.keys.cipher.decrypt(secret_enc, TOTP_FIELD), totp_code, now, last_step)
     if not check.ok:
-        with rt.db.write() as db:
-            audit.record(db, at=now, action="staff.enrol_rejected", origin=origin, result="failed",
-                         actor_type="staff", actor_id=staff_id, subject_type="staff", subject_id=staff_id,
-                         details={"reason": "replayed" if check.replayed else "wrong_code"})
+        with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
+            work.audit("staff.enrol_rejected", result="failed", subject=("staff", staff_id),
+                       details={"reason": "replayed" if check.replayed else "wrong_code"})
         raise totp.totp_replayed() if check.replayed else totp.invalid_totp()
     password_hash = rt.hasher.hash(password)
-    with rt.db.write() as db:
-        won = db.execute(
+    with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
+        won = work.db.execute(
             update(_staff).where(_staff.c.id == staff_id, _staff.c.status == "enrolling",
                                  _staff.c.enrolment_hash == token_digest(token), _staff.c.totp_secret_enc == secret_enc)
             .values(status="active", password_hash=password_hash, totp_last_step=check.step, enrolment_hash=None,
                     enrolment_expires_at=None, failed_logins=0, locked_until=None)).rowcount == 1
         if won:
-            audit.record(db, at=now, action="staff.enrolled", origin=origin, actor_type="staff", actor_id=staff_id,
-                         subject_type="staff", subject_id=staff_id)
+            work.audit("staff.enrolled", subject=("staff", staff_id))
     if not won:
         raise enrolment_invalid()
 
@@ -257,42 +254,40 @@ def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, to
         check = totp.check_code(rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD), totp_code, now,
                                 staff.totp_last_step)
     token = None
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, at=now) as work:
         if check.ok:
             # The step unused and the login unlocked, in the one conditional UPDATE (replay, lock races).
-            won = db.execute(
+            won = work.db.execute(
                 update(_staff).where(_staff.c.id == staff.id, _staff.c.status == "active",
                                      or_(_staff.c.totp_last_step.is_(None), _staff.c.totp_last_step < check.step),
                                      or_(_staff.c.locked_until.is_(None), _staff.c.locked_until <= now))
                 .values(totp_last_step=check.step, failed_logins=0, locked_until=None)).rowcount == 1
             if won:
-                token = start_staff_session(rt, db, staff, origin)
-                audit.record(db, at=now, action="staff.login", origin=origin, actor_type="staff",
-                             actor_id=staff.id, subject_type="staff", subject_id=staff.id)
+                token = start_staff_session(rt, work.db, staff, origin)
+                work.audit("staff.login", actor=("staff", staff.id), subject=("staff", staff.id))
         if token is None:
             reason = ("unknown" if staff is None else "locked" if locked else "not_active" if not usable
                       else "wrong_password" if not ok else "replayed" if check.ok or check.replayed else "wrong_code")
-            _staff_failure(rt, db, origin, staff, reason, now)
+            _staff_failure(work, staff, reason)
     if token is None:
         raise errors.invalid_credentials()
     return StaffLogin(token, now + STAFF_ABSOLUTE, staff.login, staff.role)
 
 
-def _staff_failure(rt: Runtime, db: Session, origin: audit.Origin, staff: Staff | None, reason: str, now) -> None:
-    audit.record(db, at=now, action="staff.login_failed", origin=origin, result="failed",
-                 actor_type="staff" if staff else "anonymous", actor_id=staff.id if staff else None,
-                 subject_type="staff" if staff else None, subject_id=staff.id if staff else None,
-                 details={"reason": reason})
+def _staff_failure(work: Work, staff: Staff | None, reason: str) -> None:
+    db, now = work.db, work.at
+    work.audit("staff.login_failed", result="failed", actor=("staff", staff.id) if staff else ANONYMOUS,
+               subject=("staff", staff.id) if staff else None, details={"reason": reason})
     if staff is None or reason == "locked":
         return
     count = db.execute(update(_staff).where(_staff.c.id == staff.id)
                        .values(failed_logins=_staff.c.failed_logins + 1)
                        .returning(_staff.c.failed_logins)).scalar_one()
-    if count >= rt.settings.login_max_failures:
-        until = now + timedelta(minutes=rt.settings.login_lock_minutes)
+    if count >= work.rt.settings.login_max_failures:
+        until = now + timedelta(minutes=work.rt.settings.login_lock_minutes)
         db.execute(update(_staff).where(_staff.c.id == staff.id).values(failed_logins=0, locked_until=until))
-        audit.record(db, at=now, action="staff.locked", origin=origin, result="denied", actor_type="system",
-                     subject_type="staff", subject_id=staff.id, details={"until": until.isoformat()})
+        work.audit("staff.locked", result="denied", actor=SYSTEM, subject=("staff", staff.id),
+                   details={"until": until.isoformat()})
 
 
 def staff_view(staff: Staff) -> dict[str, Any]:
@@ -322,7 +317,8 @@ def disable_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, 
     if staff_id == principal.staff_id:
         raise errors.DomainError("cannot_disable_self", "You cannot disable your own staff account.", 409)
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", principal.staff_id), at=now) as work:
+        db = work.db
         staff = db.get(Staff, staff_id) if staff_id and len(staff_id) <= 32 else None
         if staff is None:
             raise errors.not_found("staff")
@@ -333,9 +329,8 @@ def disable_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, 
             revoked = db.execute(update(_sessions).where(_sessions.c.staff_id == staff_id,
                                                          _sessions.c.revoked_at.is_(None))
                                  .values(revoked_at=now)).rowcount
-            audit.record(db, at=now, action="staff.disabled", origin=origin, actor_type="staff",
-                         actor_id=principal.staff_id, subject_type="staff", subject_id=staff_id,
-                         details={"login": staff.login, "sessions_revoked": revoked})
+            work.audit("staff.disabled", subject=("staff", staff_id),
+                       details={"login": staff.login, "sessions_revoked": revoked})
         db.flush()
         return staff_view(staff)
 
@@ -351,7 +346,8 @@ def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | N
             raise errors.DomainError("cannot_reset_self", "Ask another superadmin, or use the command line.", 409)
     now = rt.clock.now()
     token = new_token()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", principal.staff_id) if principal else SYSTEM, at=now) as work:
+        db = work.db
         if staff_id is not None:
             staff = db.get(Staff, staff_id) if len(staff_id) <= 32 else None
         else:
@@ -370,10 +366,8 @@ def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | N
         staff.enrolment_expires_at = now + ENROLMENT_TTL
         revoked = db.execute(update(_sessions).where(_sessions.c.staff_id == staff.id, _sessions.c.revoked_at.is_(None))
                              .values(revoked_at=now)).rowcount
-        audit.record(db, at=now, action="staff.reset", origin=origin,
-                     actor_type="staff" if principal else "system", actor_id=principal.staff_id if principal else None,
-                     subject_type="staff", subject_id=staff.id,
-                     details={"login": staff.login, "sessions_revoked": revoked})
+        work.audit("staff.reset", subject=("staff", staff.id),
+                   details={"login": staff.login, "sessions_revoked": revoked})
         db.flush()
         return staff_view(staff) | {"enrolment_url": enrolment_url(rt, token)}
 

@@ -25,6 +25,7 @@ from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
 from passport.notify import outbox
 from passport.runtime import Runtime
+from passport.work import Work, unit_of_work
 
 REQUIRED_AT_REGISTRATION = ("user-agreement", "privacy-policy")
 _KIND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -119,16 +120,15 @@ def publish(rt: Runtime, origin: audit.Origin, *, kind: str, version: str, title
     row = AgreementVersion(kind=kind, version=version, title=title or kind, body=body, digest=digest(body),
                            effective_at=when, requires_reconsent=requires_reconsent, published_at=now)
     try:
-        with rt.db.write() as db:
-            if db.scalar(select(AgreementVersion.id).where(AgreementVersion.kind == kind,
-                                                           AgreementVersion.version == version)):
+        with unit_of_work(rt, origin, actor=(actor_type, actor_id), at=now) as work:
+            if work.db.scalar(select(AgreementVersion.id).where(AgreementVersion.kind == kind,
+                                                                AgreementVersion.version == version)):
                 raise IntegrityError("version exists", None, Exception())
-            db.add(row)
-            db.flush()
-            audit.record(db, at=now, action="agreement.published", origin=origin, actor_type=actor_type,
-                         actor_id=actor_id, subject_type="agreement", subject_id=f"{kind}/{version}",
-                         details={"digest": row.digest, "requires_reconsent": requires_reconsent,
-                                  "effective_at": rfc3339(when), "immediate": immediate})
+            work.db.add(row)
+            work.db.flush()
+            work.audit("agreement.published", subject=("agreement", f"{kind}/{version}"),
+                       details={"digest": row.digest, "requires_reconsent": requires_reconsent,
+                                "effective_at": rfc3339(when), "immediate": immediate})
     except IntegrityError:
         raise errors.DomainError("version_exists", "That version is already published.", 409) from None
     _versions_cache.clear()
@@ -226,12 +226,12 @@ def _consent_row(account_id: str, v: Version, origin: audit.Origin, at: datetime
                    basis=basis)
 
 
-def record_consents(db: Session, account_id: str, versions: list[Version], origin: audit.Origin,
-                    at: datetime) -> None:
+def record_consents(work: Work, account_id: str, versions: list[Version]) -> None:
+    """The account's explicit acceptance of ``versions``, in the caller's unit of work (registration)."""
     for v in versions:
-        db.add(_consent_row(account_id, v, origin, at))
-        audit.record(db, at=at, action="consent.given", origin=origin, actor_type="user", actor_id=account_id,
-                     subject_type="agreement", subject_id=f"{v.kind}/{v.version}", details={"digest": v.digest})
+        work.db.add(_consent_row(account_id, v, work.origin, work.at))
+        work.audit("consent.given", actor=("user", account_id), subject=("agreement", f"{v.kind}/{v.version}"),
+                   details={"digest": v.digest})
 
 
 def consent_view(c: Consent) -> dict:
@@ -258,7 +258,8 @@ def accept(rt: Runtime, origin: audit.Origin, account_id: str, kind: str, versio
                                  extra={"current": current.version if current else None})
     now = rt.clock.now()
     try:
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            db = work.db
             existing = db.scalar(select(Consent).where(Consent.account_id == account_id, Consent.kind == kind,
                                                        Consent.version == version))
             if existing is not None:
@@ -266,8 +267,7 @@ def accept(rt: Runtime, origin: audit.Origin, account_id: str, kind: str, versio
             row = _consent_row(account_id, target, origin, now)
             db.add(row)
             db.flush()
-            audit.record(db, at=now, action="consent.given", origin=origin, actor_type="user", actor_id=account_id,
-                         subject_type="agreement", subject_id=f"{kind}/{version}", details={"digest": target.digest})
+            work.audit("consent.given", subject=("agreement", f"{kind}/{version}"), details={"digest": target.digest})
             return consent_view(row), True
     except IntegrityError:
         with rt.db.read() as db:
@@ -455,22 +455,21 @@ def record_continued_use(rt: Runtime, origin: audit.Origin, account_id: str, ver
     now = rt.clock.now()
     recorded = 0
     try:
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            db = work.db
             accepted = accepted_versions(db, account_id, [v.kind for v in versions])
             for v in versions:
                 if v.kind not in accepted or v.version in accepted[v.kind]:
                     continue
                 db.add(_consent_row(account_id, v, origin, now, basis="continued_use"))
                 db.flush()
-                audit.record(db, at=now, action="consent.continued_use", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="agreement", subject_id=f"{v.kind}/{v.version}",
-                             details={"digest": v.digest})
+                work.audit("consent.continued_use", subject=("agreement", f"{v.kind}/{v.version}"),
+                           details={"digest": v.digest})
                 try:  # the in-site message is a courtesy: it never holds up the user's request
                     with db.begin_nested():
-                        outbox.notify_account(rt, db, account_id=account_id, template="consent_terms_updated",
-                                              params={"kind": v.kind, "version": v.version, "title": v.title,
-                                                      "url": f"/agreements/{v.kind}/{v.version}"},
-                                              channels=("inbox",))
+                        work.notify(account_id, "consent_terms_updated",
+                                    {"kind": v.kind, "version": v.version, "title": v.title,
+                                     "url": f"/agreements/{v.kind}/{v.version}"}, channels=("inbox",))
                 except Exception as exc:  # noqa: BLE001
                     log.warning("agreement.notice_failed", kind=v.kind, version=v.version, error=type(exc).__name__)
                 recorded += 1
@@ -599,10 +598,9 @@ def export(rt: Runtime, origin: audit.Origin, *, fmt: str, kind: str | None = No
     if fmt not in ("jsonl", "csv"):
         raise errors.invalid("invalid_format", "The export format is jsonl or csv.", "format")
     kind, version = kind or None, version or None
-    with rt.db.write() as db:
-        check_export_filters(db, kind, version)
-        audit.record(db, at=rt.clock.now(), action="consents.exported", origin=origin, actor_type=actor_type,
-                     actor_id=actor_id, details=audit.filters_for_record(kind=kind, version=version, format=fmt))
+    with unit_of_work(rt, origin, actor=(actor_type, actor_id)) as work:
+        check_export_filters(work.db, kind, version)
+        work.audit("consents.exported", details=audit.filters_for_record(kind=kind, version=version, format=fmt))
 
     def stream() -> Iterator[str]:
         with rt.db.read() as db:

@@ -20,6 +20,7 @@ from passport.db import new_id
 from passport.realname.models import Document
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
+from passport.work import unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -115,13 +116,12 @@ def review_document(rt: Runtime, origin: audit.Origin, staff_id: str, review_id:
     if not may_see_document(item, staff_id):
         raise errors.DomainError("claim_required", "Claim this item before you open its document.", 403)
     now = rt.clock.now()
-    with rt.db.write() as db:
-        document = db.get(Document, document_id)
+    with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
+        document = work.db.get(Document, document_id)
         if document is None:
             raise errors.not_found("document")
-        audit.record(db, at=now, action="document.viewed", origin=origin, actor_type="staff", actor_id=staff_id,
-                     subject_type="review", subject_id=review_id, details={"document": document.id,
-                                                                           "kind": document.kind})
+        work.audit("document.viewed", subject=("review", review_id),
+                   details={"document": document.id, "kind": document.kind})
         kind = document.content_type
     return read_document(rt, document), kind
 

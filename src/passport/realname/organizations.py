@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from passport.realname.models import Document, Organization, OrganizationAdmin
 from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, _account_closed, _account_for_update
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
+from passport.work import unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -130,7 +132,8 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
     taken = False
     try:
         stored = _write_file(rt, license, kind, written)
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            db = work.db
             applicant = _account_for_update(db, account_id)
             if applicant.status == "cancelled":
                 raise _account_closed()
@@ -139,8 +142,7 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                                          "Verify your real name before you apply for an organisation.", 403)
             if db.scalar(select(func.count()).select_from(Organization).where(Organization.uscc_live == code)):
                 taken = True
-                audit.record(db, at=now, action="organization.apply", origin=origin, result="failed",
-                             actor_type="user", actor_id=account_id, details={"reason": "uscc_taken", "uscc": code})
+                work.audit("organization.apply", result="failed", details={"reason": "uscc_taken", "uscc": code})
             else:
                 document = _add_document(db, account_id, "license", stored, now)
                 org = Organization(id=new_id(), name=name, uscc=code, uscc_live=code,
@@ -157,9 +159,8 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                     "strict_terms": flagged, "legal_representative": mask_person_name(representative),
                     "contact_phone": mask_phone(contact), "document_id": document.id, "account_id": account_id,
                 }, now, origin)
-                audit.record(db, at=now, action="organization.applied", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="organization", subject_id=org.id,
-                             details={"uscc": code, "strict_review": bool(flagged)})
+                work.audit("organization.applied", subject=("organization", org.id),
+                           details={"uscc": code, "strict_review": bool(flagged)})
                 result = {"id": org.id, "status": org.status, "strict_review": bool(flagged)}
     except IntegrityError:
         _remove_files(written)
@@ -274,7 +275,8 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
     rt.limiter.hit(ADMIN_CHANGES_PER_HOUR, "organization-admins", account_id)
     now = rt.clock.now()
     masked = mask_phone(target.value)
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        db = work.db
         org = _org(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
@@ -291,12 +293,10 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
                 db.add(OrganizationAdmin(organization_id=org_id, account_id=holder.id, added_by=account_id,
                                          created_at=now))
                 db.flush()
-                outbox.notify_account(rt, db, account_id=holder.id, template="realname_admin_invited",
-                                      params={"organization": org.name}, channels=("inbox",))
+                work.notify(holder.id, "realname_admin_invited", {"organization": org.name}, channels=("inbox",))
                 invited = holder.id
-        audit.record(db, at=now, action="organization.admin_invited", origin=origin, actor_type="user",
-                     actor_id=account_id, subject_type="organization", subject_id=org_id,
-                     details={"account": invited, "phone": masked})
+        work.audit("organization.admin_invited", subject=("organization", org_id),
+                   details={"account": invited, "phone": masked})
     return {"status": "invited", "phone": masked}
 
 
@@ -315,7 +315,8 @@ def invitations_of(rt: Runtime, account_id: str) -> list[dict]:
 def answer_invitation(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str, *, accept: bool) -> None:
     """The invitee accepts (becomes an administrator) or declines (the invitation is gone)."""
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        db = work.db
         account = _account_for_update(db, account_id)  # account, then organisation: finalisation's order
         org = _org(db, org_id, lock=True)
         link = db.get(OrganizationAdmin, (org_id, account_id))
@@ -327,9 +328,8 @@ def answer_invitation(rt: Runtime, origin: audit.Origin, account_id: str, org_id
             link.accepted_at = now
         else:
             db.delete(link)
-        audit.record(db, at=now, action="organization.admin_accepted" if accept else "organization.admin_declined",
-                     origin=origin, actor_type="user", actor_id=account_id, subject_type="organization",
-                     subject_id=org_id, details={"account": account_id})
+        work.audit("organization.admin_accepted" if accept else "organization.admin_declined",
+                   subject=("organization", org_id), details={"account": account_id})
 
 
 def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str, target_id: str) -> None:
@@ -337,7 +337,8 @@ def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org
     so two administrators removing each other at once cannot leave it with none; an administrator
     whose account is being cancelled does not count as one left."""
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        db = work.db
         _org(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
@@ -347,9 +348,8 @@ def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org
         if link.accepted_at is not None and _active_admins(db, org_id, excluding=target_id) < 1:
             raise errors.DomainError("last_administrator", "An organisation needs at least one administrator.", 409)
         db.delete(link)
-        audit.record(db, at=now, action="organization.admin_removed", origin=origin, actor_type="user",
-                     actor_id=account_id, subject_type="organization", subject_id=org_id,
-                     details={"account": target_id, "invitation": link.accepted_at is None})
+        work.audit("organization.admin_removed", subject=("organization", org_id),
+                   details={"account": target_id, "invitation": link.accepted_at is None})
 
 
 def _erase_organization(rt: Runtime, db: Session, org: Organization, now: datetime, reason: str,
@@ -379,13 +379,13 @@ def _erase_organization(rt: Runtime, db: Session, org: Organization, now: dateti
 def withdraw_application(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:
     """An administrator withdraws an application still under review (e.g. to cancel the account)."""
     now = rt.clock.now()
-    with rt.db.write() as db:
-        org = _org(db, org_id, lock=True)
-        if not _is_admin(db, org_id, account_id):
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        org = _org(work.db, org_id, lock=True)
+        if not _is_admin(work.db, org_id, account_id):
             raise _forbidden_org()
         if org.status != "pending_review":
             raise errors.DomainError("not_under_review", "Only an application under review can be withdrawn.", 409)
-        paths = _erase_organization(rt, db, org, now, "withdrawn by the applicant", origin, ("user", account_id))
+        paths = _erase_organization(rt, work.db, org, work.at, "withdrawn by the applicant", work.origin, work.actor)
+        work.after_commit(partial(_remove_files, paths))
         result = {"id": org.id, "status": org.status, "strict_review": org.strict_review}
-    _remove_files(paths)
     return result

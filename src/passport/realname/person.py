@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -36,6 +37,7 @@ from passport.realname.providers import Outcome, ProviderUnavailable, make_provi
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
+from passport.work import SYSTEM, Work, unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -152,10 +154,10 @@ def _account_closed() -> errors.DomainError:
     return errors.DomainError("account_cancelled", "This account has been cancelled.", 403)
 
 
-def _release_stale_checks(db: Session, bidx: bytes, account_id: str, now: datetime,
-                          origin: audit.Origin) -> list[str]:
+def _release_stale_checks(work: Work, bidx: bytes, account_id: str) -> list[str]:
     """A provider check that never settled (the process died while waiting) holds its ID number and
     leaves its account pending: after STALE_CHECK it is released, by the next submission that meets it."""
+    db, now = work.db, work.at
     stale = db.scalars(select(Attempt).where(
         Attempt.status == "pending", Attempt.provider != "manual", Attempt.created_at < now - STALE_CHECK,
         (Attempt.id_number_bidx == bidx) | (Attempt.account_id == account_id))).all()
@@ -166,9 +168,8 @@ def _release_stale_checks(db: Session, bidx: bytes, account_id: str, now: dateti
             holder.real_name_status = "none"
             holder.real_name_enc = holder.id_number_enc = holder.id_number_bidx = None
             holder.updated_at = now
-        audit.record(db, at=now, action="realname.check", origin=origin, result="failed", actor_type="system",
-                     subject_type="account", subject_id=attempt.account_id,
-                     details={"provider": attempt.provider, "attempt": attempt.id, "error": "interrupted"})
+        work.audit("realname.check", result="failed", actor=SYSTEM, subject=("account", attempt.account_id),
+                   details={"provider": attempt.provider, "attempt": attempt.id, "error": "interrupted"})
     return [attempt.account_id for attempt in stale]
 
 
@@ -204,9 +205,10 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
     written: list[Path] = []
     try:
         stored = _write_file(rt, document, doc_type, written) if doc_type else None
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+            db = work.db
             _lock_id_number(db, bidx)
-            released = _release_stale_checks(db, bidx, account_id, now, origin)
+            released = _release_stale_checks(work, bidx, account_id)
             account = _account_for_update(db, account_id)
             previous = account.real_name_status
             if account.status == "cancelled":  # a stale cached session must not write onto a tombstone
@@ -219,9 +221,8 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
             elif holders_of(db, bidx, account_id) >= rt.settings.realname_accounts_per_id:
                 refused = _id_number_limit()
             if refused is not None:
-                audit.record(db, at=now, action="realname.submit", origin=origin, result="failed", actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details={"reason": refused.code, "id_number": masked["id_number"]})
+                work.audit("realname.submit", result="failed", subject=("account", account_id),
+                           details={"reason": refused.code, "id_number": masked["id_number"]})
             else:
                 doc = _add_document(db, account_id, "id_document", stored, now) if stored else None
                 attempt = Attempt(id=new_id(), account_id=account_id, provider=provider.name, status="pending",
@@ -240,13 +241,14 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
                         db, "real_name", "realname_attempt", attempt.id,
                         masked | {"account_id": account_id, "age": resident.age_on(today_in_china(rt)),
                                   "document_id": doc.id, "residence_permit": resident.is_residence_permit},
-                        now, origin)
-                audit.record(db, at=now, action="realname.submitted", origin=origin, actor_type="user",
-                             actor_id=account_id, subject_type="account", subject_id=account_id,
-                             details={"provider": provider.name, "attempt": attempt.id} | masked)
+                        work.at, work.origin)
+                work.audit("realname.submitted", subject=("account", account_id),
+                           details={"provider": provider.name, "attempt": attempt.id} | masked)
     except BaseException:
         _remove_files(written)
         raise
+    # The cache drops stay out of the try (not after_commit): nothing after the commit may reach the
+    # except above and delete the upload a committed attempt points at.
     for released_id in released:
         sessions_forget(rt, released_id)
     if refused is not None:
@@ -280,18 +282,17 @@ def sessions_forget(rt: Runtime, account_id: str) -> None:
 def _provider_failed(rt: Runtime, origin: audit.Origin, attempt_id: str, previous: str, error: str) -> None:
     """No trustworthy answer: the reservation is released and the account is as it was."""
     now = rt.clock.now()
-    with rt.db.write() as db:
-        attempt = db.get(Attempt, attempt_id)
+    with unit_of_work(rt, origin, actor=SYSTEM, at=now) as work:
+        attempt = work.db.get(Attempt, attempt_id)
         attempt.status, attempt.reason, attempt.decided_at = "failed", "provider_unavailable", now
-        account = _account_for_update(db, attempt.account_id)
+        account = _account_for_update(work.db, attempt.account_id)
         if account.real_name_status == "pending":
             account.real_name_status = previous
             account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
             account.updated_at = now
-        audit.record(db, at=now, action="realname.check", origin=origin, result="failed", actor_type="system",
-                     subject_type="account", subject_id=attempt.account_id,
-                     details={"provider": attempt.provider, "attempt": attempt.id, "error": error[:100]})
-    sessions_forget(rt, attempt.account_id)
+        work.audit("realname.check", result="failed", subject=("account", attempt.account_id),
+                   details={"provider": attempt.provider, "attempt": attempt.id, "error": error[:100]})
+        work.after_commit(partial(sessions_forget, rt, attempt.account_id))
 
 
 def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin: audit.Origin,
@@ -340,7 +341,8 @@ def revoke_verification(rt: Runtime, origin: audit.Origin, account_id: str, *, r
     if not 5 <= len(reason) <= 500:
         raise errors.invalid("reason_required", "A reason of at least 5 characters is required.", "reason")
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=actor, at=now) as work:
+        db = work.db
         account = _account_for_update(db, account_id)
         if account.real_name_status not in ("verified", "pending"):
             raise errors.DomainError("not_verified", "This account has no verification to withdraw.", 409)
@@ -350,12 +352,10 @@ def revoke_verification(rt: Runtime, origin: audit.Origin, account_id: str, *, r
         account.real_name_status = "none"
         account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
         account.updated_at = now
-        audit.record(db, at=now, action="realname.revoked", origin=origin, actor_type=actor[0], actor_id=actor[1],
-                     subject_type="account", subject_id=account_id, details={"reason": reason})
-        outbox.notify_account(rt, db, account_id=account_id, template="realname_person_revoked",
-                              params={"reason": reason})
+        work.audit("realname.revoked", subject=("account", account_id), details={"reason": reason})
+        work.notify(account_id, "realname_person_revoked", {"reason": reason})
         result = real_name_view(rt, account)
-    sessions_forget(rt, account_id)
+        work.after_commit(partial(sessions_forget, rt, account_id))
     return result
 
 

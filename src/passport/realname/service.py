@@ -33,6 +33,7 @@ from passport.realname.person import (
 )
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
+from passport.work import unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -45,7 +46,8 @@ def review_subject(rt: Runtime, origin: audit.Origin, staff_id: str, review_id: 
     if item["status"] != "pending" or item["claimed_by"] != staff_id:
         return {}
     cipher, now = rt.keys.cipher, rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
+        db = work.db
         if item["queue"] == "real_name":
             attempt = db.get(Attempt, item["subject_id"])
             if attempt is None:
@@ -60,9 +62,7 @@ def review_subject(rt: Runtime, origin: audit.Origin, staff_id: str, review_id: 
                      "contact_phone": cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)}
         else:
             return {}
-        audit.record(db, at=now, action="review.personal_data_shown", origin=origin, actor_type="staff",
-                     actor_id=staff_id, subject_type="review", subject_id=review_id,
-                     details={"fields": sorted(shown)})
+        work.audit("review.personal_data_shown", subject=("review", review_id), details={"fields": sorted(shown)})
     return shown
 
 

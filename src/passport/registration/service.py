@@ -18,6 +18,7 @@ from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key
 from passport.sessions import service as sessions
+from passport.work import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,13 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     now = rt.clock.now()
     outcome, taken, issued = codes.Redeemed.NONE, False, None
     try:
-        with rt.db.write() as db:
+        with unit_of_work(rt, origin, at=now) as work:
+            db = work.db
             outcome = codes.redeem_code(rt, db, target, codes.Purpose.REGISTER, code)
             if outcome is codes.Redeemed.OK:
                 taken = accounts.account_exists(db, target)
                 if taken:
-                    audit.record(db, at=now, action="account.register", origin=origin, result="failed",
-                                 details={"reason": "phone_taken"})
+                    work.audit("account.register", result="failed", details={"reason": "phone_taken"})
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
                     account = Account(id=new_id(), kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
@@ -61,13 +62,11 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                                       recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
                     db.add(account)
                     db.flush()
-                    audit.record(db, at=now, action="account.registered", origin=origin, actor_type="user",
-                                 actor_id=account.id, subject_type="account", subject_id=account.id)
-                    agreements.record_consents(db, account.id, versions, origin, now)
+                    work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
+                    agreements.record_consents(work, account.id, versions)
                     issued = sessions.start_session(rt, db, account.id, token, "register", origin)
             else:
-                audit.record(db, at=now, action="account.register", origin=origin, result="failed",
-                             details={"reason": "invalid_code"})
+                work.audit("account.register", result="failed", details={"reason": "invalid_code"})
     except IntegrityError:
         # Another request registered this number between our check and our insert.
         raise _phone_taken() from None

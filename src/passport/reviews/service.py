@@ -19,6 +19,7 @@ from passport.clock import rfc3339
 from passport.db import new_id
 from passport.reviews.models import Review
 from passport.runtime import Runtime
+from passport.work import unit_of_work
 
 QUEUES = ("organization", "real_name", "profile")
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -153,15 +154,15 @@ def _why_not(db: Session, review_id: str) -> errors.DomainError:
 
 def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer) -> dict:
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
+        db = work.db
         done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
                                                _free_for(staff.staff_id, now))
                           .values(claimed_by=staff.staff_id, claimed_at=now)
                           .execution_options(synchronize_session=False)).rowcount
         if done != 1:
             raise _why_not(db, review_id)
-        audit.record(db, at=now, action="review.claimed", origin=origin, actor_type="staff",
-                     actor_id=staff.staff_id, subject_type="review", subject_id=review_id)
+        work.audit("review.claimed", subject=("review", review_id))
         review = db.get(Review, review_id)
         db.refresh(review)
         return _view(review)
@@ -178,7 +179,8 @@ def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *
     if reason is not None and len(reason) > REASON_MAX:
         raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
     now = rt.clock.now()
-    with rt.db.write() as db:
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
+        db = work.db
         done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
                                                _free_for(staff.staff_id, now))
                           .values(status=DECISIONS[decision], decision=decision, reason=reason,
@@ -192,8 +194,7 @@ def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *
                           json.loads(review.payload or "{}"), decision, reason, staff.staff_id, now)
         for hook in _HOOKS.get(review.queue, ()):
             hook(rt, db, decided)
-        audit.record(db, at=now, action="review.decided", origin=origin, actor_type="staff",
-                     actor_id=staff.staff_id, subject_type="review", subject_id=review_id,
-                     details={"queue": review.queue, "decision": decision, "reason": reason,
-                              "about": f"{review.subject_type}:{review.subject_id}"})
+        work.audit("review.decided", subject=("review", review_id),
+                   details={"queue": review.queue, "decision": decision, "reason": reason,
+                            "about": f"{review.subject_type}:{review.subject_id}"})
         return _view(review)
