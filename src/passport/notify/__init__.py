@@ -1,2 +1,2 @@
-"""Notices: SMS and email senders, the outbox and its worker, the in-site inbox, announcements and
-maintenance windows."""
+"""Notices: the outbox and its delivery, the in-site inbox, site announcements, maintenance windows and
+the notice board that caches both for every page."""

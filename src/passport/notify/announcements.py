@@ -10,7 +10,7 @@ from sqlalchemy import select
 from passport import errors
 from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
-from passport.notify.board import _state, announcement_view, forget_cache
+from passport.notify.board import announcement_view, current, forget_cache
 from passport.notify.models import Announcement
 from passport.notify.outbox import acting, log
 from passport.runtime import Runtime
@@ -24,7 +24,7 @@ _AUDIENCE_OF_KIND = {"person": "persons", "organization": "organizations"}
 TITLE_MAX, BODY_MAX, MESSAGE_MAX = 200, 20_000, 2_000
 
 
-def _clean_text(raw: str | None, field: str, limit: int) -> str:
+def clean_text(raw: str | None, field: str, limit: int) -> str:
     value = (raw or "").strip()
     if not value:
         raise errors.invalid(f"{field}_required", "This field is required.", field)
@@ -33,11 +33,11 @@ def _clean_text(raw: str | None, field: str, limit: int) -> str:
     return value
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return as_utc(value).astimezone(UTC)
 
 
-def _check_period(starts_at: datetime, ends_at: datetime | None) -> None:
+def check_period(starts_at: datetime, ends_at: datetime | None) -> None:
     if ends_at is not None and ends_at <= starts_at:
         raise errors.invalid("invalid_period", "The end time must be after the start time.", "ends_at")
 
@@ -46,14 +46,14 @@ def publish_announcement(rt: Runtime, origin: audit.Origin, *, title: str, body:
                          starts_at: datetime | None = None, ends_at: datetime | None = None,
                          staff_id: str | None = None) -> dict:
     """An operator's site-wide notice (§十四(一)): a banner while it runs, and in the list page."""
-    title = _clean_text(title, "title", TITLE_MAX)
-    body = _clean_text(body, "body", BODY_MAX)
+    title = clean_text(title, "title", TITLE_MAX)
+    body = clean_text(body, "body", BODY_MAX)
     if audience not in AUDIENCES:
         raise errors.invalid("invalid_audience", "Choose who sees the announcement.", "audience")
     now = rt.clock.now()
-    starts_at = _utc(starts_at or now)
-    ends_at = _utc(ends_at) if ends_at is not None else None
-    _check_period(starts_at, ends_at)
+    starts_at = utc(starts_at or now)
+    ends_at = utc(ends_at) if ends_at is not None else None
+    check_period(starts_at, ends_at)
     if ends_at is not None and ends_at <= now:
         raise errors.invalid("period_in_past", "The end time has already passed.", "ends_at")
     with rt.db.write() as db:
@@ -118,7 +118,7 @@ def banners(rt: Runtime, kind: str | None = None) -> list[dict]:
     """The active announcements for the page banner, from the per-process cache (no query a page)."""
     now = rt.clock.now()
     wanted = _audiences(kind)
-    return [view for starts, ends, view in _state(rt).announcements
+    return [view for starts, ends, view in current(rt).announcements
             if starts <= now and (ends is None or ends > now) and view["audience"] in wanted]
 
 

@@ -50,7 +50,7 @@ def state_is_fresh(rt: Runtime) -> bool:
     return state is not None and time.monotonic() - state.loaded < rt.settings.notice_cache_seconds
 
 
-def _state(rt: Runtime) -> _State:
+def current(rt: Runtime) -> _State:
     """Announcements and windows that have not ended, read at most every ``notice_cache_seconds``:
     a change made on another node reaches this one within that time; this node drops it at once."""
     state = rt.__dict__.get(_STATE_ATTR)

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from passport.notify.inbox import _message_view
+from passport.notify.inbox import message_view
 from passport.notify.models import InboxMessage, OutboxNotice
-from passport.notify.outbox import DEFAULT_LANGUAGE, _outbox_view, marketing_enabled
+from passport.notify.outbox import DEFAULT_LANGUAGE, marketing_enabled, outbox_view
 from passport.runtime import Runtime
 
 
@@ -20,8 +20,8 @@ def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
     notices = db.scalars(select(OutboxNotice).where(OutboxNotice.account_id == account_id)
                          .order_by(OutboxNotice.id)).all()
     return {
-        "messages": [_message_view(rt, row, DEFAULT_LANGUAGE) for row in messages],
-        "notices": [{key: value for key, value in _outbox_view(rt, row).items()
+        "messages": [message_view(rt, row, DEFAULT_LANGUAGE) for row in messages],
+        "notices": [{key: value for key, value in outbox_view(rt, row).items()
                      if key not in ("account_id", "last_error", "next_attempt_at")} for row in notices],
         "preferences": {"marketing": marketing_enabled(db, account_id)},
     }

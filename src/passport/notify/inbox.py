@@ -21,7 +21,7 @@ def unread_count(db: Session, account_id: str) -> int:
                      .where(InboxMessage.account_id == account_id, InboxMessage.read_at.is_(None))) or 0
 
 
-def _message_view(rt: Runtime, row: InboxMessage, language: str) -> dict:
+def message_view(rt: Runtime, row: InboxMessage, language: str) -> dict:
     try:
         rendered = render(rt, row.template, json.loads(row.params), language)
     except TemplateError:
@@ -43,14 +43,14 @@ def list_messages(rt: Runtime, account_id: str, *, language: str = DEFAULT_LANGU
                           .offset((page - 1) * per_page).limit(per_page + 1)).all()
         unread = unread_count(db, account_id)
         total = db.scalar(select(func.count()).select_from(InboxMessage).where(condition)) or 0
-    return {"items": [_message_view(rt, row, language) for row in rows[:per_page]], "unread": unread,
+    return {"items": [message_view(rt, row, language) for row in rows[:per_page]], "unread": unread,
             "total": total, "page": page, "per_page": per_page, "has_more": len(rows) > per_page}
 
 
 def get_message(rt: Runtime, account_id: str, message_id: str, *, language: str = DEFAULT_LANGUAGE) -> dict:
     with rt.db.read() as db:
         row = _own_message(db, account_id, message_id)
-        return _message_view(rt, row, language)
+        return message_view(rt, row, language)
 
 
 def _own_message(db: Session, account_id: str, message_id: str) -> InboxMessage:

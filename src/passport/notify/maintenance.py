@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from passport import errors
 from passport.audit import service as audit
 from passport.clock import china_time, rfc3339
-from passport.notify.announcements import MESSAGE_MAX, _check_period, _clean_text, _utc
-from passport.notify.board import _state, forget_cache, window_view
+from passport.notify.announcements import MESSAGE_MAX, check_period, clean_text, utc
+from passport.notify.board import current, forget_cache, window_view
 from passport.notify.models import Announcement, MaintenanceWindow
 from passport.notify.outbox import acting
 from passport.runtime import Runtime
@@ -21,9 +21,9 @@ def schedule_maintenance(rt: Runtime, origin: audit.Origin, *, starts_at: dateti
                          staff_id: str | None = None) -> dict:
     """Schedule a window (§六(二)): announced from ``maintenance_notice_hours`` before it starts (or at
     once when it starts sooner); during it the service answers 503 except health checks and admin."""
-    message = _clean_text(message, "message", MESSAGE_MAX)
-    starts_at, ends_at = _utc(starts_at), _utc(ends_at)
-    _check_period(starts_at, ends_at)
+    message = clean_text(message, "message", MESSAGE_MAX)
+    starts_at, ends_at = utc(starts_at), utc(ends_at)
+    check_period(starts_at, ends_at)
     now = rt.clock.now()
     if ends_at <= now:
         raise errors.invalid("period_in_past", "The end time has already passed.", "ends_at")
@@ -81,7 +81,7 @@ def list_maintenance(rt: Runtime, *, limit: int = 50) -> list[dict]:
 def active_maintenance(rt: Runtime) -> dict | None:
     """The window in force now, from the per-process cache."""
     now = rt.clock.now()
-    for starts, ends, view in _state(rt).windows:
+    for starts, ends, view in current(rt).windows:
         if starts <= now < ends:
             return view
     return None

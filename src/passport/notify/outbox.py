@@ -462,10 +462,10 @@ def list_outbox(rt: Runtime, *, status: str | None = None, limit: int = 50) -> l
         query = query.where(OutboxNotice.status == status)
     with rt.db.read() as db:
         rows = db.scalars(query).all()
-        return [_outbox_view(rt, row) for row in rows]
+        return [outbox_view(rt, row) for row in rows]
 
 
-def _outbox_view(rt: Runtime, row: OutboxNotice) -> dict:
+def outbox_view(rt: Runtime, row: OutboxNotice) -> dict:
     recipient = (rt.keys.cipher.decrypt(row.recipient_enc, _RECIPIENT_FIELD[row.channel])
                  if row.recipient_enc else None)
     masked = (mask_phone(recipient) if row.channel == "sms" else mask_email(recipient)) if recipient else None

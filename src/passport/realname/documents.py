@@ -78,7 +78,7 @@ class Stored:
     sha256: str
 
 
-def _write_file(rt: Runtime, upload: Upload, content: str, written: list[Path]) -> Stored:
+def write_file(rt: Runtime, upload: Upload, content: str, written: list[Path]) -> Stored:
     """Encrypted (the field cipher, so keys rotate) under a random name, before any transaction opens
     (sealing 5 MB takes tens of milliseconds); the name the user gave is not kept."""
     sealed = rt.keys.cipher.encrypt(base64.b64encode(upload.data).decode("ascii"), DOCUMENT_FIELD)
@@ -89,7 +89,7 @@ def _write_file(rt: Runtime, upload: Upload, content: str, written: list[Path]) 
     return Stored(path, content, len(upload.data), hashlib.sha256(upload.data).hexdigest())
 
 
-def _add_document(db: Session, account_id: str, kind: str, stored: Stored, now: datetime) -> Document:
+def add_document(db: Session, account_id: str, kind: str, stored: Stored, now: datetime) -> Document:
     document = Document(id=new_id(), account_id=account_id, kind=kind, content_type=stored.content_type,
                         size=stored.size, sha256=stored.sha256, stored_name=stored.path.name, created_at=now)
     db.add(document)
@@ -102,7 +102,7 @@ def read_document(rt: Runtime, document: Document) -> bytes:
     return base64.b64decode(rt.keys.cipher.decrypt(sealed, DOCUMENT_FIELD))
 
 
-def _remove_files(paths: list[Path]) -> None:
+def remove_files(paths: list[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
 

@@ -28,14 +28,14 @@ from passport.notify import outbox
 from passport.realname.documents import (
     LICENSE_TYPES,
     Upload,
-    _add_document,
-    _remove_files,
-    _write_file,
+    add_document,
     check_upload,
+    remove_files,
     uploads_dir,
+    write_file,
 )
 from passport.realname.models import Document, Organization, OrganizationAdmin
-from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, _account_closed, _account_for_update
+from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_closed, account_for_update
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
 from passport.work import unit_of_work
@@ -131,12 +131,12 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
     written: list[Path] = []
     taken = False
     try:
-        stored = _write_file(rt, license, kind, written)
+        stored = write_file(rt, license, kind, written)
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             db = work.db
-            applicant = _account_for_update(db, account_id)
+            applicant = account_for_update(db, account_id)
             if applicant.status == "cancelled":
-                raise _account_closed()
+                raise account_closed()
             if applicant.real_name_status != "verified":
                 raise errors.DomainError("real_name_required",
                                          "Verify your real name before you apply for an organisation.", 403)
@@ -144,7 +144,7 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                 taken = True
                 work.audit("organization.apply", result="failed", details={"reason": "uscc_taken", "uscc": code})
             else:
-                document = _add_document(db, account_id, "license", stored, now)
+                document = add_document(db, account_id, "license", stored, now)
                 org = Organization(id=new_id(), name=name, uscc=code, uscc_live=code,
                                    legal_representative_enc=cipher.encrypt(representative, LEGAL_REP_FIELD),
                                    contact_phone_enc=cipher.encrypt(contact, CONTACT_FIELD), status="pending_review",
@@ -163,13 +163,13 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                            details={"uscc": code, "strict_review": bool(flagged)})
                 result = {"id": org.id, "status": org.status, "strict_review": bool(flagged)}
     except IntegrityError:
-        _remove_files(written)
+        remove_files(written)
         taken = True
     except BaseException:
-        _remove_files(written)
+        remove_files(written)
         raise
     if taken:
-        _remove_files(written)
+        remove_files(written)
         raise errors.DomainError("uscc_taken", "An organisation with this unified social credit code is already "
                                  "registered or under review.", 409,
                                  [errors.FieldError("uscc", "uscc_taken", "already registered")])
@@ -202,7 +202,7 @@ def _organization_decided(rt: Runtime, db: Session, decided: reviews.Decided) ->
         outbox.notify_account(rt, db, account_id=admin_id, template=template, params=params)
 
 
-def _org(db: Session, org_id: str, *, lock: bool = False) -> Organization:
+def organization_row(db: Session, org_id: str, *, lock: bool = False) -> Organization:
     query = select(Organization).where(Organization.id == org_id)
     org = db.scalars(query.with_for_update() if lock else query).first()
     if org is None:
@@ -216,7 +216,7 @@ def _is_admin(db: Session, org_id: str, account_id: str) -> bool:
     return link is not None and link.accepted_at is not None
 
 
-def _active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> int:
+def active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> int:
     """Administrators who accepted and whose account is not being or been cancelled."""
     query = (select(func.count()).select_from(OrganizationAdmin)
              .join(accounts.Account, accounts.Account.id == OrganizationAdmin.account_id)
@@ -230,7 +230,7 @@ def _active_admins(db: Session, org_id: str, *, excluding: str | None = None) ->
 def public_organization(rt: Runtime, org_id: str) -> dict:
     """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region; rejected ones are not shown."""
     with rt.db.read() as db:
-        org = _org(db, org_id)
+        org = organization_row(db, org_id)
         if org.status in ("rejected", "withdrawn") or org.contact_phone_enc is None:
             raise errors.not_found("organization")
         contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)
@@ -254,7 +254,7 @@ def organizations_of(rt: Runtime, account_id: str) -> list[dict]:
 def administrators(rt: Runtime, account_id: str, org_id: str) -> list[dict]:
     """For the organisation's administrators only: nicknames and masked phone numbers."""
     with rt.db.read() as db:
-        _org(db, org_id)
+        organization_row(db, org_id)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
         rows = db.execute(select(OrganizationAdmin, accounts.Account)
@@ -277,7 +277,7 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
     masked = mask_phone(target.value)
     with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
         db = work.db
-        org = _org(db, org_id, lock=True)
+        org = organization_row(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
         if org.status in ("rejected", "withdrawn"):
@@ -317,8 +317,8 @@ def answer_invitation(rt: Runtime, origin: audit.Origin, account_id: str, org_id
     now = rt.clock.now()
     with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
         db = work.db
-        account = _account_for_update(db, account_id)  # account, then organisation: finalisation's order
-        org = _org(db, org_id, lock=True)
+        account = account_for_update(db, account_id)  # account, then organisation: finalisation's order
+        org = organization_row(db, org_id, lock=True)
         link = db.get(OrganizationAdmin, (org_id, account_id))
         if link is None or link.accepted_at is not None:
             raise errors.not_found("invitation")
@@ -339,20 +339,20 @@ def remove_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org
     now = rt.clock.now()
     with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
         db = work.db
-        _org(db, org_id, lock=True)
+        organization_row(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
         link = db.get(OrganizationAdmin, (org_id, target_id))
         if link is None:
             raise errors.not_found("administrator")
-        if link.accepted_at is not None and _active_admins(db, org_id, excluding=target_id) < 1:
+        if link.accepted_at is not None and active_admins(db, org_id, excluding=target_id) < 1:
             raise errors.DomainError("last_administrator", "An organisation needs at least one administrator.", 409)
         db.delete(link)
         work.audit("organization.admin_removed", subject=("organization", org_id),
                    details={"account": target_id, "invitation": link.accepted_at is None})
 
 
-def _erase_organization(rt: Runtime, db: Session, org: Organization, now: datetime, reason: str,
+def erase_organization(rt: Runtime, db: Session, org: Organization, now: datetime, reason: str,
                         origin: audit.Origin, actor: tuple[str, str | None]) -> list[Path]:
     """An application withdrawn (or left with no administrator): its review closes, its USCC is free,
     its legal representative, contact and licence are erased. Returns the licence file to delete
@@ -380,12 +380,12 @@ def withdraw_application(rt: Runtime, origin: audit.Origin, account_id: str, org
     """An administrator withdraws an application still under review (e.g. to cancel the account)."""
     now = rt.clock.now()
     with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
-        org = _org(work.db, org_id, lock=True)
+        org = organization_row(work.db, org_id, lock=True)
         if not _is_admin(work.db, org_id, account_id):
             raise _forbidden_org()
         if org.status != "pending_review":
             raise errors.DomainError("not_under_review", "Only an application under review can be withdrawn.", 409)
-        paths = _erase_organization(rt, work.db, org, work.at, "withdrawn by the applicant", work.origin, work.actor)
-        work.after_commit(partial(_remove_files, paths))
+        paths = erase_organization(rt, work.db, org, work.at, "withdrawn by the applicant", work.origin, work.actor)
+        work.after_commit(partial(remove_files, paths))
         result = {"id": org.id, "status": org.status, "strict_review": org.strict_review}
     return result

@@ -27,10 +27,10 @@ from passport.notify import outbox
 from passport.realname.documents import (
     ID_DOCUMENT_TYPES,
     Upload,
-    _add_document,
-    _remove_files,
-    _write_file,
+    add_document,
     check_upload,
+    remove_files,
+    write_file,
 )
 from passport.realname.models import Attempt
 from passport.realname.providers import Outcome, ProviderUnavailable, make_provider
@@ -143,14 +143,14 @@ def _lock_id_number(db: Session, bidx: bytes) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(bidx[:8], "big", signed=True)})
 
 
-def _account_for_update(db: Session, account_id: str):
+def account_for_update(db: Session, account_id: str):
     account = db.scalars(select(accounts.Account).where(accounts.Account.id == account_id).with_for_update()).first()
     if account is None:
         raise errors.not_found("account")
     return account
 
 
-def _account_closed() -> errors.DomainError:
+def account_closed() -> errors.DomainError:
     return errors.DomainError("account_cancelled", "This account has been cancelled.", 403)
 
 
@@ -163,7 +163,7 @@ def _release_stale_checks(work: Work, bidx: bytes, account_id: str) -> list[str]
         (Attempt.id_number_bidx == bidx) | (Attempt.account_id == account_id))).all()
     for attempt in stale:
         attempt.status, attempt.reason, attempt.decided_at = "failed", "interrupted", now
-        holder = _account_for_update(db, attempt.account_id)
+        holder = account_for_update(db, attempt.account_id)
         if holder.real_name_status == "pending" and holder.id_number_bidx == attempt.id_number_bidx:
             holder.real_name_status = "none"
             holder.real_name_enc = holder.id_number_enc = holder.id_number_bidx = None
@@ -204,15 +204,15 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
     refused: errors.DomainError | None = None
     written: list[Path] = []
     try:
-        stored = _write_file(rt, document, doc_type, written) if doc_type else None
+        stored = write_file(rt, document, doc_type, written) if doc_type else None
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             db = work.db
             _lock_id_number(db, bidx)
             released = _release_stale_checks(work, bidx, account_id)
-            account = _account_for_update(db, account_id)
+            account = account_for_update(db, account_id)
             previous = account.real_name_status
             if account.status == "cancelled":  # a stale cached session must not write onto a tombstone
-                refused = _account_closed()
+                refused = account_closed()
             elif previous == "verified":
                 refused = errors.DomainError("already_verified", "Your real name is already verified.", 409)
             elif previous == "pending":
@@ -224,7 +224,7 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
                 work.audit("realname.submit", result="failed", subject=("account", account_id),
                            details={"reason": refused.code, "id_number": masked["id_number"]})
             else:
-                doc = _add_document(db, account_id, "id_document", stored, now) if stored else None
+                doc = add_document(db, account_id, "id_document", stored, now) if stored else None
                 attempt = Attempt(id=new_id(), account_id=account_id, provider=provider.name, status="pending",
                                   name_enc=cipher.encrypt(name, ATTEMPT_NAME_FIELD),
                                   id_number_enc=cipher.encrypt(resident.number, ATTEMPT_ID_FIELD),
@@ -245,14 +245,14 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
                 work.audit("realname.submitted", subject=("account", account_id),
                            details={"provider": provider.name, "attempt": attempt.id} | masked)
     except BaseException:
-        _remove_files(written)
+        remove_files(written)
         raise
     # The cache drops stay out of the try (not after_commit): nothing after the commit may reach the
     # except above and delete the upload a committed attempt points at.
     for released_id in released:
         sessions_forget(rt, released_id)
     if refused is not None:
-        _remove_files(written)
+        remove_files(written)
         raise refused
     sessions_forget(rt, account_id)
     if provider.name == "manual":
@@ -285,7 +285,7 @@ def _provider_failed(rt: Runtime, origin: audit.Origin, attempt_id: str, previou
     with unit_of_work(rt, origin, actor=SYSTEM, at=now) as work:
         attempt = work.db.get(Attempt, attempt_id)
         attempt.status, attempt.reason, attempt.decided_at = "failed", "provider_unavailable", now
-        account = _account_for_update(work.db, attempt.account_id)
+        account = account_for_update(work.db, attempt.account_id)
         if account.real_name_status == "pending":
             account.real_name_status = previous
             account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
@@ -299,7 +299,7 @@ def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin
             actor: tuple[str, str | None]) -> None:
     """The provider's or the reviewer's answer, in the caller's transaction."""
     now = rt.clock.now()
-    account = _account_for_update(db, attempt.account_id)
+    account = account_for_update(db, attempt.account_id)
     attempt.status, attempt.decided_at = outcome.status, now
     attempt.provider_ref, attempt.reason = outcome.reference, outcome.reason
     account.real_name_status = outcome.status
@@ -343,7 +343,7 @@ def revoke_verification(rt: Runtime, origin: audit.Origin, account_id: str, *, r
     now = rt.clock.now()
     with unit_of_work(rt, origin, actor=actor, at=now) as work:
         db = work.db
-        account = _account_for_update(db, account_id)
+        account = account_for_update(db, account_id)
         if account.real_name_status not in ("verified", "pending"):
             raise errors.DomainError("not_verified", "This account has no verification to withdraw.", 409)
         for attempt in db.scalars(select(Attempt).where(Attempt.account_id == account_id,

@@ -20,9 +20,15 @@ from sqlalchemy.orm import Session, aliased
 from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import rfc3339
-from passport.realname.documents import _remove_files, uploads_dir
+from passport.realname.documents import remove_files, uploads_dir
 from passport.realname.models import Attempt, Document, Organization, OrganizationAdmin
-from passport.realname.organizations import CONTACT_FIELD, LEGAL_REP_FIELD, _active_admins, _erase_organization, _org
+from passport.realname.organizations import (
+    CONTACT_FIELD,
+    LEGAL_REP_FIELD,
+    active_admins,
+    erase_organization,
+    organization_row,
+)
 from passport.realname.person import (
     ACCOUNT_CANCELLED_REASON,
     ATTEMPT_ID_FIELD,
@@ -108,9 +114,9 @@ def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
                          .where(OrganizationAdmin.account_id == account_id)).all()
     paths: list[Path] = []
     for org_id in org_ids:
-        org = _org(db, org_id, lock=True)
-        if org.status != "verified" and _active_admins(db, org_id, excluding=account_id) == 0:
-            paths += _erase_organization(rt, db, org, now, ACCOUNT_CANCELLED_REASON, origin, ("system", None))
+        org = organization_row(db, org_id, lock=True)
+        if org.status != "verified" and active_admins(db, org_id, excluding=account_id) == 0:
+            paths += erase_organization(rt, db, org, now, ACCOUNT_CANCELLED_REASON, origin, ("system", None))
     licences = select(Organization.license_id).where(Organization.license_id.is_not(None))
     documents = db.scalars(select(Document).where(Document.account_id == account_id,
                                                   Document.id.not_in(licences))).all()
@@ -120,7 +126,7 @@ def erase_account(rt: Runtime, db: Session, account_id: str) -> None:
     for document in documents:
         db.delete(document)
     # The files go once the rows are gone for good: a rolled-back finalisation keeps both.
-    event.listen(db, "after_commit", lambda _session: _remove_files(paths), once=True)
+    event.listen(db, "after_commit", lambda _session: remove_files(paths), once=True)
     account = accounts.get(db, account_id)
     account.real_name_status = "none"
     account.real_name_enc = account.id_number_enc = account.id_number_bidx = None
