@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from passport.accounts.schemas import AccountOut
 from passport.accounts.service import account_exists
@@ -24,7 +25,9 @@ from passport.credentials.schemas import (
 )
 from passport.guards import Authenticated
 from passport.sessions import service as sessions
-from passport.sessions.schemas import LoginOut
+from passport.sessions.schemas import LoginOut, SessionIssued
+from passport.web import html as web
+from passport.web import http
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter()
@@ -37,12 +40,19 @@ def send_verification_code(body: CodeRequest, rt: Rt, origin: ApiOrigin) -> dict
                              account_exists=account_exists)
 
 
-@router.put("/me/password", status_code=204, tags=["credentials"])
-def change_password(body: PasswordChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    """Change the password: the current one is required; every other session ends."""
-    service.change_password(rt, origin, principal, current_password=body.current_password,
-                            new_password=body.new_password)
-    return Response(status_code=204)
+@router.put("/me/password", status_code=200, response_model=SessionIssued, tags=["credentials"])
+def change_password(body: PasswordChangeIn, principal: Authenticated, request: Request, rt: Rt,
+                    origin: ApiOrigin) -> JSONResponse:
+    """Change the password: the current one is required. Every session of the account ends, the one
+    that made this call included, and this client gets a new session: the answer is its ``token`` and
+    ``expires_at`` (as ``POST /sessions`` gives them); use it from now on, the old token answers 401.
+    A call made with the session cookie gets the new cookie too."""
+    issued = service.change_password(rt, origin, principal, current_password=body.current_password,
+                                     new_password=body.new_password)
+    response = JSONResponse(issued.public())
+    if http.bearer_token(request) is None:  # signed in by the cookie: the browser keeps its session
+        web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+    return response
 
 
 @router.post("/password-resets", status_code=204, tags=["credentials"])

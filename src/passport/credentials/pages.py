@@ -144,12 +144,15 @@ def password_form(request: Request, _principal: guards.PageUser, done: str | Non
 def change_password(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
     try:
         form.check()
-        service.change_password(web.runtime(request), web.web_origin(request), principal,
-                                current_password=form.get("current_password", ""),
-                                new_password=form.get("new_password", ""))
+        issued = service.change_password(web.runtime(request), web.web_origin(request), principal,
+                                         current_password=form.get("current_password", ""),
+                                         new_password=form.get("new_password", ""))
     except errors.DomainError as exc:
         return password_page(request, web.failed_form(request, exc, {}, CHANGE_FIELDS))
-    return web.redirect(request, "/account/password?done=1")
+    # Every session ended, this browser's too: it stays signed in with the new one.
+    response = web.redirect(request, "/account/password?done=1")
+    guards.start_browser_session(request, response, issued)
+    return response
 
 
 def recovery_key_page(request: Request, state: FormState, recovery_key: str | None = None) -> Response:

@@ -36,8 +36,9 @@ _accounts = accounts.Account.__table__
 
 
 def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *, current_password: str,
-                    new_password: str) -> None:
-    """The current password proves the user (C2); every other session ends, this one stays."""
+                    new_password: str) -> sessions.Issued:
+    """The current password proves the user (C2); every session ends, this one included, and this
+    client gets a new session (returned): a token taken before the change stops working."""
     account_id = principal.account_id
     with rt.db.read() as db:
         account = accounts.get(db, account_id)
@@ -56,11 +57,16 @@ def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Princ
         changed = _set_password(work.db, account_id, password_hash, now, expected=account.password_hash)
         if changed:
             revoked = sessions.revoke_all(rt, work.db, account_id, keep_session_id=principal.session_id)
-            work.audit("password.changed", subject=("account", account_id), details={"sessions_revoked": revoked})
+            issued = sessions.rotate(rt, work.db, principal, origin)
+            if issued is None:  # this session ended meanwhile (logout, revoked elsewhere): change nothing
+                raise errors.not_authenticated()
+            work.audit("password.changed", subject=("account", account_id),
+                       details={"sessions_revoked": revoked, "session_rotated": True})
             _notify(work, account_id, "password_changed")
             _forget_sessions_after_commit(work, account_id)
     if not changed:
         raise errors.invalid("invalid_password", "The current password is wrong.", "current_password", status=400)
+    return issued
 
 
 def reset_password(rt: Runtime, origin: audit.Origin, *, phone: str, new_password: str, code: str | None = None,

@@ -23,10 +23,15 @@ class LoginIn(Input):
         return self
 
 
-class LoginOut(BaseModel):
+class SessionIssued(BaseModel):
+    """A new session token (the bearer token, or the ``passport_session`` cookie's value)."""
+
     id: str
     token: str
     expires_at: str
+
+
+class LoginOut(SessionIssued):
     account: AccountOut
 
 

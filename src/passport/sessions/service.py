@@ -639,6 +639,23 @@ def revoke_all(rt: Runtime, db: Session, account_id: str, *, keep_session_id: st
     return revoked
 
 
+def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin, *,
+           method: str = "password") -> Issued | None:
+    """End the caller's session and start a new one for the same client, inside the caller's unit of
+    work (token rotation after a credential change: the old token, perhaps stolen, stops working).
+    None, and nothing written, when the session ended meanwhile: the caller refuses and rolls back."""
+    table = LoginSession.__table__
+    now = rt.clock.now()
+    ended = db.execute(update(table).where(table.c.id == principal.session_id,
+                                           table.c.account_id == principal.account_id,
+                                           table.c.revoked_at.is_(None), table.c.expires_at > now)
+                       .values(revoked_at=now)).rowcount
+    forget_sessions(rt, session_id=principal.session_id)
+    if ended != 1:
+        return None
+    return start_session(rt, db, principal.account_id, new_session_token(), method, origin)
+
+
 def sweep_sessions(rt: Runtime, db: Session) -> int:
     """Delete sessions that ended more than a day ago (the audit log keeps the logins)."""
     cutoff = rt.clock.now() - timedelta(days=1)

@@ -228,7 +228,11 @@ def test_change_password_page(client, rt):
     assert changed.status_code == 303 and changed.headers["location"] == "/account/password?done=1"
     shown = client.get(changed.headers["location"])
     assert "密码已修改，其他设备均已退出登录。" in shown.text
-    assert sessions.authenticate(rt, token) is not None  # this browser stays logged in
+    # This browser stays logged in, on a new token: the one it had (perhaps stolen) ends too.
+    assert sessions.authenticate(rt, token) is None
+    rotated = client.cookies.get("passport_session")
+    assert rotated != token and sessions.authenticate(rt, rotated) is not None
+    assert client.get("/account", follow_redirects=False).status_code == 200
     assert me(client, done["session"]["token"]).status_code == 401  # the API session ended
     assert_password_is(client, done["phone"], NEW_PASSWORD, not_=(STRONG_PASSWORD,))
 

@@ -54,27 +54,53 @@ def assert_invalid_code(answer, field: str = "code") -> dict:
 
 # --- change password -------------------------------------------------------------------------------
 
-def test_change_password_ends_the_other_sessions_and_keeps_this_one(client, rt):
+def test_change_password_ends_every_session_and_rotates_this_one(client, rt):
+    # Issue 15: the session that changed the password gets a new token; the one it used (perhaps
+    # stolen along with the password) answers 401 like every other session of the account.
     done = register_account(client, rt)
     phone, other = done["phone"], done["session"]["token"]
     current = login(client, phone, STRONG_PASSWORD).json()["token"]
 
     answer = change(client, current, STRONG_PASSWORD, NEW_PASSWORD)
 
-    assert answer.status_code == 204, answer.text
-    assert answer.content == b""
-    assert me(client, current).status_code == 200
-    gone = me(client, other)
-    assert gone.status_code == 401 and gone.json()["code"] == "not_authenticated"
+    assert answer.status_code == 200, answer.text
+    issued = answer.json()
+    assert set(issued) == {"id", "token", "expires_at"}
+    assert issued["token"] not in (current, other)
+    assert me(client, issued["token"]).status_code == 200
+    for ended in (current, other):
+        gone = me(client, ended)
+        assert gone.status_code == 401 and gone.json()["code"] == "not_authenticated"
+    assert change(client, current, NEW_PASSWORD, "Zq7#another-Pass").status_code == 401
     assert login(client, phone, STRONG_PASSWORD).status_code == 401
     assert login(client, phone, NEW_PASSWORD).status_code == 201
     [event] = events(rt, done["account"]["id"], "password.changed")
     assert event["result"] == "ok" and event["sessions_revoked"] == 1 and event["actor_id"] == done["account"]["id"]
+    assert event["session_rotated"] is True
+    listed = client.get("/api/v1/sessions", headers=bearer(issued["token"])).json()
+    assert [s["id"] for s in listed if s["current"]] == [issued["id"]]
+
+
+def test_change_password_with_a_cookie_sets_the_new_cookie(client, rt):
+    done = register_account(client, rt)
+    old = done["session"]["token"]
+    client.cookies.set("passport_session", old)
+    client.cookies.set("passport_csrf", "csrf-value")
+    answer = client.put(PASSWORD, json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+                        headers={"X-CSRF-Token": "csrf-value"})
+    assert answer.status_code == 200, answer.text
+    new = answer.cookies.get("passport_session")
+    assert new == answer.json()["token"] != old
+    client.cookies.clear()
+    client.cookies.set("passport_session", new)
+    assert client.get("/api/v1/me").status_code == 200
+    client.cookies.clear()
+    assert me(client, old).status_code == 401
 
 
 def test_change_password_notifies_the_owner_by_sms_without_the_password(client, rt):
     done = register_account(client, rt)
-    assert change(client, done["session"]["token"], STRONG_PASSWORD, NEW_PASSWORD).status_code == 204
+    assert change(client, done["session"]["token"], STRONG_PASSWORD, NEW_PASSWORD).status_code == 200
 
     [notice] = notices(rt, done["phone"], "password_changed")
     assert "密码已于" in notice["text"] and "修改" in notice["text"]
@@ -118,7 +144,7 @@ def test_current_password_checks_are_rate_limited_per_account(client, rt, monkey
     assert_password_unchanged(client, done["phone"])
     # Another account keeps its own budget.
     other = register_account(client, rt)
-    assert change(client, other["session"]["token"], STRONG_PASSWORD, NEW_PASSWORD).status_code == 204
+    assert change(client, other["session"]["token"], STRONG_PASSWORD, NEW_PASSWORD).status_code == 200
 
 
 @pytest.mark.parametrize("weak", ["password", "short1!", "abcdefgh", "{national}Aa!"], ids=[
@@ -154,7 +180,7 @@ def test_change_password_needs_a_session_and_the_csrf_token_with_a_cookie(client
     forged = client.put(PASSWORD, json=body)
     assert forged.status_code == 403 and forged.json()["code"] == "csrf_failed"
     assert_password_unchanged(client, done["phone"])
-    assert client.put(PASSWORD, json=body, headers={"X-CSRF-Token": "csrf-value"}).status_code == 204
+    assert client.put(PASSWORD, json=body, headers={"X-CSRF-Token": "csrf-value"}).status_code == 200
 
 
 def test_change_password_refuses_unknown_fields(client, rt):
@@ -449,3 +475,21 @@ def test_one_reset_code_used_at_once_by_many_requests_resets_once(live_server, r
     results = Counter(e["result"] for e in events(rt, registered["account"]["id"], "password.reset"))
     assert results == Counter({"ok": 1, "failed": n - 1})
     assert len(notices(rt, phone, "password_reset")) == 1
+
+
+def test_a_session_that_ended_meanwhile_changes_no_password_and_gets_no_new_token(client, rt):
+    from passport.audit.service import Origin
+    from passport.credentials import service as credentials
+    from passport.errors import DomainError
+    from passport.sessions import service as sessions
+
+    done = register_account(client, rt)
+    token = done["session"]["token"]
+    principal = sessions.authenticate(rt, token)  # read, then the owner signs this session out
+    assert client.delete("/api/v1/sessions/current", headers=bearer(token)).status_code == 204
+    with pytest.raises(DomainError) as refused:
+        credentials.change_password(rt, Origin(ip="203.0.113.9", user_agent="t", channel="api"), principal,
+                                    current_password=STRONG_PASSWORD, new_password=NEW_PASSWORD)
+    assert refused.value.code == "not_authenticated"
+    assert_password_unchanged(client, done["phone"])
+    assert not events(rt, done["account"]["id"], "password.changed")
