@@ -48,6 +48,7 @@ from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
 STATIC_DIR = Path(__file__).parent / "web" / "static"
+STATIC_PREFIX = "/static/"
 # Routes that take a file (licence, ID document): their bodies may reach PASSPORT_UPLOAD_MAX_BYTES.
 UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual", "/account/real-name",
                           "/organizations/new"})
@@ -127,7 +128,7 @@ def _install_routes(app: FastAPI, settings: Settings) -> None:
         app.include_router(router)
     if settings.is_dev:
         app.include_router(web.dev_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="static")
     app.state.page_context = PAGE_CONTEXT
     app.state.code_forms = {purpose: page for module in CODE_FORM_PAGES for purpose, page in module.CODE_FORMS.items()}
 
@@ -203,7 +204,10 @@ def _install_errors(app: FastAPI) -> None:
 
 
 class SecurityHeaders:
-    """ARCHITECTURE "Security baseline": strict CSP without inline script, framing denied."""
+    """ARCHITECTURE "Security baseline": strict CSP without inline script, framing denied, and
+    ``Cache-Control: no-store`` on every answer that does not set its own (issue 15): API answers carry
+    tokens, keys and personal data, pages the signed-in account; refusals, redirects and error pages
+    too. Only the static files (no personal data) stay cacheable."""
 
     CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -223,9 +227,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        cacheable = scope.get("path", "").startswith(STATIC_PREFIX)
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
+                headers = list(message.get("headers", [])) + self.headers
+                if not cacheable and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
