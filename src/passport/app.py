@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hmac
 import ipaddress
 import time
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from passport.sessions import api as sessions_api
 from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
 from passport.web import html as web
+from passport.web import http
 from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
@@ -96,9 +98,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         if owns_runtime:
             rt.close()
 
+    # The docs are served only where PASSPORT_API_DOCS allows (off in prod by default); ``passport openapi``
+    # builds the document from the routes either way.
+    docs = settings.api_docs_enabled
     app = FastAPI(title="passport", version=__version__, lifespan=lifespan,
                   description="Account service of the Orginone platform (奥集能). Contract: API.md.",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/v1/openapi.json")
+                  docs_url="/api/docs" if docs else None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json" if docs else None)
     app.state.runtime = rt
     app.state.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
@@ -121,19 +127,23 @@ def serving_app() -> FastAPI:
 def _install_routes(app: FastAPI, settings: Settings) -> None:
     # FastAPI tries routes in the order they were added, at a few microseconds each (≈ 200 routes):
     # the operations endpoints and the hottest API paths (login, the session's account) go first.
-    _install_operations(app)
+    _install_operations(app, settings)
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1")
     for router in PAGE_ROUTERS:
         app.include_router(router)
-    if settings.is_dev:
+    app.state.dev_tools = settings.dev_tools
+    if settings.dev_tools:  # PASSPORT_ENV=dev only: the outbox page shows every code in full
         app.include_router(web.dev_router)
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="static")
     app.state.page_context = PAGE_CONTEXT
     app.state.code_forms = {purpose: page for module in CODE_FORM_PAGES for purpose, page in module.CODE_FORMS.items()}
 
 
-def _install_operations(app: FastAPI) -> None:
+def _install_operations(app: FastAPI, settings: Settings) -> None:
+    metrics_networks = [ipaddress.ip_network(n, strict=False) for n in settings.metrics_allow]
+    metrics_token = (settings.secret("metrics_token") or "").encode()
+
     @app.get("/healthz", tags=["operations"], include_in_schema=True)
     async def healthz() -> dict:
         return {"status": "ok"}
@@ -147,19 +157,49 @@ def _install_operations(app: FastAPI) -> None:
                 db.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
-            checks["database"] = type(exc).__name__
+            # The reason goes to the log, not to whoever asks (no driver or exception names).
+            log.warning("readyz.unavailable", check="database", error=type(exc).__name__)
+            checks["database"] = "unavailable"
         if rt.settings.redis_url:
             try:
-                checks["redis"] = "ok" if rt.limiter.ping() else "unreachable"
+                checks["redis"] = "ok" if rt.limiter.ping() else "unavailable"
             except Exception as exc:  # noqa: BLE001
-                checks["redis"] = type(exc).__name__
+                log.warning("readyz.unavailable", check="redis", error=type(exc).__name__)
+                checks["redis"] = "unavailable"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    async def metrics() -> PlainTextResponse:
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus metrics: for clients in PASSPORT_METRICS_ALLOW (default loopback) or with
+        ``Authorization: Bearer`` PASSPORT_METRICS_TOKEN; 404 for anyone else, as for an unknown path."""
+        if not _may_read_metrics(request, metrics_networks, metrics_token):
+            raise StarletteHTTPException(404)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_read_metrics(request: Request, networks: list, token: bytes) -> bool:
+    given = http.bearer_token(request)
+    if token and given is not None and hmac.compare_digest(given.encode(), token):
+        return True
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.trusted_proxies
+    # A forwarded request from a proxy not in PASSPORT_TRUSTED_PROXIES (one on this host, say, whose
+    # address is loopback) comes from someone else: its address is unknown, so it is not allowed.
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    if forwarded and not (peer and _in_networks(peer, trusted)):
+        return False
+    client = http.client_ip(request)
+    return client is not None and _in_networks(client, networks)
+
+
+def _in_networks(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _wants_page(request: Request) -> bool:

@@ -6,6 +6,7 @@ with development keys, the embedded database or the dev outbox.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +41,13 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Operations endpoints (issue 15). /metrics answers a client in one of these networks (its address
+    # resolved behind PASSPORT_TRUSTED_PROXIES; a forwarded request from an undeclared proxy never
+    # counts) or one sending ``Authorization: Bearer <PASSPORT_METRICS_TOKEN>``; anyone else gets 404.
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    metrics_token: str | None = None  # a secret: inline or file:///path
+    # /api/docs and /api/v1/openapi.json; unset: on in dev and test, off in prod.
+    api_docs: bool | None = None
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     log_json: bool = True
@@ -142,11 +150,21 @@ class Settings(BaseSettings):
     # worker's next round. At most COOLING_OFF_MAX_DAYS.
     cancellation_cooling_off_days: int = 15
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"PASSPORT_METRICS_ALLOW: {network!r} is not an address or a CIDR network") from None
         return value
 
     @field_validator("audit_retention_days")
@@ -193,6 +211,16 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env in ("dev", "test")
+
+    @property
+    def dev_tools(self) -> bool:
+        """The /dev pages (the SMS outbox, codes in full) and the dev banner: PASSPORT_ENV=dev only;
+        tests read the outbox files."""
+        return self.env == "dev"
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.env != "prod" if self.api_docs is None else self.api_docs
 
     @cached_property
     def resolved_database_url(self) -> str:

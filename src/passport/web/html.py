@@ -84,7 +84,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "lang_urls": _language_urls(request, page_path),
         "csrf_token": http.csrf_token(request),
         "version": __version__,
-        "is_dev": runtime(request).settings.is_dev,
+        "is_dev": runtime(request).settings.dev_tools,  # the dev banner and its outbox link
     }
     for processor in request.app.state.page_context:
         values.update(processor(request, gate))
@@ -288,9 +288,9 @@ def error_page(request: Request, exc: errors.DomainError) -> HTMLResponse:
 
 @dev_router.get("/dev/outbox")
 def dev_outbox(request: Request) -> Response:
-    """Dev and test only: the SMS messages the outbox sender 'sent', newest first, in full."""
+    """PASSPORT_ENV=dev only: the SMS messages the outbox sender 'sent', newest first, in full."""
     settings = runtime(request).settings
-    if not settings.is_dev:
+    if not getattr(request.app.state, "dev_tools", False):  # app.py: only an app made for PASSPORT_ENV=dev
         return error_page(request, errors.not_found("page"))
     messages = list(reversed(OutboxSms(settings.outbox_dir).read()))
     return render(request, "outbox.html", messages=messages)
