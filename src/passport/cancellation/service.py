@@ -32,7 +32,6 @@ from passport import errors
 from passport.accounts import service as accounts
 from passport.agreements import service as agreements
 from passport.audit import service as audit
-from passport.audit.models import AuditEvent
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes
@@ -477,24 +476,16 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
 
 
 def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:
-    """The account's trail. What others did to it (staff, the system, someone trying its login) is
-    theirs in part: only the action, its time, its result and the reason, never their IP, browser or
-    staff identity."""
+    """The account's trail as the activity page shows it (``audit.user_view``): what others did to it
+    (staff, the system, someone trying its login) only by action, time, result, kind of actor and a
+    reason the user was told, never their IP, browser, identity or internal notes."""
     items, before = [], None
     while True:
-        page = audit.activity_of(db, account_id, before=before, limit=_ACTIVITY_BATCH)
-        own = set(db.scalars(select(AuditEvent.seq).where(AuditEvent.seq.in_([e["seq"] for e in page]),
-                                                          AuditEvent.actor_id == account_id)))
-        items += [entry if entry["seq"] in own else _others_entry(entry) for entry in page]
+        page = audit.user_activity(db, account_id, before=before, limit=_ACTIVITY_BATCH)
+        items += page
         if len(page) < _ACTIVITY_BATCH:
             return items
         before = page[-1]["seq"]
-
-
-def _others_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    reason = (entry.get("details") or {}).get("reason")
-    return {"seq": entry["seq"], "at": entry["at"], "action": entry["action"], "result": entry["result"],
-            "reason": reason if isinstance(reason, str) else None}
 
 
 def _plain(value: Any) -> Any:
