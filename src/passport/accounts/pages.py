@@ -166,7 +166,7 @@ def activity(request: Request, principal: guards.PageUser, before: str | None = 
     start = int(before) if before and before.isascii() and before.isdigit() and len(before) < 19 else None
     start = start or None
     page = service.activity(web.runtime(request), principal.account_id, before=start, limit=ACTIVITY_PAGE)
-    items = [item | {"device": device_name(request, item["user_agent"])} for item in page["items"]]
+    items = [item | {"device": device_name(request, item.get("user_agent"))} for item in page["items"]]
     return web.render(request, "account_activity.html", page_path="/account/activity", items=items,
                       next_before=page["next_before"], first_page=start is None)
 

@@ -191,16 +191,17 @@ MAX_SEQ = 2**63 - 1
 
 
 def activity(rt: Runtime, account_id: str, *, before: int | None = None, limit: int = 20) -> dict:
-    """One page of the account's own trail, newest first (COMPLIANCE C3), each entry with the IP
-    region of its address. ``next_before`` fetches the next page; None on the last one."""
+    """One page of the account's own trail as its holder sees it (``audit.user_view``: others, staff
+    included, only by kind), newest first (COMPLIANCE C3), each of its own entries with the IP region
+    of its address. ``next_before`` fetches the next page; None on the last one."""
     limit = max(1, min(limit, ACTIVITY_PAGE_MAX))
     if before is not None and before > MAX_SEQ:
         before = None  # past every event: the newest page (and no BIGINT overflow)
     with rt.db.read() as db:
-        rows = audit.activity_of(db, account_id, before=before, limit=limit + 1)
+        rows = audit.user_activity(db, account_id, before=before, limit=limit + 1)
     page = rows[:limit]
     regions = ip_regions(rt.settings.ip_region_file)
-    return {"items": [row | {"ip_region": regions.resolve(row["ip"])} for row in page],
+    return {"items": [row | {"ip_region": regions.resolve(row["ip"]) if row.get("ip") else None} for row in page],
             "next_before": page[-1]["seq"] if len(rows) > limit else None}
 
 

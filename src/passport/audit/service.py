@@ -139,17 +139,50 @@ def append_params(*, at: datetime, action: str, origin: Origin, result: str = "o
 
 
 def activity_of(db: Session, account_id: str, *, before: int | None = None, limit: int = 50) -> list[dict]:
-    """The account's own trail, newest first: what it did and what was done to it (COMPLIANCE C3).
+    """The account's trail as staff see it, newest first: what it did and what was done to it, with
+    who did it. The account holder sees it only through ``user_view`` (``user_activity``).
     Page with ``before`` = the smallest ``seq`` of the previous page."""
     condition = (_events.c.actor_id == account_id) | (
         (_events.c.subject_type == "account") & (_events.c.subject_id == account_id))
     if before is not None:
         condition &= _events.c.seq < before
-    rows = db.execute(select(_events.c.seq, _events.c.at, _events.c.action, _events.c.result, _events.c.ip,
-                             _events.c.user_agent, _events.c.details)
+    rows = db.execute(select(_events.c.seq, _events.c.at, _events.c.action, _events.c.result, _events.c.actor_type,
+                             _events.c.actor_id, _events.c.ip, _events.c.user_agent, _events.c.details)
                       .where(condition).order_by(_events.c.seq.desc()).limit(max(1, min(limit, 200)))).all()
-    return [{"seq": r.seq, "at": rfc3339(r.at), "action": r.action, "result": r.result, "ip": r.ip,
-             "user_agent": r.user_agent, "details": json.loads(r.details)} for r in rows]
+    return [{"seq": r.seq, "at": rfc3339(r.at), "action": r.action, "result": r.result, "actor_type": r.actor_type,
+             "actor_id": r.actor_id, "ip": r.ip, "user_agent": r.user_agent, "details": json.loads(r.details)}
+            for r in rows]
+
+
+# Actions whose ``reason`` the user was told (the notice of a staff action, a revoked or refused
+# real-name verification): the only reasons of others the holder's view shows. Any other reason of
+# staff (a reveal's, a review note) is internal.
+PUBLIC_REASON_ACTIONS = ("account.action.", "realname.revoked", "realname.rejected")
+_ACTOR_KINDS = {"staff": "staff", "system": "system"}
+
+
+def user_view(event: dict, account_id: str) -> dict:
+    """How the account holder sees one event of its trail: the activity API and page and the
+    personal-data export all show this, so they cannot drift. What the account did itself is whole
+    (``actor`` "self", its IP, browser and masked details). What others did (staff, the system,
+    someone trying its login) is theirs in part: only the action, its time, its result, the kind of
+    actor ("staff", "system", "other": never an id, login, IP or browser) and a reason the user was
+    told; a staff member's internal reason is never shown."""
+    base = {"seq": event["seq"], "at": event["at"], "action": event["action"], "result": event["result"]}
+    if event["actor_type"] == "user" and event["actor_id"] == account_id:
+        return base | {"actor": "self", "ip": event["ip"], "user_agent": event["user_agent"],
+                       "details": event["details"]}
+    reason = (event.get("details") or {}).get("reason")
+    if not isinstance(reason, str) or (event["actor_type"] == "staff"
+                                       and not event["action"].startswith(PUBLIC_REASON_ACTIONS)):
+        reason = None
+    return base | {"actor": _ACTOR_KINDS.get(event["actor_type"], "other"), "reason": reason}
+
+
+def user_activity(db: Session, account_id: str, *, before: int | None = None, limit: int = 50) -> list[dict]:
+    """The account's own trail as its holder sees it (``user_view`` of each event), newest first
+    (COMPLIANCE C3). Page with ``before`` = the smallest ``seq`` of the previous page."""
+    return [user_view(event, account_id) for event in activity_of(db, account_id, before=before, limit=limit)]
 
 
 CHECKPOINT = "audit.retention_checkpoint"

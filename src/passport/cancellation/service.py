@@ -32,7 +32,6 @@ from passport import errors
 from passport.accounts import service as accounts
 from passport.agreements import service as agreements
 from passport.audit import service as audit
-from passport.audit.models import AuditEvent
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes
@@ -304,7 +303,9 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     if _void_if_blocked(work, request, account):
         return
     account_id = account.id
-    targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
+    # The bound phone and email, and the codes the account asked for: a pending address is not its own
+    # until proved, and the codes others asked for there are theirs (a live one must keep working).
+    targets = [b for b in (account.phone_bidx, account.email_bidx) if b]
     # Notices first: their erasure drops what is still queued for the account, and the last notice
     # is queued after it, while the phone is still there to address it (the outbox holds the
     # recipient only encrypted, never in clear or as a blind index).
@@ -316,7 +317,7 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     _step(rt, request, "real_name")
     erased_sessions = sessions.erase_sessions(rt, db, account_id)
     _step(rt, request, "sessions")
-    erased_codes = codes.erase_codes(db, targets)
+    erased_codes = codes.erase_codes(db, targets, account_id)
     _step(rt, request, "codes")
     _anonymise(db, account, now)
     db.flush()
@@ -393,7 +394,7 @@ README = {
         "consents：您同意过的协议版本、时间、IP 和渠道。optional_purposes：可选用途（如营销消息）的授权状态。\n"
         "sessions：登录过的设备（时间、IP、浏览器），包括已退出的。\n"
         "activity：账号操作记录，包括平台对账号采取的措施（审计日志中与您有关的记录，已打码）。\n"
-        "verification_codes：发往您手机号和邮箱的验证码记录（不含验证码本身）。\n"
+        "verification_codes：您登录后申请的验证码和发往您已绑定手机号、邮箱的验证码记录（不含验证码本身）。\n"
         "messages：站内信和通知。organizations：您管理的组织。\n"
         "cancellation：注销申请记录。\n"
         "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
@@ -408,7 +409,8 @@ README = {
         "sessions: the devices that logged in (times, IP, browser), ended ones too.\n"
         "activity: the account's trail, actions the platform took on it included (the audit records about "
         "you, masked).\n"
-        "verification_codes: the codes sent to your phone and email (never the codes themselves).\n"
+        "verification_codes: the codes you asked for while signed in and those sent to your bound phone and "
+        "email (never the codes themselves).\n"
         "messages: in-site messages and notices. organizations: the organisations you administer.\n"
         "cancellation: your cancellation requests.\n"
         "To correct anything, edit your profile, email or phone number on the account pages; real-name data "
@@ -447,7 +449,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
     held = dict(realname.export_account(rt, db, account_id) or {})
     organizations = held.pop("organizations", [])
     real_name = dict(held.pop("real_name", None) or {"status": account.real_name_status}) | held
-    targets = [b for b in (account.phone_bidx, account.email_bidx, account.email_pending_bidx) if b]
+    own_targets = [b for b in (account.phone_bidx, account.email_bidx) if b]
     return _plain({
         "README": README,
         "format": EXPORT_FORMAT,
@@ -467,7 +469,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "optional_purposes": agreements.purposes_of(db, account_id),
         "sessions": sessions.sessions_of(db, account_id),
         "activity": _activity(db, account_id),
-        "verification_codes": codes.codes_for(db, targets),
+        "verification_codes": codes.codes_for(db, account_id, own_targets),
         "messages": notify_export.export_account(rt, db, account_id),
         "organizations": organizations,
         "cancellation": [_view(r, now) for r in db.scalars(
@@ -477,24 +479,16 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
 
 
 def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:
-    """The account's trail. What others did to it (staff, the system, someone trying its login) is
-    theirs in part: only the action, its time, its result and the reason, never their IP, browser or
-    staff identity."""
+    """The account's trail as the activity page shows it (``audit.user_view``): what others did to it
+    (staff, the system, someone trying its login) only by action, time, result, kind of actor and a
+    reason the user was told, never their IP, browser, identity or internal notes."""
     items, before = [], None
     while True:
-        page = audit.activity_of(db, account_id, before=before, limit=_ACTIVITY_BATCH)
-        own = set(db.scalars(select(AuditEvent.seq).where(AuditEvent.seq.in_([e["seq"] for e in page]),
-                                                          AuditEvent.actor_id == account_id)))
-        items += [entry if entry["seq"] in own else _others_entry(entry) for entry in page]
+        page = audit.user_activity(db, account_id, before=before, limit=_ACTIVITY_BATCH)
+        items += page
         if len(page) < _ACTIVITY_BATCH:
             return items
         before = page[-1]["seq"]
-
-
-def _others_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    reason = (entry.get("details") or {}).get("reason")
-    return {"seq": entry["seq"], "at": entry["at"], "action": entry["action"], "result": entry["result"],
-            "reason": reason if isinstance(reason, str) else None}
 
 
 def _plain(value: Any) -> Any:

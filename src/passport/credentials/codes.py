@@ -69,9 +69,10 @@ def _lock_target(db: Session, target: accounts.Target) -> None:
 
 
 def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpose: str,
-              account_exists) -> dict:
+              account_exists, requested_by: str | None = None) -> dict:
     """Create and deliver a code. ``account_exists(db, target)`` tells whether to deliver for
-    account-only purposes; the answer to the caller never depends on it."""
+    account-only purposes; the answer to the caller never depends on it. ``requested_by`` is the
+    signed-in account that asks (its export lists the code)."""
     settings = rt.settings
     purpose_ = parse_purpose(purpose)
     if channel == "sms":
@@ -110,7 +111,8 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
             db.add(VerificationCode(
                 channel=channel, purpose=purpose_.value, target_bidx=target.bidx,
                 code_hash=_code_hash(rt, target, purpose_, code) if deliver else None, delivered=deliver,
-                ip=origin.ip, created_at=now, expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
+                ip=origin.ip, requested_by=requested_by, created_at=now,
+                expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
             ))
             audit.record(db, at=now, action="verification_code.sent", origin=origin,
                          details={"by": channel, "purpose": purpose_.value, "delivered": deliver})
@@ -190,22 +192,32 @@ def sweep_codes(rt: Runtime, db: Session) -> int:
     return db.execute(VerificationCode.__table__.delete().where(VerificationCode.created_at < cutoff)).rowcount
 
 
-def codes_for(db: Session, target_bidxs: list[bytes]) -> list[dict]:
-    """The code records of these targets, without the code hashes (the personal-data export), and
-    without the IP that asked for each: it may be someone else's (anyone can ask for a code to a number)."""
-    rows = db.scalars(select(VerificationCode).where(VerificationCode.target_bidx.in_(target_bidxs))
-                      .order_by(VerificationCode.created_at.desc())).all() if target_bidxs else []
-    return [{"channel": r.channel, "purpose": r.purpose, "delivered": r.delivered, "attempts": r.attempts,
+def codes_for(db: Session, account_id: str, own_targets: list[bytes]) -> list[dict]:
+    """The account's code records for the personal-data export: those it asked for while signed in
+    (bind_email, its own phone's codes) and those delivered to its own bound phone or email. Never a
+    code to an address it merely asked to bind (another person's history there is theirs), never
+    whether a code was delivered (that tells whether an account holds a target), never the IP that
+    asked (anyone can ask for a code to a number), never the code hashes."""
+    mine = VerificationCode.requested_by == account_id
+    if own_targets:
+        mine |= VerificationCode.target_bidx.in_(own_targets) & VerificationCode.delivered.is_(True)
+    rows = db.scalars(select(VerificationCode).where(mine).order_by(VerificationCode.created_at.desc())).all()
+    return [{"channel": r.channel, "purpose": r.purpose, "attempts": r.attempts,
              "created_at": r.created_at, "expires_at": r.expires_at, "consumed_at": r.consumed_at}
             for r in rows]
 
 
-def erase_codes(db: Session, target_bidxs: list[bytes]) -> int:
-    """Delete every code record of these targets (cancellation finalisation: no blind index stays)."""
-    if not target_bidxs:
-        return 0
+def erase_codes(db: Session, target_bidxs: list[bytes], account_id: str | None = None) -> int:
+    """Delete every code record of these targets and those the account asked for (cancellation
+    finalisation: no blind index stays)."""
     table = VerificationCode.__table__
-    return db.execute(table.delete().where(table.c.target_bidx.in_(target_bidxs))).rowcount
+    condition = table.c.target_bidx.in_(target_bidxs) if target_bidxs else None
+    if account_id is not None:
+        condition = (table.c.requested_by == account_id) if condition is None else (
+            condition | (table.c.requested_by == account_id))
+    if condition is None:
+        return 0
+    return db.execute(table.delete().where(condition)).rowcount
 
 
 OWN_PHONE_PURPOSES = (Purpose.CANCEL_ACCOUNT, Purpose.EXPORT)
@@ -230,4 +242,4 @@ def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: s
     with rt.db.read() as db:
         target = own_target(rt, accounts.get(db, account_id))
     return send_code(rt, origin, channel="sms", to=target.value, purpose=wanted.value,
-                           account_exists=accounts.account_exists)
+                     account_exists=accounts.account_exists, requested_by=account_id)

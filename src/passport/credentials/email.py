@@ -27,7 +27,7 @@ def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: 
     not another account holds the address: that is told only once the code proves ownership."""
     target = accounts.email_target(rt, email)
     sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
-                           account_exists=accounts.account_exists)
+                           account_exists=accounts.account_exists, requested_by=account_id)
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
         account = accounts.get(work.db, account_id)
         account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD)

@@ -25,6 +25,9 @@ class VerificationCode(Base):
     delivered: Mapped[bool] = mapped_column(default=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     ip: Mapped[str | None] = mapped_column(String(45))
+    # The signed-in account that asked for it (a bind_email code, a code to its own phone); None for
+    # the codes anyone may ask for (register, login, reset, freeze).
+    requested_by: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -283,7 +283,6 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
         if org.status in ("rejected", "withdrawn"):
             raise errors.DomainError("organization_rejected", "This organisation was rejected.", 409)
         holder = accounts.find(db, target)
-        invited = None
         if holder is not None and holder.kind == "person" and holder.status not in LEAVING:
             link = db.get(OrganizationAdmin, (org_id, holder.id))
             if link is not None and link.accepted_at is not None:  # listed to the administrators already
@@ -294,9 +293,11 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
                                          created_at=now))
                 db.flush()
                 work.notify(holder.id, "realname_admin_invited", {"organization": org.name}, channels=("inbox",))
-                invited = holder.id
-        work.audit("organization.admin_invited", subject=("organization", org_id),
-                   details={"account": invited, "phone": masked})
+        # The inviter reads this record (its activity, its export): it names the masked number it
+        # typed and nothing that depends on a holder, and no second record is written (a gap in seq
+        # would tell). The invitee is named by its invitation row (added_by, created_at) and by its
+        # own organization.admin_accepted / admin_declined record.
+        work.audit("organization.admin_invited", subject=("organization", org_id), details={"phone": masked})
     return {"status": "invited", "phone": masked}
 
 

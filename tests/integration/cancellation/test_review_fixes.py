@@ -116,7 +116,8 @@ def test_the_export_holds_no_ip_browser_or_identity_of_others(rt, member, client
     warned = [e for e in archive["activity"] if e["action"] == "account.action.warn"]
     assert len(warned) == 1
     assert {k: v for k, v in warned[0].items() if k != "seq"} == {
-        "at": warned[0]["at"], "action": "account.action.warn", "result": "ok", "reason": "请文明发言"}
+        "at": warned[0]["at"], "action": "account.action.warn", "result": "ok", "actor": "staff",
+        "reason": "请文明发言"}
     text = json.dumps(archive, ensure_ascii=False)
     assert staff["login"] not in text and "StaffBrowser" not in text and staff["id"] not in text
     assert all("ip" not in c for c in archive["verification_codes"])
