@@ -138,4 +138,9 @@ def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> 
 
 @router.post("/reviews/{review_id}")
 def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    """Approve or reject an item, once. Only the reviewer holding a current claim (taken with
+    ``POST …/claim`` within the last 30 minutes) decides: 403 ``claim_required`` otherwise, 409
+    ``already_claimed`` while another reviewer's claim runs. A ``real_name`` or ``organization`` item
+    also needs its document opened by the claimer during the claim (``GET …/document``): 403
+    ``document_not_opened``. Refusals are audited (``review.decision_refused``); 409 ``already_decided``."""
     return reviews.decide(rt, origin, review_id, staff, decision=body.decision, reason=body.reason)
