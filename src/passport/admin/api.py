@@ -98,17 +98,20 @@ class DecisionIn(BaseModel):
 
 
 @router.get("/accounts")
-def search_accounts(staff: Reader, rt: Rt, phone: str | None = Query(None, max_length=32),
+def search_accounts(staff: Reader, rt: Rt, origin: ApiOrigin, phone: str | None = Query(None, max_length=32),
                     status: str | None = Query(None, max_length=16),
                     id_number: str | None = Query(None, max_length=32),
                     offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100)) -> dict:
-    """Masked results; ``id_number`` is matched through its blind index."""
-    return enforcement.search(rt, phone=phone, status=status, id_number=id_number, offset=offset, limit=limit)
+    """Masked results; ``id_number`` is matched through its blind index. A search by phone or ID
+    number is audited (``account.searched``: the staff member, the value masked, the accounts found)."""
+    return enforcement.search(rt, origin, staff, phone=phone, status=status, id_number=id_number, offset=offset,
+                              limit=limit)
 
 
 @router.get("/accounts/{account_id}")
-def account_detail(account_id: str, staff: Reader, rt: Rt) -> dict:
-    return enforcement.detail(rt, account_id)
+def account_detail(account_id: str, staff: Reader, rt: Rt, origin: ApiOrigin) -> dict:
+    """The account as staff see it (masked); each look is audited (``account.viewed``)."""
+    return enforcement.detail(rt, origin, staff, account_id)
 
 
 @router.post("/accounts/{account_id}/reveal", response_model=RevealOut)
@@ -138,4 +141,9 @@ def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> 
 
 @router.post("/reviews/{review_id}")
 def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    """Approve or reject an item, once. Only the reviewer holding a current claim (taken with
+    ``POST …/claim`` within the last 30 minutes) decides: 403 ``claim_required`` otherwise, 409
+    ``already_claimed`` while another reviewer's claim runs. A ``real_name`` or ``organization`` item
+    also needs its document opened by the claimer during the claim (``GET …/document``): 403
+    ``document_not_opened``. Refusals are audited (``review.decision_refused``); 409 ``already_decided``."""
     return reviews.decide(rt, origin, review_id, staff, decision=body.decision, reason=body.reason)

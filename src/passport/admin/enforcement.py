@@ -24,6 +24,7 @@ from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
+from passport.identity.resident_id import mask_id_number
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
 from passport.work import Work, unit_of_work
@@ -67,16 +68,22 @@ def id_number_index(rt: Runtime, id_number: str) -> bytes:
     return rt.keys.blind_index("id_number", id_number.strip().upper())
 
 
-def search(rt: Runtime, *, phone: str | None = None, status: str | None = None, id_number: str | None = None,
-           offset: int = 0, limit: int = 20) -> dict:
-    """Accounts by phone (through the blind index) or status, masked, newest first."""
+def search(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, *, phone: str | None = None,
+           status: str | None = None, id_number: str | None = None, offset: int = 0, limit: int = 20) -> dict:
+    """Accounts by phone (through the blind index), ID number or status, masked, newest first. A search
+    by phone or ID number is audited (``account.searched``, PIPL Art. 51) with the value masked and the
+    accounts it found."""
     condition = []
+    searched: dict[str, str] = {}
     if id_number:
         if not _ID_NUMBER.fullmatch(id_number.strip()):
             raise errors.invalid("invalid_id_number", "Enter an 18-character resident ID number.", "id_number")
         condition.append(accounts.Account.id_number_bidx == id_number_index(rt, id_number))
+        searched["id_number"] = mask_id_number(id_number.strip().upper())
     if phone:
-        condition.append(accounts.Account.phone_bidx == accounts.sms_target(rt, phone).bidx)
+        target = accounts.sms_target(rt, phone)
+        condition.append(accounts.Account.phone_bidx == target.bidx)
+        searched["phone"] = mask_phone(target.value)
     if status:
         if status not in accounts.STATUSES:
             raise errors.invalid("invalid_status", "Unknown account status.", "status")
@@ -85,12 +92,16 @@ def search(rt: Runtime, *, phone: str | None = None, status: str | None = None, 
         raise errors.invalid("filter_required", "Search by phone, ID number or status.", "phone")
     limit = max(1, min(limit, PAGE_MAX))
     offset = max(0, offset)
-    with rt.db.read() as db:
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id)) as work:
+        db = work.db
         total = db.scalar(select(func.count()).select_from(accounts.Account).where(*condition))
         rows = db.scalars(select(accounts.Account).where(*condition)
                           .order_by(accounts.Account.created_at.desc(), accounts.Account.id)
                           .offset(offset).limit(limit)).all()
         items = [_summary(rt, row) for row in rows]
+        if searched:
+            work.audit("account.searched", details=searched | (({"status": status}) if status else {})
+                       | {"total": total, "accounts": [item["id"] for item in items]})
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
 
@@ -102,14 +113,17 @@ def _history(db: Session, account_id: str) -> list[dict]:
              "created_at": rfc3339(a.created_at)} for a, login in rows]
 
 
-def detail(rt: Runtime, account_id: str) -> dict:
-    with rt.db.read() as db:
+def detail(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: str) -> dict:
+    """What staff see of an account (masked); each look is audited (``account.viewed``, PIPL Art. 51)."""
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id)) as work:
+        db = work.db
         account = accounts.get(db, account_id)
         summary = _summary(rt, account)
         consents = [{"kind": c.kind, "version": c.version, "accepted_at": rfc3339(c.accepted_at),
                      "channel": c.channel} for c in agreements.consents_of(db, account_id)]
         activity = audit.activity_of(db, account_id, limit=RECENT_ACTIVITY)
         history = _history(db, account_id)
+        work.audit("account.viewed", subject=("account", account_id))  # after the read: not shown to itself
     live = sessions.list_sessions(rt, sessions.Principal(account_id, "", account.status))
     return summary | {"sessions": [{k: v for k, v in s.items() if k != "current"} for s in live],
                       "consents": consents, "activity": activity, "actions": history}

@@ -194,8 +194,8 @@ def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -
     values = {"phone": form.get("phone", "")[:32], "status": form.get("status", "")[:16]}
     try:
         form.check()
-        results = enforcement.search(web.runtime(request), phone=values["phone"] or None,
-                                     status=values["status"] or None)
+        results = enforcement.search(web.runtime(request), web.web_origin(request), staff,
+                                     phone=values["phone"] or None, status=values["status"] or None)
     except errors.DomainError as exc:
         return _search_page(request, staff, web.failed_form(request, exc, values, ("phone", "status")))
     return _search_page(request, staff, FormState(values=values), results)
@@ -204,7 +204,7 @@ def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -
 def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str, state: FormState,
                  revealed: dict | None = None) -> Response:
     try:
-        account = enforcement.detail(web.runtime(request), account_id)
+        account = enforcement.detail(web.runtime(request), web.web_origin(request), staff, account_id)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
     return web.render(request, "admin_accounts_detail.html", state.status, page_path=f"/admin/accounts/{account_id}",

@@ -120,10 +120,17 @@ def review_document(rt: Runtime, origin: audit.Origin, staff_id: str, review_id:
         document = work.db.get(Document, document_id)
         if document is None:
             raise errors.not_found("document")
+        # The claimer's viewing is what lets them decide the item (issue 15); the audit event records it.
+        opened = reviews.record_opening(work.db, review_id, staff_id, now)
         work.audit("document.viewed", subject=("review", review_id),
-                   details={"document": document.id, "kind": document.kind})
+                   details={"document": document.id, "kind": document.kind, "for_decision": opened})
         kind = document.content_type
     return read_document(rt, document), kind
+
+
+# A real-name or organisation decision needs the claimer to have looked at the document (issue 15).
+for _queue in ("real_name", "organization"):
+    reviews.require_opening(_queue)
 
 
 def may_see_document(item: dict, staff_id: str) -> bool:

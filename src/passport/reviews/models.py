@@ -22,6 +22,9 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The claimer who opened the item's document during the current claim (queues that require it).
+    opened_by: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(32))

@@ -1,6 +1,11 @@
 """Review queues (issue 4): organisation verification, real-name manual review and profile review put
 items here; a reviewer claims one and decides it once. Features react to decisions through hooks
-registered with ``on_decision(queue)``, run in the deciding transaction."""
+registered with ``on_decision(queue)``, run in the deciding transaction.
+
+Only the reviewer holding a current claim decides (issue 15: ``claim_required``); a queue whose items
+carry a document the reviewer must look at is registered with ``require_opening(queue)`` and its items
+are decided only after the claimer opened it during the claim (``record_opening``; else
+``document_not_opened``). Refused decisions are audited (``review.decision_refused``)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -50,6 +55,7 @@ class Decided:
 
 DecisionHook = Callable[[Runtime, Session, Decided], None]
 _HOOKS: dict[str, list[DecisionHook]] = {}
+_MUST_OPEN: set[str] = set()
 
 
 def on_decision(queue: str) -> Callable[[DecisionHook], DecisionHook]:
@@ -62,6 +68,23 @@ def on_decision(queue: str) -> Callable[[DecisionHook], DecisionHook]:
         return fn
 
     return register
+
+
+def require_opening(queue: str) -> None:
+    """Items of ``queue`` are decided only by a claimer who opened their document during the claim
+    (the feature that shows the document calls ``record_opening``)."""
+    _check_queue(queue)
+    _MUST_OPEN.add(queue)
+
+
+def record_opening(db: Session, review_id: str, staff_id: str, at: datetime) -> bool:
+    """In the caller's unit of work (the one that audits the viewing): the reviewer holding a current
+    claim of the pending item opened its document. False (nothing recorded) for anyone else."""
+    done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
+                                           _held_by(staff_id, at))
+                      .values(opened_by=staff_id, opened_at=at)
+                      .execution_options(synchronize_session=False)).rowcount
+    return done == 1
 
 
 def _check_queue(queue: str) -> None:
@@ -142,6 +165,11 @@ def _free_for(staff_id: str, now: datetime):
     return or_(Review.claimed_by.is_(None), Review.claimed_by == staff_id, Review.claimed_at <= now - CLAIM_TIMEOUT)
 
 
+def _held_by(staff_id: str, now: datetime):
+    """Claimed by this reviewer within the last 30 minutes: the only claim that lets one decide."""
+    return (Review.claimed_by == staff_id) & (Review.claimed_at > now - CLAIM_TIMEOUT)
+
+
 def _why_not(db: Session, review_id: str) -> errors.DomainError:
     review = db.get(Review, review_id)
     if review is None:
@@ -152,13 +180,30 @@ def _why_not(db: Session, review_id: str) -> errors.DomainError:
                               extra={"claimed_at": rfc3339(review.claimed_at)})
 
 
+def _why_not_decide(db: Session, review_id: str, staff_id: str, now: datetime) -> errors.DomainError:
+    review = db.get(Review, review_id)
+    if review is None or review.status != "pending":
+        return _why_not(db, review_id)
+    current = review.claimed_at is not None and review.claimed_at > now - CLAIM_TIMEOUT
+    if review.claimed_by is not None and review.claimed_by != staff_id and current:
+        return _why_not(db, review_id)
+    if review.claimed_by != staff_id or not current:
+        return errors.DomainError("claim_required", "Claim this item before you decide it.", 403)
+    return errors.DomainError("document_not_opened", "Open the document before you decide this item.", 403)
+
+
 def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer) -> dict:
     now = rt.clock.now()
     with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
         db = work.db
         done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
                                                _free_for(staff.staff_id, now))
-                          .values(claimed_by=staff.staff_id, claimed_at=now)
+                          # A new claimer has not opened the document yet.
+                          .values(claimed_by=staff.staff_id, claimed_at=now,
+                                  opened_by=case((Review.claimed_by == staff.staff_id, Review.opened_by),
+                                                 else_=None),
+                                  opened_at=case((Review.claimed_by == staff.staff_id, Review.opened_at),
+                                                 else_=None))
                           .execution_options(synchronize_session=False)).rowcount
         if done != 1:
             raise _why_not(db, review_id)
@@ -170,7 +215,10 @@ def claim(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer) ->
 
 def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *, decision: str,
            reason: str | None) -> dict:
-    """Decide once: the conditional UPDATE lets exactly one of two simultaneous decisions through."""
+    """Decide once: the conditional UPDATE lets exactly one of two simultaneous decisions through.
+    Only the reviewer holding a current claim decides (403 ``claim_required``; 409 ``already_claimed``
+    while another reviewer's claim runs); in a queue registered with ``require_opening`` only after
+    opening the document during the claim (403 ``document_not_opened``). A refusal is audited."""
     if decision not in DECISIONS:
         raise errors.invalid("invalid_decision", "The decision is approve or reject.", "decision")
     reason = (reason or "").strip() or None
@@ -179,15 +227,30 @@ def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *
     if reason is not None and len(reason) > REASON_MAX:
         raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
     now = rt.clock.now()
+    try:
+        return _decide(rt, origin, review_id, staff, decision, reason, now)
+    except errors.DomainError as refused:
+        if refused.code in ("claim_required", "already_claimed", "document_not_opened"):
+            with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
+                work.audit("review.decision_refused", subject=("review", review_id), result="denied",
+                           details={"reason": refused.code, "decision": decision})
+        raise
+
+
+def _decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, decision: str,
+            reason: str | None, now: datetime) -> dict:
     with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
         db = work.db
-        done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending",
-                                               _free_for(staff.staff_id, now))
+        queue = db.scalar(select(Review.queue).where(Review.id == review_id))
+        condition = _held_by(staff.staff_id, now)
+        if queue in _MUST_OPEN:
+            condition = condition & (Review.opened_by == staff.staff_id)
+        done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending", condition)
                           .values(status=DECISIONS[decision], decision=decision, reason=reason,
                                   decided_by=staff.staff_id, decided_at=now)
                           .execution_options(synchronize_session=False)).rowcount
         if done != 1:
-            raise _why_not(db, review_id)
+            raise _why_not_decide(db, review_id, staff.staff_id, now)
         review = db.get(Review, review_id)
         db.refresh(review)
         decided = Decided(review.id, review.queue, review.subject_type, review.subject_id,

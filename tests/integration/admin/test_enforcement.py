@@ -15,6 +15,7 @@ from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
 from passport_testing import (
     bearer,
+    csrf,
     deliver_notices,
     login,
     make_staff,
@@ -280,3 +281,45 @@ def test_a_frozen_account_is_not_suspended_over_the_owners_freeze(client, rt, re
         assert answer.status_code == 409 and answer.json()["code"] == "invalid_transition"
     ended = act(client, reviewer, account_id, action="terminate", reason="严重违规")
     assert ended.status_code == 201 and ended.json()["account"]["status"] == "terminated"
+
+
+def staff_reads(rt, staff_id: str, action: str) -> list[dict]:
+    with rt.db.read() as db:
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.action == action, AuditEvent.actor_id == staff_id)
+                          .order_by(AuditEvent.seq)).all()
+        return [{"actor_type": r.actor_type, "subject": (r.subject_type, r.subject_id), "result": r.result,
+                 "details": json.loads(r.details), "raw": r.details} for r in rows]
+
+
+def test_staff_searches_and_detail_views_are_audited_masked(client, rt, reviewer):
+    """Issue 15 (PIPL Art. 51): a search by phone or ID number and a look at an account are recorded,
+    naming the staff member, with the searched value masked."""
+    user = register_account(client, rt)
+    phone, account_id = user["phone"], user["account"]["id"]
+    id_number = f"110105{random.randrange(10**11):011d}X"
+    with rt.db.write() as db:
+        db.execute(update(Account).where(Account.id == account_id).values(
+            real_name_status="verified", id_number_enc=rt.keys.cipher.encrypt(id_number, "account.id_number"),
+            id_number_bidx=rt.keys.blind_index("id_number", id_number)))
+    assert client.get(f"{ADMIN}/accounts", params={"phone": phone}, headers=reviewer["headers"]).status_code == 200
+    assert client.get(f"{ADMIN}/accounts", params={"id_number": id_number},
+                      headers=reviewer["headers"]).status_code == 200
+    searches = staff_reads(rt, reviewer["id"], "account.searched")
+    assert [(s["actor_type"], {k: v for k, v in s["details"].items() if k != "channel"}) for s in searches] == [
+        ("staff", {"phone": f"{phone[:3]}****{phone[-4:]}", "total": 1, "accounts": [account_id]}),
+        ("staff", {"id_number": f"{id_number[:4]}**********{id_number[-4:]}", "total": 1,
+                   "accounts": [account_id]})]
+    assert not any(phone in s["raw"] or id_number in s["raw"] for s in searches)
+    assert client.get(f"{ADMIN}/accounts/{account_id}", headers=reviewer["headers"]).status_code == 200
+    [viewed] = staff_reads(rt, reviewer["id"], "account.viewed")
+    assert viewed["actor_type"] == "staff" and viewed["subject"] == ("account", account_id)
+    assert phone not in viewed["raw"]
+    # The account pages (the staff cookie) are recorded the same way.
+    client.cookies.set("passport_admin", reviewer["token"])
+    try:
+        assert client.get(f"/admin/accounts/{account_id}").status_code == 200
+        assert client.post("/admin/accounts", data={"phone": phone, "csrf_token": csrf(client)}).status_code == 200
+    finally:
+        client.cookies.delete("passport_admin")
+    assert len(staff_reads(rt, reviewer["id"], "account.viewed")) == 2
+    assert staff_reads(rt, reviewer["id"], "account.searched")[-1]["details"]["phone"] == f"{phone[:3]}****{phone[-4:]}"

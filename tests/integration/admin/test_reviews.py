@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -63,6 +64,7 @@ def test_one_claimer_until_the_claim_goes_stale(client, rt, two_reviewers):
 def test_reject_needs_a_reason_and_a_decision_is_final(client, rt, two_reviewers):
     first, second = two_reviewers
     review_id = enqueue(rt)
+    assert client.post(f"{ADMIN}/reviews/{review_id}/claim", headers=first["headers"]).status_code == 200
     bare = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "reject"}, headers=first["headers"])
     assert bare.status_code == 422 and bare.json()["code"] == "reason_required"
     odd = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "maybe"}, headers=first["headers"])
@@ -76,12 +78,15 @@ def test_reject_needs_a_reason_and_a_decision_is_final(client, rt, two_reviewers
     with rt.db.read() as db:
         actions = db.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == review_id)
                                .order_by(AuditEvent.seq)).all()
-    assert actions == ["review.enqueued", "review.decided"]
+    assert actions == ["review.enqueued", "review.claimed", "review.decided"]
 
 
 def test_concurrent_decisions_let_exactly_one_through(rt, two_reviewers):
-    principals = [authenticate_staff(rt, staff["token"]) for staff in two_reviewers]
+    # The claimer's two tabs decide at once (only the claimer may decide at all).
+    principal = authenticate_staff(rt, two_reviewers[0]["token"])
+    principals = [principal, principal]
     review_id = enqueue(rt)
+    reviews.claim(rt, Origin(), review_id, principal)
     barrier = threading.Barrier(len(principals))
     outcomes: list[str] = []
 
@@ -112,11 +117,18 @@ def test_decision_hooks_run_in_the_deciding_transaction(rt, two_reviewers):
         if decided.decision == "reject":
             raise errors.DomainError("hook_failed", "The feature refused.", 409)
 
+    def claimed_and_opened(subject_id: str) -> str:
+        review_id = enqueue(rt, "real_name", subject_id)
+        reviews.claim(rt, Origin(), review_id, principal)
+        with rt.db.write() as db:  # real_name items are decided after opening their document
+            assert reviews.record_opening(db, review_id, principal.staff_id, rt.clock.now())
+        return review_id
+
     try:
-        approved = enqueue(rt, "real_name", "acc-approve")
+        approved = claimed_and_opened("acc-approve")
         reviews.decide(rt, Origin(), approved, principal, decision="approve", reason=None)
         assert seen[-1].subject_id == "acc-approve" and seen[-1].payload == {"nickname": "新昵称"}
-        rejected = enqueue(rt, "real_name", "acc-reject")
+        rejected = claimed_and_opened("acc-reject")
         with pytest.raises(errors.DomainError):
             reviews.decide(rt, Origin(), rejected, principal, decision="reject", reason="证件照片模糊")
         assert reviews.get_review(rt, rejected)["status"] == "pending"  # undone with the hook
@@ -130,3 +142,35 @@ def test_enqueue_refuses_an_unknown_queue(rt):
     with rt.db.write() as db, pytest.raises(errors.DomainError) as caught:
         reviews.enqueue(db, "pets", "account", "x", {}, rt.clock.now() - timedelta(0))
     assert caught.value.code == "invalid_queue"
+
+
+def refusals(rt, review_id: str) -> list[tuple[str, str, str | None, dict]]:
+    with rt.db.read() as db:
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.subject_id == review_id,
+                                                   AuditEvent.action == "review.decision_refused")
+                          .order_by(AuditEvent.seq)).all()
+        return [(r.result, r.actor_type, r.actor_id, json.loads(r.details or "{}")) for r in rows]
+
+
+def test_deciding_needs_a_current_claim_of_ones_own(client, rt, two_reviewers):
+    """Issue 15: an unclaimed item, someone else's claim and an expired claim are refused, and audited."""
+    first, second = two_reviewers
+    review_id = enqueue(rt)
+    unclaimed = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "approve"}, headers=first["headers"])
+    assert unclaimed.status_code == 403 and unclaimed.json()["code"] == "claim_required"
+    assert client.post(f"{ADMIN}/reviews/{review_id}/claim", headers=first["headers"]).status_code == 200
+    others = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "approve"}, headers=second["headers"])
+    assert others.status_code == 409 and others.json()["code"] == "already_claimed"
+    with rt.db.write() as db:  # the claim went stale: nobody may decide on it, the claimer included
+        db.execute(update(Review).where(Review.id == review_id)
+                   .values(claimed_at=rt.clock.now() - reviews.CLAIM_TIMEOUT - timedelta(seconds=1)))
+    for staff in (first, second):
+        stale = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "approve"}, headers=staff["headers"])
+        assert stale.status_code == 403 and stale.json()["code"] == "claim_required"
+    assert reviews.get_review(rt, review_id)["status"] == "pending"
+    assert [(r, t, a, d["reason"]) for r, t, a, d in refusals(rt, review_id)] == [
+        ("denied", "staff", first["id"], "claim_required"), ("denied", "staff", second["id"], "already_claimed"),
+        ("denied", "staff", first["id"], "claim_required"), ("denied", "staff", second["id"], "claim_required")]
+    assert client.post(f"{ADMIN}/reviews/{review_id}/claim", headers=second["headers"]).status_code == 200
+    done = client.post(f"{ADMIN}/reviews/{review_id}", json={"decision": "approve"}, headers=second["headers"])
+    assert done.status_code == 200 and done.json()["decided_by"] == second["id"]

@@ -17,6 +17,15 @@ def auth(done: dict) -> dict:
     return bearer(done["session"]["token"])
 
 
+def claim_and_open(client, reviewer: dict, review_id: str) -> None:
+    """What a reviewer does before deciding a real-name or organisation item (issue 15): claim it and
+    open its document."""
+    claimed = client.post(f"/api/v1/admin/reviews/{review_id}/claim", headers=reviewer["headers"])
+    assert claimed.status_code == 200, claimed.text
+    opened = client.get(f"/api/v1/admin/reviews/{review_id}/document", headers=reviewer["headers"])
+    assert opened.status_code == 200, opened.text
+
+
 @pytest.fixture()
 def provider(rt, monkeypatch):
     """Switch the real-name provider for one test: ``provider("dev")``."""

@@ -14,7 +14,7 @@ from passport.realname.models import Attempt, Document, Organization, Organizati
 from passport.reviews.models import Review
 from passport_testing import make_staff, new_id_number, new_uscc, register_account
 
-from .conftest import EXECUTABLE, JPEG, PNG, auth
+from .conftest import EXECUTABLE, JPEG, PNG, auth, claim_and_open
 
 MANUAL = "/api/v1/me/real-name/manual"
 ADMIN = "/api/v1/admin"
@@ -83,6 +83,7 @@ def test_a_reviewer_rejects_with_a_reason_and_the_person_tries_again(client, rt,
     submit(client, person, number)
     reviewer = make_staff(rt, "reviewer")
     item = review_for(client, reviewer, person["account"]["id"])
+    claim_and_open(client, reviewer, item["id"])
     client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "reject", "reason": "证件照片不清晰"},
                 headers=reviewer["headers"])
     status = client.get("/api/v1/me/real-name", headers=auth(person)).json()
@@ -109,6 +110,7 @@ def test_export_erase_and_blockers(client, rt, provider):
     assert submit(client, person, person["id_number"], name="钱七").json()["status"] == "pending"
     reviewer = make_staff(rt, "reviewer")
     item = review_for(client, reviewer, person["account"]["id"])
+    claim_and_open(client, reviewer, item["id"])
     client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
     with rt.db.read() as db:
         [id_document] = db.scalars(select(Document).where(Document.account_id == person["account"]["id"])).all()
@@ -137,6 +139,7 @@ def test_export_erase_and_blockers(client, rt, provider):
 
     with rt.db.read() as db:
         item = {"id": db.get(Organization, org_id).review_id}
+    claim_and_open(client, reviewer, item["id"])
     client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
     with rt.db.read() as db:
         assert service.cancellation_blockers(rt, db, account_id) == [{"organization_id": org_id, "name": "某某工作室"}]

@@ -15,7 +15,7 @@ from passport.realname.models import Document, Organization, OrganizationAdmin
 from passport.reviews.models import Review
 from passport_testing import make_staff, new_phone, new_uscc, register_account
 
-from .conftest import EXECUTABLE, JPEG, PDF, PNG, auth, verified_person
+from .conftest import EXECUTABLE, JPEG, PDF, PNG, auth, claim_and_open, verified_person
 
 ORGS = "/api/v1/organizations"
 ADMIN = "/api/v1/admin"
@@ -82,6 +82,7 @@ def test_rejection_has_a_reason_hides_the_page_and_frees_the_code(client, rt, pr
     assert again.status_code == 409 and again.json()["code"] == "uscc_taken"
     reviewer = make_staff(rt, "reviewer")
     item = review_of(client, rt, reviewer, created["id"])
+    claim_and_open(client, reviewer, item["id"])
     no_reason = client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "reject"}, headers=reviewer["headers"])
     assert no_reason.status_code == 422 and no_reason.json()["code"] == "reason_required"
     decided = client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "reject", "reason": "营业执照模糊"},
@@ -101,6 +102,7 @@ def test_names_like_state_organs_need_strict_review_and_a_reason_to_approve(clie
     reviewer = make_staff(rt, "reviewer")
     item = review_of(client, rt, reviewer, created["id"])
     assert item["payload"]["strict_review"] is True and "中华" in item["payload"]["strict_terms"]
+    claim_and_open(client, reviewer, item["id"])
     bare = client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
     assert bare.status_code == 422 and bare.json()["code"] == "reason_required"
     assert client.get(f"{ORGS}/{created['id']}").json()["status"] == "pending_review"  # the decision was undone
@@ -276,6 +278,7 @@ def test_an_administrator_being_cancelled_does_not_count(client, rt, provider):
     invite_and_accept(client, org_id, owner, colleague)
     reviewer = make_staff(rt, "reviewer")
     item = review_of(client, rt, reviewer, org_id)
+    claim_and_open(client, reviewer, item["id"])
     client.post(f"{ADMIN}/reviews/{item['id']}", json={"decision": "approve"}, headers=reviewer["headers"])
     with rt.db.read() as db:
         assert service.cancellation_blockers(rt, db, owner["account"]["id"]) == []

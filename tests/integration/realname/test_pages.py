@@ -114,12 +114,21 @@ def test_apply_for_an_organisation_and_review_it_through_the_pages(client, rt, p
     assert f'src="/admin/reviews/{review_id}/document"' not in detail
     assert client.get(f"/admin/reviews/{review_id}/document").status_code == 403
     admin_token = csrf(client)
+    decide = {"csrf_token": admin_token, "decision": "approve", "reason": "已核对登记证书"}
+    unclaimed = client.post(f"/admin/reviews/{review_id}/decide", data=decide)  # issue 15
+    assert unclaimed.status_code == 403 and "请先领取该审核项" in unclaimed.text
+    english = client.post(f"/admin/reviews/{review_id}/decide", data=decide, headers={"Accept-Language": "en"})
+    assert english.status_code == 403 and "Claim this item before you decide it." in english.text
     claimed = client.post(f"/admin/reviews/{review_id}/claim", data={"csrf_token": admin_token},
                           follow_redirects=False)
     assert claimed.status_code == 303
     detail = client.get(claimed.headers["location"]).text
     assert "周九" in detail and "+8613800138000" in detail  # the claimant sees the full data
     assert f'src="/admin/reviews/{review_id}/document"' in detail
+    blind = client.post(f"/admin/reviews/{review_id}/decide", data=decide)  # the page alone loads no document
+    assert blind.status_code == 403 and "请先查看该审核项上传的证件或营业执照" in blind.text
+    english = client.post(f"/admin/reviews/{review_id}/decide", data=decide, headers={"Accept-Language": "en"})
+    assert english.status_code == 403 and "Open the document before you decide this item." in english.text
     assert client.get(f"/admin/reviews/{review_id}/document").content == PNG
     unexplained = client.post(f"/admin/reviews/{review_id}/decide", data={"csrf_token": admin_token,
                                                                        "decision": "approve"})
