@@ -1,7 +1,7 @@
 """reviews: who opened the item's document during the current claim, and when (issue 15)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 04:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import passport.db
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
