@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hmac
 import ipaddress
 import time
 from contextlib import asynccontextmanager
@@ -41,6 +40,7 @@ from passport.realname import pages as realname_pages
 from passport.registration import api as registration_api
 from passport.registration import pages as registration_pages
 from passport.runtime import Runtime, build_runtime
+from passport.security.tokens import same
 from passport.sessions import api as sessions_api
 from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
@@ -181,25 +181,17 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
 
 def _may_read_metrics(request: Request, networks: list, token: bytes) -> bool:
     given = http.bearer_token(request)
-    if token and given is not None and hmac.compare_digest(given.encode(), token):
+    if token and given is not None and same(given, token):
         return True
     peer = request.client.host if request.client else None
     trusted = request.app.state.trusted_proxies
     # A forwarded request from a proxy not in PASSPORT_TRUSTED_PROXIES (one on this host, say, whose
     # address is loopback) comes from someone else: its address is unknown, so it is not allowed.
     forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
-    if forwarded and not (peer and _in_networks(peer, trusted)):
+    if forwarded and not (peer and http.in_networks(peer, trusted)):
         return False
     client = http.client_ip(request)
-    return client is not None and _in_networks(client, networks)
-
-
-def _in_networks(address: str, networks: list) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+    return client is not None and http.in_networks(client, networks)
 
 
 def _wants_page(request: Request) -> bool:

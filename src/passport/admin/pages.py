@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -11,7 +9,6 @@ from passport import errors, guards
 from passport.accounts.service import STATUSES as ACCOUNT_STATUSES
 from passport.admin import enforcement
 from passport.admin import service as admin
-from passport.clock import in_china_time
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
@@ -224,7 +221,8 @@ def account_act(account_id: str, request: Request, staff: guards.StaffPage("acco
     values = {name: form.get(name, "") for name in ACTION_FIELDS}
     try:
         form.check()
-        until = _local_time(values["until"])
+        until = web.local_time(values["until"],
+                               errors.invalid("invalid_until", "Enter a valid date and time.", "until"))
         enforcement.act(web.runtime(request), web.web_origin(request), staff, account_id, action=values["action"],
                         reason=values["reason"], until=until)
     except errors.DomainError as exc:
@@ -247,16 +245,6 @@ def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("a
     return _detail_page(request, staff, account_id, FormState(), revealed={"field": values["field"], "value": value})
 
 
-def _local_time(raw: str) -> datetime | None:
-    """A ``datetime-local`` input, read as Beijing time (the console shows every time that way)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise errors.invalid("invalid_until", "Enter a valid date and time.", "until") from None
-    return in_china_time(value)
 
 
 @router.get("/admin/reviews")

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from passport import __version__, errors, guards
 from passport.agreements import marketing
-from passport.clock import in_china_time
 from passport.notify import announcements as announcements_service
 from passport.notify import board
 from passport.notify import inbox as inbox_service
@@ -187,15 +186,7 @@ def announcement(announcement_id: str, request: Request) -> Response:
 # --- admin: announcements --------------------------------------------------------------------------
 
 def _local_time(raw: str | None, field: str) -> datetime | None:
-    """A ``datetime-local`` value, read as Beijing time."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise errors.invalid("invalid_time", "Enter a date and time.", field) from None
-    return in_china_time(value)
+    return web.local_time(raw, errors.invalid("invalid_time", "Enter a date and time.", field))
 
 
 def admin_announcements_page(request: Request, staff, state: FormState) -> Response:

@@ -10,7 +10,7 @@ import base64
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from passport import __version__, errors
-from passport.clock import china_time
+from passport.clock import china_time, in_china_time
 from passport.origin import Origin
 from passport.runtime import Runtime
 from passport.senders.sms import OutboxSms
@@ -76,7 +76,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
            gate: bool = True, **context: Any) -> HTMLResponse:
     """Render a page in the request's language; sets the CSRF cookie and, on ``?lang=``, the
     language cookie. ``page_path`` is the GET page a POST re-renders (for the language links);
-    ``gate=False`` renders without the consent gate (see ``current_principal``)."""
+    ``gate=False`` renders without the consent gate (see ``guards.current_principal``)."""
     lang = http.language(request)
     values = {
         "request": request,
@@ -96,6 +96,19 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
                         secure=_secure(request), httponly=False)  # the page script sends it as X-CSRF-Token
     _remember_language(request, response)
     return response
+
+
+def local_time(raw: str | None, invalid: errors.DomainError) -> datetime | None:
+    """A form's ``datetime-local`` value, read as Beijing time (the pages show every time that way);
+    None when empty, ``invalid`` raised when it is not a date and time."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise invalid from None
+    return in_china_time(value)
 
 
 def redirect(request: Request, url: str) -> RedirectResponse:

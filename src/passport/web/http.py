@@ -36,16 +36,16 @@ def client_ip(request: Request) -> str | None:
     """The peer address, or the last untrusted hop of X-Forwarded-For behind a trusted proxy."""
     peer = request.client.host if request.client else None
     trusted = request.app.state.trusted_proxies
-    if not peer or not trusted or not _in(peer, trusted):
+    if not peer or not trusted or not in_networks(peer, trusted):
         return peer
     hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _in(hop, trusted):
+        if not in_networks(hop, trusted):
             return hop
     return peer
 
 
-def _in(address: str, networks: list) -> bool:
+def in_networks(address: str, networks: list) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
