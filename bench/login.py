@@ -96,7 +96,7 @@ def phone_of(i: int) -> str:
 def seed_accounts(count: int, recovery_key: str | None = None) -> dict:
     """Insert ``count`` active person accounts directly, with passport's own crypto and hasher
     (and one recovery key for all of them when given)."""
-    from passport.accounts.models import Account
+    from passport.accounts.models import PHONE, Account
     from passport.db import new_id
     from passport.identity.phone import normalize_phone
     from passport.runtime import build_runtime
@@ -113,8 +113,9 @@ def seed_accounts(count: int, recovery_key: str | None = None) -> dict:
         rows = []
         for i in range(count):
             phone = normalize_phone(phone_of(i))
-            rows.append(Account(id=new_id(), kind="person", status="active", nickname=f"bench-{i:04d}",
-                                phone_enc=rt.keys.cipher.encrypt(phone, "account.phone"),
+            account_id = new_id()
+            rows.append(Account(id=account_id, kind="person", status="active", nickname=f"bench-{i:04d}",
+                                phone_enc=rt.keys.cipher.encrypt(phone, PHONE, account_id),
                                 phone_bidx=rt.keys.blind_index("phone", phone), password_hash=password_hash,
                                 recovery_key_hash=recovery_hash,
                                 failed_logins=0, created_at=now, updated_at=now))

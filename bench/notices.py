@@ -65,8 +65,8 @@ def environment(data_dir: Path, smtp_port: int, database_url: str | None) -> dic
 
 def prepare(env: dict[str, str], count: int) -> None:
     os.environ.update(env)
-    from passport.accounts.models import Account
-    from passport.db import migrate
+    from passport.accounts.models import EMAIL, PHONE, Account
+    from passport.db import migrate, new_id
     from passport.notify import outbox
     from passport.runtime import build_runtime
     from passport.settings import Settings
@@ -76,10 +76,11 @@ def prepare(env: dict[str, str], count: int) -> None:
     rt = build_runtime(settings, pool_size=2)
     now = rt.clock.now()
     with rt.db.write() as db:
-        account = Account(nickname="bench", created_at=now, updated_at=now,
-                          phone_enc=rt.keys.cipher.encrypt("+8613900000000", "account.phone"),
+        account_id = new_id()
+        account = Account(id=account_id, nickname="bench", created_at=now, updated_at=now,
+                          phone_enc=rt.keys.cipher.encrypt("+8613900000000", PHONE, account_id),
                           phone_bidx=rt.keys.blind_index("phone", "+8613900000000"),
-                          email_enc=rt.keys.cipher.encrypt(ADDRESS, "account.email"),
+                          email_enc=rt.keys.cipher.encrypt(ADDRESS, EMAIL, account_id),
                           email_bidx=rt.keys.blind_index("email", ADDRESS))
         db.add(account)
         db.flush()

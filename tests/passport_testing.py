@@ -205,7 +205,7 @@ def make_staff(rt, role: str, login: str | None = None) -> dict:
     import pyotp
 
     from passport.admin import service as admin
-    from passport.admin.models import Staff
+    from passport.admin.models import STAFF_TOTP_SECRET, Staff
     from passport.audit.service import Origin
 
     login = login or f"{role}-{uuid.uuid4().hex[:8]}"
@@ -217,7 +217,7 @@ def make_staff(rt, role: str, login: str | None = None) -> dict:
         staff.status = "active"
         staff.enrolment_hash = None
         staff.password_hash = rt.hasher.hash(password)
-        staff.totp_secret_enc = rt.keys.cipher.encrypt(secret, "staff.totp_secret")
+        staff.totp_secret_enc = rt.keys.cipher.encrypt(secret, STAFF_TOTP_SECRET, staff_id)
         token = admin.start_staff_session(rt, db, staff, Origin(channel="api"))
     return {"id": staff_id, "login": login, "password": password, "totp_secret": secret, "token": token,
             "headers": bearer(token)}

@@ -145,7 +145,8 @@ def start_browser_session(request: Request, response: Response, issued: sessions
 def masked_phone(request: Request, principal: sessions.Principal) -> str | None:
     """From the account row read with the session (a phone change drops it from the session cache)."""
     phone_enc = principal.account.phone_enc
-    return mask_phone(http.runtime(request).keys.cipher.decrypt(phone_enc, "account.phone")) if phone_enc else None
+    cipher = http.runtime(request).keys.cipher
+    return mask_phone(cipher.decrypt(phone_enc, accounts.PHONE_FIELD, principal.account_id)) if phone_enc else None
 
 
 def page_context(request: Request, gate_applies: bool) -> dict[str, Any]:

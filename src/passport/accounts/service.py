@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
-from passport.accounts.models import Account
+from passport.accounts.models import EMAIL, EMAIL_PENDING, ID_NUMBER, PHONE, REAL_NAME, Account
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.db import HotStatement
@@ -24,7 +24,7 @@ from passport.runtime import Runtime
 
 STATUSES = ("active", "frozen", "restricted", "suspended", "cancelling", "cancelled", "terminated")
 INITIAL_STATUS = "active"  # registration creates the row in it; every later change goes through set_status
-EMAIL_FIELD, EMAIL_PENDING_FIELD = "account.email", "account.email_pending"
+PHONE_FIELD, EMAIL_FIELD, EMAIL_PENDING_FIELD = PHONE, EMAIL, EMAIL_PENDING
 NICKNAME_MAX = 32
 BIO_MAX = 200
 
@@ -63,8 +63,8 @@ def get(db: Session, account_id: str) -> Account:
 def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> dict:
     """The account as its owner sees it: personal data masked (GB/T 35273 §7.2)."""
     cipher = rt.keys.cipher
-    phone = cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
-    email = cipher.decrypt(account.email_enc, "account.email") if account.email_enc else None
+    phone = cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None
+    email = cipher.decrypt(account.email_enc, EMAIL, account.id) if account.email_enc else None
     return {
         "id": account.id,
         "kind": account.kind,
@@ -75,9 +75,9 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "email": mask_email(email) if email else None,
         "real_name": {
             "status": account.real_name_status or "none",
-            "name": mask_person_name(cipher.decrypt(account.real_name_enc, "account.real_name"))
+            "name": mask_person_name(cipher.decrypt(account.real_name_enc, REAL_NAME, account.id))
             if account.real_name_enc else None,
-            "id_number": mask_id_number(cipher.decrypt(account.id_number_enc, "account.id_number"))
+            "id_number": mask_id_number(cipher.decrypt(account.id_number_enc, ID_NUMBER, account.id))
             if account.id_number_enc else None,
         },
         "created_at": rfc3339(account.created_at),
@@ -87,7 +87,8 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
 
 _accounts = Account.__table__
 _FIND = {
-    channel: select(_accounts).where(column == bindparam("bidx"), _accounts.c.status != "cancelled")
+    channel: select(_accounts).where(column.in_((bindparam("bidx"), bindparam("bidx_previous"))),
+                                     _accounts.c.status != "cancelled")
     for channel, column in (("sms", _accounts.c.phone_bidx), ("email", _accounts.c.email_bidx))
 }
 
@@ -95,7 +96,7 @@ _FIND = {
 def find(db: Session | Connection, target: Target):
     """The live account holding this phone or email (cancelled tombstones hold none), as a read-only
     row: login reads it on every attempt, so it skips the ORM's identity map."""
-    return db.execute(_FIND[target.channel], {"bidx": target.bidx}).first()
+    return db.execute(_FIND[target.channel], target.params).first()
 
 
 # The same reads as run by a password login on PostgreSQL (sessions.service).
@@ -209,7 +210,18 @@ def activity(rt: Runtime, account_id: str, *, before: int | None = None, limit: 
 class Target:
     channel: str  # sms | email
     value: str  # normalised: +8613812345678 or the email address
-    bidx: bytes
+    bidx: bytes  # the blind index under the current key: what writes store
+    # Under the previous key while blind-index keys rotate (else ``bidx`` again): reads match either.
+    bidx_previous: bytes | None = None
+
+    @property
+    def lookup(self) -> tuple[bytes, bytes]:
+        return self.bidx, self.bidx_previous or self.bidx
+
+    @property
+    def params(self) -> dict[str, bytes]:
+        """Bind values of a ``column IN (:bidx, :bidx_previous)`` look-up."""
+        return {"bidx": self.bidx, "bidx_previous": self.bidx_previous or self.bidx}
 
 
 def sms_target(rt: Runtime, raw_phone: str, field: str = "phone") -> Target:
@@ -217,7 +229,7 @@ def sms_target(rt: Runtime, raw_phone: str, field: str = "phone") -> Target:
         phone = normalize_phone(raw_phone)
     except InvalidPhone:
         raise errors.invalid("invalid_phone", "Enter an 11-digit mainland mobile number.", field) from None
-    return Target("sms", phone, rt.keys.blind_index("phone", phone))
+    return Target("sms", phone, *rt.keys.blind_index.lookup("phone", phone))
 
 
 def email_target(rt: Runtime, raw_email: str, field: str = "email") -> Target:
@@ -225,4 +237,4 @@ def email_target(rt: Runtime, raw_email: str, field: str = "email") -> Target:
         email = normalize_email(raw_email)
     except InvalidEmail:
         raise errors.invalid("invalid_email", "Enter a valid email address.", field) from None
-    return Target("email", email, rt.keys.blind_index("email", email_key(email)))
+    return Target("email", email, *rt.keys.blind_index.lookup("email", email_key(email)))

@@ -36,7 +36,7 @@ RESULTING_STATUS = {"warn": None, "require_correction": None, "restrict": "restr
 UNTIL_REQUIRED = frozenset({"suspend", "require_correction"})
 REVOKES_SESSIONS = frozenset({"suspend", "terminate"})
 LIFTABLE = frozenset({"suspended", "restricted"})
-REVEAL_FIELDS = {"phone": "account.phone", "email": accounts.EMAIL_FIELD}
+REVEAL_FIELDS = {"phone": accounts.PHONE_FIELD, "email": accounts.EMAIL_FIELD}
 REASON_MAX = 500
 REVEAL_REASON_MIN = 5
 PAGE_MAX = 100
@@ -55,8 +55,8 @@ class ActionTaken:
 
 def _summary(rt: Runtime, account) -> dict:
     cipher = rt.keys.cipher
-    phone = cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
-    email = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD) if account.email_enc else None
+    phone = cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
+    email = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
     return {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
             "phone": mask_phone(phone) if phone else None, "email": mask_email(email) if email else None,
             "status_reason": account.status_reason, "status_until": rfc3339(account.status_until),
@@ -66,6 +66,12 @@ def _summary(rt: Runtime, account) -> dict:
 def id_number_index(rt: Runtime, id_number: str) -> bytes:
     """The blind index of a resident ID number as real-name verification stores it (upper-case X)."""
     return rt.keys.blind_index("id_number", id_number.strip().upper())
+
+
+def id_number_lookup(rt: Runtime, id_number: str) -> tuple[bytes, bytes]:
+    """``id_number_index`` under the current and the previous key (the same twice unless blind-index
+    keys rotate): a search matches either."""
+    return rt.keys.blind_index.lookup("id_number", id_number.strip().upper())
 
 
 def search(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, *, phone: str | None = None,
@@ -78,11 +84,11 @@ def search(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, *, phone: s
     if id_number:
         if not _ID_NUMBER.fullmatch(id_number.strip()):
             raise errors.invalid("invalid_id_number", "Enter an 18-character resident ID number.", "id_number")
-        condition.append(accounts.Account.id_number_bidx == id_number_index(rt, id_number))
+        condition.append(accounts.Account.id_number_bidx.in_(id_number_lookup(rt, id_number)))
         searched["id_number"] = mask_id_number(id_number.strip().upper())
     if phone:
         target = accounts.sms_target(rt, phone)
-        condition.append(accounts.Account.phone_bidx == target.bidx)
+        condition.append(accounts.Account.phone_bidx.in_(target.lookup))
         searched["phone"] = mask_phone(target.value)
     if status:
         if status not in accounts.STATUSES:
@@ -151,7 +157,7 @@ def reveal(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id:
         encrypted = account.phone_enc if field == "phone" else account.email_enc
         if encrypted is None:
             raise errors.not_found(field)
-        value = rt.keys.cipher.decrypt(encrypted, REVEAL_FIELDS[field])
+        value = rt.keys.cipher.decrypt(encrypted, REVEAL_FIELDS[field], account.id)
         work.audit("account.revealed", subject=("account", account_id),
                    details={"field": field, "reason": reason, "staff_login": staff.login})
     return value

@@ -6,6 +6,9 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
+from passport.security.crypto import SEALED, Field
+
+STAFF_TOTP_SECRET = Field("staff", "totp_secret_enc", "staff.totp_secret")
 
 
 class Staff(Base):
@@ -18,7 +21,7 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(16))  # superadmin | reviewer | auditor | operator
     status: Mapped[str] = mapped_column(String(16), default="enrolling")  # enrolling | active | disabled
     password_hash: Mapped[str | None] = mapped_column(String(256))
-    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: STAFF_TOTP_SECRET})
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     enrolment_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import Account
-from passport.admin.models import Staff, StaffSession
+from passport.admin.models import STAFF_TOTP_SECRET, Staff, StaffSession
 from passport.audit import service as audit
 from passport.audit.models import AuditEvent
 from passport.clock import CHINA_TIME, rfc3339
@@ -146,7 +146,7 @@ def end_staff_session(rt: Runtime, origin: audit.Origin, principal: StaffPrincip
 
 # --- enrolment, two-factor login, staff management (issue 4 slice: staff accounts) -------------------
 
-TOTP_FIELD = "staff.totp_secret"  # noqa: S105 - the encryption field name, not a secret
+TOTP_FIELD = STAFF_TOTP_SECRET
 
 
 def enrolment_url(rt: Runtime, token: str) -> str:
@@ -181,13 +181,13 @@ def enrolment(rt: Runtime, token: str) -> dict[str, str]:
         if staff.totp_secret_enc is None:
             secret = totp.new_secret()
             done = db.execute(update(_staff).where(_staff.c.id == staff.id, _staff.c.totp_secret_enc.is_(None))
-                              .values(totp_secret_enc=rt.keys.cipher.encrypt(secret, TOTP_FIELD),
+                              .values(totp_secret_enc=rt.keys.cipher.encrypt(secret, TOTP_FIELD, staff.id),
                                       totp_last_step=None)).rowcount
             if not done:  # a concurrent page view stored one first
                 db.expire(staff)
-                secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD)
+                secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD, staff.id)
         else:
-            secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD)
+            secret = rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD, staff.id)
         login, role = staff.login, staff.role
     return {"login": login, "role": role, "secret": secret, "otpauth_uri": _otpauth_uri(rt, secret, login)}
 
@@ -204,7 +204,7 @@ def enrol(rt: Runtime, origin: audit.Origin, token: str, password: str, totp_cod
         raise totp.invalid_totp()
     check_password(password or "", min_length=rt.settings.password_min_length,
                    min_classes=rt.settings.password_min_classes)
-    check = totp.check_code(rt.keys.cipher.decrypt(secret_enc, TOTP_FIELD), totp_code, now, last_step)
+    check = totp.check_code(rt.keys.cipher.decrypt(secret_enc, TOTP_FIELD, staff_id), totp_code, now, last_step)
     if not check.ok:
         with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
             work.audit("staff.enrol_rejected", result="failed", subject=("staff", staff_id),
@@ -251,7 +251,7 @@ def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, to
     locked = bool(staff and staff.locked_until and staff.locked_until > now)
     check = totp.CodeCheck()
     if usable and ok and not locked:
-        check = totp.check_code(rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD), totp_code, now,
+        check = totp.check_code(rt.keys.cipher.decrypt(staff.totp_secret_enc, TOTP_FIELD, staff.id), totp_code, now,
                                 staff.totp_last_step)
     token = None
     with unit_of_work(rt, origin, at=now) as work:

@@ -443,8 +443,8 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
     account = accounts.get(db, account_id)
     cipher = rt.keys.cipher
 
-    def clear(value: bytes | None, field: str) -> str | None:
-        return cipher.decrypt(value, field) if value else None
+    def clear(value: bytes | None, field) -> str | None:
+        return cipher.decrypt(value, field, account.id) if value else None
 
     held = dict(realname.export_account(rt, db, account_id) or {})
     organizations = held.pop("organizations", [])
@@ -456,7 +456,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "generated_at": now,
         "account": {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
                     "bio": account.bio, "created_at": account.created_at, "updated_at": account.updated_at},
-        "phone": clear(account.phone_enc, "account.phone"),
+        "phone": clear(account.phone_enc, accounts.PHONE_FIELD),
         "email": {"address": clear(account.email_enc, accounts.EMAIL_FIELD),
                   "pending": clear(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)},
         "real_name": real_name,

@@ -56,8 +56,9 @@ def parse_purpose(raw: str) -> Purpose:
         raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose") from None
 
 
-def _code_hash(rt: Runtime, target: accounts.Target, purpose: Purpose, code: str) -> bytes:
-    return keyed_digest(rt.keys.secret, "code", target.channel, target.bidx.hex(), purpose.value, code)
+def _code_hash(key: bytes, channel: str, target_bidx: bytes, purpose: Purpose, code: str) -> bytes:
+    """Keyed by the secret key and bound to the stored target (its blind index when the code was sent)."""
+    return keyed_digest(key, "code", channel, target_bidx.hex(), purpose.value, code)
 
 
 def _lock_target(db: Session, target: accounts.Target) -> None:
@@ -89,7 +90,7 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
         _lock_target(db, target)
         recent = db.scalars(
             select(VerificationCode.created_at)
-            .where(VerificationCode.target_bidx == target.bidx,
+            .where(VerificationCode.target_bidx.in_(target.lookup),
                    VerificationCode.created_at > now - timedelta(days=1))
             .order_by(VerificationCode.created_at.desc())
         ).all()
@@ -104,13 +105,14 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
             deliver = purpose_ not in ACCOUNT_PURPOSES or account_exists(db, target)
             db.execute(
                 update(VerificationCode)
-                .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose_.value,
+                .where(VerificationCode.target_bidx.in_(target.lookup), VerificationCode.purpose == purpose_.value,
                        VerificationCode.consumed_at.is_(None))
                 .values(consumed_at=now)  # a new code supersedes older ones
             )
             db.add(VerificationCode(
                 channel=channel, purpose=purpose_.value, target_bidx=target.bidx,
-                code_hash=_code_hash(rt, target, purpose_, code) if deliver else None, delivered=deliver,
+                code_hash=_code_hash(rt.keys.secret, channel, target.bidx, purpose_, code) if deliver else None,
+                delivered=deliver,
                 ip=origin.ip, requested_by=requested_by, created_at=now,
                 expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
             ))
@@ -164,8 +166,8 @@ def redeem_code(rt: Runtime, db: Session, target: accounts.Target, purpose: Purp
     # FOR UPDATE (PostgreSQL; SQLite's write transactions are serial already): simultaneous guesses
     # must each see the attempts the others counted, or a burst of N guesses gets N tries.
     row = db.execute(
-        select(VerificationCode.id, VerificationCode.code_hash, VerificationCode.attempts)
-        .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose.value,
+        select(VerificationCode.id, VerificationCode.code_hash, VerificationCode.attempts, VerificationCode.target_bidx)
+        .where(VerificationCode.target_bidx.in_(target.lookup), VerificationCode.purpose == purpose.value,
                VerificationCode.channel == target.channel, VerificationCode.consumed_at.is_(None),
                VerificationCode.expires_at > now)
         .order_by(VerificationCode.created_at.desc()).limit(1).with_for_update()
@@ -173,7 +175,10 @@ def redeem_code(rt: Runtime, db: Session, target: accounts.Target, purpose: Purp
     if row is None or row.code_hash is None or row.attempts >= rt.settings.code_max_attempts:
         return Redeemed.NONE
     candidate = code.strip() if isinstance(code, str) else ""
-    if not same(_code_hash(rt, target, purpose, candidate), row.code_hash):
+    # Every configured secret key is tried (the same work whichever matches): a code sent just
+    # before the secret key rotated still works.
+    if not any([same(_code_hash(key, target.channel, row.target_bidx, purpose, candidate), row.code_hash)
+                for key in rt.keys.secrets]):
         db.execute(update(VerificationCode).where(VerificationCode.id == row.id)
                    .values(attempts=VerificationCode.attempts + 1))
         return Redeemed.WRONG
@@ -230,7 +235,7 @@ def _no_phone() -> errors.DomainError:
 def own_target(rt: Runtime, account) -> accounts.Target:
     if not account.phone_enc or not account.phone_bidx:
         raise _no_phone()
-    return accounts.Target("sms", rt.keys.cipher.decrypt(account.phone_enc, "account.phone"), account.phone_bidx)
+    return accounts.sms_target(rt, rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id))
 
 
 def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: str) -> dict:

@@ -30,7 +30,7 @@ def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: 
                            account_exists=accounts.account_exists, requested_by=account_id)
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
         account = accounts.get(work.db, account_id)
-        account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD)
+        account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD, account_id)
         account.email_pending_bidx = target.bidx
         account.updated_at = work.at
         work.audit("email.bind_requested", subject=("account", account_id), details={"email": mask_email(target.value)})
@@ -40,8 +40,8 @@ def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: 
 def _pending_target(rt: Runtime, account: Account) -> accounts.Target | None:
     if account.email_pending_enc is None or account.email_pending_bidx is None:
         return None
-    address = rt.keys.cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)
-    return accounts.Target("email", address, account.email_pending_bidx)
+    address = rt.keys.cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD, account.id)
+    return accounts.email_target(rt, address)
 
 
 def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: str) -> None:
@@ -60,7 +60,7 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
                 holder = accounts.find(db, target)
                 taken = holder is not None and holder.id != account_id
                 if not taken:
-                    account.email_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_FIELD)
+                    account.email_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_FIELD, account_id)
                     account.email_bidx = target.bidx
                 account.email_pending_enc = account.email_pending_bidx = None
                 account.updated_at = now
@@ -97,8 +97,8 @@ def unbind_email(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
 def email_state(rt: Runtime, account: Account) -> dict:
     """The bound and the pending address, masked."""
     cipher = rt.keys.cipher
-    bound = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD) if account.email_enc else None
-    pending = (cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)
+    bound = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
+    pending = (cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD, account.id)
                if account.email_pending_enc else None)
     return {"email": mask_email(bound) if bound else None, "pending": mask_email(pending) if pending else None}
 

@@ -261,7 +261,7 @@ def _set_password(db: Session, account_id: str, password_hash: str, now: datetim
 
 
 def _phone_of(rt: Runtime, account) -> str | None:
-    return rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    return rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
 
 
 def _record_wrong_password(rt: Runtime, origin: audit.Origin, account_id: str, action: str, now: datetime) -> None:
@@ -313,13 +313,13 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
     target = accounts.sms_target(rt, phone)
     with rt.db.read() as db:
         account = accounts.get(db, account_id)
-    if account.phone_bidx == target.bidx:
+    if account.phone_bidx in target.lookup:
         raise errors.invalid("same_phone", "This is already your mobile number.", "phone")
     now = rt.clock.now()
     if not password_matches(rt, account, password):
         _record_wrong_password(rt, origin, account_id, "phone.change", now)
         raise wrong_password()
-    old_phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    old_phone = _phone_of(rt, account)
     outcome, taken, changed = codes.Redeemed.NONE, False, 0
     try:
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
@@ -335,7 +335,8 @@ def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: s
                     update(accounts.Account)
                     .where(accounts.Account.id == account_id,
                            accounts.Account.phone_bidx.is_not_distinct_from(account.phone_bidx))
-                    .values(phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"), phone_bidx=target.bidx,
+                    .values(phone_enc=rt.keys.cipher.encrypt(target.value, accounts.PHONE_FIELD, account_id),
+                            phone_bidx=target.bidx,
                             updated_at=now)).rowcount
                 if not changed:  # rolls back the notice and leaves the code for another try
                     raise errors.DomainError("conflict", "The account changed meanwhile. Please try again.", 409)

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 
 from passport import errors
 from passport.accounts import service as accounts
+from passport.accounts.models import TOTP_SECRET
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.identity.phone import mask_phone
@@ -28,7 +29,7 @@ from passport.security.tokens import normalize_recovery_key, same
 STEP_SECONDS = 30
 DIGITS = 6
 DRIFT_STEPS = 1
-SECRET_FIELD = "account.totp_secret"  # noqa: S105 - the encryption field name, not a secret
+SECRET_FIELD = TOTP_SECRET
 # Guesses at a logged-in account's code (confirm, disable): three codes are valid at any time, so
 # an unbounded guesser would need only ~330 000 tries.
 TRIES = "10/minute"
@@ -94,7 +95,7 @@ def unused_step(step: int):
 
 
 def secret_of(rt: Runtime, account) -> str:
-    return rt.keys.cipher.decrypt(account.totp_secret_enc, SECRET_FIELD)
+    return rt.keys.cipher.decrypt(account.totp_secret_enc, SECRET_FIELD, account.id)
 
 
 def is_enabled(account) -> bool:
@@ -109,7 +110,7 @@ def recovery_key_matches(rt: Runtime, account, raw: str | None) -> bool:
 def otpauth_uri(rt: Runtime, secret: str, account) -> str:
     """The Key URI an authenticator app scans. The label is the masked phone: the app shows it on
     a screen anyone nearby can read, and the full number is personal data (GB/T 35273 §7.2)."""
-    phone = rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
+    phone = rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
     label = mask_phone(phone) if phone else account.id[:8]
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
         name=label, issuer_name=rt.settings.totp_issuer)
@@ -154,8 +155,8 @@ def enroll(rt: Runtime, origin: audit.Origin, account_id: str) -> dict:
         row = _row(db, account_id)
         # Conditional: a second factor in force is replaced only after it is turned off.
         done = db.execute(update(_accounts).where(_accounts.c.id == account_id, _accounts.c.totp_enabled_at.is_(None))
-                          .values(totp_secret_enc=rt.keys.cipher.encrypt(secret, SECRET_FIELD), totp_last_step=None,
-                                  updated_at=now)).rowcount
+                          .values(totp_secret_enc=rt.keys.cipher.encrypt(secret, SECRET_FIELD, account_id),
+                                  totp_last_step=None, updated_at=now)).rowcount
         if done:
             _record(db, origin, now, account_id, "totp.enrolled")
     if not done:

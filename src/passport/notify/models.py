@@ -8,6 +8,11 @@ from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
+from passport.security.crypto import SEALED, Field
+
+# The recipient, sealed bound to the row (version 1 ciphertexts were bound to a name per channel).
+RECIPIENT = {"sms": Field("notice_outbox", "recipient_enc", "notice.phone"),
+             "email": Field("notice_outbox", "recipient_enc", "notice.email")}
 
 
 class OutboxNotice(Base):
@@ -25,7 +30,7 @@ class OutboxNotice(Base):
     params: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8))
-    recipient_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recipient_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: ("channel", RECIPIENT)})
     # pending (due at next_attempt_at) -> sending (claimed until next_attempt_at) -> sent | failed
     status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts import service as accounts
-from passport.accounts.models import Account
+from passport.accounts.models import EMAIL, PHONE, Account
 from passport.audit import service as audit
 from passport.clock import rfc3339
 from passport.identity.email import mask_email
 from passport.identity.masking import mask_text
 from passport.identity.phone import mask_phone
-from passport.notify.models import InboxMessage, OutboxNotice
+from passport.notify.models import RECIPIENT, InboxMessage, OutboxNotice
 from passport.runtime import Runtime
 from passport.security.tokens import keyed_digest, same
 from passport.senders.email import EmailMessage
@@ -48,7 +48,6 @@ DEFAULT_LANGUAGE = "zh-CN"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 SMS_SIGNATURE = "【奥集能】"
 _TEMPLATE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_RECIPIENT_FIELD = {"sms": "notice.phone", "email": "notice.email"}
 _UNSUBSCRIBE_LINE = {"zh-CN": "退订营销消息：{url}", "en": "Unsubscribe from marketing messages: {url}"}
 
 
@@ -139,11 +138,14 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
         recipient = _recipient(rt, account, channel)
         if channel == "email" and recipient is None:
             continue  # email is a second way to reach the owner; no verified address, nothing to send
-        db.add(OutboxNotice(
+        row = OutboxNotice(
             account_id=account_id, channel=channel, template=template, params=stored, category=category,
             language=DEFAULT_LANGUAGE, status="pending", attempts=0, next_attempt_at=now, created_at=now,
-            recipient_enc=rt.keys.cipher.encrypt(recipient, _RECIPIENT_FIELD[channel]) if recipient else None,
-            last_error=None if recipient else "missing_recipient"))
+            last_error=None if recipient else "missing_recipient")
+        db.add(row)
+        if recipient:
+            db.flush()  # the row's id, which the ciphertext is bound to
+            row.recipient_enc = rt.keys.cipher.encrypt(recipient, RECIPIENT[channel], row.id)
 
 
 def _account(db: Session, account_id: str):
@@ -154,8 +156,8 @@ def _recipient(rt: Runtime, account, channel: str) -> str | None:
     if account is None:
         return None
     if channel == "sms":
-        return rt.keys.cipher.decrypt(account.phone_enc, "account.phone") if account.phone_enc else None
-    return rt.keys.cipher.decrypt(account.email_enc, "account.email") if account.email_enc else None
+        return rt.keys.cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None
+    return rt.keys.cipher.decrypt(account.email_enc, EMAIL, account.id) if account.email_enc else None
 
 
 
@@ -189,8 +191,9 @@ def withdraw_queued_marketing(rt: Runtime, db: Session, account_id: str, origin:
 
 
 
-def unsubscribe_token(rt: Runtime, account_id: str) -> str:
-    mac = keyed_digest(rt.keys.secret, "notices.unsubscribe", account_id).hex()[:32]
+def unsubscribe_token(rt: Runtime, account_id: str, key: bytes | None = None) -> str:
+    """Made with the current secret key; a link made with the previous one works while it rotates."""
+    mac = keyed_digest(key or rt.keys.secret, "notices.unsubscribe", account_id).hex()[:32]
     return f"{account_id}.{mac}"
 
 
@@ -200,7 +203,8 @@ def unsubscribe_url(rt: Runtime, account_id: str) -> str:
 
 def account_of_unsubscribe_token(rt: Runtime, token: str | None) -> str:
     account_id, _, mac = (token or "").partition(".")
-    if not account_id or len(account_id) > 32 or not same(unsubscribe_token(rt, account_id), token or ""):
+    if not account_id or len(account_id) > 32 or not any(
+            [same(unsubscribe_token(rt, account_id, key), token or "") for key in rt.keys.secrets]):
         raise errors.DomainError("invalid_unsubscribe_link", "This unsubscribe link is not valid.", 400)
     return account_id
 
@@ -354,9 +358,9 @@ def _claim(rt: Runtime, limit: int) -> list[_Job]:
                     accounts_cache[row.account_id] = _find_account(db, row.account_id)
                 found = _recipient(rt, accounts_cache[row.account_id], row.channel)
                 if found:
-                    recipient_enc = row.recipient_enc = rt.keys.cipher.encrypt(found, _RECIPIENT_FIELD[row.channel])
+                    recipient_enc = row.recipient_enc = rt.keys.cipher.encrypt(found, RECIPIENT[row.channel], row.id)
             row.status, row.claim, row.attempts, row.next_attempt_at = "sending", token, row.attempts + 1, lease
-            recipient = rt.keys.cipher.decrypt(recipient_enc, _RECIPIENT_FIELD[row.channel]) if recipient_enc else None
+            recipient = rt.keys.cipher.decrypt(recipient_enc, RECIPIENT[row.channel], row.id) if recipient_enc else None
             jobs.append(_Job(row.id, token, row.account_id, row.channel, row.template, row.params, row.category,
                              row.language, recipient, row.attempts, lease, claimed_at))
     return jobs
@@ -466,7 +470,7 @@ def list_outbox(rt: Runtime, *, status: str | None = None, limit: int = 50) -> l
 
 
 def outbox_view(rt: Runtime, row: OutboxNotice) -> dict:
-    recipient = (rt.keys.cipher.decrypt(row.recipient_enc, _RECIPIENT_FIELD[row.channel])
+    recipient = (rt.keys.cipher.decrypt(row.recipient_enc, RECIPIENT[row.channel], row.id)
                  if row.recipient_enc else None)
     masked = (mask_phone(recipient) if row.channel == "sms" else mask_email(recipient)) if recipient else None
     return {"id": row.id, "account_id": row.account_id, "channel": row.channel, "template": row.template,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.audit import service as audit
 from passport.db import new_id
-from passport.realname.models import Document
+from passport.realname.models import DOCUMENT_FILE, Document
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
 from passport.work import unit_of_work
@@ -25,7 +25,7 @@ from passport.work import unit_of_work
 log = structlog.get_logger("passport.realname")
 
 
-DOCUMENT_FIELD = "realname.document"
+DOCUMENT_FIELD = DOCUMENT_FILE
 
 
 # Content types by leading bytes: the type is what the file is, never what its name or the browser say.
@@ -73,6 +73,7 @@ def uploads_dir(rt: Runtime) -> Path:
 @dataclass(frozen=True)
 class Stored:
     path: Path
+    document_id: str  # the Document row to come, which the file's ciphertext is bound to
     content_type: str
     size: int
     sha256: str
@@ -81,16 +82,17 @@ class Stored:
 def write_file(rt: Runtime, upload: Upload, content: str, written: list[Path]) -> Stored:
     """Encrypted (the field cipher, so keys rotate) under a random name, before any transaction opens
     (sealing 5 MB takes tens of milliseconds); the name the user gave is not kept."""
-    sealed = rt.keys.cipher.encrypt(base64.b64encode(upload.data).decode("ascii"), DOCUMENT_FIELD)
+    document_id = new_id()
+    sealed = rt.keys.cipher.encrypt(base64.b64encode(upload.data).decode("ascii"), DOCUMENT_FIELD, document_id)
     path = uploads_dir(rt) / secrets.token_hex(24)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         written.append(path)
         out.write(sealed)
-    return Stored(path, content, len(upload.data), hashlib.sha256(upload.data).hexdigest())
+    return Stored(path, document_id, content, len(upload.data), hashlib.sha256(upload.data).hexdigest())
 
 
 def add_document(db: Session, account_id: str, kind: str, stored: Stored, now: datetime) -> Document:
-    document = Document(id=new_id(), account_id=account_id, kind=kind, content_type=stored.content_type,
+    document = Document(id=stored.document_id, account_id=account_id, kind=kind, content_type=stored.content_type,
                         size=stored.size, sha256=stored.sha256, stored_name=stored.path.name, created_at=now)
     db.add(document)
     db.flush()
@@ -99,7 +101,7 @@ def add_document(db: Session, account_id: str, kind: str, stored: Stored, now: d
 
 def read_document(rt: Runtime, document: Document) -> bytes:
     sealed = (uploads_dir(rt) / document.stored_name).read_bytes()
-    return base64.b64decode(rt.keys.cipher.decrypt(sealed, DOCUMENT_FIELD))
+    return base64.b64decode(rt.keys.cipher.decrypt(sealed, DOCUMENT_FIELD, document.id))
 
 
 def remove_files(paths: list[Path]) -> None:

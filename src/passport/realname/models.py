@@ -8,6 +8,15 @@ from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
+from passport.security.crypto import INDEXED, SEALED, Field, Indexed
+
+# Encrypted columns (see accounts.models); the uploaded files are sealed bound to their document's id.
+DOCUMENT_FILE = Field("realname_documents", "file", "realname.document")
+ATTEMPT_NAME = Field("realname_attempts", "name_enc", "realname.name")
+ATTEMPT_ID_NUMBER = Field("realname_attempts", "id_number_enc", "realname.id_number")
+LEGAL_REPRESENTATIVE = Field("organizations", "legal_representative_enc", "organization.legal_representative")
+CONTACT_PHONE = Field("organizations", "contact_phone_enc", "organization.contact_phone")
+SEALED_FILE = "sealed_file"  # Column.info key: the column names a file under data_dir/uploads sealed as this Field
 
 
 class Document(Base):
@@ -22,7 +31,7 @@ class Document(Base):
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True, info={SEALED_FILE: DOCUMENT_FILE})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -35,9 +44,10 @@ class Attempt(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))  # http | manual | dev
     status: Mapped[str] = mapped_column(String(16))  # pending | verified | rejected | failed
-    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    id_number_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary, info={SEALED: ATTEMPT_NAME})
+    id_number_enc: Mapped[bytes] = mapped_column(LargeBinary, info={SEALED: ATTEMPT_ID_NUMBER})
+    id_number_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), index=True,
+                                                  info={INDEXED: Indexed("id_number", "id_number_enc")})
     document_id: Mapped[str | None] = mapped_column(ForeignKey("realname_documents.id"))
     review_id: Mapped[str | None] = mapped_column(String(32))
     provider_ref: Mapped[str | None] = mapped_column(String(64))
@@ -58,8 +68,8 @@ class Organization(Base):
     # The USCC while the application is pending or verified, NULL once rejected: one live holder per code.
     uscc_live: Mapped[str | None] = mapped_column(String(18), unique=True)
     # NULL once erased: an application withdrawn or left with no administrator by a cancelled account.
-    legal_representative_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    legal_representative_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: LEGAL_REPRESENTATIVE})
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: CONTACT_PHONE})
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending_review | verified | rejected | withdrawn
     strict_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(Text)

@@ -34,7 +34,7 @@ from passport.realname.documents import (
     uploads_dir,
     write_file,
 )
-from passport.realname.models import Document, Organization, OrganizationAdmin
+from passport.realname.models import CONTACT_PHONE, LEGAL_REPRESENTATIVE, Document, Organization, OrganizationAdmin
 from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_closed, account_for_update
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
@@ -44,7 +44,7 @@ log = structlog.get_logger("passport.realname")
 
 
 
-LEGAL_REP_FIELD, CONTACT_FIELD = "organization.legal_representative", "organization.contact_phone"
+LEGAL_REP_FIELD, CONTACT_FIELD = LEGAL_REPRESENTATIVE, CONTACT_PHONE
 
 
 ADMIN_CHANGES_PER_HOUR = "30/hour"
@@ -145,9 +145,11 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                 work.audit("organization.apply", result="failed", details={"reason": "uscc_taken", "uscc": code})
             else:
                 document = add_document(db, account_id, "license", stored, now)
-                org = Organization(id=new_id(), name=name, uscc=code, uscc_live=code,
-                                   legal_representative_enc=cipher.encrypt(representative, LEGAL_REP_FIELD),
-                                   contact_phone_enc=cipher.encrypt(contact, CONTACT_FIELD), status="pending_review",
+                org_id = new_id()
+                org = Organization(id=org_id, name=name, uscc=code, uscc_live=code,
+                                   legal_representative_enc=cipher.encrypt(representative, LEGAL_REP_FIELD, org_id),
+                                   contact_phone_enc=cipher.encrypt(contact, CONTACT_FIELD, org_id),
+                                   status="pending_review",
                                    strict_review=bool(flagged), license_id=document.id, created_by=account_id,
                                    ip=origin.ip, created_at=now)
                 db.add(org)
@@ -233,7 +235,7 @@ def public_organization(rt: Runtime, org_id: str) -> dict:
         org = organization_row(db, org_id)
         if org.status in ("rejected", "withdrawn") or org.contact_phone_enc is None:
             raise errors.not_found("organization")
-        contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)
+        contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD, org.id)
         return {"id": org.id, "name": org.name, "uscc": org.uscc, "contact_phone": mask_phone(contact),
                 "ip_region": ip_regions(rt.settings.ip_region_file).resolve(org.ip), "status": org.status,
                 "verified_at": rfc3339(org.decided_at) if org.status == "verified" else None,
@@ -264,7 +266,7 @@ def administrators(rt: Runtime, account_id: str, org_id: str) -> list[dict]:
                           .order_by(OrganizationAdmin.created_at, OrganizationAdmin.account_id)).all()
         cipher = rt.keys.cipher
         return [{"account_id": a.id, "nickname": a.nickname,
-                 "phone": mask_phone(cipher.decrypt(a.phone_enc, "account.phone")) if a.phone_enc else None,
+                 "phone": mask_phone(cipher.decrypt(a.phone_enc, accounts.PHONE_FIELD, a.id)) if a.phone_enc else None,
                  "added_at": rfc3339(link.created_at), "you": a.id == account_id} for link, a in rows]
 
 

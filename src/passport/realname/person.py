@@ -32,7 +32,7 @@ from passport.realname.documents import (
     remove_files,
     write_file,
 )
-from passport.realname.models import Attempt
+from passport.realname.models import ATTEMPT_ID_NUMBER, ATTEMPT_NAME, Attempt
 from passport.realname.providers import Outcome, ProviderUnavailable, make_provider
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
@@ -43,10 +43,10 @@ log = structlog.get_logger("passport.realname")
 
 
 
-NAME_FIELD, ID_FIELD = "account.real_name", "account.id_number"
+NAME_FIELD, ID_FIELD = accounts.REAL_NAME, accounts.ID_NUMBER
 
 
-ATTEMPT_NAME_FIELD, ATTEMPT_ID_FIELD = "realname.name", "realname.id_number"
+ATTEMPT_NAME_FIELD, ATTEMPT_ID_FIELD = ATTEMPT_NAME, ATTEMPT_ID_NUMBER
 
 
 SUBMISSIONS_PER_DAY = "10/day"
@@ -154,13 +154,13 @@ def account_closed() -> errors.DomainError:
     return errors.DomainError("account_cancelled", "This account has been cancelled.", 403)
 
 
-def _release_stale_checks(work: Work, bidx: bytes, account_id: str) -> list[str]:
+def _release_stale_checks(work: Work, lookup: tuple[bytes, bytes], account_id: str) -> list[str]:
     """A provider check that never settled (the process died while waiting) holds its ID number and
     leaves its account pending: after STALE_CHECK it is released, by the next submission that meets it."""
     db, now = work.db, work.at
     stale = db.scalars(select(Attempt).where(
         Attempt.status == "pending", Attempt.provider != "manual", Attempt.created_at < now - STALE_CHECK,
-        (Attempt.id_number_bidx == bidx) | (Attempt.account_id == account_id))).all()
+        Attempt.id_number_bidx.in_(lookup) | (Attempt.account_id == account_id))).all()
     for attempt in stale:
         attempt.status, attempt.reason, attempt.decided_at = "failed", "interrupted", now
         holder = account_for_update(db, attempt.account_id)
@@ -173,10 +173,11 @@ def _release_stale_checks(work: Work, bidx: bytes, account_id: str) -> list[str]
     return [attempt.account_id for attempt in stale]
 
 
-def holders_of(db: Session, bidx: bytes, except_account: str) -> int:
-    """Live accounts holding or claiming this ID number (pending counts: it reserves a place)."""
+def holders_of(db: Session, lookup: tuple[bytes, bytes], except_account: str) -> int:
+    """Live accounts holding or claiming this ID number (pending counts: it reserves a place); ``lookup``:
+    its blind index under the current and the previous key."""
     return db.scalar(select(func.count()).select_from(accounts.Account).where(
-        accounts.Account.id_number_bidx == bidx, accounts.Account.id != except_account,
+        accounts.Account.id_number_bidx.in_(lookup), accounts.Account.id != except_account,
         accounts.Account.status != "cancelled",
         accounts.Account.real_name_status.in_(("pending", "verified")))) or 0
 
@@ -198,7 +199,8 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
     if provider.name == "manual":
         doc_type = check_upload(rt, document, ID_DOCUMENT_TYPES, "document")
     rt.limiter.hit(SUBMISSIONS_PER_DAY, "realname-submit", account_id)
-    bidx = rt.keys.blind_index("id_number", resident.number)
+    lookup = rt.keys.blind_index.lookup("id_number", resident.number)
+    bidx = lookup[0]
     masked = {"name": mask_person_name(name), "id_number": mask_id_number(resident.number)}
     cipher, now = rt.keys.cipher, rt.clock.now()
     refused: errors.DomainError | None = None
@@ -208,7 +210,7 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             db = work.db
             _lock_id_number(db, bidx)
-            released = _release_stale_checks(work, bidx, account_id)
+            released = _release_stale_checks(work, lookup, account_id)
             account = account_for_update(db, account_id)
             previous = account.real_name_status
             if account.status == "cancelled":  # a stale cached session must not write onto a tombstone
@@ -218,21 +220,22 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
             elif previous == "pending":
                 refused = errors.DomainError("verification_pending",
                                              "Your verification is waiting for a reviewer.", 409)
-            elif holders_of(db, bidx, account_id) >= rt.settings.realname_accounts_per_id:
+            elif holders_of(db, lookup, account_id) >= rt.settings.realname_accounts_per_id:
                 refused = _id_number_limit()
             if refused is not None:
                 work.audit("realname.submit", result="failed", subject=("account", account_id),
                            details={"reason": refused.code, "id_number": masked["id_number"]})
             else:
                 doc = add_document(db, account_id, "id_document", stored, now) if stored else None
-                attempt = Attempt(id=new_id(), account_id=account_id, provider=provider.name, status="pending",
-                                  name_enc=cipher.encrypt(name, ATTEMPT_NAME_FIELD),
-                                  id_number_enc=cipher.encrypt(resident.number, ATTEMPT_ID_FIELD),
+                attempt_id = new_id()
+                attempt = Attempt(id=attempt_id, account_id=account_id, provider=provider.name, status="pending",
+                                  name_enc=cipher.encrypt(name, ATTEMPT_NAME_FIELD, attempt_id),
+                                  id_number_enc=cipher.encrypt(resident.number, ATTEMPT_ID_FIELD, attempt_id),
                                   id_number_bidx=bidx, document_id=doc.id if doc else None, created_at=now)
                 db.add(attempt)
                 account.real_name_status = "pending"
-                account.real_name_enc = cipher.encrypt(name, NAME_FIELD)
-                account.id_number_enc = cipher.encrypt(resident.number, ID_FIELD)
+                account.real_name_enc = cipher.encrypt(name, NAME_FIELD, account.id)
+                account.id_number_enc = cipher.encrypt(resident.number, ID_FIELD, account.id)
                 account.id_number_bidx = bidx
                 account.updated_at = now
                 db.flush()
@@ -373,7 +376,7 @@ def status_of(rt: Runtime, account_id: str) -> dict:
 
 def real_name_view(rt: Runtime, account) -> dict:
     cipher = rt.keys.cipher
-    name = cipher.decrypt(account.real_name_enc, NAME_FIELD) if account.real_name_enc else None
-    number = cipher.decrypt(account.id_number_enc, ID_FIELD) if account.id_number_enc else None
+    name = cipher.decrypt(account.real_name_enc, NAME_FIELD, account.id) if account.real_name_enc else None
+    number = cipher.decrypt(account.id_number_enc, ID_FIELD, account.id) if account.id_number_enc else None
     return {"status": account.real_name_status, "name": mask_person_name(name) if name else None,
             "id_number": mask_id_number(number) if number else None}

@@ -58,14 +58,14 @@ def review_subject(rt: Runtime, origin: audit.Origin, staff_id: str, review_id: 
             attempt = db.get(Attempt, item["subject_id"])
             if attempt is None:
                 return {}
-            shown = {"name": cipher.decrypt(attempt.name_enc, ATTEMPT_NAME_FIELD),
-                     "id_number": cipher.decrypt(attempt.id_number_enc, ATTEMPT_ID_FIELD)}
+            shown = {"name": cipher.decrypt(attempt.name_enc, ATTEMPT_NAME_FIELD, attempt.id),
+                     "id_number": cipher.decrypt(attempt.id_number_enc, ATTEMPT_ID_FIELD, attempt.id)}
         elif item["queue"] == "organization":
             org = db.get(Organization, item["subject_id"])
             if org is None or org.legal_representative_enc is None or org.contact_phone_enc is None:
                 return {}
-            shown = {"legal_representative": cipher.decrypt(org.legal_representative_enc, LEGAL_REP_FIELD),
-                     "contact_phone": cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD)}
+            shown = {"legal_representative": cipher.decrypt(org.legal_representative_enc, LEGAL_REP_FIELD, org.id),
+                     "contact_phone": cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD, org.id)}
         else:
             return {}
         work.audit("review.personal_data_shown", subject=("review", review_id), details={"fields": sorted(shown)})
@@ -85,13 +85,13 @@ def export_account(rt: Runtime, db: Session, account_id: str) -> dict[str, Any]:
     return {
         "real_name": {
             "status": account.real_name_status,
-            "name": cipher.decrypt(account.real_name_enc, NAME_FIELD) if account.real_name_enc else None,
-            "id_number": cipher.decrypt(account.id_number_enc, ID_FIELD) if account.id_number_enc else None,
+            "name": cipher.decrypt(account.real_name_enc, NAME_FIELD, account.id) if account.real_name_enc else None,
+            "id_number": cipher.decrypt(account.id_number_enc, ID_FIELD, account.id) if account.id_number_enc else None,
         },
         "verification_attempts": [{
             "provider": a.provider, "status": a.status, "reason": a.reason,
-            "name": cipher.decrypt(a.name_enc, ATTEMPT_NAME_FIELD),
-            "id_number": cipher.decrypt(a.id_number_enc, ATTEMPT_ID_FIELD),
+            "name": cipher.decrypt(a.name_enc, ATTEMPT_NAME_FIELD, a.id),
+            "id_number": cipher.decrypt(a.id_number_enc, ATTEMPT_ID_FIELD, a.id),
             "document_uploaded": a.document_id is not None,
             "submitted_at": rfc3339(a.created_at), "decided_at": rfc3339(a.decided_at)} for a in attempts],
         "organizations": [{

@@ -56,8 +56,9 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                     work.audit("account.register", result="failed", details={"reason": "phone_taken"})
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
-                    account = Account(id=new_id(), kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
-                                      phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"),
+                    account_id = new_id()
+                    account = Account(id=account_id, kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
+                                      phone_enc=rt.keys.cipher.encrypt(target.value, accounts.PHONE_FIELD, account_id),
                                       phone_bidx=target.bidx, password_hash=password_hash,
                                       recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
                     db.add(account)

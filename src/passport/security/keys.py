@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from passport.security.crypto import BlindIndex, FieldCipher, new_key_b64, parse_keyring
+from passport.security.crypto import BlindIndex, FieldCipher, new_key_b64, parse_key_list, parse_keyring
 from passport.settings import Settings
 
 
@@ -16,7 +15,14 @@ from passport.settings import Settings
 class Keys:
     cipher: FieldCipher
     blind_index: BlindIndex
-    secret: bytes  # HMAC key for verification codes and CSRF tokens
+    secret: bytes  # HMAC key for verification codes, second-step login tokens and unsubscribe links
+    # The current secret first, then the previous one while it rotates: what was made with either is
+    # accepted, what is made now uses the current one.
+    secrets: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.secrets:
+            object.__setattr__(self, "secrets", (self.secret,))
 
 
 def dev_keys_file(settings: Settings) -> Path:
@@ -49,8 +55,10 @@ def load_keys(settings: Settings) -> Keys:
                 "PASSPORT_ENCRYPTION_KEYS, PASSPORT_BLIND_INDEX_KEY and PASSPORT_SECRET_KEY are required")
         dev = ensure_dev_keys(settings)
         values = {name: values[name] or dev[name] for name in values}
+    secrets = parse_key_list(values["secret_key"], "secret key", most=2)
     return Keys(
         cipher=FieldCipher(parse_keyring(values["encryption_keys"])),
-        blind_index=BlindIndex(base64.b64decode(values["blind_index_key"])),
-        secret=base64.b64decode(values["secret_key"]),
+        blind_index=BlindIndex(parse_key_list(values["blind_index_key"], "blind index key", most=2)),
+        secret=secrets[0],
+        secrets=tuple(secrets),
     )

@@ -90,7 +90,7 @@ def _find_for_login(rt: Runtime, target: accounts.Target):
     if rt.db.is_sqlite:
         with rt.db.connect() as conn:
             return accounts.find(conn, target)
-    return rt.db.hot(accounts.FIND_HOT[target.channel], {"bidx": target.bidx})
+    return rt.db.hot(accounts.FIND_HOT[target.channel], target.params)
 
 
 def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
@@ -221,7 +221,7 @@ async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
     ``Database.hot_async``); anything but a plain success finishes on a thread as before."""
     target = _identify(rt, login)
     await rt.limiter.hit_async(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
-    account = await rt.db.hot_async(accounts.FIND_HOT[target.channel], {"bidx": target.bidx})
+    account = await rt.db.hot_async(accounts.FIND_HOT[target.channel], target.params)
     ok = await rt.hasher.verify_async(account.password_hash if account else None, password or "")
     now = rt.clock.now()
     token = new_session_token()
@@ -402,11 +402,13 @@ def mfa_required(token: str, seconds: int) -> errors.DomainError:
                               extra={"mfa_token": token, "expires_in": seconds})
 
 
-def _mfa_mac(rt: Runtime, account, account_id: str, expires: int, method: str, nonce: str) -> str:
+def _mfa_mac(rt: Runtime, account, account_id: str, expires: int, method: str, nonce: str,
+             key: bytes | None = None) -> str:
     """HMAC over the claim and the account's second-factor state: a passed second step moves
-    totp_last_step, so a token works once; a new password or a new secret ends it too."""
+    totp_last_step, so a token works once; a new password or a new secret ends it too. Made with the
+    current secret key; checked against each configured one (``key``) while it rotates."""
     state = (account.password_hash or "", str(account.totp_last_step), rfc3339(account.totp_enabled_at) or "")
-    return b64(keyed_digest(rt.keys.secret, "mfa_token", account_id, str(expires), method, nonce, *state))
+    return b64(keyed_digest(key or rt.keys.secret, "mfa_token", account_id, str(expires), method, nonce, *state))
 
 
 def new_mfa_token(rt: Runtime, account, method: str, now: datetime) -> str:
@@ -444,8 +446,8 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
         with rt.db.connect() as conn:
             account = conn.execute(_BY_ID, {"aid": claim.account_id}).first()
     if (account is None or account.status == "cancelled" or not totp.is_enabled(account)
-            or not same(claim.mac, _mfa_mac(rt, account, claim.account_id, claim.expires, claim.method,
-                                            claim.nonce))):
+            or not any([same(claim.mac, _mfa_mac(rt, account, claim.account_id, claim.expires, claim.method,
+                                                 claim.nonce, key)) for key in rt.keys.secrets])):
         with rt.db.write() as db:
             audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
                          details={"reason": "invalid_mfa_token"})

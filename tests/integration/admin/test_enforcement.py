@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from passport.accounts.models import Account
+from passport.accounts.models import ID_NUMBER, Account
 from passport.admin.models import AccountAction
 from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
@@ -81,7 +81,8 @@ def test_search_by_id_number_goes_through_the_blind_index(client, rt, reviewer):
     # Real-name verification stores these; here the test plays its part.
     with rt.db.write() as db:
         db.execute(update(Account).where(Account.id == user["account"]["id"]).values(
-            real_name_status="verified", id_number_enc=rt.keys.cipher.encrypt(id_number, "account.id_number"),
+            real_name_status="verified",
+            id_number_enc=rt.keys.cipher.encrypt(id_number, ID_NUMBER, user["account"]["id"]),
             id_number_bidx=id_number_index(rt, id_number)))
     found = client.get(f"{ADMIN}/accounts", params={"id_number": id_number.lower()}, headers=reviewer["headers"])
     assert found.status_code == 200
@@ -299,7 +300,7 @@ def test_staff_searches_and_detail_views_are_audited_masked(client, rt, reviewer
     id_number = f"110105{random.randrange(10**11):011d}X"
     with rt.db.write() as db:
         db.execute(update(Account).where(Account.id == account_id).values(
-            real_name_status="verified", id_number_enc=rt.keys.cipher.encrypt(id_number, "account.id_number"),
+            real_name_status="verified", id_number_enc=rt.keys.cipher.encrypt(id_number, ID_NUMBER, account_id),
             id_number_bidx=rt.keys.blind_index("id_number", id_number)))
     assert client.get(f"{ADMIN}/accounts", params={"phone": phone}, headers=reviewer["headers"]).status_code == 200
     assert client.get(f"{ADMIN}/accounts", params={"id_number": id_number},

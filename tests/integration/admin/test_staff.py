@@ -12,7 +12,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from passport.admin import service as admin
-from passport.admin.models import Staff, StaffSession
+from passport.admin.models import STAFF_TOTP_SECRET, Staff, StaffSession
 from passport.audit.models import AuditEvent
 from passport.audit.service import Origin
 from passport_testing import DATABASE_URL, REDIS_URL, STRONG_PASSWORD, bearer, csrf_of, make_staff
@@ -57,7 +57,7 @@ def test_enrolment_sets_password_and_totp_then_the_link_is_spent(rt, client):
     with rt.db.read() as db:
         stored = db.get(Staff, staff_id)
         assert stored.status == "enrolling" and secret.encode() not in stored.totp_secret_enc
-        assert rt.keys.cipher.decrypt(stored.totp_secret_enc, "staff.totp_secret") == secret
+        assert rt.keys.cipher.decrypt(stored.totp_secret_enc, STAFF_TOTP_SECRET, staff_id) == secret
 
     weak = client.post(f"/admin/enrol/{token}", data={"csrf_token": csrf, "password": "short",
                                                        "totp": code(rt, secret)})

@@ -115,7 +115,7 @@ def verified_organization(rt):
     import uuid
 
     from passport.clock import Clock
-    from passport.realname.models import Document, Organization, OrganizationAdmin
+    from passport.realname.models import CONTACT_PHONE, LEGAL_REPRESENTATIVE, Document, Organization, OrganizationAdmin
 
     def make(admin_id: str, *others: str) -> str:
         now = Clock().now()
@@ -124,9 +124,12 @@ def verified_organization(rt):
                                sha256="0" * 64, stored_name=uuid.uuid4().hex, created_at=now)
             db.add(licence)
             db.flush()
-            org = Organization(name=f"测试组织{uuid.uuid4().hex[:6]}", uscc="91110000" + uuid.uuid4().hex[:10].upper(),
-                               legal_representative_enc=rt.keys.cipher.encrypt("法人", "test"),
-                               contact_phone_enc=rt.keys.cipher.encrypt("010-1", "test"), status="verified",
+            org_id = uuid.uuid4().hex
+            org = Organization(id=org_id, name=f"测试组织{uuid.uuid4().hex[:6]}",
+                               uscc="91110000" + uuid.uuid4().hex[:10].upper(),
+                               legal_representative_enc=rt.keys.cipher.encrypt("法人", LEGAL_REPRESENTATIVE, org_id),
+                               contact_phone_enc=rt.keys.cipher.encrypt("010-1", CONTACT_PHONE, org_id),
+                               status="verified",
                                license_id=licence.id, created_by=admin_id, created_at=now)
             db.add(org)
             db.flush()

@@ -14,7 +14,7 @@ import httpx
 import pyotp
 from sqlalchemy import select
 
-from passport.accounts.models import Account
+from passport.accounts.models import TOTP_SECRET, Account
 from passport.audit.models import AuditEvent
 from passport_testing import bearer, register_account
 
@@ -72,7 +72,7 @@ def test_enrol_confirm_disable(client, rt):
     assert client.get(TOTP, headers=headers).json() == {"enabled": False, "enabled_at": None, "pending": True}
     stored = account_row(rt, account_id)
     assert stored.totp_secret_enc and secret.encode() not in stored.totp_secret_enc
-    assert rt.keys.cipher.decrypt(stored.totp_secret_enc, "account.totp_secret") == secret
+    assert rt.keys.cipher.decrypt(stored.totp_secret_enc, TOTP_SECRET, stored.id) == secret
     assert stored.totp_enabled_at is None
 
     confirmed = client.post(f"{TOTP}/confirm", json={"code": code_now(rt, secret)}, headers=headers)
@@ -124,7 +124,7 @@ def test_enrolling_again_issues_a_new_secret_until_confirmed_then_refuses(client
     again = client.post(TOTP, headers=headers)
     assert again.status_code == 409 and again.json()["code"] == "totp_already_enabled"
     stored = account_row(rt, done["account"]["id"])
-    assert rt.keys.cipher.decrypt(stored.totp_secret_enc, "account.totp_secret") == second
+    assert rt.keys.cipher.decrypt(stored.totp_secret_enc, TOTP_SECRET, stored.id) == second
 
 
 def test_wrong_codes_are_refused_and_change_nothing(client, rt):

@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from passport.accounts.models import Account
+from passport.accounts.models import EMAIL, Account
 from passport.agreements import marketing
 from passport.notify import outbox
 from passport.notify.models import OutboxNotice
@@ -58,7 +58,7 @@ def with_email(client, rt):
     address = f"notice-{uuid.uuid4().hex[:10]}@example.com"
     with rt.db.write() as db:
         db.execute(update(Account).where(Account.id == done["account"]["id"]).values(
-            email_enc=rt.keys.cipher.encrypt(address, "account.email"),
+            email_enc=rt.keys.cipher.encrypt(address, EMAIL, done["account"]["id"]),
             email_bidx=rt.keys.blind_index("email", address)))
     return done | {"email": address}
 

@@ -16,7 +16,7 @@ from passport.agreements import marketing
 from passport.audit.service import Origin
 from passport.notify import export as notify_export
 from passport.notify import outbox
-from passport.notify.models import InboxMessage, OutboxNotice
+from passport.notify.models import RECIPIENT, InboxMessage, OutboxNotice
 from passport.senders.sms import SendResult, SmsError
 from passport_testing import deliver_notices, outbox_messages, register_account
 
@@ -76,7 +76,7 @@ def test_recipient_is_stored_encrypted(rt, account):
     queue(rt, account["account"]["id"])
     [row] = rows_of(rt, account["account"]["id"])
     assert account["phone"].encode() not in row.recipient_enc
-    assert rt.keys.cipher.decrypt(row.recipient_enc, "notice.phone") == "+86" + account["phone"]
+    assert rt.keys.cipher.decrypt(row.recipient_enc, RECIPIENT["sms"], row.id) == "+86" + account["phone"]
 
 
 def test_worker_delivers_and_records_the_send(rt, account, monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyotp
 from babel.messages.pofile import read_po
 
-from passport.accounts.models import Account
+from passport.accounts.models import TOTP_SECRET, Account
 from passport.credentials import pages as totp_pages
 from passport_testing import bearer, csrf, last_code, login_form, register_account
 
@@ -46,7 +46,7 @@ def page_secret(page: str) -> str:
 def stored_secret(rt, account_id: str) -> str | None:
     with rt.db.read() as db:
         row = db.get(Account, account_id)
-    return rt.keys.cipher.decrypt(row.totp_secret_enc, "account.totp_secret") if row.totp_secret_enc else None
+    return rt.keys.cipher.decrypt(row.totp_secret_enc, TOTP_SECRET, account_id) if row.totp_secret_enc else None
 
 
 def code_now(rt, secret: str) -> str:
