@@ -1,4 +1,4 @@
-"""``passport`` command line: serve, migrate, worker, openapi, agreements, admin."""
+"""``passport`` command line: serve, migrate, worker, openapi, agreements, admin, keys."""
 
 from __future__ import annotations
 
@@ -429,3 +429,45 @@ def _beijing(value: str, option: str) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{option} must be an ISO 8601 time, not {value!r}") from None
     return in_china_time(parsed)
+
+
+# --- keys (issue 15: key rotation) -------------------------------------------------------------------
+
+keys_app = typer.Typer(no_args_is_help=True, help="Rotate the encryption and blind-index keys; see what is left.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Re-encrypt every encrypted value to the first key of PASSPORT_ENCRYPTION_KEYS (row-bound format)
+    and recompute blind indexes under the first key of PASSPORT_BLIND_INDEX_KEY; safe while the service
+    runs; run it again after an interruption. Prints what is left per key id (JSON)."""
+    from passport.admin import keys
+
+    rt = _runtime()
+    try:
+        report = keys.rotate(rt, _cli_origin(), batch_size=batch,
+                             on_batch=lambda table, rows: typer.echo(f"{table}: {rows} row(s) checked", err=True))
+    finally:
+        rt.close()
+    typer.echo(json.dumps(report))
+    if not report["done"]:
+        raise typer.Exit(1)
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Encrypted values per key id, those not yet on the active key or row-bound format, and blind
+    indexes by key (JSON); exit 1 while something is left for ``passport keys rotate``."""
+    from passport.admin import keys
+
+    rt = _runtime()
+    try:
+        report = keys.status(rt)
+    finally:
+        rt.close()
+    typer.echo(json.dumps(report))
+    if not report["done"]:
+        raise typer.Exit(1)
