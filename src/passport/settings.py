@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     # Keys. Encryption keys are "kid:base64(32 bytes)" separated by commas, the first one active.
+    # The blind-index and secret keys are base64; while one rotates, "NEW,OLD" (README "Key rotation").
     encryption_keys: str | None = None
     blind_index_key: str | None = None
     secret_key: str | None = None
