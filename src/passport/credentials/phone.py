@@ -195,13 +195,31 @@ def pending(rt: Runtime, account_id: str) -> dict[str, Any] | None:
 
 def cancel_by_owner(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
     """The signed-in owner cancels the held change; 404 when none is held (or it was applied)."""
-    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
-        change = credentials.cancel_held_phone_change(work, account_id, "owner")
+    _cancel(rt, origin, account_id, "owner", actor=("user", account_id))
+
+
+def cancel_by_operator(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
+    """``passport phone-changes cancel``: customer service stops a held change the owner called about."""
+    _cancel(rt, origin, account_id, "operator", actor=SYSTEM)
+
+
+def _cancel(rt: Runtime, origin: audit.Origin, account_id: str, by: str, *, actor) -> None:
+    with unit_of_work(rt, origin, actor=actor) as work:
+        change = credentials.cancel_held_phone_change(work, account_id, by)
         if change is None:
             raise errors.not_found("phone_change")
         work.notify(account_id, "phone_change_cancelled", {"time": china_time(work.at)},
                     channels=("inbox", "sms", "email"))
-    log.info("phone.change_cancelled", change=change.id, by="owner")
+    log.info("phone.change_cancelled", change=change.id, by=by)
+
+
+def list_held(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
+    """Operators: the held changes, soonest first, the new number masked."""
+    with rt.db.read() as db:
+        rows = db.scalars(select(PhoneChange).where(PhoneChange.status == HELD)
+                          .order_by(PhoneChange.effective_at).limit(limit)).all()
+        now = rt.clock.now()
+        return [_view(rt, change, now) | {"account_id": change.account_id} for change in rows]
 
 
 # --- "this was not me" ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
+from passport.cancellation import service as cancellation
+from passport.credentials.models import PhoneChange
 from passport_testing import deliver_notices, last_code, last_email_code, new_phone, outbox_messages
 
 EXPORT = "/api/v1/me/export"
@@ -151,3 +153,16 @@ def test_change_phone_bad_input_changes_nothing(client, rt, member, make_member)
     taken = change(client, member, other.phone, send_change_code(client, rt, other.phone))
     assert taken.status_code == 409 and taken.json()["code"] == "phone_taken"
     assert member.me().json()["phone"] == f"{member.phone[:3]}****{member.phone[7:]}"
+
+
+def test_finalisation_leaves_no_new_number_of_a_held_change(client, rt, member, zero_day):
+    fresh = new_phone()
+    held = client.post("/api/v1/me/phone-change", headers=member.headers, json={
+        "phone": fresh, "code": send_change_code(client, rt, fresh), "recovery_key": member.recovery_key,
+        "password": member.password})
+    assert held.status_code == 202, held.text
+    assert member.request().status_code == 202
+    assert cancellation.finalise_due(rt) >= 1
+    with rt.db.read() as db:
+        change = db.get(PhoneChange, held.json()["id"])
+        assert (change.status, change.outcome, change.new_phone_enc) == ("cancelled", "cancelled", None)

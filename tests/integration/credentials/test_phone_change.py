@@ -271,3 +271,28 @@ def test_a_number_held_by_another_account_is_named_only_after_its_code(client, r
     assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_code"
     assert proved.status_code == 409 and proved.json()["code"] == "phone_taken"
     deliver_notices(rt)
+
+
+def test_operators_list_and_cancel_held_changes(client, rt, monkeypatch):
+    from typer.testing import CliRunner
+
+    from passport.cli import app as cli_app
+
+    monkeypatch.setenv("PASSPORT_ENV", "test")
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", rt.settings.resolved_database_url)
+    monkeypatch.setenv("PASSPORT_DATA_DIR", str(rt.settings.data_dir))
+    if rt.settings.redis_url:
+        monkeypatch.setenv("PASSPORT_REDIS_URL", rt.settings.redis_url)
+    monkeypatch.setattr("passport.logs.configure_logging", lambda *args, **kwargs: None)
+    done, fresh, held = held_change(client, rt)
+    listed = CliRunner().invoke(cli_app, ["phone-changes", "list"])
+    assert listed.exit_code == 0, listed.output
+    [row] = [json.loads(line) for line in listed.output.splitlines() if held["id"] in line]
+    assert row["account_id"] == done["account"]["id"] and row["phone"] == masked(fresh)
+    assert fresh not in listed.output
+    cancelled = CliRunner().invoke(cli_app, ["phone-changes", "cancel", done["account"]["id"]])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert events(rt, done["account"]["id"], "phone.change_cancelled")[0]["by"] == "operator"
+    assert notices(rt, done["phone"], "phone_change_cancelled")
+    again = CliRunner().invoke(cli_app, ["phone-changes", "cancel", done["account"]["id"]])
+    assert again.exit_code == 2 and "not_found" in again.output
