@@ -80,3 +80,21 @@ def test_a_forged_link_shows_no_button(client):
 def test_the_not_me_token_is_bound_to_its_change(rt):
     assert phone_change.not_me_token(rt, "a" * 32) != phone_change.not_me_token(rt, "b" * 32)
     assert phone_change.link_is_live(rt, phone_change.not_me_token(rt, "a" * 32)) is False
+
+
+def test_the_phone_pages_keep_the_page_baseline(client, rt, owner):
+    """One id each, a label for every input, the CSRF token in every form: both tabs with a held change
+    (its cancel form too), and the public "this was not me" page with a live link."""
+    hold_by_page(client, rt, owner)
+    [notice] = notices(rt, owner["phone"], "phone_change_held")
+    link = re.search(r"/phone-change/not-me\?token=\S+", notice["text"]).group(0)
+    pages = [client.get("/account/phone"), client.get("/account/phone?method=key"), client.get(link)]
+    assert 'id="form-cancel-change"' in pages[0].text and 'id="form-not-me"' in pages[2].text
+    for page in pages:
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store", page.url
+        ids = re.findall(r'\sid="([^"]+)"', page.text)
+        assert len(ids) == len(set(ids)), page.url
+        for input_id in re.findall(r'<input id="([^"]+)"', page.text):
+            assert f'<label for="{input_id}">' in page.text, (page.url, input_id)
+        for form in re.findall(r'<form[^>]*method="post".*?</form>', page.text, re.S):
+            assert 'name="csrf_token"' in form, page.url
