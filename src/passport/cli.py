@@ -343,6 +343,9 @@ notices_app = typer.Typer(no_args_is_help=True, help="The notice outbox (SMS and
 app.add_typer(notices_app, name="notices")
 maintenance_app = typer.Typer(no_args_is_help=True, help="Maintenance windows (announced in advance; 503 during).")
 app.add_typer(maintenance_app, name="maintenance")
+phone_changes_app = typer.Typer(no_args_is_help=True,
+                                help="Phone changes held after a recovery-key request (the worker applies them).")
+app.add_typer(phone_changes_app, name="phone-changes")
 
 
 @notices_app.command("status")
@@ -420,6 +423,36 @@ def maintenance_cancel(window_id: str) -> None:
     finally:
         rt.close()
     typer.echo(f"cancelled {window_id}")
+
+
+@phone_changes_app.command("list")
+def phone_changes_list() -> None:
+    """The held changes, soonest first, as JSON lines (the new number masked)."""
+    from passport.credentials import phone
+
+    rt = _runtime()
+    try:
+        for change in phone.list_held(rt):
+            typer.echo(json.dumps(change, ensure_ascii=False))
+    finally:
+        rt.close()
+
+
+@phone_changes_app.command("cancel")
+def phone_changes_cancel(account_id: str) -> None:
+    """Cancel the account's held change (the owner called customer service); the owner is told."""
+    from passport import errors
+    from passport.credentials import phone
+
+    rt = _runtime()
+    try:
+        phone.cancel_by_operator(rt, _cli_origin(), account_id)
+    except errors.DomainError as exc:
+        typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    typer.echo(f"cancelled the held phone change of {account_id}")
 
 
 def _beijing(value: str, option: str) -> datetime:

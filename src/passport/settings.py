@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # Cancellation cooling-off (COMPLIANCE D1): the user may withdraw until it ends; 0 finalises at the
     # worker's next round. At most COOLING_OFF_MAX_DAYS.
     cancellation_cooling_off_days: int = 15
+    # A phone change proved by the recovery key instead of the old number waits this long (issue 15):
+    # the old number, the email and the inbox are told and may cancel it ("this was not me").
+    phone_change_hold_days: int = Field(7, ge=1)
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod

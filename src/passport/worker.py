@@ -1,6 +1,6 @@
 """Due jobs: notice delivery from the outbox, finalisation of cancellations whose cooling-off ended,
-and the retention sweeps of expired verification codes, ended sessions and audit records past their
-retention period (behind a checkpoint that keeps the chain verifiable).
+phone changes whose hold ended, and the retention sweeps of expired verification codes, ended sessions
+and audit records past their retention period (behind a checkpoint that keeps the chain verifiable).
 
 ``passport worker`` runs them in a loop (or ``--once``); ``passport serve --with-worker`` (what
 ``make run`` uses) runs the same loop in a thread of the server process.
@@ -15,6 +15,7 @@ import structlog
 
 from passport.audit import service as audit
 from passport.cancellation import service as cancellation
+from passport.credentials import phone as phone_change
 from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
 from passport.runtime import Runtime
@@ -24,7 +25,8 @@ log = structlog.get_logger("passport.worker")
 
 
 def run_once(rt: Runtime) -> dict[str, int]:
-    done = {"finalised": cancellation.finalise_due(rt), "delivered": outbox.deliver_due(rt)}
+    done = {"finalised": cancellation.finalise_due(rt), "phone_changes": phone_change.apply_due(rt),
+            "delivered": outbox.deliver_due(rt)}
     if any(done.values()):
         log.info("worker.jobs", **done)
     return done | sweep(rt)

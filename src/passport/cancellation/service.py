@@ -35,6 +35,7 @@ from passport.audit import service as audit
 from passport.cancellation.models import CancellationRequest
 from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes
+from passport.credentials import phone as phone_change
 from passport.credentials import service as credentials
 from passport.notify import export as notify_export
 from passport.realname import service as realname
@@ -319,6 +320,8 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     _step(rt, request, "sessions")
     erased_codes = codes.erase_codes(db, targets, account_id)
     _step(rt, request, "codes")
+    phone_change.erase_account(work, account_id)
+    _step(rt, request, "phone_changes")
     _anonymise(db, account, now)
     db.flush()
     _step(rt, request, "account")

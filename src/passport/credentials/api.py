@@ -3,18 +3,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from passport.accounts.schemas import AccountOut
+from passport import errors
 from passport.accounts.service import account_exists
 from passport.credentials import codes, service, totp
+from passport.credentials import phone as phone_change
 from passport.credentials.schemas import (
     CodeRequest,
     CodeSent,
     FreezeIn,
+    HeldPhoneChange,
+    HeldPhoneChangeIn,
     MfaLoginIn,
+    NotMeIn,
+    NotMeOut,
     OwnCodeIn,
     PasswordChangeIn,
     PasswordIn,
     PasswordResetIn,
+    PhoneChanged,
     PhoneChangeIn,
     RecoveryKeyOut,
     TotpCodeIn,
@@ -95,17 +101,61 @@ def unfreeze_account(body: UnfreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
 
 @router.post("/me/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"])
 def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    """Send a ``cancel_account`` or ``export`` code to the signed-in account's own phone."""
+    """Send a ``cancel_account``, ``export`` or ``change_phone_old`` code to the signed-in account's own phone."""
     return codes.send_own_code(rt, origin, principal.account_id, body.purpose)
 
 
-@router.put("/me/phone", response_model=AccountOut, tags=["credentials"])
-def change_phone(body: PhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    """Change the mobile number: the password, and a ``change_phone`` code sent to the NEW number.
-    400 ``invalid_password`` | ``invalid_code``; 422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken``
-    (only after the code proved the number)."""
-    return service.change_phone(rt, origin, principal.account_id, phone=body.phone, code=body.code,
-                                password=body.password)
+@router.put("/me/phone", response_model=PhoneChanged, tags=["credentials"])
+def change_phone(body: PhoneChangeIn, principal: Authenticated, request: Request, rt: Rt,
+                 origin: ApiOrigin) -> JSONResponse:
+    """Change the mobile number at once: a ``change_phone_old`` code sent to the CURRENT number
+    (``POST /me/verification-codes``), the password, and a ``change_phone`` code sent to the NEW one.
+    Every other session ends and this client gets a new session (``token``, ``expires_at``; the old
+    token answers 401; a cookie session gets the new cookie), with the ``account``.
+    400 ``old_code_required`` | ``invalid_old_code`` | ``invalid_password`` | ``invalid_code``;
+    422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken`` (only after the code proved the number)."""
+    issued, account = phone_change.change_phone(rt, origin, principal, phone=body.phone, code=body.code,
+                                                old_code=body.old_code, password=body.password)
+    response = JSONResponse(issued.public() | {"account": account})
+    if http.bearer_token(request) is None:
+        web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+    return response
+
+
+@router.post("/me/phone-change", status_code=202, response_model=HeldPhoneChange, tags=["credentials"])
+def request_held_phone_change(body: HeldPhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Lost the old number: the recovery key, the password and a ``change_phone`` code sent to the new
+    number start a change that waits ``PASSPORT_PHONE_CHANGE_HOLD_DAYS`` (``effective_at``). The old
+    number, the email and the inbox are told, with a "this was not me" link; then the worker applies it
+    and every session ends. 400 ``invalid_password`` | ``invalid_recovery_key`` | ``invalid_code``;
+    422 ``invalid_phone`` | ``same_phone``; 409 ``phone_taken`` (after the code) | ``phone_change_pending`` |
+    ``phone_change_not_allowed``."""
+    return phone_change.request_held_change(rt, origin, principal, phone=body.phone, code=body.code,
+                                            recovery_key=body.recovery_key, password=body.password)
+
+
+@router.get("/me/phone-change", response_model=HeldPhoneChange, tags=["credentials"])
+def held_phone_change(principal: Authenticated, rt: Rt) -> dict:
+    """The held change; 404 ``not_found`` when there is none."""
+    held = phone_change.pending(rt, principal.account_id)
+    if held is None:
+        raise errors.not_found("phone_change")
+    return held
+
+
+@router.delete("/me/phone-change", status_code=204, tags=["credentials"])
+def cancel_held_phone_change(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+    """Cancel the held change; 404 ``not_found`` when there is none (or it was applied)."""
+    phone_change.cancel_by_owner(rt, origin, principal.account_id)
+    return Response(status_code=204)
+
+
+@router.post("/phone-changes/not-me", response_model=NotMeOut, tags=["credentials"])
+def phone_change_not_me(body: NotMeIn, rt: Rt, origin: ApiOrigin) -> dict:
+    """"This was not me", no login needed: the token of the link in the notice cancels the held change
+    and freezes the account (every session ends; unfreeze with an SMS code and the recovery key).
+    400 ``invalid_link`` when the token is forged or its change is no longer held."""
+    return {"frozen": phone_change.not_me(rt, origin, body.token)}
 
 
 @router.get("/me/totp", tags=["two-factor"], response_model=TotpStatus)

@@ -24,6 +24,7 @@ class Purpose(StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name, not a password
     BIND_EMAIL = "bind_email"
     CHANGE_PHONE = "change_phone"
+    CHANGE_PHONE_OLD = "change_phone_old"  # to the current number: its holder agrees to the change
     FREEZE = "freeze"
     UNFREEZE = "unfreeze"
     CANCEL_ACCOUNT = "cancel_account"
@@ -33,7 +34,7 @@ class Purpose(StrEnum):
 # Purposes that only make sense for an existing account: nothing is delivered to an unknown
 # target, but the caller gets the same answer.
 ACCOUNT_PURPOSES = frozenset({Purpose.LOGIN, Purpose.RESET_PASSWORD, Purpose.FREEZE, Purpose.UNFREEZE,
-                              Purpose.CANCEL_ACCOUNT, Purpose.EXPORT})
+                              Purpose.CANCEL_ACCOUNT, Purpose.EXPORT, Purpose.CHANGE_PHONE_OLD})
 
 
 SMS_TEXT = {
@@ -42,6 +43,7 @@ SMS_TEXT = {
     Purpose.RESET_PASSWORD: "重置密码",
     Purpose.BIND_EMAIL: "绑定邮箱",
     Purpose.CHANGE_PHONE: "更换手机号",
+    Purpose.CHANGE_PHONE_OLD: "更换绑定手机号（验证当前号码）",
     Purpose.FREEZE: "冻结账号",
     Purpose.UNFREEZE: "解冻账号",
     Purpose.CANCEL_ACCOUNT: "注销账号",
@@ -225,7 +227,7 @@ def erase_codes(db: Session, target_bidxs: list[bytes], account_id: str | None =
     return db.execute(table.delete().where(condition)).rowcount
 
 
-OWN_PHONE_PURPOSES = (Purpose.CANCEL_ACCOUNT, Purpose.EXPORT)
+OWN_PHONE_PURPOSES = (Purpose.CANCEL_ACCOUNT, Purpose.EXPORT, Purpose.CHANGE_PHONE_OLD)
 
 
 def _no_phone() -> errors.DomainError:
@@ -239,8 +241,8 @@ def own_target(rt: Runtime, account) -> accounts.Target:
 
 
 def send_own_code(rt: Runtime, origin: audit.Origin, account_id: str, purpose: str) -> dict:
-    """Send a ``cancel_account`` or ``export`` code to the account's own phone (the signed-in user
-    sees the number only masked)."""
+    """Send a ``cancel_account``, ``export`` or ``change_phone_old`` code to the account's own phone
+    (the signed-in user sees the number only masked)."""
     wanted = parse_purpose(purpose)
     if wanted not in OWN_PHONE_PURPOSES:
         raise errors.invalid("invalid_purpose", "Unknown verification purpose.", "purpose")

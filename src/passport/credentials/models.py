@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from passport.db import Base, UTCDateTime
+from passport.db import Base, UTCDateTime, new_id
+from passport.security.crypto import SEALED, Field
 
 
 class VerificationCode(Base):
@@ -31,3 +32,30 @@ class VerificationCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+NEW_PHONE = Field("phone_changes", "new_phone_enc", "phone_change.new_phone")
+
+
+class PhoneChange(Base):
+    """A phone change proved by the recovery key, not by the old number (issue 15): ``held`` until
+    ``effective_at`` while the old number, the email and the inbox are told; then the worker applies
+    it, unless the owner cancelled it or followed the "this was not me" link first. The new number is
+    kept encrypted only while the change is held."""
+
+    __tablename__ = "phone_changes"
+    # At most one held change per account.
+    __table_args__ = (Index(None, "status", "effective_at"),
+                      Index("uq_phone_changes_held_account_id", "account_id", unique=True,
+                            sqlite_where=text("status = 'held'"), postgresql_where=text("status = 'held'")))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # held -> applied | cancelled (by the owner, the link, a freeze, another change) | failed
+    status: Mapped[str] = mapped_column(String(16))
+    new_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: NEW_PHONE})
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it closed: applied, owner, not_me, frozen, superseded, phone_taken, account_status.
+    outcome: Mapped[str | None] = mapped_column(String(16))

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from passport import errors, guards
 from passport.credentials import codes, service, totp
+from passport.credentials import phone as phone_change
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
@@ -201,23 +202,48 @@ def freeze(request: Request, principal: guards.PageUser, form: CheckedForm) -> R
     return _done(request, "frozen")
 
 
-PHONE_FIELDS = ("phone", "code", "password")
+PHONE_FIELDS = {"sms": ("phone", "code", "old_code", "password"), "key": ("phone", "code", "recovery_key", "password")}
+PHONE_NOTICES = {"phone": "Your mobile number has been changed. Every other device has been logged out.",
+                 "held": "Your request is waiting. Your current number, email and messages have been told.",
+                 "cancelled": "The change of your mobile number has been cancelled."}
+NOT_ME_NOT_FROZEN = "The change has been cancelled and every device has been logged out."
 
 
-def phone_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+def phone_page(request: Request, principal: sessions.Principal, state: FormState, method: str = "sms", *,
+               old_code_sent: str | None = None) -> Response:
+    rt = web.runtime(request)
     return web.render(request, "export_phone.html", state.status, page_path="/account/phone", form=state,
-                      phone=guards.masked_phone(request, principal))
+                      phone=guards.masked_phone(request, principal), method=method, old_code_sent=old_code_sent,
+                      held=phone_change.pending(rt, principal.account_id),
+                      hold_days=rt.settings.phone_change_hold_days)
 
 
 def phone_code_page(request: Request, state: FormState) -> Response:
     """The phone page again after the no-JavaScript "send code" button (whose handler is public)."""
-    return phone_page(request, guards.page_user(request), state)
+    method = "key" if request.query_params.get("method") == "key" else "sms"
+    return phone_page(request, guards.page_user(request), state, method)
 
 
 @router.get("/account/phone")
-def phone_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
-    notice = "Your mobile number has been changed." if done == "phone" else None
-    return phone_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
+def phone_form(request: Request, principal: guards.PageUser, method: str = "sms", done: str | None = None) -> Response:
+    notice = PHONE_NOTICES.get(done or "")
+    return phone_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None),
+                      "key" if method == "key" else "sms")
+
+
+@router.post("/account/phone/old-code")
+def phone_old_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    """The "send code" button of the current number: the code goes to the account's own phone."""
+    values = {"phone": form.get("phone", "")}
+    try:
+        form.check()
+        sent = codes.send_own_code(web.runtime(request), web.web_origin(request), principal.account_id,
+                                   codes.Purpose.CHANGE_PHONE_OLD.value)
+    except errors.DomainError as exc:
+        return phone_page(request, principal, web.failed_form(request, exc, values, PHONE_FIELDS["sms"]))
+    # Said under the current number's code, not the new one's.
+    return phone_page(request, principal, FormState(values=values),
+                      old_code_sent=web.code_sent_form(request, sent).notice)
 
 
 @router.post("/account/phone")
@@ -225,11 +251,69 @@ def change_phone(request: Request, principal: guards.PageUser, form: CheckedForm
     values = {"phone": form.get("phone", "")}
     try:
         form.check()
-        service.change_phone(web.runtime(request), web.web_origin(request), principal.account_id,
-                             phone=values["phone"], code=form.get("code", ""), password=form.get("password", ""))
+        issued, _ = phone_change.change_phone(web.runtime(request), web.web_origin(request), principal,
+                                              phone=values["phone"], code=form.get("code", ""),
+                                              old_code=form.get("old_code", ""), password=form.get("password", ""))
     except errors.DomainError as exc:
-        return phone_page(request, principal, web.failed_form(request, exc, values, PHONE_FIELDS))
-    return web.redirect(request, "/account/phone?done=phone")
+        return phone_page(request, principal, web.failed_form(request, exc, values, PHONE_FIELDS["sms"]))
+    # Every other session ended, and this browser's was rotated: it stays signed in with the new one.
+    response = web.redirect(request, "/account/phone?done=phone")
+    guards.start_browser_session(request, response, issued)
+    return response
+
+
+@router.post("/account/phone/hold")
+def hold_phone_change(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    values = {"phone": form.get("phone", "")}
+    try:
+        form.check()
+        phone_change.request_held_change(web.runtime(request), web.web_origin(request), principal,
+                                         phone=values["phone"], code=form.get("code", ""),
+                                         recovery_key=form.get("recovery_key", ""), password=form.get("password", ""))
+    except errors.DomainError as exc:
+        return phone_page(request, principal, web.failed_form(request, exc, values, PHONE_FIELDS["key"]), "key")
+    return web.redirect(request, "/account/phone?done=held")
+
+
+@router.post("/account/phone/cancel")
+def cancel_phone_change(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    try:
+        form.check()
+        phone_change.cancel_by_owner(web.runtime(request), web.web_origin(request), principal.account_id)
+    except errors.DomainError as exc:
+        return phone_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/account/phone?done=cancelled")
+
+
+# --- "this was not me" (public: the link in the notice of a held phone change) ----------------------
+
+def not_me_page(request: Request, token: str, state: FormState, live: bool | None = None) -> Response:
+    live = phone_change.link_is_live(web.runtime(request), token) if live is None else live
+    return web.render(request, "credentials_not_me.html", state.status, page_path="/phone-change/not-me",
+                      form=state, token=token, live=live)
+
+
+@router.get("/phone-change/not-me")
+def not_me_form(request: Request, token: str = "") -> Response:
+    """Only a page with one button: a link scanner that opens the link changes nothing."""
+    return not_me_page(request, token[:128], FormState())
+
+
+@router.post("/phone-change/not-me")
+def not_me(request: Request, form: CheckedForm) -> Response:
+    token = form.get("token", "")[:128]
+    try:
+        form.check()
+        frozen = phone_change.not_me(web.runtime(request), web.web_origin(request), token)
+    except errors.DomainError as exc:
+        return not_me_page(request, token, web.failed_form(request, exc, {}, ()))
+    if frozen:
+        return _done(request, "frozen")
+    # Cancelled, but the platform holds the account in another status: every session ended all the same.
+    _session_ended(request)
+    response = not_me_page(request, token, FormState(notice=web.translate(request, NOT_ME_NOT_FROZEN)), live=False)
+    web.end_browser_session(request, response)
+    return response
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).

@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from passport.accounts.schemas import AccountOut
 from passport.schemas import Input
 
 
@@ -60,14 +61,52 @@ class UnfreezeIn(Input):
 
 
 class OwnCodeIn(Input):
-    purpose: Literal["cancel_account", "export"]
+    purpose: Literal["cancel_account", "export", "change_phone_old"]
 
 
 class PhoneChangeIn(Input):
     phone: str = Field(min_length=1, max_length=32, examples=["13912345678"])
     code: str = Field(min_length=1, max_length=16, examples=["123456"],
                       description="SMS code of purpose change_phone, sent to the new number")
+    old_code: str | None = Field(None, min_length=1, max_length=16, examples=["654321"],
+                                 description="SMS code of purpose change_phone_old, sent to the current number "
+                                             "(POST /me/verification-codes); without it: 400 old_code_required")
     password: str = Field(min_length=1, max_length=256)
+
+
+class PhoneChanged(BaseModel):
+    """This client's new session (every other one ended; the old token answers 401) and the account."""
+
+    id: str
+    token: str
+    expires_at: str
+    account: AccountOut
+
+
+class HeldPhoneChangeIn(Input):
+    phone: str = Field(min_length=1, max_length=32, examples=["13912345678"])
+    code: str = Field(min_length=1, max_length=16, examples=["123456"],
+                      description="SMS code of purpose change_phone, sent to the new number")
+    recovery_key: str = Field(min_length=1, max_length=64, examples=["ABCDE-FGHJK-LMNPQ-RSTUV-WXYZ2"])
+    password: str = Field(min_length=1, max_length=256)
+
+
+class HeldPhoneChange(BaseModel):
+    id: str
+    status: Literal["held"]
+    phone: str | None = Field(description="The new number, masked.", examples=["139****5678"])
+    requested_at: str
+    effective_at: str = Field(description="When the worker applies it, unless cancelled first.")
+    seconds_left: int
+
+
+class NotMeIn(Input):
+    token: str = Field(min_length=1, max_length=128, description="From the link in the notice.")
+
+
+class NotMeOut(BaseModel):
+    frozen: bool = Field(description="False when the platform holds the account in another status (every "
+                                     "session ended all the same).")
 
 
 class TotpEnrolled(BaseModel):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passport import errors
@@ -22,7 +20,7 @@ from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import china_time
 from passport.credentials import codes
-from passport.identity.phone import mask_phone
+from passport.credentials.models import PhoneChange
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key, normalize_recovery_key
@@ -205,6 +203,8 @@ def _freeze(work: Work, account_id: str, status: str, method: str) -> bool:
                                                          now=work.at, reason=None, until=None)
     if status in FREEZABLE and not frozen:
         status = work.db.scalar(select(_accounts.c.status).where(_accounts.c.id == account_id))
+    # The owner says someone else holds the account: a phone change it started must not go ahead.
+    cancel_held_phone_change(work, account_id, "frozen")
     revoked = sessions.revoke_all(work.rt, work.db, account_id)
     work.audit("account.frozen" if frozen else "account.freeze", result="ok" if frozen else "denied",
                actor=("user", account_id), subject=("account", account_id),
@@ -213,6 +213,24 @@ def _freeze(work: Work, account_id: str, status: str, method: str) -> bool:
         _notify(work, account_id, "account_frozen")
     _forget_sessions_after_commit(work, account_id)
     return frozen
+
+
+def freeze_within(work: Work, account_id: str, status: str, method: str) -> bool:
+    """The freeze of "my account was stolen", inside the caller's unit of work (the phone change's
+    "this was not me" link): every session ends; whether the account could be frozen is returned."""
+    return _freeze(work, account_id, status, method)
+
+
+def cancel_held_phone_change(work: Work, account_id: str, outcome: str) -> PhoneChange | None:
+    """Close the account's held phone change (``credentials.phone``), if any, in the caller's unit of
+    work: the new number it kept goes. ``outcome`` says why (owner, not_me, frozen, superseded)."""
+    change = work.db.scalars(select(PhoneChange).where(PhoneChange.account_id == account_id,
+                                                       PhoneChange.status == "held").with_for_update()).first()
+    if change is None:
+        return None
+    change.status, change.outcome, change.closed_at, change.new_phone_enc = "cancelled", outcome, work.at, None
+    work.audit("phone.change_cancelled", subject=("account", account_id), details={"change": change.id, "by": outcome})
+    return change
 
 
 def _refuse_unless_frozen(frozen: bool) -> None:
@@ -298,64 +316,6 @@ def _forget_sessions_after_commit(work: Work, account_id: str) -> None:
     """Cached session rows go once the change is in (a request between revoke_all's drop and the
     commit may have cached one)."""
     work.after_commit(partial(sessions.forget_sessions, work.rt, account_id=account_id))
-
-
-def _phone_taken() -> errors.DomainError:
-    return errors.DomainError("phone_taken", "This mobile number is already registered. Please log in.", 409,
-                              [errors.FieldError("phone", "phone_taken", "already registered")])
-
-
-def change_phone(rt: Runtime, origin: audit.Origin, account_id: str, *, phone: str, code: str,
-                 password: str) -> dict[str, Any]:
-    """Move the account to a new number: the password proves the user, a ``change_phone`` code sent to
-    the new number proves it is theirs. 409 ``phone_taken`` only after that proof (the answer to the
-    code request never tells). The old number is told."""
-    target = accounts.sms_target(rt, phone)
-    with rt.db.read() as db:
-        account = accounts.get(db, account_id)
-    if account.phone_bidx in target.lookup:
-        raise errors.invalid("same_phone", "This is already your mobile number.", "phone")
-    now = rt.clock.now()
-    if not password_matches(rt, account, password):
-        _record_wrong_password(rt, origin, account_id, "phone.change", now)
-        raise wrong_password()
-    old_phone = _phone_of(rt, account)
-    outcome, taken, changed = codes.Redeemed.NONE, False, 0
-    try:
-        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
-            outcome = codes.redeem_code(rt, work.db, target, codes.Purpose.CHANGE_PHONE, code or "")
-            if outcome is codes.Redeemed.OK:
-                holder = accounts.find(work.db, target)
-                taken = holder is not None and holder.id != account_id
-            if outcome is codes.Redeemed.OK and not taken:
-                # Queued first, so that its SMS goes to the old number (the outbox resolves it now).
-                work.notify(account_id, "phone_changed", {"time": china_time(now)}, channels=("inbox", "sms"))
-                # Only over the number just read: of two changes at once, the second changes nothing.
-                changed = work.db.execute(
-                    update(accounts.Account)
-                    .where(accounts.Account.id == account_id,
-                           accounts.Account.phone_bidx.is_not_distinct_from(account.phone_bidx))
-                    .values(phone_enc=rt.keys.cipher.encrypt(target.value, accounts.PHONE_FIELD, account_id),
-                            phone_bidx=target.bidx,
-                            updated_at=now)).rowcount
-                if not changed:  # rolls back the notice and leaves the code for another try
-                    raise errors.DomainError("conflict", "The account changed meanwhile. Please try again.", 409)
-            details = {"from": mask_phone(old_phone) if old_phone else None, "to": mask_phone(target.value)}
-            if changed:
-                work.audit("phone.changed", subject=("account", account_id), details=details)
-                _forget_sessions_after_commit(work, account_id)
-            else:
-                reason = "invalid_code" if outcome is not codes.Redeemed.OK else "phone_taken"
-                work.audit("phone.change", result="failed", subject=("account", account_id),
-                           details=details | {"reason": reason})
-    except IntegrityError:
-        raise _phone_taken() from None
-    if outcome is not codes.Redeemed.OK:
-        raise wrong_code()
-    if taken:
-        raise _phone_taken()
-    with rt.db.read() as db:
-        return accounts.view(rt, accounts.get(db, account_id))
 
 
 def wrong_password() -> errors.DomainError:

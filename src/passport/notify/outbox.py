@@ -81,9 +81,25 @@ def load_template(name: str) -> dict[str, dict[str, str]]:
     return {lang: {"title": data[lang]["title"], "text": data[lang]["text"]} for lang in LANGUAGES}
 
 
+# Parameters a template's text computes from its stored ones whenever it is rendered (a signed link):
+# what they hold is never stored with the notice. The domain that owns the template answers at import
+# time (``credentials.phone`` for its "this was not me" link), as with the marketing consent below.
+_computed: dict[str, Callable[[Runtime, dict[str, Any]], dict[str, str]]] = {}
+
+
+def compute_params(template: str, compute: Callable[[Runtime, dict[str, Any]], dict[str, str]]) -> None:
+    _computed[template] = compute
+
+
+def _with_computed(rt: Runtime, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    compute = _computed.get(name)
+    return params | compute(rt, params) if compute else params
+
+
 def render(rt: Runtime, name: str, params: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> Rendered:
     """The notice in ``language``; a parameter may be one string or a table by language."""
     texts = load_template(name)[language if language in LANGUAGES else DEFAULT_LANGUAGE]
+    params = _with_computed(rt, name, params)
     values = {"base": rt.settings.base_url.rstrip("/")} | {k: _localised(v, language) for k, v in params.items()}
     try:
         return Rendered(texts["title"].format_map(values), texts["text"].format_map(values))
@@ -388,7 +404,8 @@ def _deliver(rt: Runtime, job: _Job) -> dict:
             headers = {"List-Unsubscribe": f"<{url.replace('/unsubscribe?', '/unsubscribe/one-click?')}>",
                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         if job.channel == "sms":
-            flat = {key: _localised(value, job.language) for key, value in params.items()}
+            flat = {key: _localised(value, job.language)
+                    for key, value in _with_computed(rt, job.template, params).items()}
             result = rt.sms.send(SmsMessage(to=job.recipient, purpose=job.template, text=SMS_SIGNATURE + text,
                                             params=flat), now)
         else:

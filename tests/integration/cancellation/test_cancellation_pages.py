@@ -90,9 +90,19 @@ def test_change_the_mobile_number_on_its_page(browser, rt, member):
     fresh = new_phone()
     sent = browser.post("/send-code", data={"csrf_token": csrf(browser), "phone": fresh, "purpose": "change_phone"})
     assert sent.status_code == 200 and f'value="{fresh}"' in sent.text and 'id="form-phone"' in sent.text
+    code = last_code(rt, fresh, "change_phone")
+    without_old = browser.post("/account/phone", data={"csrf_token": csrf(browser), "phone": fresh, "code": code,
+                                                       "password": member.password})
+    assert without_old.status_code == 400
+    assert 'id="old-code-status" class="field-status field-error"' in without_old.text
+    assert "请输入发送到当前手机号的验证码" in without_old.text
+    old_sent = browser.post("/account/phone/old-code", data={"csrf_token": csrf(browser), "phone": fresh})
+    assert old_sent.status_code == 200 and f'value="{fresh}"' in old_sent.text
     changed = browser.post("/account/phone", data={"csrf_token": csrf(browser), "phone": fresh,
-                                                   "code": last_code(rt, fresh, "change_phone"),
+                                                   "code": code, "old_code": last_code(rt, member.phone,
+                                                                                       "change_phone_old"),
                                                    "password": member.password}, follow_redirects=False)
     assert changed.status_code == 303
-    page = browser.get(changed.headers["location"])
+    page = browser.get(changed.headers["location"])  # still signed in, with the rotated session
     assert 'id="phone-notice"' in page.text and f"{fresh[:3]}****{fresh[7:]}" in page.text
+    assert member.me().status_code == 401  # the member's other (API) session ended

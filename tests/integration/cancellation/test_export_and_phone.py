@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
+from passport.cancellation import service as cancellation
+from passport.credentials.models import PhoneChange
 from passport_testing import deliver_notices, last_code, last_email_code, new_phone, outbox_messages
 
 EXPORT = "/api/v1/me/export"
@@ -101,9 +103,11 @@ def test_export_needs_the_sms_code(client, rt, member):
     assert results == ["failed", "ok", "failed"]
 
 
-def change(client, member, phone: str, code: str, password: str | None = None):
+def change(client, member, phone: str, code: str, password: str | None = None, old_code: str | None = None):
+    """PUT /me/phone with a fresh code to the current number (unless one is given)."""
     return client.put("/api/v1/me/phone", headers=member.headers,
-                      json={"phone": phone, "code": code, "password": password or member.password})
+                      json={"phone": phone, "code": code, "password": password or member.password,
+                            "old_code": old_code or member.own_code("change_phone_old")})
 
 
 def send_change_code(client, rt, phone: str) -> str:
@@ -116,7 +120,7 @@ def test_change_phone_with_a_code_sent_to_the_new_number(client, rt, member):
     fresh = new_phone()
     answer = change(client, member, fresh, send_change_code(client, rt, fresh))
     assert answer.status_code == 200, answer.text
-    assert answer.json()["phone"] == f"{fresh[:3]}****{fresh[7:]}"
+    assert answer.json()["account"]["phone"] == f"{fresh[:3]}****{fresh[7:]}"
     assert client.post("/api/v1/sessions", json={"login": fresh, "password": member.password}).status_code == 201
     assert client.post("/api/v1/sessions", json={"login": member.phone, "password": member.password}
                        ).status_code == 401
@@ -149,3 +153,16 @@ def test_change_phone_bad_input_changes_nothing(client, rt, member, make_member)
     taken = change(client, member, other.phone, send_change_code(client, rt, other.phone))
     assert taken.status_code == 409 and taken.json()["code"] == "phone_taken"
     assert member.me().json()["phone"] == f"{member.phone[:3]}****{member.phone[7:]}"
+
+
+def test_finalisation_leaves_no_new_number_of_a_held_change(client, rt, member, zero_day):
+    fresh = new_phone()
+    held = client.post("/api/v1/me/phone-change", headers=member.headers, json={
+        "phone": fresh, "code": send_change_code(client, rt, fresh), "recovery_key": member.recovery_key,
+        "password": member.password})
+    assert held.status_code == 202, held.text
+    assert member.request().status_code == 202
+    assert cancellation.finalise_due(rt) >= 1
+    with rt.db.read() as db:
+        change = db.get(PhoneChange, held.json()["id"])
+        assert (change.status, change.outcome, change.new_phone_enc) == ("cancelled", "cancelled", None)
