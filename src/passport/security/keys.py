@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from passport.security.crypto import BlindIndex, FieldCipher, new_key_b64, parse_keyring
+from passport.security.crypto import BlindIndex, CryptoError, FieldCipher, MacKeyring, new_key_b64, parse_keyring
 from passport.settings import Settings
 
 
@@ -17,6 +18,7 @@ class Keys:
     cipher: FieldCipher
     blind_index: BlindIndex
     secret: bytes  # HMAC key for verification codes and CSRF tokens
+    audit: MacKeyring  # the audit chain's HMAC keys (PASSPORT_AUDIT_KEYS)
 
 
 def dev_keys_file(settings: Settings) -> Path:
@@ -49,8 +51,31 @@ def load_keys(settings: Settings) -> Keys:
                 "PASSPORT_ENCRYPTION_KEYS, PASSPORT_BLIND_INDEX_KEY and PASSPORT_SECRET_KEY are required")
         dev = ensure_dev_keys(settings)
         values = {name: values[name] or dev[name] for name in values}
+    secret = base64.b64decode(values["secret_key"])
     return Keys(
         cipher=FieldCipher(parse_keyring(values["encryption_keys"])),
         blind_index=BlindIndex(base64.b64decode(values["blind_index_key"])),
-        secret=base64.b64decode(values["secret_key"]),
+        secret=secret,
+        audit=load_audit_keys(settings, secret),
     )
+
+
+# The key of ``Session.info`` under which every session of the runtime's database carries ``Keys.audit``.
+AUDIT_KEYS = "passport.audit_keys"
+
+# Dev and test only: the audit key is derived from the secret key, so every process on one data
+# dir (server, worker, CLI) signs and verifies with the same key.
+DEV_AUDIT_KID = "dev"
+
+
+def load_audit_keys(settings: Settings, secret: bytes) -> MacKeyring:
+    """PASSPORT_AUDIT_KEYS ("kid:base64(32 bytes)", first signs); required outside dev and test."""
+    spec = settings.secret("audit_keys")
+    if not spec:
+        if not settings.is_dev:
+            raise RuntimeError("PASSPORT_AUDIT_KEYS is required")
+        return MacKeyring([(DEV_AUDIT_KID, hmac.digest(secret, b"passport audit chain key (dev and test)", "sha256"))])
+    try:
+        return MacKeyring(parse_keyring(spec, "audit key"))
+    except (CryptoError, ValueError) as error:
+        raise RuntimeError(f"PASSPORT_AUDIT_KEYS: {error}") from None
