@@ -255,3 +255,48 @@ def test_the_admin_api_reports_a_rewritten_chain(rt, client):
         assert (body["ok"], body["first_bad"]) == (False, victim)
         assert body["reason"].startswith("MAC mismatch")
 
+
+
+def test_records_from_before_the_keys_stay_a_verifiable_legacy_beginning(tmp_path, cli, monkeypatch):
+    """Migration 0015 has no key: records written before it keep their hash and no MAC, and the chain
+    goes on keyed from the newest of them (SQLite: a database of its own, migrated step by step)."""
+    from passport.db import migrate
+    from passport.runtime import build_runtime
+    from passport_testing import make_settings
+
+    settings = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'legacy.sqlite3'}")
+    migrate(settings.resolved_database_url, "0011")
+    legacy = build_runtime(settings)
+    try:
+        with legacy.db.write() as db:  # the hash-only chain of before: no key_id, no mac yet
+            prev = audit.GENESIS
+            for seq in (1, 2, 3):
+                row = {"seq": seq, "at": legacy.clock.now(), "actor_type": "system", "actor_id": None,
+                       "subject_type": None, "subject_id": None, "action": "retention.swept", "result": "ok",
+                       "ip": None, "user_agent": None, "details": "{}", "prev_hash": prev}
+                row["hash"] = prev = hashlib.sha256(audit.canonical(row)).hexdigest()
+                db.execute(insert(_events).values(row))  # only the columns of before
+            db.execute(update(_head).values(seq=3, hash=prev))
+    finally:
+        legacy.close()
+    migrate(settings.resolved_database_url)
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("PASSPORT_DATA_DIR", str(tmp_path))
+
+    result = cli("audit", "verify")  # nothing written since the upgrade: no MAC anywhere yet
+    assert result.exit_code == 1 and "no record carries a MAC" in result.output
+    assert cli("audit", "anchor").exit_code == 0
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert "ok: 4 records" in result.output and "records up to seq 3 are legacy" in result.output
+    upgraded = build_runtime(settings)
+    try:
+        with upgraded.db.read() as db:
+            report = audit.verify(db)
+            fourth = db.execute(select(_events).where(_events.c.seq == 4)).one()
+        assert (report.ok, report.legacy_until) == (True, 3)
+        assert (fourth.key_id, fourth.prev_hash) == (upgraded.keys.audit.current_kid, prev)
+        assert fourth.mac == audit.record_mac(audit.record_key(upgraded.keys.audit.current, fourth.key_id,
+                                                               fourth._mapping), prev, fourth.hash)
+    finally:
+        upgraded.close()
