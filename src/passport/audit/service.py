@@ -66,8 +66,8 @@ def _postgres(db: Session) -> bool:
 #     record_key = HMAC(audit key[key_id], "passport audit record v1\n" + key_id + "\n" + content)
 #     mac        = HMAC(record_key, previous link + hash)
 #
-# where ``content`` is the canonical JSON of the record's fields but its place in the chain (seq,
-# prev_hash), ``hash`` is the SHA-256 above (which covers the content, seq and prev_hash), and the
+# where ``content`` is the record's canonical bytes with its place in the chain blanked (prev_hash
+# "", seq 0: ``content``), ``hash`` is the SHA-256 above (which covers the content, seq and prev_hash), and the
 # previous link is the previous record's MAC (its hash if it is a legacy record written before the
 # keys, GENESIS for the first). So the MAC covers the previous MAC and the whole record, and only a
 # holder of the key can make one. The two steps let PostgreSQL finish the MAC inside the login's
@@ -79,6 +79,7 @@ _RECORD_KEY_LABEL = b"passport audit record v1\n"
 _ANCHOR_LABEL = b"passport audit anchor v1\n"
 _CONTENT = ("at", "actor_type", "actor_id", "subject_type", "subject_id", "action", "result", "ip",
             "user_agent", "details")
+_BLANK_PLACE = {"prev_hash": "", "seq": 0}
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -91,10 +92,15 @@ def audit_keys(db: Session) -> MacKeyring:
     return keys
 
 
-def record_key(key: bytes, key_id: str, event) -> bytes:
-    """The HMAC key of one record: the audit key applied to its id and the record's content."""
-    fields = {name: event[name] for name in _CONTENT} | {"at": rfc3339(event["at"])}
-    return hmac.digest(key, _RECORD_KEY_LABEL + key_id.encode() + b"\n" + _json(fields).encode(), "sha256")
+def content(event) -> bytes:
+    """A record's canonical bytes without its place in the chain (prev_hash "", seq 0); from the
+    pieces of ``canonical_parts`` it is ``c1 + c2 + "0" + c3``."""
+    return canonical({name: event[name] for name in _CONTENT} | _BLANK_PLACE)
+
+
+def record_key(key: bytes, key_id: str, content_bytes: bytes) -> bytes:
+    """The HMAC key of one record: the audit key applied to the key id and the record's ``content``."""
+    return hmac.digest(key, _RECORD_KEY_LABEL + key_id.encode() + b"\n" + content_bytes, "sha256")
 
 
 def record_mac(key: bytes, prev_link: str, hash_: str) -> str:
@@ -120,7 +126,8 @@ def record(db: Session, *, at: datetime, action: str, origin: Origin, result: st
     row["seq"], row["prev_hash"] = last.seq + 1, last.hash
     row["hash"] = hashlib.sha256(canonical(row)).hexdigest()
     row["key_id"] = keys.current_kid
-    row["mac"] = record_mac(record_key(keys.current, keys.current_kid, row), last.mac or last.hash, row["hash"])
+    row["mac"] = record_mac(record_key(keys.current, keys.current_kid, content(row)), last.mac or last.hash,
+                            row["hash"])
     if postgres:
         db.execute(_APPEND, row)
     else:
@@ -211,7 +218,7 @@ def append_params(keys: MacKeyring, *, at: datetime, action: str, origin: Origin
     row = _event(at=at, action=action, origin=origin, result=result, actor_type=actor_type, actor_id=actor_id,
                  subject_type=subject_type, subject_id=subject_id, details=details)
     c1, c2, c3 = canonical_parts(row)
-    ipad, opad = _pads(record_key(keys.current, keys.current_kid, row))
+    ipad, opad = _pads(record_key(keys.current, keys.current_kid, (c1 + c2 + "0" + c3).encode()))
     return ({f"a_{name}": row[name] for name in _PARAM_FIELDS}
             | {"a_c1": c1, "a_c2": c2, "a_c3": c3, "a_key_id": keys.current_kid, "a_ipad": ipad, "a_opad": opad})
 
@@ -355,7 +362,7 @@ def verify(db: Session, batch: int = 2000, *, anchors: Sequence[dict] = ()) -> C
             if key is None:
                 return _bad(checked, event["seq"], f"record signed with audit key {event['key_id']!r}, which is not "
                                                    f"configured (PASSPORT_AUDIT_KEYS)", legacy_until)
-            mac = record_mac(record_key(key, event["key_id"], event), prev_link, event["hash"])
+            mac = record_mac(record_key(key, event["key_id"], content(event)), prev_link, event["hash"])
             if not hmac.compare_digest(mac, event["mac"] or ""):
                 return _bad(checked, event["seq"], "MAC mismatch: the record was changed or the chain rewritten "
                                                    "without the audit key", legacy_until)

@@ -81,7 +81,8 @@ def rewrite(rt, victim: int, *, scheme: str, key: bytes = WRONG_KEY, key_id: str
                 row["key_id"] = row["mac"] = None
             else:
                 row["key_id"] = key_id or rt.keys.audit.current_kid
-                row["mac"] = audit.record_mac(audit.record_key(key, row["key_id"], row), prev_link, row["hash"])
+                row_key = audit.record_key(key, row["key_id"], audit.content(row))
+                row["mac"] = audit.record_mac(row_key, prev_link, row["hash"])
             db.execute(update(_events).where(_events.c.seq == row["seq"]).values(
                 details=row["details"], prev_hash=row["prev_hash"], hash=row["hash"], key_id=row["key_id"],
                 mac=row["mac"]))
@@ -297,6 +298,6 @@ def test_records_from_before_the_keys_stay_a_verifiable_legacy_beginning(tmp_pat
         assert (report.ok, report.legacy_until) == (True, 3)
         assert (fourth.key_id, fourth.prev_hash) == (upgraded.keys.audit.current_kid, prev)
         assert fourth.mac == audit.record_mac(audit.record_key(upgraded.keys.audit.current, fourth.key_id,
-                                                               fourth._mapping), prev, fourth.hash)
+                                                               audit.content(fourth._mapping)), prev, fourth.hash)
     finally:
         upgraded.close()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from passport.audit.service import GENESIS, _pads, record_key, record_mac
+from passport.audit.service import GENESIS, _pads, content, record_key, record_mac
 from passport.security.keys import DEV_AUDIT_KID, load_audit_keys
 from passport.settings import Settings
 
@@ -57,7 +57,7 @@ def test_malformed_audit_keys_are_named(spec):
 
 
 def test_the_pads_postgresql_hashes_make_the_same_mac_as_python():
-    key = record_key(bytes(range(32)), "a1", ROW)
+    key = record_key(bytes(range(32)), "a1", content(ROW))
     ipad, opad = _pads(key)
     message = (GENESIS + "ab" * 32).encode()
     spelled_out = hashlib.sha256(opad + hashlib.sha256(ipad + message).digest()).hexdigest()
@@ -65,9 +65,9 @@ def test_the_pads_postgresql_hashes_make_the_same_mac_as_python():
 
 
 def test_the_record_key_depends_on_the_audit_key_its_id_and_every_content_field():
-    key = record_key(bytes(range(32)), "a1", ROW)
-    assert record_key(bytes(32), "a1", ROW) != key
-    assert record_key(bytes(range(32)), "a2", ROW) != key
+    key = record_key(bytes(range(32)), "a1", content(ROW))
+    assert record_key(bytes(32), "a1", content(ROW)) != key
+    assert record_key(bytes(range(32)), "a2", content(ROW)) != key
     for name in ROW:
         changed = ROW | {name: "x" if name != "at" else datetime(2026, 12, 9, tzinfo=UTC)}
-        assert record_key(bytes(range(32)), "a1", changed) != key, name
+        assert record_key(bytes(range(32)), "a1", content(changed)) != key, name
