@@ -255,6 +255,8 @@ def test_the_admin_api_reports_a_rewritten_chain(rt, client):
         body = client.post("/api/v1/admin/audit/verify", headers=auditor["headers"]).json()
         assert (body["ok"], body["first_bad"]) == (False, victim)
         assert body["reason"].startswith("MAC mismatch")
+    body = client.post("/api/v1/admin/audit/verify", headers=auditor["headers"]).json()
+    assert (body["ok"], body["legacy_until"]) == (True, None)  # this suite's chain was keyed from the start
 
 
 
