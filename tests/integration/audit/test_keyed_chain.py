@@ -101,7 +101,7 @@ def three_more_records(rt) -> int:
 def test_records_carry_the_current_key_id_and_a_mac(rt):
     first = three_more_records(rt)
     with rt.db.read() as db:
-        rows = db.execute(select(_events).where(_events.c.seq >= first)).all()
+        rows = db.execute(select(_events).where(_events.c.seq >= first).order_by(_events.c.seq)).all()
         head = db.execute(select(_head)).one()
     assert {r.key_id for r in rows} == {rt.keys.audit.current_kid}
     assert all(len(r.mac) == 64 for r in rows)
