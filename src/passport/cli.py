@@ -278,7 +278,7 @@ def _first_heading(body: str, default: str) -> str:
 
 
 
-audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit log.")
+audit_app = typer.Typer(no_args_is_help=True, help="Verify, anchor and export the audit log.")
 app.add_typer(audit_app, name="audit")
 
 
@@ -294,22 +294,76 @@ def _iso(value: str | None, name: str) -> datetime | None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain: exit 0 when intact, 1 naming the first bad record."""
+def audit_verify(
+    anchor: Annotated[list[Path] | None, typer.Option(
+        "--anchor", help="A file of anchors (JSON lines written by `passport audit anchor`): each is checked. "
+                         "Repeatable.")] = None,
+) -> None:
+    """Recompute the hash chain and its MACs (and check the anchors given): exit 0 when intact, 1 naming
+    the first bad record."""
     from passport.audit import service as audit
 
+    anchors = []
+    for path in anchor or ():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise typer.BadParameter(f"cannot read {path}: {error}", param_hint="--anchor") from None
+        found = 0
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    anchors.append(audit.parse_anchor(line))
+                except audit.AnchorError as error:
+                    typer.echo(f"bad: {path} line {number} is not an anchor: {error}", err=True)
+                    raise typer.Exit(1) from None
+                found += 1
+        if not found:
+            typer.echo(f"bad: {path} holds no anchor", err=True)
+            raise typer.Exit(1)
     rt = _runtime()
     try:
         with rt.db.read() as db:
-            report = audit.verify(db)
+            report = audit.verify(db, anchors=anchors)
     finally:
         rt.close()
     if report.ok:
-        typer.echo(f"ok: {report.checked} records")
+        anchored = f", {report.anchors} anchored records match" if anchors else ""
+        typer.echo(f"ok: {report.checked} records{anchored}")
+        if report.legacy_until is not None:
+            typer.echo(f"note: records up to seq {report.legacy_until} are legacy: written before the audit keys, "
+                       "they have a hash but no MAC")
         return
     typer.echo(f"bad: record seq {report.first_bad}: {report.reason} ({report.checked} records intact before it)",
                err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Append the anchor to this file (JSON lines) instead of writing it to stdout.")] = None,
+) -> None:
+    """Record audit.anchored and write a signed anchor of it (seq, MAC, time, key id) as one JSON line.
+    Keep anchors outside the database; `passport audit verify --anchor FILE` checks them."""
+    import sys
+
+    from passport.audit import service as audit
+
+    target = output.open("a", encoding="utf-8") if output else sys.stdout  # fails before anything is recorded
+    try:
+        rt = _runtime()
+        try:
+            anchor = audit.make_anchor(rt, _cli_origin())
+        finally:
+            rt.close()
+        target.write(audit.anchor_line(anchor))
+        target.flush()
+    finally:
+        if output:
+            target.close()
+    if output:
+        typer.echo(f"anchored record {anchor['seq']} (key {anchor['key_id']}) in {output}")
 
 
 @audit_app.command("export")

@@ -239,13 +239,15 @@ async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, session_info: dict | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
-        self._write = sessionmaker(bind=writer, expire_on_commit=False)
-        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # session_info: what every session carries in ``Session.info`` (the audit chain's keys, which
+        # ``audit.record`` finds there: it is called with the session alone).
+        self._write = sessionmaker(bind=writer, expire_on_commit=False, info=session_info)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False, info=session_info)
         # A lone read needs no transaction: no BEGIN/ROLLBACK around it on SQLite, and on PostgreSQL
         # autocommit saves the two round trips psycopg would spend on them.
         self._single = (self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite

@@ -13,7 +13,7 @@ from passport.clock import Clock
 from passport.db import Database
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
-from passport.security.keys import Keys, load_keys
+from passport.security.keys import AUDIT_KEYS, Keys, load_keys
 from passport.security.passwords import Hasher
 from passport.security.ratelimit import RateLimiter
 from passport.senders import make_email_sender, make_sms_sender
@@ -101,10 +101,11 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = load_keys(settings)
     return Runtime(
         settings=settings,
-        db=Database(settings.resolved_database_url, pool_size),
-        keys=load_keys(settings),
+        db=Database(settings.resolved_database_url, pool_size, session_info={AUDIT_KEYS: keys.audit}),
+        keys=keys,
         hasher=Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
                       settings.hash_slots),
         limiter=RateLimiter(settings.redis_url),

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: int = 60
     # Audit records are kept this long, then removed behind a checkpoint (COMPLIANCE L1: >= 6 months).
     audit_retention_days: int = 365
+    # The audit chain's HMAC keys, "kid:base64(32 bytes)" separated by commas, the first signing new
+    # records and anchors (a secret: inline or file:///path). Unset in dev/test: derived from the secret key.
+    audit_keys: str | None = None
     # Cancellation cooling-off (COMPLIANCE D1): the user may withdraw until it ends; 0 finalises at the
     # worker's next round. At most COOLING_OFF_MAX_DAYS.
     cancellation_cooling_off_days: int = 15
@@ -197,6 +200,8 @@ class Settings(BaseSettings):
         for name in ("encryption_keys", "blind_index_key", "secret_key"):
             if not getattr(self, name):
                 problems.append(f"PASSPORT_{name.upper()} is required")
+        if not self.audit_keys:
+            problems.append("PASSPORT_AUDIT_KEYS is required")
         if self.sms_backend == "outbox":
             problems.append("PASSPORT_SMS_BACKEND=outbox is for dev and test only")
         if self.email_backend == "outbox":

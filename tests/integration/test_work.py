@@ -12,7 +12,7 @@ from passport.origin import Origin
 from passport.work import SYSTEM, unit_of_work
 
 ORIGIN = Origin(ip="203.0.113.9", user_agent="tests", channel="cli")
-_CHAIN = ("seq", "prev_hash", "hash")
+_CHAIN = ("seq", "prev_hash", "hash", "mac")  # the place in the chain (key_id is the same for both)
 
 
 def _actions(rt, subject_id: str) -> list[str]:

@@ -14,6 +14,7 @@ SAFE_PROD = dict(
     encryption_keys=f"k1:{KEY}",
     blind_index_key=KEY,
     secret_key=KEY,
+    audit_keys=f"a1:{KEY}",
     sms_backend="aliyun",
     email_backend="smtp",
     base_url="https://passport.example.cn",
@@ -57,6 +58,7 @@ def test_prod_with_the_defaults_names_every_problem():
     message = str(info.value)
     for problem in ("PASSPORT_DATABASE_URL must point at PostgreSQL", "PASSPORT_ENCRYPTION_KEYS is required",
                     "PASSPORT_BLIND_INDEX_KEY is required", "PASSPORT_SECRET_KEY is required",
+                    "PASSPORT_AUDIT_KEYS is required",
                     "PASSPORT_SMS_BACKEND=outbox", "PASSPORT_EMAIL_BACKEND=outbox",
                     "PASSPORT_BASE_URL must be https://"):
         assert problem in message
@@ -68,6 +70,7 @@ def test_prod_with_the_defaults_names_every_problem():
     ({"encryption_keys": None}, "PASSPORT_ENCRYPTION_KEYS is required"),
     ({"blind_index_key": ""}, "PASSPORT_BLIND_INDEX_KEY is required"),
     ({"secret_key": None}, "PASSPORT_SECRET_KEY is required"),
+    ({"audit_keys": None}, "PASSPORT_AUDIT_KEYS is required"),
     ({"sms_backend": "outbox"}, "PASSPORT_SMS_BACKEND=outbox"),
     ({"email_backend": "outbox"}, "PASSPORT_EMAIL_BACKEND=outbox"),
     ({"base_url": "http://passport.example.cn"}, "PASSPORT_BASE_URL must be https://"),

@@ -57,7 +57,10 @@ class VerifyResult(BaseModel):
     ok: bool
     checked: int = Field(description="Records that verified before the first bad one (all of them when ok).")
     first_bad: int | None = Field(description="seq of the first record that does not fit the chain.")
-    reason: str | None = Field(None, description="Why it does not fit: hash mismatch, broken link, gap in seq.")
+    reason: str | None = Field(None, description="Why it does not fit: hash or MAC mismatch, an audit key id that "
+                                                 "is not configured, broken link, gap in seq, a cut-off end.")
+    legacy_until: int | None = Field(None, description="seq of the newest record written before the audit keys "
+                                                       "(hash only, no MAC), if any remain.")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -94,6 +97,8 @@ def export_audit(staff: Reader, rt: Rt, origin: ApiOrigin,
 
 @router.post("/admin/audit/verify", tags=["admin"], response_model=VerifyResult)
 def verify_audit(staff: Verifier, rt: Rt, origin: ApiOrigin) -> dict:
-    """Recompute the hash chain and name the first record that does not fit (auditors, superadmins)."""
+    """Recompute the hash chain and its MACs and name the first record that does not fit (auditors,
+    superadmins). Anchors are checked by ``passport audit verify --anchor``: they live outside."""
     report = audit.staff_verify(rt, origin, staff.staff_id)
-    return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad, "reason": report.reason}
+    return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad, "reason": report.reason,
+            "legacy_until": report.legacy_until}

@@ -33,19 +33,19 @@ class CryptoError(ValueError):
     pass
 
 
-def parse_keyring(spec: str) -> list[tuple[str, bytes]]:
+def parse_keyring(spec: str, what: str = "encryption key") -> list[tuple[str, bytes]]:
     """``"k2:BASE64,k1:BASE64"`` → ``[("k2", key), ("k1", key)]``; the first is active."""
     keys = []
     for item in filter(None, (p.strip() for p in spec.split(","))):
         kid, sep, b64 = item.partition(":")
         if not sep or not kid or len(kid) > 32:
-            raise CryptoError("encryption keys are 'kid:base64key' separated by commas")
+            raise CryptoError(f"{what}s are 'kid:base64key' separated by commas")
         key = base64.b64decode(b64)
         if len(key) != 32:
-            raise CryptoError(f"encryption key {kid!r} must be 32 bytes, got {len(key)}")
+            raise CryptoError(f"{what} {kid!r} must be 32 bytes, got {len(key)}")
         keys.append((kid, key))
     if not keys:
-        raise CryptoError("no encryption key configured")
+        raise CryptoError(f"no {what} configured")
     return keys
 
 
@@ -152,6 +152,22 @@ class BlindIndex:
     @staticmethod
     def _digest(key: bytes, kind: str, normalized_value: str) -> bytes:
         return hmac.new(key, f"{kind}:{normalized_value}".encode(), hashlib.sha256).digest()
+
+
+class MacKeyring:
+    """HMAC-SHA256 keys by key id (the audit chain's): the first signs what is new, each record and
+    anchor names the id of the key that signed it, and a verifier looks that key up."""
+
+    def __init__(self, keyring: list[tuple[str, bytes]]) -> None:
+        self.current_kid, self.current = keyring[0]
+        self._by_kid = dict(keyring)
+
+    def key(self, kid: str | None) -> bytes | None:
+        return self._by_kid.get(kid) if kid else None
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        return tuple(self._by_kid)
 
 
 def new_key_b64() -> str:

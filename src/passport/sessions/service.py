@@ -142,9 +142,9 @@ def _recorded_start(rt: Runtime, account_id: str, token: str, method: str, origi
                     now: datetime) -> tuple[Issued, dict]:
     row, issued = _new_session(rt, account_id, token, method, origin)
     return issued, ({f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
-                    | audit.append_params(at=now, action="login.succeeded", origin=origin, actor_type="user",
-                                          actor_id=account_id, subject_type="account", subject_id=account_id,
-                                          details={"method": method}))
+                    | audit.append_params(rt.keys.audit, at=now, action="login.succeeded", origin=origin,
+                                          actor_type="user", actor_id=account_id, subject_type="account",
+                                          subject_id=account_id, details={"method": method}))
 
 
 def status_changed(db: Session, account_id: str):

@@ -286,9 +286,9 @@ def test_implicit_tls(rt, inbox, certificate):
 def test_prod_refuses_smtp_in_clear_to_another_host(tmp_path):
     key = "A" * 43 + "="
     prod = Settings(env="prod", data_dir=tmp_path, database_url="postgresql://passport@db.invalid/passport",
-                    encryption_keys=f"k1:{key}", blind_index_key=key, secret_key=key, sms_backend="aliyun",
-                    email_backend="smtp", base_url="https://passport.example.cn", smtp_host="mail.example.cn",
-                    smtp_security="none")
+                    encryption_keys=f"k1:{key}", blind_index_key=key, secret_key=key, audit_keys=f"a1:{key}",
+                    sms_backend="aliyun", email_backend="smtp", base_url="https://passport.example.cn",
+                    smtp_host="mail.example.cn", smtp_security="none")
     with pytest.raises(RuntimeError, match="in clear"):
         SmtpEmail.from_settings(prod)
     assert SmtpEmail.from_settings(prod.model_copy(update={"smtp_host": "127.0.0.1"})).security == "none"

@@ -13,7 +13,7 @@ from passport_testing import make_settings
 
 KEY = "A" * 43 + "="
 PROD = dict(env="prod", database_url="postgresql://passport@db.invalid/passport", encryption_keys=f"k1:{KEY}",
-            blind_index_key=KEY, secret_key=KEY, sms_backend="aliyun", email_backend="smtp",
+            blind_index_key=KEY, secret_key=KEY, audit_keys=f"a1:{KEY}", sms_backend="aliyun", email_backend="smtp",
             base_url="https://passport.example.cn")
 TOKEN = "m" * 40
 

@@ -322,7 +322,7 @@ def test_dev_outbox_exists_only_in_dev(client, rt, tmp_path):
     key = "A" * 43 + "="
     prod = Settings(env="prod", data_dir=tmp_path, database_url="postgresql://passport@db.invalid/passport",
                     encryption_keys=f"k1:{key}", blind_index_key=key, secret_key=key,
-                    sms_backend="aliyun", email_backend="smtp",
+                    audit_keys=f"a1:{key}", sms_backend="aliyun", email_backend="smtp",
                     base_url="https://passport.example.cn")
     # The prod app borrows the test runtime: only its settings decide which routers it has.
     with TestClient(create_app(prod, runtime=rt)) as live:

@@ -12,7 +12,9 @@ import pytest
 from passport.notify.outbox import LANGUAGES, TEMPLATE_DIR, TemplateError, load_template, render
 from passport.settings import Settings
 
-RT = SimpleNamespace(settings=SimpleNamespace(base_url="https://passport.example/"))
+# keys: a template may compute a signed parameter (e.g. phone_change_held's link) when rendered.
+RT = SimpleNamespace(settings=SimpleNamespace(base_url="https://passport.example/"),
+                     keys=SimpleNamespace(secret=b"k" * 32))
 TEMPLATES = sorted(path.stem for path in TEMPLATE_DIR.glob("*.toml"))
 
 

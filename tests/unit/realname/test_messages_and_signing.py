@@ -71,7 +71,8 @@ def test_the_provider_follows_the_settings(tmp_path):
 
 def test_prod_refuses_an_http_provider_without_https_or_secret():
     base = dict(env="prod", database_url="postgresql://x/y", encryption_keys="k", blind_index_key="k",
-                secret_key="k", sms_backend="aliyun", email_backend="smtp", base_url="https://p.example.cn")
+                secret_key="k", audit_keys="k", sms_backend="aliyun", email_backend="smtp",
+                base_url="https://p.example.cn")
     with pytest.raises(ValueError, match="PASSPORT_REALNAME_HTTP_URL"):
         Settings(**base, realname_provider="http", realname_http_url="http://id.example.cn", realname_http_secret="s")
     assert Settings(**base, realname_provider="http", realname_http_url="https://id.example.cn",
