@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
-from passport.clock import as_utc, rfc3339
+from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes, totp
 from passport.db import HotStatement, new_id
 from passport.ipregion import resolver as ip_regions
@@ -315,7 +315,8 @@ def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account,
 def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
     """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do: inbox and
     SMS through the outbox, in the lock's unit of work (a rolled-back lock is no news)."""
-    outbox.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
+    outbox.notify_account(rt, db, account_id=account.id, template="notice_locked",
+                          params={"minutes": minutes, "time": china_time(rt.clock.now())})
     return None
 
 
