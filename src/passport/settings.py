@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     code_per_hour: int = 5
     code_per_day: int = 10
     code_per_ip_hour: int = 30
+    # Freeze ("my account was stolen") codes have their own allowance per number: login and
+    # registration codes, perhaps burnt on purpose, never keep an owner from freezing.
+    code_freeze_per_hour: int = 3
+    code_freeze_per_day: int = 6
 
     # Login (COMPLIANCE C5).
     login_max_failures: int = 5

@@ -87,13 +87,17 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
     code = new_numeric_code(settings.code_length)
     with rt.db.write() as db:
         _lock_target(db, target)
+        # A freeze code counts only against the freeze allowance, every other code only against
+        # the shared one: an exhausted login allowance never stands between an owner and a freeze.
+        own = VerificationCode.purpose == Purpose.FREEZE.value
         recent = db.scalars(
             select(VerificationCode.created_at)
             .where(VerificationCode.target_bidx == target.bidx,
-                   VerificationCode.created_at > now - timedelta(days=1))
+                   VerificationCode.created_at > now - timedelta(days=1),
+                   own if purpose_ is Purpose.FREEZE else ~own)
             .order_by(VerificationCode.created_at.desc())
         ).all()
-        wait = _wait_seconds(settings, now, recent)
+        wait = _wait_seconds(settings, now, recent, *_allowance(settings, purpose_))
         # "by" names the code's channel: audit.record keeps "channel" for the request's origin.
         if wait:
             audit.record(db, at=now, action="verification_code.throttled", origin=origin, result="denied",
@@ -132,8 +136,16 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
     return {"expires_in": settings.code_ttl_seconds, "resend_after": settings.code_resend_seconds}
 
 
-def _wait_seconds(settings, now, recent_sends: list) -> int:
-    """Seconds until the next send is allowed for this number (0: allowed now)."""
+def _allowance(settings, purpose: Purpose) -> tuple[int, int]:
+    """(per hour, per day) for codes of this purpose to one number."""
+    if purpose is Purpose.FREEZE:
+        return settings.code_freeze_per_hour, settings.code_freeze_per_day
+    return settings.code_per_hour, settings.code_per_day
+
+
+def _wait_seconds(settings, now, recent_sends: list, per_hour: int, per_day: int) -> int:
+    """Seconds until the next send is allowed for this number (0: allowed now), given the sends
+    that count against this allowance, newest first."""
     if not recent_sends:
         return 0
     waits = []
@@ -141,10 +153,10 @@ def _wait_seconds(settings, now, recent_sends: list) -> int:
     if resend_at > now:
         waits.append(resend_at - now)
     hour = [t for t in recent_sends if t > now - timedelta(hours=1)]
-    if len(hour) >= settings.code_per_hour:
-        waits.append(hour[settings.code_per_hour - 1] + timedelta(hours=1) - now)
-    if len(recent_sends) >= settings.code_per_day:
-        waits.append(recent_sends[settings.code_per_day - 1] + timedelta(days=1) - now)
+    if len(hour) >= per_hour:
+        waits.append(hour[per_hour - 1] + timedelta(hours=1) - now)
+    if len(recent_sends) >= per_day:
+        waits.append(recent_sends[per_day - 1] + timedelta(days=1) - now)
     return int(max(waits).total_seconds()) + 1 if waits else 0
 
 
