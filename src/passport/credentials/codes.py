@@ -72,7 +72,8 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
               account_exists, requested_by: str | None = None) -> dict:
     """Create and deliver a code. ``account_exists(db, target)`` tells whether to deliver for
     account-only purposes; the answer to the caller never depends on it. ``requested_by`` is the
-    signed-in account that asks (its export lists the code)."""
+    signed-in account that asks (its export lists the code). A ``bind_email`` code keeps its
+    address, encrypted, on the code record (``pending_email``): nowhere else until it is proved."""
     settings = rt.settings
     purpose_ = parse_purpose(purpose)
     if channel == "sms":
@@ -106,16 +107,20 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
         else:
             throttled = None
             deliver = purpose_ not in ACCOUNT_PURPOSES or account_exists(db, target)
+            superseded = VerificationCode.target_bidx == target.bidx
+            if requested_by is not None:  # and the account's own earlier ask, to another address too
+                superseded |= VerificationCode.requested_by == requested_by
             db.execute(
                 update(VerificationCode)
-                .where(VerificationCode.target_bidx == target.bidx, VerificationCode.purpose == purpose_.value,
-                       VerificationCode.consumed_at.is_(None))
+                .where(superseded, VerificationCode.purpose == purpose_.value, VerificationCode.consumed_at.is_(None))
                 .values(consumed_at=now)  # a new code supersedes older ones
             )
+            candidate = purpose_ is Purpose.BIND_EMAIL and requested_by is not None
             db.add(VerificationCode(
                 channel=channel, purpose=purpose_.value, target_bidx=target.bidx,
                 code_hash=_code_hash(rt, target, purpose_, code) if deliver else None, delivered=deliver,
                 ip=origin.ip, requested_by=requested_by, created_at=now,
+                target_enc=rt.keys.cipher.encrypt(target.value, CANDIDATE_FIELD) if candidate else None,
                 expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
             ))
             audit.record(db, at=now, action="verification_code.sent", origin=origin,
@@ -158,6 +163,24 @@ def _wait_seconds(settings, now, recent_sends: list, per_hour: int, per_day: int
     if len(recent_sends) >= per_day:
         waits.append(recent_sends[per_day - 1] + timedelta(days=1) - now)
     return int(max(waits).total_seconds()) + 1 if waits else 0
+
+
+CANDIDATE_FIELD = "code.email_candidate"
+
+
+def pending_email(rt: Runtime, db: Session, account_id: str) -> accounts.Target | None:
+    """The address the account asked to bind and has not proved yet: the one on its newest live
+    ``bind_email`` code (None once that is used, superseded or expired)."""
+    row = db.execute(
+        select(VerificationCode.target_bidx, VerificationCode.target_enc)
+        .where(VerificationCode.requested_by == account_id, VerificationCode.purpose == Purpose.BIND_EMAIL.value,
+               VerificationCode.consumed_at.is_(None), VerificationCode.expires_at > rt.clock.now(),
+               VerificationCode.target_enc.is_not(None))
+        .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return accounts.Target("email", rt.keys.cipher.decrypt(row.target_enc, CANDIDATE_FIELD), row.target_bidx)
 
 
 class Redeemed(StrEnum):
