@@ -14,7 +14,6 @@ that has none recorded) is remembered without a notice."""
 from __future__ import annotations
 
 import functools
-import re
 from datetime import datetime, timedelta
 
 import anyio
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 from passport.audit import service as audit
 from passport.clock import china_time
 from passport.db import HotStatement
-from passport.ipregion import UNKNOWN
+from passport.ipregion import LOCAL_NETWORK, THIS_MACHINE, UNKNOWN
 from passport.ipregion import resolve as ip_region
 from passport.runtime import Runtime
 from passport.security.tokens import keyed_digest
@@ -39,21 +38,22 @@ _KNOWN = select(_devices.c.id, _devices.c.last_seen_at).where(_devices.c.account
                                                               _devices.c.device_hash == bindparam("dh"))
 _KNOWN_HOT = HotStatement(_KNOWN)
 
-_BROWSERS = (("MicroMessenger", "WeChat"), ("DingTalk", "DingTalk"), ("Edg", "Edge"), ("OPR", "Opera"),
-             ("Firefox", "Firefox"), ("Chrome", "Chrome"), ("CriOS", "Chrome"), ("Safari", "Safari"),
-             ("curl", "curl"), ("python", "Python"), ("okhttp", "Android app"), ("CFNetwork", "iOS app"))
+# Product tokens ("Name/version"), the more specific first: Edge and Opera also say Chrome and
+# Safari, Chrome also says Safari, WeChat's browser says all of them.
+_BROWSERS = (("MicroMessenger/", "WeChat"), ("DingTalk/", "DingTalk"), ("Edg/", "Edge"), ("EdgA/", "Edge"),
+             ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"), ("CriOS/", "Chrome"),
+             ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl"), ("python", "Python"),
+             ("okhttp/", "Android app"), ("CFNetwork/", "iOS app"))
 _SYSTEMS = (("HarmonyOS", "HarmonyOS"), ("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
             ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("CrOS", "ChromeOS"),
             ("Linux", "Linux"))
-_TOKEN = re.compile(r"[A-Za-z]+")
 
 
 def ua_family(user_agent: str | None) -> str:
     """The coarse kind of client: "Chrome on Windows", "Safari on iOS", "other"; never versions."""
-    ua = user_agent or ""
-    words = set(_TOKEN.findall(ua))
-    browser = next((name for key, name in _BROWSERS if key in words or (" " in key and key in ua)), None)
-    system = next((name for key, name in _SYSTEMS if key in words or (" " in key and key in ua)), None)
+    ua = (user_agent or "")[:512]
+    browser = next((name for key, name in _BROWSERS if key in ua), None)
+    system = next((name for key, name in _SYSTEMS if key in ua), None)
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "other"
@@ -129,8 +129,15 @@ def _insert(db: Session, account_id: str, digest: bytes, at: datetime) -> None:
     db.flush()
 
 
+_REGION_WORDS = {UNKNOWN: {"zh-CN": "未知地区", "en": "unknown region"},
+                 LOCAL_NETWORK: {"zh-CN": LOCAL_NETWORK, "en": "local network"},
+                 THIS_MACHINE: {"zh-CN": THIS_MACHINE, "en": "this machine"}}
+
+
 def _region_text(region: str) -> str | dict[str, str]:
-    return {"zh-CN": "未知地区", "en": "unknown region"} if region in ("", UNKNOWN) else region
+    """The region for the notice: a province or country as resolved (Chinese names), the special
+    words by language."""
+    return _REGION_WORDS.get(region or UNKNOWN, region)
 
 
 def erase_devices(db: Session, account_id: str) -> int:
