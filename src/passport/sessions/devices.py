@@ -140,6 +140,13 @@ def _region_text(region: str) -> str | dict[str, str]:
     return _REGION_WORDS.get(region or UNKNOWN, region)
 
 
+def devices_of(db: Session, account_id: str) -> list[dict]:
+    """The account's known devices for its personal-data export: when each was first and last seen."""
+    rows = db.execute(select(_devices.c.first_seen_at, _devices.c.last_seen_at)
+                      .where(_devices.c.account_id == account_id).order_by(_devices.c.first_seen_at)).all()
+    return [{"first_seen_at": row.first_seen_at, "last_seen_at": row.last_seen_at} for row in rows]
+
+
 def erase_devices(db: Session, account_id: str) -> int:
     """Delete every known device of the account (cancellation finalisation)."""
     return db.execute(_devices.delete().where(_devices.c.account_id == account_id)).rowcount
