@@ -5,6 +5,7 @@ day's cap; every notice still reaches the inbox, the repeated ones as one unread
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -94,3 +95,24 @@ def test_security_sms_per_hour_and_per_day(client, rt):
     # Every one of them is in the inbox all the same (not a floodable kind: one item each).
     assert len([row for row in inbox_rows(rt, account["account"]["id"]) if row.template == "password_changed"]) \
         == 3 * per_hour + 24 * per_hour
+
+
+def test_simultaneous_notices_cannot_pass_the_cap_together(client, rt):
+    """Many security notices at once (parallel failed logins, new devices): the account's row lock
+    (PostgreSQL) or the serial writers (SQLite) let no more than the cap through."""
+    account = register_account(client, rt)
+    account_id = account["account"]["id"]
+    start = threading.Barrier(8)
+
+    def notice() -> None:
+        start.wait()
+        with rt.db.write() as db:
+            outbox.notify_account(rt, db, account_id=account_id, template="notice_new_device",
+                                  params={"time": "t", "region": "r", "device": "d"})
+
+    threads = [threading.Thread(target=notice) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sms_rows(rt, account_id)) == rt.settings.security_sms_per_hour
