@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     code_per_hour: int = 5
     code_per_day: int = 10
     code_per_ip_hour: int = 30
+    # Freeze ("my account was stolen") codes have their own allowance per number: login and
+    # registration codes, perhaps burnt on purpose, never keep an owner from freezing.
+    code_freeze_per_hour: int = 3
+    code_freeze_per_day: int = 6
 
     # Login (COMPLIANCE C5).
     login_max_failures: int = 5
@@ -89,6 +93,10 @@ class Settings(BaseSettings):
     recovery_key_per_phone_hour: int = 5
     recovery_per_ip_hour: int = 30
     password_check_per_hour: int = 10
+    # Security notices (password locked, new device, password changed, frozen…) per account and
+    # channel: beyond these only the inbox gets them (coalesced), so no one can flood a phone.
+    security_sms_per_hour: int = 3
+    security_sms_per_day: int = 10
     session_idle_days: int = 7
     session_absolute_days: int = 30
     # Each process may reuse a looked-up session for this long: a revocation made on another node

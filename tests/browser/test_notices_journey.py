@@ -40,26 +40,28 @@ def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt,
     page.fill("#form-password input[name=password]", NEW_PASSWORD)
     page.click("#form-password #submit")
     page.wait_for_url(f"{live_server}/account")
-    assert page.inner_text("#unread-badge") == "1"
+    # The password notice, and this browser's sign-in: a device the account had not used (issue 15).
+    assert page.inner_text("#unread-badge") == "2"
     assert "旅程公告：系统升级完成" in page.inner_text("#announcement-banner")
 
     page.click("#inbox-link")
     page.wait_for_url(f"{live_server}/messages")
-    assert "1 条未读" in page.inner_text("#inbox-unread")
-    page.click("#messages .is-unread a")
+    assert "2 条未读" in page.inner_text("#inbox-unread")
+    assert "新设备登录提醒" in page.inner_text("#messages")
+    page.click("#messages .is-unread a:has-text('密码已修改')")
     page.wait_for_selector("#message-text")
     assert "密码已修改" in page.inner_text("#message-title")
     assert "/account-stolen" in page.inner_text("#message-text")
-    assert page.inner_text("#unread-badge") == "1"  # opening it (a GET) changes nothing
+    assert page.inner_text("#unread-badge") == "2"  # opening it (a GET) changes nothing
     page.click("#mark-read")
     page.wait_for_selector("#mark-read", state="detached")
     assert "密码已修改" in page.inner_text("#message-title")
-    assert page.locator("#unread-badge").count() == 0
+    assert page.inner_text("#unread-badge") == "1"
 
     page.click("text=全部消息")
     page.wait_for_url(f"{live_server}/messages")
-    assert "0 条未读" in page.inner_text("#inbox-unread")
-    assert page.locator("#messages .is-unread").count() == 0
+    assert "1 条未读" in page.inner_text("#inbox-unread")
+    assert page.locator("#messages .is-unread").count() == 1
 
     page.click("#announcement-banner a")
     page.wait_for_selector("#announcement-body")

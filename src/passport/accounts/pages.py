@@ -11,6 +11,7 @@ from passport import errors, guards
 from passport.accounts import profile, service
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
+from passport.identity.email import mask_email
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web.html import CheckedForm, FormState
@@ -81,11 +82,14 @@ def _notice(request: Request, done: str | None) -> str | None:
 
 # --- email -----------------------------------------------------------------------------------------
 
-def email_page(request: Request, principal: sessions.Principal, state: FormState) -> Response:
+def email_page(request: Request, principal: sessions.Principal, state: FormState,
+               sent_to: str | None = None) -> Response:
+    """``sent_to``: the address just typed, masked, shown on this answer only (nothing keeps it
+    but its code record)."""
     rt = web.runtime(request)
     email = email_binding.email_of(rt, principal.account_id)
     return web.render(request, "account_email.html", state.status, page_path="/account/email", form=state,
-                      email=email, code_minutes=rt.settings.code_ttl_seconds // 60)
+                      email=email, sent_to=sent_to, code_minutes=rt.settings.code_ttl_seconds // 60)
 
 
 @router.get("/account/email")
@@ -102,7 +106,7 @@ def request_email(request: Request, principal: guards.PageUser, form: CheckedFor
         email_binding.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
-    return email_page(request, principal, FormState())  # the pending address shows where the code went
+    return email_page(request, principal, FormState(), sent_to=mask_email(values["email"].strip()))
 
 
 @router.post("/account/email/verify")

@@ -41,6 +41,7 @@ from passport.notify import export as notify_export
 from passport.realname import service as realname
 from passport.realname.models import Organization, OrganizationAdmin
 from passport.runtime import Runtime
+from passport.sessions import devices
 from passport.sessions import service as sessions
 from passport.work import SYSTEM, Work, unit_of_work
 
@@ -391,11 +392,12 @@ README = {
     "zh-CN": (
         "这是奥集能账号服务保存的关于您账号的全部个人信息（《个人信息保护法》第四十五条）。各部分：\n"
         "account：账号基本资料（编号、类型、状态、昵称、简介、注册与修改时间）。\n"
-        "phone：绑定的手机号。email：绑定的邮箱和等待验证的邮箱。\n"
+        "phone：绑定的手机号。email：绑定的邮箱，以及是否有等待验证码确认的邮箱更换（地址只随其验证码保存，确认后才绑定）。\n"
         "real_name：实名认证状态、姓名和身份证号，以及认证记录。\n"
         "security：是否设置了密码、恢复密钥和两步验证（不含密码、密钥等秘密本身）。\n"
         "consents：您同意过的协议版本、时间、IP 和渠道。optional_purposes：可选用途（如营销消息）的授权状态。\n"
-        "sessions：登录过的设备（时间、IP、浏览器），包括已退出的。\n"
+        "sessions：登录过的设备（时间、IP、浏览器），包括已退出的。"
+        "known_devices：用于新设备登录提醒的已知设备（仅首次和最近登录日期；设备标识只以密钥哈希保存）。\n"
         "activity：账号操作记录，包括平台对账号采取的措施（审计日志中与您有关的记录，已打码）。\n"
         "verification_codes：您登录后申请的验证码和发往您已绑定手机号、邮箱的验证码记录（不含验证码本身）。\n"
         "messages：站内信和通知。organizations：您管理的组织。\n"
@@ -404,12 +406,15 @@ README = {
     "en": (
         "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
         "account: the account itself (id, kind, status, nickname, bio, when created and changed).\n"
-        "phone: the bound mobile number. email: the bound address and one waiting for its code.\n"
+        "phone: the bound mobile number. email: the bound address, and whether a change waits for its code "
+        "(the new address is kept only with that code until it is proved).\n"
         "real_name: real-name status, name and ID number, and the verification records.\n"
         "security: whether a password, a recovery key and two-step verification are set (never the secrets).\n"
         "consents: the agreement versions you accepted, when, from which IP and channel. optional_purposes: "
         "whether you allow optional uses such as marketing messages.\n"
-        "sessions: the devices that logged in (times, IP, browser), ended ones too.\n"
+        "sessions: the devices that logged in (times, IP, browser), ended ones too. known_devices: the "
+        "devices known for new-device sign-in notices (first and latest sign-in only; a device is kept only as "
+        "a keyed hash).\n"
         "activity: the account's trail, actions the platform took on it included (the audit records about "
         "you, masked).\n"
         "verification_codes: the codes you asked for while signed in and those sent to your bound phone and "
@@ -461,7 +466,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
                     "bio": account.bio, "created_at": account.created_at, "updated_at": account.updated_at},
         "phone": clear(account.phone_enc, accounts.PHONE_FIELD),
         "email": {"address": clear(account.email_enc, accounts.EMAIL_FIELD),
-                  "pending": clear(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD)},
+                  "change_pending": codes.pending_email(rt, db, account_id) is not None},
         "real_name": real_name,
         "security": {"password_set": account.password_hash is not None,
                      "recovery_key_set": account.recovery_key_hash is not None,
@@ -471,6 +476,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
                      for c in agreements.consents_of(db, account_id)],
         "optional_purposes": agreements.purposes_of(db, account_id),
         "sessions": sessions.sessions_of(db, account_id),
+        "known_devices": devices.devices_of(db, account_id),
         "activity": _activity(db, account_id),
         "verification_codes": codes.codes_for(db, account_id, own_targets),
         "messages": notify_export.export_account(rt, db, account_id),

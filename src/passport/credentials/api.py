@@ -184,9 +184,10 @@ def disable_totp(body: TotpDisableIn, principal: Authenticated, rt: Rt, origin: 
 
 
 @router.post("/sessions/mfa", status_code=201, response_model=LoginOut, tags=["two-factor", "sessions"])
-def login_second_step(body: MfaLoginIn, rt: Rt, origin: ApiOrigin) -> dict:
+def login_second_step(body: MfaLoginIn, request: Request, response: Response, rt: Rt, origin: ApiOrigin) -> dict:
     """Finish a login that answered 401 ``mfa_required``. Wrong codes count toward the login
     lockout; a bad, used or expired mfa_token gives 401 ``invalid_credentials``."""
     issued, account = sessions.login_mfa(rt, origin, mfa_token=body.mfa_token, code=body.code,
-                                         recovery_key=body.recovery_key)
+                                         recovery_key=body.recovery_key, device=http.device_id(request))
+    http.keep_device(request, response)
     return issued.public() | {"account": account}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
-from passport.credentials.models import VerificationCode
+from passport.credentials.models import EMAIL_CANDIDATE, VerificationCode
 from passport.runtime import Runtime
 from passport.security.tokens import keyed_digest, new_numeric_code, same
 from passport.senders.email import EmailMessage
@@ -75,7 +75,8 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
               account_exists, requested_by: str | None = None) -> dict:
     """Create and deliver a code. ``account_exists(db, target)`` tells whether to deliver for
     account-only purposes; the answer to the caller never depends on it. ``requested_by`` is the
-    signed-in account that asks (its export lists the code)."""
+    signed-in account that asks (its export lists the code). A ``bind_email`` code keeps its
+    address, encrypted, on the code record (``pending_email``): nowhere else until it is proved."""
     settings = rt.settings
     purpose_ = parse_purpose(purpose)
     if channel == "sms":
@@ -90,13 +91,17 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
     code = new_numeric_code(settings.code_length)
     with rt.db.write() as db:
         _lock_target(db, target)
+        # A freeze code counts only against the freeze allowance, every other code only against
+        # the shared one: an exhausted login allowance never stands between an owner and a freeze.
+        own = VerificationCode.purpose == Purpose.FREEZE.value
         recent = db.scalars(
             select(VerificationCode.created_at)
             .where(VerificationCode.target_bidx.in_(target.lookup),
-                   VerificationCode.created_at > now - timedelta(days=1))
+                   VerificationCode.created_at > now - timedelta(days=1),
+                   own if purpose_ is Purpose.FREEZE else ~own)
             .order_by(VerificationCode.created_at.desc())
         ).all()
-        wait = _wait_seconds(settings, now, recent)
+        wait = _wait_seconds(settings, now, recent, *_allowance(settings, purpose_))
         # "by" names the code's channel: audit.record keeps "channel" for the request's origin.
         if wait:
             audit.record(db, at=now, action="verification_code.throttled", origin=origin, result="denied",
@@ -105,19 +110,26 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
         else:
             throttled = None
             deliver = purpose_ not in ACCOUNT_PURPOSES or account_exists(db, target)
+            superseded = VerificationCode.target_bidx.in_(target.lookup)
+            if requested_by is not None:  # and the account's own earlier ask, to another address too
+                superseded |= VerificationCode.requested_by == requested_by
             db.execute(
                 update(VerificationCode)
-                .where(VerificationCode.target_bidx.in_(target.lookup), VerificationCode.purpose == purpose_.value,
-                       VerificationCode.consumed_at.is_(None))
+                .where(superseded, VerificationCode.purpose == purpose_.value, VerificationCode.consumed_at.is_(None))
                 .values(consumed_at=now)  # a new code supersedes older ones
             )
-            db.add(VerificationCode(
+            candidate = purpose_ is Purpose.BIND_EMAIL and requested_by is not None
+            row = VerificationCode(
                 channel=channel, purpose=purpose_.value, target_bidx=target.bidx,
                 code_hash=_code_hash(rt.keys.secret, channel, target.bidx, purpose_, code) if deliver else None,
                 delivered=deliver,
                 ip=origin.ip, requested_by=requested_by, created_at=now,
                 expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
-            ))
+            )
+            db.add(row)
+            if candidate:  # sealed to its row, whose id the insert assigns
+                db.flush()
+                row.target_enc = rt.keys.cipher.encrypt(target.value, EMAIL_CANDIDATE, row.id)
             audit.record(db, at=now, action="verification_code.sent", origin=origin,
                          details={"by": channel, "purpose": purpose_.value, "delivered": deliver})
     if throttled:
@@ -136,8 +148,16 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
     return {"expires_in": settings.code_ttl_seconds, "resend_after": settings.code_resend_seconds}
 
 
-def _wait_seconds(settings, now, recent_sends: list) -> int:
-    """Seconds until the next send is allowed for this number (0: allowed now)."""
+def _allowance(settings, purpose: Purpose) -> tuple[int, int]:
+    """(per hour, per day) for codes of this purpose to one number."""
+    if purpose is Purpose.FREEZE:
+        return settings.code_freeze_per_hour, settings.code_freeze_per_day
+    return settings.code_per_hour, settings.code_per_day
+
+
+def _wait_seconds(settings, now, recent_sends: list, per_hour: int, per_day: int) -> int:
+    """Seconds until the next send is allowed for this number (0: allowed now), given the sends
+    that count against this allowance, newest first."""
     if not recent_sends:
         return 0
     waits = []
@@ -145,11 +165,28 @@ def _wait_seconds(settings, now, recent_sends: list) -> int:
     if resend_at > now:
         waits.append(resend_at - now)
     hour = [t for t in recent_sends if t > now - timedelta(hours=1)]
-    if len(hour) >= settings.code_per_hour:
-        waits.append(hour[settings.code_per_hour - 1] + timedelta(hours=1) - now)
-    if len(recent_sends) >= settings.code_per_day:
-        waits.append(recent_sends[settings.code_per_day - 1] + timedelta(days=1) - now)
+    if len(hour) >= per_hour:
+        waits.append(hour[per_hour - 1] + timedelta(hours=1) - now)
+    if len(recent_sends) >= per_day:
+        waits.append(recent_sends[per_day - 1] + timedelta(days=1) - now)
     return int(max(waits).total_seconds()) + 1 if waits else 0
+
+
+def pending_email(rt: Runtime, db: Session, account_id: str) -> accounts.Target | None:
+    """The address the account asked to bind and has not proved yet: the one on its newest live
+    ``bind_email`` code (None once that is used, superseded or expired)."""
+    row = db.execute(
+        select(VerificationCode.id, VerificationCode.target_enc)
+        .where(VerificationCode.requested_by == account_id, VerificationCode.purpose == Purpose.BIND_EMAIL.value,
+               VerificationCode.consumed_at.is_(None), VerificationCode.expires_at > rt.clock.now(),
+               VerificationCode.target_enc.is_not(None))
+        .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    # Looked up afresh: the code row keeps the digest it was sent under, which a blind-index
+    # rotation may since have replaced (the code itself is redeemed under either).
+    return accounts.email_target(rt, rt.keys.cipher.decrypt(row.target_enc, EMAIL_CANDIDATE, row.id))
 
 
 class Redeemed(StrEnum):

@@ -1,9 +1,14 @@
-"""The account's email address (API.md "Credentials"): bound only after a code sent to it is proved."""
+"""The account's email address (API.md "Credentials"): bound only after a code sent to it is proved.
+
+Until then the candidate address lives only on its ``bind_email`` code record, encrypted (issue 15):
+the account, its export and its activity show at most that an email change is pending, whoever holds
+the address."""
 
 from __future__ import annotations
 
 from functools import partial
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
@@ -11,6 +16,7 @@ from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.audit import service as audit
 from passport.credentials import codes
+from passport.credentials.models import VerificationCode
 from passport.identity.email import mask_email
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
@@ -23,25 +29,17 @@ def _email_taken() -> errors.DomainError:
 
 
 def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: str) -> dict:
-    """Keep the address as pending and send it a bind_email code. The answer is the same whether or
-    not another account holds the address: that is told only once the code proves ownership."""
+    """Send the address a bind_email code; the code record keeps the address (``codes.pending_email``),
+    the account does not. The answer is the same whether or not another account holds the address:
+    that is told only once the code proves ownership. The audit event names no address."""
     target = accounts.email_target(rt, email)
+    with rt.db.read() as db:
+        accounts.get(db, account_id)
     sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
                            account_exists=accounts.account_exists, requested_by=account_id)
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
-        account = accounts.get(work.db, account_id)
-        account.email_pending_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_PENDING_FIELD, account_id)
-        account.email_pending_bidx = target.bidx
-        account.updated_at = work.at
-        work.audit("email.bind_requested", subject=("account", account_id), details={"email": mask_email(target.value)})
+        work.audit("email.bind_requested", subject=("account", account_id))
     return sent
-
-
-def _pending_target(rt: Runtime, account: Account) -> accounts.Target | None:
-    if account.email_pending_enc is None or account.email_pending_bidx is None:
-        return None
-    address = rt.keys.cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD, account.id)
-    return accounts.email_target(rt, address)
 
 
 def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: str) -> None:
@@ -53,7 +51,7 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             db = work.db
             account = accounts.get(db, account_id)
-            target = _pending_target(rt, account)
+            target = codes.pending_email(rt, db, account_id)
             if target is not None:
                 outcome = codes.redeem_code(rt, db, target, codes.Purpose.BIND_EMAIL, code)
             if outcome is codes.Redeemed.OK:
@@ -62,17 +60,17 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
                 if not taken:
                     account.email_enc = rt.keys.cipher.encrypt(target.value, accounts.EMAIL_FIELD, account_id)
                     account.email_bidx = target.bidx
-                account.email_pending_enc = account.email_pending_bidx = None
                 account.updated_at = now
                 db.flush()
-            masked = mask_email(target.value) if target else None
             if outcome is codes.Redeemed.OK and not taken:
-                work.audit("email.bound", subject=("account", account_id), details={"email": masked})
+                work.audit("email.bound", subject=("account", account_id),
+                           details={"email": mask_email(target.value)})
                 work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
             else:
+                # Not proved, or proved but another account's: the address is not this account's to
+                # keep, not even masked in its activity.
                 reason = "email_taken" if taken else "invalid_code"
-                work.audit("email.bind", result="failed", subject=("account", account_id),
-                           details={"email": masked, "reason": reason})
+                work.audit("email.bind", result="failed", subject=("account", account_id), details={"reason": reason})
     except IntegrityError:
         raise _email_taken() from None
     if outcome is not codes.Redeemed.OK:
@@ -85,24 +83,26 @@ def unbind_email(rt: Runtime, origin: audit.Origin, account_id: str) -> None:
     """Remove the bound address (and any pending one); login by email stops working."""
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
         account = accounts.get(work.db, account_id)
-        state = email_state(rt, account)
+        state = email_state(rt, work.db, account)
         if state["email"] or state["pending"]:
             account.email_enc = account.email_bidx = None
             account.email_pending_enc = account.email_pending_bidx = None
             account.updated_at = work.at
-            work.audit("email.unbound", subject=("account", account_id), details={k: v for k, v in state.items() if v})
+            work.db.execute(update(VerificationCode).where(
+                VerificationCode.requested_by == account_id, VerificationCode.purpose == codes.Purpose.BIND_EMAIL.value,
+                VerificationCode.consumed_at.is_(None)).values(consumed_at=work.at))  # the pending ask ends too
+            work.audit("email.unbound", subject=("account", account_id),
+                       details={"email": state["email"]} if state["email"] else {"pending": True})
         work.after_commit(partial(sessions.forget_sessions, rt, account_id=account_id))
 
 
-def email_state(rt: Runtime, account: Account) -> dict:
-    """The bound and the pending address, masked."""
-    cipher = rt.keys.cipher
-    bound = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
-    pending = (cipher.decrypt(account.email_pending_enc, accounts.EMAIL_PENDING_FIELD, account.id)
-               if account.email_pending_enc else None)
-    return {"email": mask_email(bound) if bound else None, "pending": mask_email(pending) if pending else None}
+def email_state(rt: Runtime, db, account: Account) -> dict:
+    """The bound address, masked, and whether a change is pending (never the candidate address)."""
+    bound = rt.keys.cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
+    return {"email": mask_email(bound) if bound else None,
+            "pending": codes.pending_email(rt, db, account.id) is not None}
 
 
 def email_of(rt: Runtime, account_id: str) -> dict:
     with rt.db.read() as db:
-        return email_state(rt, accounts.get(db, account_id))
+        return email_state(rt, db, accounts.get(db, account_id))

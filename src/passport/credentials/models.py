@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from passport.db import Base, UTCDateTime, new_id
 from passport.security.crypto import SEALED, Field
 
+EMAIL_CANDIDATE = Field("verification_codes", "target_enc", "code.email_candidate")
+
 
 class VerificationCode(Base):
     """One code sent over SMS or email. Only an HMAC of it is kept (six digits are enumerable)."""
@@ -29,6 +31,9 @@ class VerificationCode(Base):
     # The signed-in account that asked for it (a bind_email code, a code to its own phone); None for
     # the codes anyone may ask for (register, login, reset, freeze).
     requested_by: Mapped[str | None] = mapped_column(String(32), index=True)
+    # bind_email: the candidate address itself, encrypted, kept with its code and nowhere else until
+    # the code proves it (then it is bound); None for every other purpose.
+    target_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: EMAIL_CANDIDATE})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

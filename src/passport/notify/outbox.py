@@ -29,7 +29,7 @@ from passport import errors
 from passport.accounts import service as accounts
 from passport.accounts.models import EMAIL, PHONE, Account
 from passport.audit import service as audit
-from passport.clock import rfc3339
+from passport.clock import china_time, rfc3339
 from passport.identity.email import mask_email
 from passport.identity.masking import mask_text
 from passport.identity.phone import mask_phone
@@ -130,7 +130,9 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
                    channels: Iterable[str] = ("inbox", "sms"), category: str = "service") -> None:
     """Queue notice ``template`` for the account by each channel (inbox row now; SMS to its phone and
     email to its verified address through the outbox), in the caller's transaction.
-    ``category`` "service" is always sent; "marketing" only with the account's marketing consent."""
+    ``category`` "service" is always sent; "marketing" only with the account's marketing consent.
+    A security notice (``SECURITY_TEMPLATES``) goes out by SMS or email only within the account's
+    caps for that channel (``_within_cap``); the inbox always gets it, a repeated one coalesced."""
     channels = tuple(dict.fromkeys(channels))
     if not channels or set(channels) - set(CHANNELS):
         raise ValueError(f"notice channels must be among {CHANNELS}, not {channels!r}")
@@ -143,7 +145,10 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
         return
     now = rt.clock.now()
     stored = json.dumps(params, ensure_ascii=False, sort_keys=True)
-    if "inbox" in channels:
+    security = template in SECURITY_TEMPLATES
+    if security:
+        _lock_account(db, account_id)  # one capped notice at a time per account (see _within_cap)
+    if "inbox" in channels and not (template in COALESCED and _coalesce(rt, db, account_id, template, params, now)):
         db.add(InboxMessage(account_id=account_id, template=template, params=stored, category=category,
                             created_at=now))
     outbound = [c for c in channels if c != "inbox"]
@@ -151,6 +156,10 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
         return
     account = _account(db, account_id)
     for channel in outbound:
+        if security and not _within_cap(rt, db, account_id, channel, template, now):
+            # Over the cap: the inbox has it (coalesced); the phone is not told again.
+            log.info("notice.capped", account=account_id, channel=channel, template=template)
+            continue
         recipient = _recipient(rt, account, channel)
         if channel == "email" and recipient is None:
             continue  # email is a second way to reach the owner; no verified address, nothing to send
@@ -162,6 +171,63 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
         if recipient:
             db.flush()  # the row's id, which the ciphertext is bound to
             row.recipient_enc = rt.keys.cipher.encrypt(recipient, RECIPIENT[channel], row.id)
+
+
+# Security notices (COMPLIANCE C4, L2): each goes by SMS (or email) only within the per-account caps
+# PASSPORT_SECURITY_SMS_PER_HOUR / _PER_DAY for that channel, counted over all of them together.
+SECURITY_TEMPLATES = frozenset({"notice_locked", "notice_locked_repeated", "notice_new_device", "password_changed",
+                                "password_reset", "recovery_key_changed", "account_frozen", "account_unfrozen",
+                                "phone_changed"})
+# What anyone can cause without any credential (wrong passwords lock the account): at most one such
+# SMS an hour and half the day's cap, so a flood of them cannot use up the cap that a notice only
+# the holder of a credential can cause (a new device, a changed password) still needs.
+FLOODABLE = frozenset({"notice_locked", "notice_locked_repeated"})
+# Repeats become one unread inbox item ("several sign-in attempts"), not one item each.
+COALESCED = {"notice_locked": "notice_locked_repeated", "notice_locked_repeated": "notice_locked_repeated"}
+
+
+def _lock_account(db: Session, account_id: str) -> None:
+    """PostgreSQL: the account's row lock, so two simultaneous notices cannot both pass the cap
+    (SQLite serialises write transactions already)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+
+
+def _within_cap(rt: Runtime, db: Session, account_id: str, channel: str, template: str, now: datetime) -> bool:
+    """Whether one more security notice may go to the account by ``channel``: fewer than the hour's
+    and the day's caps queued, and for a floodable one, none in the last hour and fewer than half
+    the day's cap. Counted from the outbox rows themselves (a row kept ``failed`` counts too)."""
+    settings = rt.settings
+    rows = db.execute(select(OutboxNotice.template, OutboxNotice.created_at).where(
+        OutboxNotice.account_id == account_id, OutboxNotice.channel == channel,
+        OutboxNotice.template.in_(SECURITY_TEMPLATES), OutboxNotice.created_at > now - timedelta(days=1))).all()
+    hour = [row for row in rows if row.created_at > now - timedelta(hours=1)]
+    if len(hour) >= settings.security_sms_per_hour or len(rows) >= settings.security_sms_per_day:
+        return False
+    if template in FLOODABLE:
+        floods = [row for row in rows if row.template in FLOODABLE]
+        recent = [row for row in floods if row.created_at > now - timedelta(hours=1)]
+        return not recent and len(floods) < max(1, settings.security_sms_per_day // 2)
+    return True
+
+
+def _coalesce(rt: Runtime, db: Session, account_id: str, template: str, params: dict[str, Any],
+              now: datetime) -> bool:
+    """Fold a repeated notice into the account's unread one of the same kind: it becomes
+    ``COALESCED[template]`` with a ``count`` and the time of the latest, and moves to the top.
+    False when there is none unread (the caller writes a new item)."""
+    kinds = [name for name, folded in COALESCED.items() if folded == COALESCED[template]]
+    row = db.scalars(select(InboxMessage).where(
+        InboxMessage.account_id == account_id, InboxMessage.template.in_(kinds), InboxMessage.read_at.is_(None))
+        .order_by(InboxMessage.created_at.desc()).limit(1)).first()
+    if row is None:
+        return False
+    before = json.loads(row.params)
+    count = int(before.get("count", "1")) + 1
+    merged = before | params | {"count": str(count), "time": china_time(now)}
+    row.template, row.params, row.created_at = COALESCED[template], json.dumps(
+        merged, ensure_ascii=False, sort_keys=True), now
+    return True
 
 
 def _account(db: Session, account_id: str):

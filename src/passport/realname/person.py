@@ -174,18 +174,33 @@ def _release_stale_checks(work: Work, lookup: tuple[bytes, bytes], account_id: s
 
 
 def holders_of(db: Session, lookup: tuple[bytes, bytes], except_account: str) -> int:
-    """Live accounts holding or claiming this ID number (pending counts: it reserves a place); ``lookup``:
-    its blind index under the current and the previous key."""
+    """Live accounts verified with this ID number (a pending claim holds no place: the identity
+    check, not the order of submissions, decides; see ``submit_person``); ``lookup``: its blind index
+    under the current and the previous key."""
     return db.scalar(select(func.count()).select_from(accounts.Account).where(
         accounts.Account.id_number_bidx.in_(lookup), accounts.Account.id != except_account,
-        accounts.Account.status != "cancelled",
-        accounts.Account.real_name_status.in_(("pending", "verified")))) or 0
+        accounts.Account.status != "cancelled", accounts.Account.real_name_status == "verified")) or 0
 
 
 def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: str, id_number: str,
                   document: Upload | None = None) -> dict:
-    """Check, reserve the ID number, ask the provider. Returns ``{"status","reason","provider"}``:
-    verified or rejected at once (http, dev), pending for a reviewer (manual)."""
+    """Check, record the attempt, ask the provider. Returns ``{"status","reason","provider"}``:
+    verified or rejected at once (http, dev), pending for a reviewer (manual).
+
+    Why the per-ID-number account limit (409 ``id_number_limit``) is applied only after the identity
+    check, and only to an identity that passed it (issue 15): applied first, it answered a probe —
+    any name with someone else's ID number — whether that number is verified on some account,
+    before anything proved the prober is that person. Now the check runs first, for used and unused
+    numbers alike, so a probe with a wrong name meets the same path (one provider call, the same
+    timing class) and the same answer, 200 ``rejected`` / ``name_id_mismatch``, whether or not the
+    number is in use; a manual submission is ``pending`` either way. Only when the register says
+    the name and the number belong together is the limit applied (under the number's lock, against
+    accounts *verified* with it, so of two simultaneous matches exactly one wins, and a pending
+    claim cannot block the real holder): then the answer is 409 ``id_number_limit``. Whoever gets it
+    has shown the name that goes with the number — the person themselves, who must learn that their
+    number is used elsewhere to contest it (COMPLIANCE R3), or someone who already holds both,
+    which the register check cannot tell apart and this answer adds little to. A reviewer's approval
+    meets the same limit (``_settle``)."""
     name, resident = check_person(rt, name, id_number)
     try:
         provider = make_provider(rt.settings)
@@ -220,8 +235,6 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
             elif previous == "pending":
                 refused = errors.DomainError("verification_pending",
                                              "Your verification is waiting for a reviewer.", 409)
-            elif holders_of(db, lookup, account_id) >= rt.settings.realname_accounts_per_id:
-                refused = _id_number_limit()
             if refused is not None:
                 work.audit("realname.submit", result="failed", subject=("account", account_id),
                            details={"reason": refused.code, "id_number": masked["id_number"]})
@@ -272,8 +285,10 @@ def submit_person(rt: Runtime, origin: audit.Origin, account_id: str, *, name: s
     with rt.db.write() as db:
         settled = db.get(Attempt, attempt.id)
         if settled.status == "pending":  # not released meanwhile as a stale check
-            _settle(rt, db, settled, outcome, origin, actor=("system", None))
+            outcome = _settle(rt, db, settled, outcome, origin, actor=("system", None))
     sessions_forget(rt, account_id)
+    if outcome.reason == LIMIT_REASON:
+        raise _id_number_limit()
     return {"status": outcome.status, "reason": outcome.reason, "provider": provider.name}
 
 
@@ -298,10 +313,22 @@ def _provider_failed(rt: Runtime, origin: audit.Origin, attempt_id: str, previou
         work.after_commit(partial(sessions_forget, rt, attempt.account_id))
 
 
+LIMIT_REASON = "id_number_limit"
+
+
 def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin: audit.Origin,
-            actor: tuple[str, str | None]) -> None:
-    """The provider's or the reviewer's answer, in the caller's transaction."""
+            actor: tuple[str, str | None]) -> Outcome:
+    """The provider's or the reviewer's answer, in the caller's transaction; returns it as settled.
+    A match for an ID number already verified on as many accounts as allowed is settled as rejected
+    (reason ``id_number_limit``), under the number's lock (see ``submit_person``)."""
     now = rt.clock.now()
+    if outcome.status == "verified":
+        # Under the current and the previous blind-index key (the attempt keeps the one it was made under).
+        lookup = rt.keys.blind_index.lookup(
+            "id_number", rt.keys.cipher.decrypt(attempt.id_number_enc, ATTEMPT_ID_NUMBER, attempt.id))
+        _lock_id_number(db, lookup[0])
+        if holders_of(db, lookup, attempt.account_id) >= rt.settings.realname_accounts_per_id:
+            outcome = Outcome("rejected", reference=outcome.reference, reason=LIMIT_REASON)
     account = account_for_update(db, attempt.account_id)
     attempt.status, attempt.decided_at = outcome.status, now
     attempt.provider_ref, attempt.reason = outcome.reference, outcome.reason
@@ -318,11 +345,15 @@ def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin
     if outcome.status != "verified":
         params["reason"] = _reason_text(outcome.reason)
     outbox.notify_account(rt, db, account_id=account.id, template=template, params=params)
+    return outcome
 
 
 def _reason_text(reason: str | None) -> str | dict[str, str]:
     if reason == "name_id_mismatch":
         return {"zh-CN": "姓名与身份证号不一致", "en": "the name does not match the ID number"}
+    if reason == LIMIT_REASON:
+        return {"zh-CN": "该身份证号已实名认证的账号数已达上限", "en": "this ID number is already verified on as many "
+                "accounts as allowed"}
     return reason or "—"
 
 

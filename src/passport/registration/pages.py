@@ -9,6 +9,7 @@ from passport import errors, guards
 from passport.agreements import service as agreements
 from passport.registration import service
 from passport.web import html as web
+from passport.web import http
 from passport.web.html import CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
@@ -50,12 +51,13 @@ def register(request: Request, form: CheckedForm) -> Response:
         rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
         done = service.register(rt, origin, phone=values["phone"], code=form.get("code", ""),
                                 password=form.get("password", ""), nickname=values["nickname"],
-                                accepted=accepted)
+                                accepted=accepted, device=http.device_id(request))
     except errors.DomainError as exc:
         return register_page(request, web.failed_form(request, exc, values, REGISTER_FIELDS))
     response = web.render(request, "registered.html", page_path="/account", recovery_key=done.recovery_key,
                           viewer={"nickname": done.account["nickname"]})
     guards.start_browser_session(request, response, done.session)
+    http.keep_device(request, response)
     return response
 
 

@@ -17,6 +17,7 @@ from passport.db import new_id
 from passport.runtime import Runtime
 from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key
+from passport.sessions import devices
 from passport.sessions import service as sessions
 from passport.work import unit_of_work
 
@@ -29,9 +30,11 @@ class Registered:
 
 
 def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, password: str, nickname: str,
-             accepted: dict[str, str] | None) -> Registered:
+             accepted: dict[str, str] | None, device: str | None = None) -> Registered:
     """Create a person account: code proves the number, the user accepts the current agreements
-    (A1), the password passes the policy (C5). 409 ``phone_taken`` only after the code is proved."""
+    (A1), the password passes the policy (C5). 409 ``phone_taken`` only after the code is proved.
+    ``device`` (the client's device cookie) becomes the account's first known device: signing in
+    there later is no new-device notice."""
     target = accounts.sms_target(rt, phone)
     nickname = accounts.clean_nickname(nickname)
     check_password(password, phone=target.value, min_length=rt.settings.password_min_length,
@@ -66,6 +69,7 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                     work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
                     agreements.record_consents(work, account.id, versions)
                     issued = sessions.start_session(rt, db, account.id, token, "register", origin)
+                    devices.remember(work, account.id, device)
             else:
                 work.audit("account.register", result="failed", details={"reason": "invalid_code"})
     except IntegrityError:

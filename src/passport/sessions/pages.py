@@ -11,6 +11,7 @@ from passport.clock import china_time
 from passport.credentials import codes
 from passport.sessions import service
 from passport.web import html as web
+from passport.web import http
 from passport.web.html import ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
@@ -61,16 +62,18 @@ def login(request: Request, form: CheckedForm) -> Response:
         form.check()
         if method == "sms":
             issued, _account = service.login_code(rt, origin, phone=values["phone"],
-                                                  code=form.get("code", ""))
+                                                  code=form.get("code", ""), device=http.device_id(request))
         else:
             issued, _account = service.login_password(rt, origin, login=values["login"],
-                                                      password=form.get("password", ""))
+                                                      password=form.get("password", ""),
+                                                      device=http.device_id(request))
     except errors.DomainError as exc:
         if exc.code == "mfa_required":
             return mfa_page(request, FormState(), exc.extra["mfa_token"])
         return login_page(request, refused_form(request, exc, values, LOGIN_FIELDS[method]), method)
     response = web.redirect(request, "/account")
     guards.start_browser_session(request, response, issued)
+    http.keep_device(request, response)
     return response
 
 
@@ -83,7 +86,8 @@ def login_mfa(request: Request, form: CheckedForm) -> Response:
     try:
         issued, _account = service.login_mfa(
             web.runtime(request), web.web_origin(request), mfa_token=token,
-            code=None if by_key else form.get("totp", ""), recovery_key=form.get("recovery_key") if by_key else None)
+            code=None if by_key else form.get("totp", ""), recovery_key=form.get("recovery_key") if by_key else None,
+            device=http.device_id(request))
     except errors.DomainError as exc:
         if exc.status == 401:
             # A spent, expired or forged token, or an account locked meanwhile: back to the start.
@@ -98,6 +102,7 @@ def login_mfa(request: Request, form: CheckedForm) -> Response:
         return mfa_page(request, state, token)
     response = web.redirect(request, "/account")
     guards.start_browser_session(request, response, issued)
+    http.keep_device(request, response)
     return response
 
 

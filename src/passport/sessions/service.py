@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from passport import errors
 from passport.accounts import service as accounts
 from passport.audit import service as audit
-from passport.clock import as_utc, rfc3339
+from passport.clock import as_utc, china_time, rfc3339
 from passport.credentials import codes, totp
 from passport.db import HotStatement, new_id
 from passport.ipregion import resolver as ip_regions
@@ -23,6 +23,7 @@ from passport.notify import outbox
 from passport.runtime import Runtime
 from passport.security.tokens import b64, keyed_digest, new_token, same, token_digest
 from passport.senders.sms import SmsMessage
+from passport.sessions import devices
 from passport.sessions.models import LoginSession
 
 # Touching last_seen_at on every request would turn every read into a write.
@@ -199,9 +200,11 @@ def _lift_lapsed(rt: Runtime, db: Session, origin: audit.Origin, account, now: d
     return db.execute(_BY_ID, {"aid": account.id}).first()
 
 
-def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str) -> tuple[Issued, dict]:
+def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: str,
+                   device: str | None = None) -> tuple[Issued, dict]:
     """Unknown account, wrong password and locked account give one answer, at the cost of one hash.
-    With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session."""
+    With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session.
+    ``device`` is the client's device cookie (``devices.note_login``: a new one is told to the owner)."""
     target = _identify(rt, login)
     rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
     account = _find_for_login(rt, target)
@@ -210,12 +213,13 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     token = new_session_token()
     if _may_start_recorded(rt, account, ok, now) and (
             issued := start_session_recorded(rt, account.id, token, "password", origin, now)) is not None:
+        devices.note_login(rt, origin, account.id, device, "password")
         return issued, accounts.view(rt, account)
-    return _conclude_password(rt, origin, target, account, ok, now, token)
+    return _conclude_password(rt, origin, target, account, ok, now, token, device)
 
 
-async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
-                               password: str) -> tuple[Issued, dict]:
+async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str, password: str,
+                               device: str | None = None) -> tuple[Issued, dict]:
     """``login_password`` on PostgreSQL for an event loop: the account read, the hash and the
     one-statement start of a session are awaited, no request thread is held (see
     ``Database.hot_async``); anything but a plain success finishes on a thread as before."""
@@ -227,9 +231,10 @@ async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
     token = new_session_token()
     if _may_start_recorded(rt, account, ok, now) and (
             issued := await _start_session_recorded_async(rt, account.id, token, "password", origin, now)):
+        await devices.note_login_async(rt, origin, account.id, device, "password")
         return issued, accounts.view(rt, account)
     return await anyio.to_thread.run_sync(
-        functools.partial(_conclude_password, rt, origin, target, account, ok, now, token))
+        functools.partial(_conclude_password, rt, origin, target, account, ok, now, token, device))
 
 
 def _may_start_recorded(rt: Runtime, account, ok: bool, now: datetime) -> bool:
@@ -245,7 +250,7 @@ def _locked(account, now: datetime) -> bool:
 
 
 def _conclude_password(rt: Runtime, origin: audit.Origin, target: accounts.Target, account, ok: bool,
-                       now: datetime, token: str) -> tuple[Issued, dict]:
+                       now: datetime, token: str, device: str | None = None) -> tuple[Issued, dict]:
     locked = _locked(account, now)
     if account is None or locked or not ok:
         with rt.db.write() as db:
@@ -274,6 +279,7 @@ def _conclude_password(rt: Runtime, origin: audit.Origin, target: accounts.Targe
         raise challenge
     if issued is None:
         raise errors.invalid_credentials()
+    devices.note_login(rt, origin, account.id, device, "password")
     return issued, accounts.view(rt, account)
 
 
@@ -315,7 +321,8 @@ def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account,
 def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
     """Tell the owner at once (COMPLIANCE C4: report unauthorised use), naming what to do: inbox and
     SMS through the outbox, in the lock's unit of work (a rolled-back lock is no news)."""
-    outbox.notify_account(rt, db, account_id=account.id, template="notice_locked", params={"minutes": minutes})
+    outbox.notify_account(rt, db, account_id=account.id, template="notice_locked",
+                          params={"minutes": minutes, "time": china_time(rt.clock.now())})
     return None
 
 
@@ -324,7 +331,8 @@ def _send_notice(rt: Runtime, notice: SmsMessage | None) -> None:
         rt.dispatch_sms(notice)
 
 
-def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> tuple[Issued, dict]:
+def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str,
+               device: str | None = None) -> tuple[Issued, dict]:
     """Login by SMS code. A proved code also lifts a password lock: the owner holds the phone.
     With TOTP on, the code is the first factor only: 401 ``mfa_required``, and a lock stays."""
     target = accounts.sms_target(rt, phone)
@@ -368,6 +376,7 @@ def login_code(rt: Runtime, origin: audit.Origin, *, phone: str, code: str) -> t
         raise challenge
     if issued is None:
         raise errors.invalid_credentials()
+    devices.note_login(rt, origin, account.id, device, "sms_code")
     return issued, accounts.view(rt, account)
 
 
@@ -434,7 +443,7 @@ def _challenge(rt: Runtime, db: Session, origin: audit.Origin, account, now: dat
 
 
 def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | None = None,
-              recovery_key: str | None = None) -> tuple[Issued, dict]:
+              recovery_key: str | None = None, device: str | None = None) -> tuple[Issued, dict]:
     """The second login step: the mfa_token from the first, and a code from the authenticator app
     or, as the factor of last resort, the recovery key. Wrong ones count toward the same lockout as
     wrong passwords; a bad, used or expired token answers like a wrong password."""
@@ -495,6 +504,7 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
     _send_notice(rt, notice)
     _refuse_status(account)
     if issued is not None:
+        devices.note_login(rt, origin, account.id, device, claim.method)
         return issued, accounts.view(rt, account)
     if locked or account.status == "cancelled":
         raise errors.invalid_credentials()
@@ -678,5 +688,6 @@ def erase_sessions(rt: Runtime, db: Session, account_id: str) -> int:
     """Delete every session of the account, live or ended (cancellation finalisation)."""
     table = LoginSession.__table__
     erased = db.execute(table.delete().where(table.c.account_id == account_id)).rowcount
+    devices.erase_devices(db, account_id)
     forget_sessions(rt, account_id=account_id)
     return erased

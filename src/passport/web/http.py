@@ -19,12 +19,33 @@ from passport.web.i18n import gettext, pick_language
 SESSION_COOKIE = "passport_session"
 ADMIN_COOKIE = "passport_admin"
 CSRF_COOKIE = "passport_csrf"
+DEVICE_COOKIE = "passport_device"
+DEVICE_COOKIE_DAYS = 400  # the longest lifetime browsers keep a cookie for (RFC 6265bis)
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+def device_id(request: Request) -> str:
+    """This browser's (or API client's) long-lived random device cookie, or a new one that
+    ``keep_device`` sets on the answer. Only a keyed hash of it is ever stored (sessions.devices)."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if raw and 22 <= len(raw) <= 64 and all(c.isalnum() or c in "-_" for c in raw):
+        return raw
+    made = getattr(request.state, "new_device", None) or secrets.token_urlsafe(24)
+    request.state.new_device = made
+    return made
+
+
+def keep_device(request: Request, response: Response) -> None:
+    """Set the device cookie made for this request, if one was (HttpOnly; Secure outside dev)."""
+    made = getattr(request.state, "new_device", None)
+    if made:
+        response.set_cookie(DEVICE_COOKIE, made, max_age=DEVICE_COOKIE_DAYS * 24 * 3600, path="/", samesite="lax",
+                            secure=not runtime(request).settings.is_dev, httponly=True)
 
 
 # Dependencies that do no I/O are ``async def``: a plain ``def`` dependency costs a thread-pool hop.

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
-from passport_testing import bearer, email_outbox_messages, last_email_code, login, register_account
+from passport.credentials.models import VerificationCode
+from passport_testing import bearer, email_outbox_messages, last_code, last_email_code, login, register_account
 
 ME_EMAIL = "/api/v1/me/email"
 
@@ -76,7 +77,8 @@ def test_bind_verify_and_log_in_by_email(client, rt):
 
     trail = actions_since(rt, start, account_id)
     assert [a for a, _, _ in trail][:2] == ["email.bind_requested", "email.bound"]
-    assert trail[0][2]["email"] == trail[1][2]["email"] == "a***@example.com"
+    # The request names no address (issue 15: unproved); the bind, once proved, names it masked.
+    assert "email" not in trail[0][2] and trail[1][2]["email"] == "a***@example.com"
     assert address.split("@")[0] not in json.dumps(trail)
     with rt.db.read() as db:
         row = db.get(Account, account_id)
@@ -252,3 +254,51 @@ def test_one_code_used_twice_at_once_binds_once(live_server, rt):
         for thread in threads:
             thread.join(30)
     assert sorted(answers) == [204, 422, 422, 422]
+
+
+def _everything_the_owner_sees(client, rt, owner) -> str:
+    """/me, the email page, the activity and the personal-data export, as one text."""
+    token, headers = owner["session"]["token"], bearer(owner["session"]["token"])
+    rt.clock.advance(seconds=61)
+    sent = client.post("/api/v1/me/verification-codes", json={"purpose": "export"}, headers=headers)
+    assert sent.status_code == 202, sent.text
+    archive = client.post("/api/v1/me/export", json={"code": last_code(rt, owner["phone"], "export")},
+                          headers=headers)
+    assert archive.status_code == 200, archive.text
+    client.cookies.set("passport_session", token)
+    page = client.get("/account/email")
+    client.cookies.delete("passport_session")
+    assert page.status_code == 200
+    return "\n".join((json.dumps(me(client, token)), page.text,
+                      client.get("/api/v1/me/activity?per_page=100", headers=headers).text, archive.text))
+
+
+def test_an_unproved_address_is_kept_nowhere_but_on_its_code(client, rt):
+    """Issue 15: POST /me/email keeps the candidate only on its code record (encrypted); the account,
+    /me, the activity and the export tell the owner only that a change is pending, and the answer and
+    what the owner sees are alike for a free address and one another account holds."""
+    holder = register_account(client, rt)
+    taken = new_address("taken")
+    bind(client, rt, holder["session"]["token"], taken)
+    seen = {}
+    for address in (new_address("free"), taken):
+        owner = register_account(client, rt)
+        rt.clock.advance(seconds=61)
+        asked = ask(client, owner["session"]["token"], address)
+        assert asked.status_code == 202
+        with rt.db.read() as db:
+            row = db.get(Account, owner["account"]["id"])
+            assert row.email_pending_enc is None and row.email_pending_bidx is None
+            code_row = db.scalars(select(VerificationCode).where(
+                VerificationCode.requested_by == owner["account"]["id"],
+                VerificationCode.purpose == "bind_email")).one()
+            assert code_row.target_enc is not None and address.encode() not in code_row.target_enc
+        text = _everything_the_owner_sees(client, rt, owner)
+        local = address.split("@")[0].casefold()
+        assert local not in text.casefold() and f"{local[0]}***@" not in text
+        assert "email-pending" in text
+        seen[address] = (asked.json(), [(a, r) for a, r, _ in actions_since(rt, 0, owner["account"]["id"])
+                                        if a.startswith("email.")])
+    (free_answer, free_events), (taken_answer, taken_events) = seen.values()
+    assert free_answer == taken_answer and free_events == taken_events == [("email.bind_requested", "ok")]
+

@@ -30,17 +30,18 @@ def test_the_trail_is_newest_first_with_results_ips_and_regions(app, rt, tmp_pat
 
     page = activity(client, token)
     actions = [item["action"] for item in page["items"]]
-    assert actions == ["account.profile_updated", "login.succeeded", "login.failed", "consent.given",
-                       "consent.given", "account.registered"]
+    # Firefox is another kind of browser than the registration's client: a new device (issue 15).
+    assert actions == ["account.profile_updated", "login.new_device", "login.succeeded", "login.failed",
+                       "consent.given", "consent.given", "account.registered"]
     assert page["next_before"] is None
     seqs = [item["seq"] for item in page["items"]]
     assert seqs == sorted(seqs, reverse=True)
     # A failed login is not the account's own act (anyone can try its password): shown by kind and
     # reason only, like everything others did to it (issue 15: one user view for activity and export).
-    failed = page["items"][2]
+    failed = page["items"][3]
     assert failed["result"] == "failed" and failed["reason"] == "wrong_password" and failed["actor"] == "other"
     assert failed["ip"] is None and failed["ip_region"] is None and failed["details"] == {}
-    assert page["items"][1]["user_agent"] == "Firefox/130"
+    assert page["items"][2]["user_agent"] == page["items"][1]["user_agent"] == "Firefox/130"
     assert {(item["ip"], item["ip_region"]) for item in page["items"] if item["actor"] == "self"} == {
         ("36.96.7.8", "浙江")}
     assert set(page["items"][0]) == {"seq", "at", "action", "result", "actor", "ip", "ip_region", "user_agent",

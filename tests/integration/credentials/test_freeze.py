@@ -249,3 +249,22 @@ def test_a_password_reset_does_not_unfreeze(client, rt):
     assert account_row(rt, done["account"]["id"]).status == "frozen"
     assert_frozen_login(client, rt, done["phone"])
     assert [e["reason"] for e in events(rt, done["account"]["id"], "password.reset")] == ["frozen", "frozen"]
+
+
+def test_exhausted_login_codes_never_keep_the_owner_from_freezing(client, rt):
+    """Issue 15: the freeze code has its own allowance per number, apart from login and registration
+    codes (which anyone can burn for a number on purpose); it is capped all the same."""
+    done = register_account(client, rt)
+    phone = done["phone"]
+    for _ in range(rt.settings.code_per_hour - 1):  # the registration code was the first
+        send_code(client, rt, phone, "login")
+    rt.clock.advance(seconds=61)
+    refused = client.post(CODES, json={"to": phone, "purpose": "login"})
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert freeze(client, phone, send_code(client, rt, phone, "freeze")).status_code == 204
+    # The freeze allowance is a cap of its own: it runs out too, and does not touch the login one.
+    for _ in range(rt.settings.code_freeze_per_hour - 1):
+        send_code(client, rt, phone, "freeze")
+    rt.clock.advance(seconds=61)
+    assert client.post(CODES, json={"to": phone, "purpose": "freeze"}).status_code == 429
+    assert client.post(CODES, json={"to": new_phone(), "purpose": "freeze"}).status_code == 202

@@ -101,7 +101,9 @@ def test_staff_action_reaches_the_inbox(client, rt):
 
 
 def login_browser(client, done: dict, password: str = STRONG_PASSWORD) -> None:
+    device = client.cookies.get("passport_device")
     client.cookies.clear()
+    client.cookies.set("passport_device", device)  # the same browser, signed out: no new-device notice
     page = client.get("/login")
     csrf = csrf_of(page.text)
     answer = client.post("/login", data={"csrf_token": csrf, "login": done["phone"], "password": password},
