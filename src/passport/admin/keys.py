@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Column, Table, and_, select, update
+from sqlalchemy import Column, Table, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from passport.audit import service as audit
@@ -112,10 +112,12 @@ class Report:
         }
 
 
-def _batches(db: Session, plan: Plan, after: Any, size: int) -> list[Any]:
+def _batches(db: Session, plan: Plan, after: Any, size: int, upto: Any = None) -> list[Any]:
     query = select(*plan.read).order_by(plan.key).limit(size)
     if after is not None:
         query = query.where(plan.key > after)
+    if upto is not None:
+        query = query.where(plan.key <= upto)
     return list(db.execute(query))
 
 
@@ -274,9 +276,14 @@ def rotate(rt: Runtime, origin: audit.Origin, *, batch_size: int = BATCH_SIZE,
     try:
         for plan in plans():
             after = None
-            while True:
+            # The walk ends at the last row there was when it began: rows inserted since are written
+            # under the current keys (a table with increasing ids would otherwise keep the walk going
+            # as long as requests add rows); ``status`` below counts anything a straggler wrote.
+            with rt.db.read() as db:
+                upto = db.scalar(select(func.max(plan.key)))
+            while upto is not None:
                 with rt.db.write() as db:
-                    rows = _batches(db, plan, after, batch_size)
+                    rows = _batches(db, plan, after, batch_size, upto)
                     for row in rows:
                         _rotate_row(rt, db, plan, row, report)
                 if not rows:
