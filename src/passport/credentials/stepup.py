@@ -57,8 +57,9 @@ def is_stepped_up(rt: Runtime, principal: sessions.Principal) -> bool:
 
 
 def methods(account) -> list[str]:
-    """What the account may step up with."""
-    return ["password", "totp"] if totp.is_enabled(account) else ["password"]
+    """What the account may step up with (``account``: a row with ``totp_enabled_at``, such as the one a
+    session is read with; the secret is set whenever it is)."""
+    return ["password", "totp"] if account.totp_enabled_at is not None else ["password"]
 
 
 def step_up(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *, password: str | None = None,
