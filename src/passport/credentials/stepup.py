@@ -94,8 +94,8 @@ def step_up(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *,
         elif not proved or sessions.is_locked(account, now):
             sessions.count_failed_proof(rt, work.db, origin, account, now, action=ACTION_FAILED,
                                         reason=f"wrong_{by}")
-        elif sessions.passed_proof(work.db, account_id, now) and (by == "password" or _use_step(work.db, account,
-                                                                                              check.step)):
+        elif (by == "password" or _use_step(work.db, account, check.step)) and sessions.passed_proof(
+                work.db, account_id, now):
             issued = sessions.rotate(rt, work.db, principal, origin)
             if issued is None:  # this session ended meanwhile: roll the proof back, answer 401
                 raise errors.not_authenticated()
@@ -104,10 +104,11 @@ def step_up(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, *,
             # Locked (or the code used) by another request since the account was read.
             work.audit(ACTION_FAILED, result="denied", subject=("account", account_id),
                        details={"by": by, "reason": "changed"})
-    if issued is None:
-        raise wrong_password() if by == "password" else totp.totp_replayed() if check.ok or check.replayed \
-            else totp.invalid_totp()
-    return issued
+    if issued is not None:
+        return issued
+    if by == "password":
+        raise wrong_password()
+    raise totp.totp_replayed() if check.ok or check.replayed else totp.invalid_totp()
 
 
 def _use_step(db, account, step: int) -> bool:
