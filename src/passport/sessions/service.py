@@ -701,7 +701,8 @@ def sessions_of(db: Session, account_id: str) -> list[dict]:
                       .order_by(LoginSession.created_at.desc())).all()
     return [{"id": r.id, "method": r.method, "ip": r.ip, "user_agent": r.user_agent,
              "created_at": rfc3339(r.created_at), "last_seen_at": rfc3339(r.last_seen_at),
-             "expires_at": rfc3339(r.expires_at), "revoked_at": rfc3339(r.revoked_at)} for r in rows]
+             "expires_at": rfc3339(r.expires_at), "revoked_at": rfc3339(r.revoked_at),
+             "stepped_up_at": rfc3339(r.stepped_up_at)} for r in rows]
 
 
 def erase_sessions(rt: Runtime, db: Session, account_id: str) -> int:
