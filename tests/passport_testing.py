@@ -51,6 +51,14 @@ def login(client, login_: str, password: str = STRONG_PASSWORD, *, status: int |
     return answer
 
 
+def step_up(client, token: str, password: str = STRONG_PASSWORD, **headers: str) -> str:
+    """POST /api/v1/me/step-up with the password (a sensitive change needs it within
+    PASSPORT_STEP_UP_MINUTES); asserts it worked and returns the new token: the old one no longer works."""
+    answer = client.post("/api/v1/me/step-up", json={"password": password}, headers=bearer(token, **headers))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
 def login_with_code(client, phone: str, code: str):
     """POST /api/v1/sessions with a phone number and an SMS login code; returns the answer."""
     return client.post("/api/v1/sessions", json={"phone": phone, "code": code})

@@ -21,6 +21,7 @@ from passport.accounts import service as accounts
 from passport.admin import service as admin
 from passport.agreements import gate
 from passport.agreements import service as agreements
+from passport.credentials import stepup
 from passport.identity.phone import mask_phone
 from passport.notify import announcements, inbox
 from passport.sessions import service as sessions
@@ -53,6 +54,18 @@ async def require_principal(request: Request) -> sessions.Principal:
 
 
 Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
+
+
+async def require_step_up(request: Request, principal: Authenticated) -> sessions.Principal:
+    """A session that proved the password (or an authenticator code) within ``PASSPORT_STEP_UP_MINUTES``;
+    403 ``step_up_required`` otherwise (``POST /me/step-up``, then try again). Routes whose request
+    carries the current password need no step-up: that check is one."""
+    if not stepup.is_stepped_up(http.runtime(request), principal):
+        raise stepup.step_up_required(stepup.methods(principal.account))
+    return principal
+
+
+SteppedUp = Annotated[sessions.Principal, Depends(require_step_up)]
 
 
 def staff_permission(permission: str):
@@ -128,6 +141,36 @@ def page_user(request: Request) -> sessions.Principal:
 
 
 PageUser = Annotated[sessions.Principal, Depends(page_user)]
+
+STEP_UP_PAGE = "/account/step-up"
+
+
+def local_path(value: str | None, default: str = "/account") -> str:
+    """``value`` if it is a path on this site ("//host" or "/\\host" would leave it), else ``default``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+@cache
+def stepped_up_page(back: str | None):
+    """Dependency of a page that makes a sensitive change: the signed-in account, stepped up, or off to
+    the "confirm your password" page, which returns to the page asked for (a GET) or to ``back`` (the
+    page of the form that was posted: a POST cannot be replayed)."""
+
+    def dependency(request: Request, principal: PageUser) -> sessions.Principal:
+        if stepup.is_stepped_up(http.runtime(request), principal):
+            return principal
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = local_path(here if request.method == "GET" or back is None else back)
+        raise web.Redirected(web.redirect(request, f"{STEP_UP_PAGE}?next={quote(target, safe='/')}"))
+
+    return dependency
+
+
+def SteppedUpPage(back: str | None = None) -> Any:  # noqa: N802 - used as a type: ``me: guards.SteppedUpPage("/x")``
+    """``me: guards.SteppedUpPage("/account/totp")``: the signed-in account, stepped up (see ``stepped_up_page``)."""
+    return Annotated[sessions.Principal, Depends(stepped_up_page(back))]
 
 
 def start_browser_session(request: Request, response: Response, issued: sessions.Issued) -> None:

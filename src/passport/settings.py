@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     security_sms_per_hour: int = 3
     security_sms_per_day: int = 10
     session_idle_days: int = 7
+    # Step-up (issue 15): a sensitive change (two-step verification, email, export…) needs the password
+    # or an authenticator code proved by this session within the last this many minutes.
+    step_up_minutes: int = Field(10, ge=1, le=24 * 60)
     session_absolute_days: int = 30
     # Each process may reuse a looked-up session for this long: a revocation made on another node
     # takes at most this long to reach this one (this node drops what it revokes at once).

@@ -14,7 +14,7 @@ from passport.accounts.schemas import (
 )
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
-from passport.guards import Authenticated
+from passport.guards import Authenticated, SteppedUp
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["accounts"])
@@ -38,9 +38,11 @@ def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrig
 
 
 @router.post("/me/email", status_code=202, response_model=EmailCodeSent)
-def request_email(body: EmailIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+def request_email(body: EmailIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a bind_email code to the address, kept as pending until ``/me/email/verify``. The answer
-    does not tell whether another account holds the address (409 ``email_taken`` comes at verify)."""
+    does not tell whether another account holds the address (409 ``email_taken`` comes at verify).
+    403 ``step_up_required`` unless the session stepped up (``POST /me/step-up``): binding or changing
+    the address starts here, so the verification that follows needs none."""
     return email_binding.request_email(rt, origin, principal.account_id, email=body.email)
 
 

@@ -93,12 +93,12 @@ def email_page(request: Request, principal: sessions.Principal, state: FormState
 
 
 @router.get("/account/email")
-def email_form(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
+def email_form(request: Request, principal: guards.SteppedUpPage(), done: str | None = None) -> Response:
     return email_page(request, principal, FormState(notice=_notice(request, done)))
 
 
 @router.post("/account/email")
-def request_email(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def request_email(request: Request, principal: guards.SteppedUpPage("/account/email"), form: CheckedForm) -> Response:
     values = {"email": form.get("email", "")}
     rt = web.runtime(request)
     try:

@@ -9,12 +9,13 @@ import re
 
 from passport import errors
 
-# What a user who has not accepted yet may still do: read, accept, log out, take their data, apply
-# for cancellation (with the code it needs) and withdraw optional consent (A3, A4).
+# What a user who has not accepted yet may still do: read, accept, log out, take their data (after the
+# step-up it needs), apply for cancellation (with the code it needs) and withdraw optional consent (A3, A4).
 _API_OPEN = ("/api/v1/me/consents", "/api/v1/me/purposes", "/api/v1/me/cancellation", "/api/v1/me/export",
-             "/api/v1/me/verification-codes", "/api/v1/agreements")
+             "/api/v1/me/verification-codes", "/api/v1/me/step-up", "/api/v1/agreements")
 _PAGE_OPEN = ("/consent", "/agreements", "/account/consents", "/account/cancellation", "/account/export",
-              "/notices/unsubscribe", "/announcements", "/login", "/logout", "/static", "/admin", "/dev")
+              "/account/step-up", "/notices/unsubscribe", "/announcements", "/login", "/logout", "/static", "/admin",
+              "/dev")
 INTERSTITIAL = "/consent"
 # Ending a session (a stolen one, say) never waits for acceptance: the pages of DELETE /sessions/….
 _PAGE_REVOKE = re.compile(r"/account/(?:sessions|devices)/[^/]+/revoke|/account/devices/revoke-others")

@@ -14,7 +14,7 @@ from passport.cancellation.schemas import (
     CancellationOut,
     ExportIn,
 )
-from passport.guards import Authenticated
+from passport.guards import Authenticated, SteppedUp
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(tags=["cancellation and personal data"])
@@ -52,18 +52,20 @@ def _archive_response(archive: dict) -> Response:
 
 @router.post("/me/export", response_class=Response,
              responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
-def export(body: ExportIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
+def export(body: ExportIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
     """Everything held about the account as one JSON archive with a README, after an SMS code (purpose
-    ``export``) sent to the account's own phone. 400 ``invalid_code``."""
+    ``export``) sent to the account's own phone. 400 ``invalid_code``; 403 ``step_up_required`` unless
+    the session stepped up (``POST /me/step-up``)."""
     return _archive_response(service.export_archive(rt, origin, principal.account_id, code=body.code))
 
 
 @router.get("/me/export", response_class=Response,
             responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
-def export_get(principal: Authenticated, rt: Rt, origin: ApiOrigin,
+def export_get(principal: SteppedUp, rt: Rt, origin: ApiOrigin,
                code: Annotated[str | None, Header(alias="X-Verification-Code", max_length=16)] = None) -> Response:
     """As ``POST /me/export``, with the code in the ``X-Verification-Code`` header (never in the URL,
-    which proxies log). 403 ``reauthentication_required`` without it."""
+    which proxies log). 403 ``reauthentication_required`` without it, ``step_up_required`` unless the
+    session stepped up."""
     if not code:
         raise errors.DomainError("reauthentication_required",
                                  "Confirm with an SMS code (purpose export) to download your data.", 403)

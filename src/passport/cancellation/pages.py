@@ -92,17 +92,17 @@ def export_page(request: Request, principal: sessions.Principal, state: FormStat
 
 
 @router.get("/account/export")
-def export_form(request: Request, principal: guards.PageUser) -> Response:
+def export_form(request: Request, principal: guards.SteppedUpPage()) -> Response:
     return export_page(request, principal, FormState())
 
 
 @router.post("/account/export/code")
-def export_code(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def export_code(request: Request, principal: guards.SteppedUpPage("/account/export"), form: CheckedForm) -> Response:
     return _send_own_code(request, form, principal, Purpose.EXPORT, export_page, EXPORT_FIELDS)
 
 
 @router.post("/account/export")
-def export(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def export(request: Request, principal: guards.SteppedUpPage("/account/export"), form: CheckedForm) -> Response:
     try:
         form.check()
         archive = service.export_archive(web.runtime(request), web.web_origin(request), principal.account_id,

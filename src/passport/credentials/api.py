@@ -29,7 +29,7 @@ from passport.credentials.schemas import (
     TotpStatus,
     UnfreezeIn,
 )
-from passport.guards import Authenticated
+from passport.guards import Authenticated, SteppedUp
 from passport.sessions import service as sessions
 from passport.sessions.schemas import LoginOut, SessionIssued
 from passport.web import html as web
@@ -164,21 +164,24 @@ def totp_status(principal: Authenticated, rt: Rt) -> dict:
 
 
 @router.post("/me/totp", tags=["two-factor"], response_model=TotpEnrolled)
-def enroll_totp(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    """A new secret, not yet in force: confirm it with a first code. 409 ``totp_already_enabled``."""
+def enroll_totp(principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> dict:
+    """A new secret, not yet in force: confirm it with a first code. 409 ``totp_already_enabled``;
+    403 ``step_up_required`` unless the session stepped up (``POST /me/step-up``)."""
     return totp.enroll(rt, origin, principal.account_id)
 
 
 @router.post("/me/totp/confirm", tags=["two-factor"], status_code=204)
-def confirm_totp(body: TotpCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    """Turn two-step verification on. 400 ``invalid_totp`` for a wrong or already used code."""
+def confirm_totp(body: TotpCodeIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
+    """Turn two-step verification on. 400 ``invalid_totp`` for a wrong or already used code;
+    403 ``step_up_required`` unless the session stepped up."""
     totp.confirm(rt, origin, principal.account_id, body.code)
     return Response(status_code=204)
 
 
 @router.delete("/me/totp", tags=["two-factor"], status_code=204)
-def disable_totp(body: TotpDisableIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
-    """Turn it off with a current code, or with the recovery key (400 ``invalid_recovery_key``)."""
+def disable_totp(body: TotpDisableIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
+    """Turn it off with a current code, or with the recovery key (400 ``invalid_recovery_key``);
+    403 ``step_up_required`` unless the session stepped up."""
     totp.disable(rt, origin, principal.account_id, code=body.code, recovery_key=body.recovery_key)
     return Response(status_code=204)
 

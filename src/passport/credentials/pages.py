@@ -345,14 +345,14 @@ def totp_page(request: Request, account_id: str, state: FormState, active: str |
 
 
 @router.get(PAGE)
-def totp_settings(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
+def totp_settings(request: Request, principal: guards.SteppedUpPage(), done: str | None = None) -> Response:
     notice = DONE_NOTICES.get(done or "")
     return totp_page(request, principal.account_id,
                      FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post(f"{PAGE}/enroll")
-def enroll(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def enroll(request: Request, principal: guards.SteppedUpPage(PAGE), form: CheckedForm) -> Response:
     try:
         form.check()
         totp.enroll(web.runtime(request), web.web_origin(request), principal.account_id)
@@ -362,7 +362,7 @@ def enroll(request: Request, principal: guards.PageUser, form: CheckedForm) -> R
 
 
 @router.post(f"{PAGE}/confirm")
-def confirm(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def confirm(request: Request, principal: guards.SteppedUpPage(PAGE), form: CheckedForm) -> Response:
     try:
         form.check()
         totp.confirm(web.runtime(request), web.web_origin(request), principal.account_id, form.get("code", ""))
@@ -372,7 +372,7 @@ def confirm(request: Request, principal: guards.PageUser, form: CheckedForm) -> 
 
 
 @router.post(f"{PAGE}/disable")
-def disable(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+def disable(request: Request, principal: guards.SteppedUpPage(PAGE), form: CheckedForm) -> Response:
     by_key = "recovery_key" in form
     active = "recovery" if by_key else "disable"
     try:

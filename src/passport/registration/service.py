@@ -68,7 +68,8 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                     db.flush()
                     work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
                     agreements.record_consents(work, account.id, versions)
-                    issued = sessions.start_session(rt, db, account.id, token, "register", origin)
+                    # The password was chosen in this very request: the session starts stepped up.
+                    issued = sessions.start_session(rt, db, account.id, token, "register", origin, stepped_up=True)
                     devices.remember(work, account.id, device)
             else:
                 work.audit("account.register", result="failed", details={"reason": "invalid_code"})

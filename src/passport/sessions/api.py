@@ -4,9 +4,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from passport.clock import rfc3339
+from passport.credentials import stepup
 from passport.guards import Authenticated
 from passport.sessions import service
-from passport.sessions.schemas import LoginIn, LoginOut, SessionOut
+from passport.sessions.schemas import LoginIn, LoginOut, SessionOut, StepUpIn, StepUpOut
+from passport.web import html as web
+from passport.web import http
 from passport.web.http import ApiOrigin, Rt, device_id, keep_device
 
 router = APIRouter(tags=["sessions"])
@@ -30,6 +34,27 @@ async def login(body: LoginIn, request: Request, rt: Rt, origin: ApiOrigin) -> J
     # LoginOut still documents it.
     response = JSONResponse(issued.public() | {"account": account}, status_code=201)
     keep_device(request, response)
+    return response
+
+
+@router.post("/me/step-up", response_model=StepUpOut)
+def step_up(body: StepUpIn, principal: Authenticated, request: Request, rt: Rt, origin: ApiOrigin) -> JSONResponse:
+    """Step up this session before a sensitive change: the password, or a ``code`` from the
+    authenticator app when two-step verification is on. For ``PASSPORT_STEP_UP_MINUTES`` (default 10)
+    the changes that answer 403 ``step_up_required`` without it go through: turning two-step
+    verification on or off, binding or changing the email address, starting a personal-data export.
+    (Calls that carry the current password themselves — phone change, new recovery key, cancellation —
+    need none.) The session token is replaced, as by ``PUT /me/password``: the answer is the new
+    ``token`` and ``expires_at``, the old token answers 401; a call made with the session cookie gets
+    the new cookie. Wrong passwords and codes count toward the login lock (5 failures, 15 minutes;
+    while locked every try answers as a wrong one) and toward the hourly current-password budget
+    (429 ``rate_limited``). 400 ``invalid_password`` | ``invalid_totp``; 409 ``totp_not_enabled``
+    (a code without two-step verification)."""
+    until = rt.clock.now() + stepup.window(rt)  # read before: never later than the session's own
+    issued = stepup.step_up(rt, origin, principal, password=body.password, code=body.code)
+    response = JSONResponse(issued.public() | {"stepped_up_until": rfc3339(until)})
+    if http.bearer_token(request) is None:  # signed in by the cookie: the browser keeps its session
+        web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
     return response
 
 

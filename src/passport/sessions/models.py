@@ -23,6 +23,9 @@ class LoginSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When this session last proved the password or an authenticator code (login, step-up, password
+    # change): sensitive changes need it within PASSPORT_STEP_UP_MINUTES (guards.SteppedUp).
+    stepped_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class KnownDevice(Base):

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from passport import errors, guards
 from passport.accounts import service as accounts
 from passport.clock import china_time
-from passport.credentials import codes
+from passport.credentials import codes, stepup
 from passport.sessions import service
 from passport.web import html as web
 from passport.web import http
@@ -133,6 +133,43 @@ def send_code(request: Request, form: CheckedForm) -> Response:
     except errors.DomainError as exc:
         return page(request, web.failed_form(request, exc, values, ("phone", "code")))
     return page(request, web.code_sent_form(request, sent, values))
+
+
+# --- step-up: "confirm it is you" before a sensitive change ----------------------------------------
+
+def step_up_page(request: Request, principal: service.Principal, state: FormState, next_url: str,
+                 by: str = "password") -> Response:
+    """``by`` names the form (password, totp) that ``state`` belongs to."""
+    rt = web.runtime(request)
+    return web.render(request, "step_up.html", state.status, page_path=guards.STEP_UP_PAGE, form=state,
+                      blank=FormState(), by=by, next_url=next_url, methods=stepup.methods(principal.account),
+                      minutes=rt.settings.step_up_minutes)
+
+
+@router.get(guards.STEP_UP_PAGE)
+def step_up_form(request: Request, principal: guards.PageUser, next: str | None = None) -> Response:  # noqa: A002
+    return step_up_page(request, principal, FormState(), guards.local_path(next))
+
+
+@router.post(guards.STEP_UP_PAGE)
+def step_up(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    next_url = guards.local_path(form.get("next"))
+    by = "totp" if "totp" in form else "password"
+    rt = web.runtime(request)
+    try:
+        form.check()
+        issued = stepup.step_up(rt, web.web_origin(request), principal,
+                                password=form.get("password", "") if by == "password" else None,
+                                code=form.get("totp", "") if by == "totp" else None)
+    except errors.DomainError as exc:
+        state = web.failed_form(request, exc, {}, ("password", "code"))
+        if "code" in state.errors:
+            state.errors["totp"] = state.errors.pop("code")
+        return step_up_page(request, principal, state, next_url, by)
+    # The token was replaced (the old one no longer works): this browser carries on with the new one.
+    response = web.redirect(request, next_url)
+    web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+    return response
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).

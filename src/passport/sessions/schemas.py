@@ -31,6 +31,24 @@ class SessionIssued(BaseModel):
     expires_at: str
 
 
+class StepUpIn(Input):
+    """Either the ``password`` or, when two-step verification is on, a ``code`` from the authenticator app."""
+
+    password: str | None = Field(None, min_length=1, max_length=256)
+    code: str | None = Field(None, min_length=1, max_length=16, examples=["123456"])
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> StepUpIn:
+        if (self.password is None) == (self.code is None):
+            raise ValueError("give either password or code")
+        return self
+
+
+class StepUpOut(SessionIssued):
+    stepped_up_until: str = Field(description="Until when sensitive changes need no new step-up "
+                                              "(PASSPORT_STEP_UP_MINUTES after this one).")
+
+
 class LoginOut(SessionIssued):
     account: AccountOut
 

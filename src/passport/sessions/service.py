@@ -51,6 +51,8 @@ class Principal:
     session_id: str
     status: str
     account: Any = None  # the account columns read with the session (see _AUTHENTICATE)
+    stepped_up_at: datetime | None = None  # the last password or authenticator proof of this session
+    method: str | None = None  # how the session started (password, sms_code, register)
 
 
 def new_session_token() -> str:
@@ -70,7 +72,7 @@ _CLEAR_FAILURES = (update(_accounts)
 
 
 _STARTED = ("id", "token_hash", "account_id", "method", "ip", "user_agent", "created_at", "last_seen_at",
-            "expires_at")
+            "expires_at", "stepped_up_at")
 # PostgreSQL: the clear and the session insert in one statement, one round trip fewer per login.
 # (Session values are bound as s_<column>: a parameter named after an accounts column would join the
 # UPDATE's SET clause.)
@@ -94,18 +96,21 @@ def _find_for_login(rt: Runtime, target: accounts.Target):
     return rt.db.hot(accounts.FIND_HOT[target.channel], target.params)
 
 
-def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin) -> tuple[dict, Issued]:
+def _new_session(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin,
+                 stepped_up: bool) -> tuple[dict, Issued]:
+    """``stepped_up``: the session starts on a proof of the password or an authenticator code, which
+    counts as a step-up (``credentials.stepup``); a code sent to the phone alone does not."""
     now = rt.clock.now()
     expires_at = now + timedelta(days=rt.settings.session_absolute_days)
     row = {"id": new_id(), "token_hash": token_digest(token), "account_id": account_id, "method": method,
            "ip": origin.ip, "user_agent": (origin.user_agent or "")[:512] or None, "created_at": now,
-           "last_seen_at": now, "expires_at": expires_at}
+           "last_seen_at": now, "expires_at": expires_at, "stepped_up_at": now if stepped_up else None}
     return row, Issued(row["id"], token, min(expires_at, now + timedelta(days=rt.settings.session_idle_days)))
 
 
 def start_session(rt: Runtime, db: Session, account_id: str, token: str, method: str,
-                  origin: audit.Origin) -> Issued:
-    row, issued = _new_session(rt, account_id, token, method, origin)
+                  origin: audit.Origin, *, stepped_up: bool = False) -> Issued:
+    row, issued = _new_session(rt, account_id, token, method, origin, stepped_up)
     db.execute(_START, row)
     return issued
 
@@ -114,8 +119,8 @@ def start_session_if_unlocked(rt: Runtime, db: Session, account_id: str, token: 
                               origin: audit.Origin, now: datetime) -> Issued | None:
     """Clear the failure count and start a session, or do neither and return None when the account
     locked since it was read (a guess that raced a lockout loses) or took a status that has no
-    sessions (see ``status_changed``)."""
-    row, issued = _new_session(rt, account_id, token, method, origin)
+    sessions (see ``status_changed``). Only password logins take this path: the session is stepped up."""
+    row, issued = _new_session(rt, account_id, token, method, origin, True)
     if db.get_bind().dialect.name == "postgresql":
         bound = {f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
         return issued if db.execute(_START_IF_CLEARED, bound).first() is not None else None
@@ -141,7 +146,7 @@ async def _start_session_recorded_async(rt: Runtime, account_id: str, token: str
 
 def _recorded_start(rt: Runtime, account_id: str, token: str, method: str, origin: audit.Origin,
                     now: datetime) -> tuple[Issued, dict]:
-    row, issued = _new_session(rt, account_id, token, method, origin)
+    row, issued = _new_session(rt, account_id, token, method, origin, True)  # a password login
     return issued, ({f"s_{name}": value for name, value in row.items()} | {"aid": account_id, "now": now}
                     | audit.append_params(rt.keys.audit, at=now, action="login.succeeded", origin=origin,
                                           actor_type="user", actor_id=account_id, subject_type="account",
@@ -289,16 +294,17 @@ def _record_refusal(db: Session, origin: audit.Origin, account, now: datetime, m
 
 
 def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account, locked: bool, now: datetime,
-                    channel: str, *, reason: str = "wrong_password") -> SmsMessage | None:
-    """Count a failed login; at the limit, lock the account. Returns the notice for the owner when
-    it locks: the caller sends it after the unit of work commits (a rolled-back lock is no news)."""
+                    channel: str, *, reason: str = "wrong_password", action: str = "login.failed") -> SmsMessage | None:
+    """Count a failed login (``action`` names the event: a failed step-up counts too); at the limit,
+    lock the account. Returns the notice for the owner when it locks: the caller sends it after the
+    unit of work commits (a rolled-back lock is no news)."""
     settings = rt.settings
     if account is None:
         audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
                      details={"reason": "unknown_account", "by": channel})
         return None
     if locked:
-        audit.record(db, at=now, action="login.failed", origin=origin, result="denied", subject_type="account",
+        audit.record(db, at=now, action=action, origin=origin, result="denied", subject_type="account",
                      subject_id=account.id, details={"reason": "locked"})
         return None
     failures = db.scalar(
@@ -306,7 +312,7 @@ def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account,
         .values(failed_logins=accounts.Account.failed_logins + 1)
         .returning(accounts.Account.failed_logins)
     )
-    audit.record(db, at=now, action="login.failed", origin=origin, result="failed", subject_type="account",
+    audit.record(db, at=now, action=action, origin=origin, result="failed", subject_type="account",
                  subject_id=account.id, details={"reason": reason, "failures": failures})
     if failures < settings.login_max_failures:
         return None
@@ -316,6 +322,25 @@ def _count_failed_login(rt: Runtime, db: Session, origin: audit.Origin, account,
     audit.record(db, at=now, action="login.locked", origin=origin, result="denied", actor_type="system",
                  subject_type="account", subject_id=account.id, details={"until": rfc3339(until)})
     return _lock_notice(rt, db, account, settings.login_lock_minutes)
+
+
+def count_failed_proof(rt: Runtime, db: Session, origin: audit.Origin, account, now: datetime, *, action: str,
+                       reason: str) -> None:
+    """A wrong password or authenticator code given by a signed-in session (a step-up): it counts
+    toward the same lock as a failed login, so a stolen session guesses no faster than a login form.
+    While the account is locked the attempt is recorded as denied and not counted."""
+    _count_failed_login(rt, db, origin, account, _locked(account, now), now, "session", reason=reason, action=action)
+
+
+def passed_proof(db: Session, account_id: str, now: datetime) -> bool:
+    """A signed-in session proved the password: clear the failure count, as a login does. False, and
+    nothing changed, when the account is locked (read again here) or took a status without sessions."""
+    return db.execute(_CLEAR_FAILURES, {"aid": account_id, "now": now}).rowcount == 1
+
+
+def is_locked(account, now: datetime) -> bool:
+    """Locked by too many failed logins (or step-ups) as read."""
+    return _locked(account, now)
 
 
 def _lock_notice(rt: Runtime, db: Session, account, minutes: int) -> SmsMessage | None:
@@ -497,7 +522,9 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
                 audit.record(db, at=now, action="login.failed", origin=origin, result="failed",
                              subject_type="account", subject_id=account.id, details={"reason": "mfa_token_spent"})
         else:
-            issued = start_session(rt, db, account.id, token, claim.method, origin)
+            # The authenticator code, or the password of the first step, counts as a step-up.
+            issued = start_session(rt, db, account.id, token, claim.method, origin,
+                                   stepped_up=not by_key or claim.method == "password")
             audit.record(db, at=now, action="login.succeeded", origin=origin, actor_type="user",
                          actor_id=account.id, subject_type="account", subject_id=account.id,
                          details={"method": claim.method, "second_factor": factor})
@@ -519,7 +546,8 @@ _AUTHENTICATE = (
     select(_sessions.c.id.label("session_id"), _sessions.c.last_seen_at, _sessions.c.expires_at,
            _sessions.c.revoked_at, _accounts.c.id, _accounts.c.kind, _accounts.c.status, _accounts.c.nickname,
            _accounts.c.bio, _accounts.c.phone_enc, _accounts.c.email_enc, _accounts.c.created_at,
-           _accounts.c.real_name_status, _accounts.c.real_name_enc, _accounts.c.id_number_enc)
+           _accounts.c.real_name_status, _accounts.c.real_name_enc, _accounts.c.id_number_enc,
+           _accounts.c.totp_enabled_at, _sessions.c.method.label("session_method"), _sessions.c.stepped_up_at)
     .join(_accounts, _accounts.c.id == _sessions.c.account_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
@@ -580,7 +608,8 @@ def _checked(rt: Runtime, digest: bytes, row, fresh: bool) -> tuple[Principal | 
         return None, False
     if row.status in REFUSED_STATUSES or row.status == "cancelled":
         return None, False
-    return Principal(row.id, row.session_id, row.status, row), fresh and now - row.last_seen_at > _TOUCH_EVERY
+    return (Principal(row.id, row.session_id, row.status, row, row.stepped_up_at, row.session_method),
+            fresh and now - row.last_seen_at > _TOUCH_EVERY)
 
 
 def forget_sessions(rt: Runtime, *, session_id: str | None = None, account_id: str | None = None) -> None:
@@ -652,9 +681,11 @@ def revoke_all(rt: Runtime, db: Session, account_id: str, *, keep_session_id: st
 
 
 def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin, *,
-           method: str = "password") -> Issued | None:
+           method: str | None = None) -> Issued | None:
     """End the caller's session and start a new one for the same client, inside the caller's unit of
-    work (token rotation after a credential change: the old token, perhaps stolen, stops working).
+    work (token rotation after a credential change or a step-up: the old token, perhaps stolen, stops
+    working). The new session is stepped up: every caller has just checked the password or an
+    authenticator code. ``method`` defaults to the one the session started with.
     None, and nothing written, when the session ended meanwhile: the caller refuses and rolls back."""
     table = LoginSession.__table__
     now = rt.clock.now()
@@ -665,7 +696,8 @@ def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin,
     forget_sessions(rt, session_id=principal.session_id)
     if ended != 1:
         return None
-    return start_session(rt, db, principal.account_id, new_session_token(), method, origin)
+    return start_session(rt, db, principal.account_id, new_session_token(), method or principal.method or "password",
+                         origin, stepped_up=True)
 
 
 def sweep_sessions(rt: Runtime, db: Session) -> int:
@@ -681,7 +713,8 @@ def sessions_of(db: Session, account_id: str) -> list[dict]:
                       .order_by(LoginSession.created_at.desc())).all()
     return [{"id": r.id, "method": r.method, "ip": r.ip, "user_agent": r.user_agent,
              "created_at": rfc3339(r.created_at), "last_seen_at": rfc3339(r.last_seen_at),
-             "expires_at": rfc3339(r.expires_at), "revoked_at": rfc3339(r.revoked_at)} for r in rows]
+             "expires_at": rfc3339(r.expires_at), "revoked_at": rfc3339(r.revoked_at),
+             "stepped_up_at": rfc3339(r.stepped_up_at)} for r in rows]
 
 
 def erase_sessions(rt: Runtime, db: Session, account_id: str) -> int:

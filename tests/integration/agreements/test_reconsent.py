@@ -9,7 +9,15 @@ from passport.agreements import service
 from passport.agreements.models import Consent
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
-from passport_testing import AGREEMENT_VERSIONS, STRONG_PASSWORD, bearer, last_code, new_phone, register_account
+from passport_testing import (
+    AGREEMENT_VERSIONS,
+    STRONG_PASSWORD,
+    bearer,
+    last_code,
+    new_phone,
+    register_account,
+    step_up,
+)
 
 
 def ledger(client, token: str) -> list[dict]:
@@ -90,6 +98,24 @@ def test_the_gate_leaves_open_what_a_user_needs_to_decide(client, rt, publish):
     for method, path in (("GET", "/api/v1/me/cancellation"), ("GET", "/api/v1/me/export")):
         assert client.request(method, path, headers=bearer(token)).json().get("code") != "consent_required", path
     assert client.delete("/api/v1/sessions/current", headers=bearer(token)).status_code == 204
+
+
+def test_a_user_who_has_not_accepted_may_step_up_to_take_their_data(client, rt, publish):
+    done = register_account(client, rt)
+    rt.clock.advance(minutes=rt.settings.step_up_minutes + 1)  # the registration's step-up has lapsed
+    publish("privacy-policy", "2.0", requires_reconsent=True, immediate=True)
+    token = done["session"]["token"]
+    assert client.get("/api/v1/me/export", headers=bearer(token)).json()["code"] == "step_up_required"
+    token = step_up(client, token)
+    assert client.get("/api/v1/me/export", headers=bearer(token)).json()["code"] == "reauthentication_required"
+    client.cookies.set("passport_session", token)
+    page = client.get("/account/export", follow_redirects=False)
+    assert page.status_code == 200 and 'action="/account/export"' in page.text
+    rt.clock.advance(minutes=rt.settings.step_up_minutes + 1)
+    to_confirm = client.get("/account/export", follow_redirects=False)
+    assert to_confirm.headers["location"] == "/account/step-up?next=/account/export"
+    confirm = client.get(to_confirm.headers["location"], follow_redirects=False)
+    assert confirm.status_code == 200 and 'id="form-step-up"' in confirm.text
 
 
 def test_accepting_names_the_version_in_force(client, rt, publish):

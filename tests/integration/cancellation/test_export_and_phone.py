@@ -72,6 +72,7 @@ def test_export_holds_every_kind_of_record_of_a_rich_account(client, rt, member,
     assert archive["optional_purposes"] == [{"purpose": "marketing", "granted": True,
                                              "changed_at": archive["optional_purposes"][0]["changed_at"]}]
     assert archive["sessions"] and archive["sessions"][0]["ip"]
+    assert all("stepped_up_at" in held for held in archive["sessions"])  # when each last proved the password
     actions = {item["action"] for item in archive["activity"]}
     assert {"account.registered", "email.bound", "cancellation.requested", "cancellation.withdrawn",
             "login.failed"} <= actions
