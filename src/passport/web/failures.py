@@ -95,7 +95,7 @@ class Failures:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         down = dependency_down(error)
         log.error("http.dependency_unavailable" if down else "http.unhandled", error=type(error).__name__,
-                  where=where(error), route=route, method=scope["method"])
+                  where=where(error), route=route, method=scope["method"], request_id=scope["state"]["request_id"])
         if started:
             raise error  # half an answer was sent: only closing the connection can tell the client
         if down:
