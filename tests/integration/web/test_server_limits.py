@@ -27,7 +27,7 @@ def served(tmp_path_factory):
         "PASSPORT_SERVER_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "PASSPORT_SERVER_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "PASSPORT_SERVER_KEEP_ALIVE_SECONDS": "1", "PASSPORT_SERVER_MAX_HEADERS": "50",
-        "PASSPORT_SERVER_MAX_HEADER_BYTES": str(16 * 1024),
+        "PASSPORT_SERVER_MAX_HEADER_BYTES": str(16 * 1024), "PASSPORT_SERVER_LIMIT_CONCURRENCY": "4",
     }
     env.pop("PASSPORT_DATABASE_URL", None)
     env.pop("PASSPORT_REDIS_URL", None)
@@ -136,3 +136,19 @@ def test_keep_alive_serves_several_requests_then_idles_out(served):
             assert b"connection: close" not in answer.lower()
         closed, _, took = closed_within(sock, 4)
         assert closed and took < 3
+
+
+def test_past_the_concurrency_cap_a_request_gets_503(served):
+    held = [connect(served) for _ in range(4)]  # open connections count against the cap
+    try:
+        with connect(served) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 503"), answer[:100]
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.2)
+    with connect(served) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
