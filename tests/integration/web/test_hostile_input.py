@@ -11,13 +11,23 @@ from datetime import datetime
 from enum import Enum
 from urllib.parse import quote
 
+import psycopg
 import pytest
 from fastapi.params import Form
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from passport.admin.service import ROLES
-from passport_testing import bearer, make_staff, register_account
+from passport_testing import (
+    DATABASE_URL,
+    bearer,
+    make_runtime,
+    make_settings,
+    make_staff,
+    publish_agreements,
+    register_account,
+)
 
 HOSTILE = ("a\x00b", "\x00", "x\x01y", "\x1b[0m", "x.²³.password.abc.def", "²³", "１２３４５６", "9" * 40)
 # One per request kind is enough to show the guard; the rest run through every string at once.
@@ -102,10 +112,42 @@ def request_for(method, path, paths, queries, forms, json_model, text, path_text
     return method, url, kwargs
 
 
+def own_database_url() -> str | None:
+    """On PostgreSQL a database of this module's own beside the suite's: the operations it calls with
+    hostile values (schedule maintenance, publish, announce…) must not change what other tests see."""
+    if not (DATABASE_URL or "").startswith("postgresql"):
+        return None  # SQLite: the module's own data directory holds its own file
+    base, _, name = DATABASE_URL.rpartition("/")
+    own = f"{name}_hostile"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (own,)).fetchone():
+            admin.execute(f'CREATE DATABASE "{own}"')
+    return f"{base}/{own}"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from passport.app import create_app
+
+    runtime = make_runtime(make_settings(tmp_path_factory.mktemp("hostile"), database_url=own_database_url()))
+    publish_agreements(runtime)
+    yield create_app(runtime=runtime)
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def rt(app):
+    return app.state.runtime
+
+
+@pytest.fixture()
+def client(app):
+    with TestClient(app) as test_client:
+        yield test_client
+
+
 @pytest.fixture(scope="module")
 def signed_in(app, rt):
-    from fastapi.testclient import TestClient
-
     with TestClient(app) as client:
         user = register_account(client, rt)
     return user["session"]["token"], {role: make_staff(rt, role)["token"] for role in ROLES}
