@@ -46,7 +46,9 @@ from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
 from passport.web import html as web
 from passport.web import http
+from passport.web.failures import Failures
 from passport.web.http import problem
+from passport.web.inputs import InputGuard
 
 log = structlog.get_logger("passport.http")
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -77,7 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                freeze_gc: bool = False) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
     owns_runtime = runtime is None
-    rt = runtime or build_runtime(settings, pool_size=settings.database_pool_size)
+    rt = runtime or build_runtime(settings, pool_size=settings.database_pool_size, serving=True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -111,9 +113,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     _install_errors(app)
     _install_routes(app, settings)
     app.add_middleware(MaintenanceGate, runtime=rt)  # 503 during a maintenance window (notify/pages.py)
+    # No control character in any string a client sends, before any route reads it (web/inputs.py).
+    app.add_middleware(InputGuard)
     # The last added runs first: every answer, a 413 included, gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.upload_max_bytes,
                        upload_paths=UPLOAD_PATHS)
+    # A request id for the logs; 503 when a dependency is down, 500 otherwise, as whole answers (web/failures.py).
+    app.add_middleware(Failures, retry_after=settings.unavailable_retry_after_seconds)
     app.add_middleware(SecurityHeaders, hsts=not settings.is_dev)
     app.add_middleware(Metrics)
     return app
@@ -194,10 +200,6 @@ def _may_read_metrics(request: Request, networks: list, token: bytes) -> bool:
     return client is not None and http.in_networks(client, networks)
 
 
-def _wants_page(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
-
-
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(web.Answered)
     async def answered(_request: Request, exc: web.Answered):
@@ -205,7 +207,7 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(errors.DomainError)
     async def domain_error(request: Request, exc: errors.DomainError):
-        if _wants_page(request):
+        if http.wants_page(request):
             return web.error_page(request, exc)
         return problem(request, exc)
 
@@ -225,7 +227,7 @@ def _install_errors(app: FastAPI) -> None:
         domain = errors.DomainError(code, str(exc.detail) if exc.status_code not in (404, 405) else
                                     {404: "Not found.", 405: "Method not allowed."}[exc.status_code],
                                     exc.status_code)
-        if _wants_page(request):
+        if http.wants_page(request):
             return web.error_page(request, domain)
         return problem(request, domain)
 
@@ -319,7 +321,7 @@ class BodyLimit:
 
     async def _refuse(self, scope, send, max_bytes: int) -> None:
         request = Request(scope)
-        if _wants_page(request):  # a form that posted too big a file gets a page, not JSON
+        if http.wants_page(request):  # a form that posted too big a file gets a page, not JSON
             refused = errors.DomainError("body_too_large", "Request body too large.", 413)
             return await (await run_in_threadpool(web.error_page, request, refused))(scope, None, send)
         response = JSONResponse({"type": "https://passport.orginone.cn/problems/body-too-large",

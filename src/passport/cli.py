@@ -62,6 +62,7 @@ def serve(
     import uvicorn
 
     from passport.logs import configure_logging
+    from passport.web.server import LimitedH11Protocol
 
     # Server processes inherit the environment: each sizes its hashing slots to its share of cores.
     os.environ["PASSPORT_SERVER_PROCESSES"] = str(workers)
@@ -75,8 +76,13 @@ def serve(
         worker_rt = build_runtime(settings, pool_size=1)
         threading.Thread(target=run_forever, args=(worker_rt, stop), daemon=True, name="worker").start()
     try:
+        # Limits (README "Server limits"): the request line and headers, header lines and the time to
+        # send them and the body (web/server.py), idle keep-alive, and connections and requests at once.
         uvicorn.run("passport.app:serving_app", factory=True, host=host, port=port, workers=workers,
-                    access_log=False, proxy_headers=False, log_level=settings.log_level.lower())
+                    access_log=False, proxy_headers=False, log_level=settings.log_level.lower(),
+                    http=LimitedH11Protocol, h11_max_incomplete_event_size=settings.server_max_header_bytes,
+                    timeout_keep_alive=settings.server_keep_alive_seconds,
+                    limit_concurrency=settings.server_limit_concurrency)
     finally:
         stop.set()
 

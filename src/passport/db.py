@@ -9,6 +9,7 @@ import uuid
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,7 +74,55 @@ def import_models() -> None:
         importlib.import_module(name)
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+@dataclass(frozen=True)
+class Limits:
+    """How long PostgreSQL work may take (0: no limit). Request work runs with statement and lock
+    timeouts (PASSPORT_DATABASE_STATEMENT_TIMEOUT_MS, _LOCK_TIMEOUT_MS): a locked table or a stuck
+    query fails the request (503) instead of holding its thread. Migrations, the CLI and the worker
+    run without them."""
+
+    statement_timeout_ms: int = 0
+    lock_timeout_ms: int = 0
+    connect_timeout_seconds: int = 10
+
+    def connect_args(self) -> dict:
+        args: dict = {"connect_timeout": self.connect_timeout_seconds}
+        options = [f"-c {name}={value}" for name, value in (("statement_timeout", self.statement_timeout_ms),
+                                                             ("lock_timeout", self.lock_timeout_ms)) if value]
+        if options:
+            args["options"] = " ".join(options)
+        return args
+
+
+# A dependency that is down or too slow: the answer is 503 service_unavailable, not 500 (API.md).
+_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, psycopg.OperationalError,
+                psycopg.InterfaceError)
+
+
+def unavailable(error: BaseException) -> bool:
+    """The database cannot be reached, dropped the connection, or cancelled a statement that ran or
+    waited for a lock too long (PostgreSQL's QueryCanceled and LockNotAvailable are OperationalErrors;
+    so is SQLite's "database is locked")."""
+    return isinstance(error, _UNAVAILABLE) or (isinstance(error, exc.DBAPIError) and error.connection_invalidated)
+
+
+def disconnected(error: BaseException) -> bool:
+    """The connection was lost (a database restart, a network cut): the same work on a new
+    connection may well succeed. SQLAlchemy has then already replaced its pooled connections."""
+    if isinstance(error, exc.DBAPIError):
+        return bool(error.connection_invalidated)
+    return isinstance(error, psycopg.OperationalError) and _broken(error)
+
+
+def _broken(error: psycopg.Error) -> bool:
+    # A lost server shows as an OperationalError with no SQLSTATE, a connection exception (class 08)
+    # or the server's own word that it is shutting down (57P01-57P03); a cancelled or refused
+    # statement (a timeout, a lock) has another SQLSTATE and left the connection usable.
+    state = getattr(error, "sqlstate", None)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def make_engine(url: str, pool_size: int = 10, limits: Limits | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -84,7 +133,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20,
+                           connect_args=(limits or Limits()).connect_args())
     _ping_when_idle(engine)
     return engine
 
@@ -150,8 +200,11 @@ class HotStatement:
     UTC datetimes; result processing — ``UTCDateTime`` columns are converted to UTC here; expanding
     ``IN`` parameters — refused at compile time, so constants must be ``literal()``s."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, retry: bool = False) -> None:
         self.statement = statement
+        # A read: run once more on a new connection when the first one turns out to be dead (the
+        # database restarted since it was pooled). Never for a write, which may have committed.
+        self.retry = retry
         self._compiled: tuple[str, dict, type, tuple[int, ...]] | None = None
 
     def compiled(self, dialect) -> tuple[str, dict, type, tuple[int, ...]]:
@@ -189,18 +242,34 @@ class AsyncPool:
     first (as the engine's pool does); one whose statement failed, or was cancelled, is closed, never
     reused: its state is unknown."""
 
-    def __init__(self, conninfo: str, size: int) -> None:
+    def __init__(self, conninfo: str, size: int, connect_args: dict | None = None) -> None:
         self._conninfo = conninfo
+        self._connect_args = connect_args or {}
         self._slots = asyncio.Semaphore(size)
         self._idle: list[tuple[psycopg.AsyncConnection, float]] = []
         self._closed = False
 
-    async def fetchone(self, sql: str, params: dict) -> tuple | None:
+    async def fetchone(self, sql: str, params: dict, retry: bool = False) -> tuple | None:
         async with self._slots:
             conn = await self._checkout()
             try:
                 cursor = await conn.execute(sql, params, prepare=True)
                 values = await cursor.fetchone()
+            except psycopg.OperationalError as error:
+                await _close_quietly(conn)
+                if not _broken(error):
+                    raise
+                # The server went away: the idle connections are as dead as this one.
+                await self._drop_idle()
+                if not retry:
+                    raise
+                conn = await self._connect()
+                try:
+                    cursor = await conn.execute(sql, params, prepare=True)
+                    values = await cursor.fetchone()
+                except BaseException:
+                    await _close_quietly(conn)
+                    raise
             except BaseException:
                 await _close_quietly(conn)
                 raise
@@ -222,13 +291,19 @@ class AsyncPool:
                 await _close_quietly(conn)
                 if not isinstance(error, Exception):
                     raise  # cancelled: stop here; any other failure: try the next connection
-        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        return await self._connect()
 
-    async def close(self) -> None:
-        self._closed = True
+    async def _connect(self) -> psycopg.AsyncConnection:
+        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect_args)
+
+    async def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for conn, _since in idle:
             await _close_quietly(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._drop_idle()
 
 
 async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
@@ -239,9 +314,11 @@ async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 10, session_info: dict | None = None) -> None:
+    def __init__(self, url: str, pool_size: int = 10, limits: Limits | None = None,
+                 session_info: dict | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size)
+        self.limits = limits or Limits()
+        self.engine = make_engine(url, pool_size, self.limits)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         # session_info: what every session carries in ``Session.info`` (the audit chain's keys, which
@@ -255,7 +332,7 @@ class Database:
         # hot_async's connections: a quarter of the engine's pool, for a few short statements.
         self._async_pools = PerLoop(lambda: AsyncPool(
             self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-            max(2, pool_size // 4)))
+            max(2, pool_size // 4), self.limits.connect_args()))
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -278,29 +355,39 @@ class Database:
     def hot(self, statement: HotStatement, params: dict):
         """Run a ``HotStatement`` (PostgreSQL only) in autocommit; its first row or None."""
         sql, defaults, row, utc = statement.compiled(self.engine.dialect)
+        try:
+            values = self._hot_once(sql, defaults | params)
+        except psycopg.OperationalError as error:
+            if not (statement.retry and _broken(error)):
+                raise
+            values = self._hot_once(sql, defaults | params)  # the pool was renewed: a new connection
+        return _hot_row(row, utc, values)
+
+    def _hot_once(self, sql: str, params: dict) -> tuple | None:
         pooled = self.engine.raw_connection()  # a pool checkout; the idle-ping listener applies
         try:
             conn = pooled.driver_connection
             conn.autocommit = True
             try:
-                cursor = conn.execute(sql, defaults | params, prepare=True)
-                values = cursor.fetchone()
+                cursor = conn.execute(sql, params, prepare=True)
+                return cursor.fetchone()
             finally:
                 if not conn.closed:
                     conn.autocommit = False
-        except Exception:
+        except Exception as error:
             if pooled.driver_connection is None or pooled.driver_connection.closed:
-                pooled.invalidate()  # a broken connection must not go back to the pool
+                # A broken connection must not go back to the pool, nor the others opened before it
+                # (SQLAlchemy's own handling of a disconnect, which this bypass would otherwise skip).
+                self.engine.pool._invalidate(pooled, error)  # noqa: SLF001
             raise
         finally:
             pooled.close()
-        return _hot_row(row, utc, values)
 
     async def hot_async(self, statement: HotStatement, params: dict):
         """``hot`` for an event loop: the same statement on this loop's own psycopg
         ``AsyncConnection`` pool (see ``AsyncPool``), without a thread hand-off."""
         sql, defaults, row, utc = statement.compiled(self.engine.dialect)
-        return _hot_row(row, utc, await self._async_pools.get().fetchone(sql, defaults | params))
+        return _hot_row(row, utc, await self._async_pools.get().fetchone(sql, defaults | params, statement.retry))
 
     async def close_async(self) -> None:
         """Close the connections of the running loop's async pool (the app's lifespan, at shutdown)."""

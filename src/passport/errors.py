@@ -55,5 +55,16 @@ def rate_limited(retry_after: int) -> DomainError:
     )
 
 
+def service_unavailable(retry_after: int = 5) -> DomainError:
+    """A dependency (the database, Redis) is down or too slow: 503 with ``Retry-After``, never 500."""
+    return DomainError(
+        "service_unavailable",
+        "The service is temporarily unavailable. Please try again later.",
+        503,
+        extra={"retry_after": max(1, retry_after)},
+        headers={"Retry-After": str(max(1, retry_after))},
+    )
+
+
 def not_found(what: str = "resource") -> DomainError:
     return DomainError("not_found", "Not found.", 404, extra={"resource": what})

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from passport.clock import Clock
-from passport.db import Database
+from passport.db import Database, Limits
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
 from passport.security.keys import AUDIT_KEYS, Keys, load_keys
@@ -99,16 +99,21 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(settings: Settings, *, pool_size: int = 10) -> Runtime:
+def build_runtime(settings: Settings, *, pool_size: int = 10, serving: bool = False) -> Runtime:
+    """``serving``: the runtime of the web app, whose database work runs under the request timeouts."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    limits = Limits(connect_timeout_seconds=settings.database_connect_timeout_seconds)
+    if serving:
+        limits = Limits(settings.database_statement_timeout_ms, settings.database_lock_timeout_ms,
+                        settings.database_connect_timeout_seconds)
     keys = load_keys(settings)
     return Runtime(
         settings=settings,
-        db=Database(settings.resolved_database_url, pool_size, session_info={AUDIT_KEYS: keys.audit}),
+        db=Database(settings.resolved_database_url, pool_size, limits, session_info={AUDIT_KEYS: keys.audit}),
         keys=keys,
         hasher=Hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
                       settings.hash_slots),
-        limiter=RateLimiter(settings.redis_url),
+        limiter=RateLimiter(settings.redis_url, timeout=settings.redis_timeout_seconds),
         sms=make_sms_sender(settings, settings.outbox_dir),
         email=make_email_sender(settings, settings.outbox_dir),
         sessions_cache=LocalCache(settings.session_cache_seconds),

@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+# Bounds of the integers clients page with (issue 16): a value past a BIGINT reached PostgreSQL as a 500.
+MAX_OFFSET = 100_000  # ?offset= of a staff list: deeper pages are found by searching, not paging
+MAX_SEQ = 2**63 - 1  # ?before= a sequence number (a BIGINT)
+
 
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):

@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     # /api/docs and /api/v1/openapi.json; unset: on in dev and test, off in prod.
     api_docs: bool | None = None
     max_body_bytes: int = 1024 * 1024
+    # Dependencies that fail (issue 16): requests answer 503 ``service_unavailable`` with this Retry-After.
+    # Redis (the rate limits) is given this long to connect and to answer before it counts as down.
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 0.5
+    # PostgreSQL, for request work (not for migrations, the CLI or the worker): the longest a statement
+    # may run, the longest it may wait for a lock, and the longest a new connection may take (libpq's
+    # minimum is 2 s). 0 turns a timeout off.
+    database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
+    database_lock_timeout_ms: Annotated[int, Field(ge=0)] = 2000
+    database_connect_timeout_seconds: Annotated[int, Field(ge=2, le=60)] = 3
+    unavailable_retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    # ``passport serve`` (uvicorn) limits, per server process: the request line and headers together
+    # (bytes; past it 400 or 431), how many header lines, how long a client may take to send its headers
+    # and its body, how long an idle keep-alive connection stays open, and how many connections and
+    # requests at once (past it 503).
+    server_max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    server_max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
+    server_header_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+    server_body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    server_keep_alive_seconds: Annotated[float, Field(gt=0, le=600)] = 5.0
+    server_limit_concurrency: Annotated[int, Field(ge=1)] = 1000
     log_level: str = "INFO"
     log_json: bool = True
 

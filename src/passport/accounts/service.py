@@ -100,7 +100,7 @@ def find(db: Session | Connection, target: Target):
 
 
 # The same reads as run by a password login on PostgreSQL (sessions.service).
-FIND_HOT = {channel: HotStatement(statement) for channel, statement in _FIND.items()}
+FIND_HOT = {channel: HotStatement(statement, retry=True) for channel, statement in _FIND.items()}
 
 
 # --- the status machine ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from passport.admin.service import StaffPrincipal
 from passport.clock import rfc3339
 from passport.guards import staff_permission
 from passport.reviews import service as reviews
+from passport.schemas import MAX_OFFSET
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -101,7 +102,7 @@ class DecisionIn(BaseModel):
 def search_accounts(staff: Reader, rt: Rt, origin: ApiOrigin, phone: str | None = Query(None, max_length=32),
                     status: str | None = Query(None, max_length=16),
                     id_number: str | None = Query(None, max_length=32),
-                    offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=100)) -> dict:
+                    offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(20, ge=1, le=100)) -> dict:
     """Masked results; ``id_number`` is matched through its blind index. A search by phone or ID
     number is audited (``account.searched``: the staff member, the value masked, the accounts found)."""
     return enforcement.search(rt, origin, staff, phone=phone, status=status, id_number=id_number, offset=offset,
@@ -129,7 +130,7 @@ def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin
 
 @router.get("/reviews")
 def list_reviews(staff: Reviewer, rt: Rt, queue: str = Query(max_length=32),
-                 status: str = Query("pending", max_length=16), offset: int = Query(0, ge=0),
+                 status: str = Query("pending", max_length=16), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                  limit: int = Query(20, ge=1, le=100)) -> dict:
     return reviews.list_reviews(rt, queue, status, offset=offset, limit=limit)
 

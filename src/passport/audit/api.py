@@ -15,6 +15,7 @@ from passport.audit import service as audit
 from passport.audit.schemas import ActivityPage
 from passport.clock import as_utc
 from passport.guards import Authenticated, staff_permission
+from passport.schemas import MAX_SEQ
 from passport.web.http import ApiOrigin, Rt
 
 router = APIRouter()
@@ -22,7 +23,7 @@ router = APIRouter()
 
 @router.get("/me/activity", response_model=ActivityPage, tags=["activity"])
 def my_activity(principal: Authenticated, rt: Rt,
-                before: int | None = Query(None, ge=1, description="Only events older than this seq."),
+                before: int | None = Query(None, ge=1, le=MAX_SEQ, description="Only events older than this seq."),
                 limit: int = Query(20, ge=1, le=accounts.ACTIVITY_PAGE_MAX)) -> dict:
     """The account's own trail, newest first: logins, failures and changes (COMPLIANCE C3)."""
     return accounts.activity(rt, principal.account_id, before=before, limit=limit)
@@ -74,7 +75,7 @@ def search_audit(staff: Reader, rt: Rt, origin: ApiOrigin,
                  actor: str | None = Query(None, max_length=64, description="Actor id (account or staff)."),
                  since: datetime | None = Query(None, description="At or after this time."),
                  until: datetime | None = Query(None, description="Before this time."),
-                 before: int | None = Query(None, ge=1, description="Only records older than this seq."),
+                 before: int | None = Query(None, ge=1, le=MAX_SEQ, description="Only records older than this seq."),
                  limit: int = Query(50, ge=1, le=500)) -> dict:
     """Search the audit log, newest first by seq (auditors). The search is itself audited."""
     items = audit.staff_search(rt, origin, staff.staff_id, limit=limit, subject=subject, action=action, actor=actor,

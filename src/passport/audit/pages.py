@@ -37,7 +37,8 @@ def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainRepo
     rt = web.runtime(request)
     values = {name: request.query_params.get(name, "")[:64] for name in _FILTERS}
     before = request.query_params.get("before", "")
-    before_seq = int(before) if before.isdigit() and int(before) > 0 else None
+    ascii_number = before.isascii() and before.isdigit() and len(before) < 19  # fits a BIGINT
+    before_seq = int(before) if ascii_number and int(before) > 0 else None
     bad_times = [name for name in ("since", "until") if values[name] and _time(values[name]) is None]
     items: list[dict] = []
     if not bad_times:

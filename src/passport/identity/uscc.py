@@ -45,7 +45,7 @@ def normalize_uscc(raw: str) -> str:
         if c not in VALUES:
             raise InvalidUscc("charset", f"character {position} is not one of 0-9 and A-Z without I O S V Z",
                               position)
-    if not code[2:8].isdigit():
+    if not (code[2:8].isascii() and code[2:8].isdigit()):
         raise InvalidUscc("region", "characters 3 to 8 (the address code) must be digits")
     if code[17] != check_character(code[:17]):
         raise InvalidUscc("check", "the check character does not match", 18)

@@ -77,7 +77,8 @@ def signed_headers(secret: bytes, app_id: str, method: str, path: str, body: byt
 def verify_signature(secret: bytes, method: str, path: str, headers, body: bytes, now: float) -> bool:
     timestamp, nonce, signature = (headers.get("x-timestamp", ""), headers.get("x-nonce", ""),
                                    headers.get("x-signature", ""))
-    if not (timestamp.isdigit() and nonce and signature) or abs(now - int(timestamp)) > SIGNATURE_MAX_AGE:
+    number = timestamp.isascii() and timestamp.isdigit()
+    if not (number and nonce and signature) or abs(now - int(timestamp)) > SIGNATURE_MAX_AGE:
         return False
     return hmac.compare_digest(sign(secret, method, path, timestamp, nonce, body), signature)
 

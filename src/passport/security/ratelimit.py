@@ -3,7 +3,11 @@ so that every node counts against the same budget.
 
 ``hit`` is for threads; ``hit_async`` for an event loop (the API's password login on PostgreSQL),
 where Redis is reached through a redis.asyncio client of that loop's own — same keys, same Lua
-script as ``hit``'s, so both count against one budget."""
+script as ``hit``'s, so both count against one budget.
+
+When Redis is down or slower than PASSPORT_REDIS_TIMEOUT_SECONDS, a limit fails closed (503
+``service_unavailable``: nothing gets through unchecked) unless its caller asks for ``when_down="local"``
+(the password login): then the hit is counted in this process's own windows, with a warning logged."""
 
 from __future__ import annotations
 
@@ -14,13 +18,19 @@ from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from passport.errors import rate_limited
+from passport.errors import rate_limited, service_unavailable
 from passport.loops import PerLoop
+
+log = structlog.get_logger("passport.ratelimit")
+# Seconds a client is asked to wait when the limits cannot be counted.
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 @lru_cache(maxsize=256)
@@ -81,12 +91,17 @@ class MemoryWindows:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None, namespace: str = "passport") -> None:
+    def __init__(self, redis_url: str | None, namespace: str = "passport", timeout: float = 0.5) -> None:
         self.memory: MemoryWindows | None = None
         self._redis_url, self._key_prefix = redis_url, f"{namespace}-limits"
+        # redis-py waits 5 s by default (and forever to connect): a frozen Redis would hold a thread each.
+        self._options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         if redis_url:
-            self.storage = storage_from_string(redis_url, key_prefix=self._key_prefix)
+            self.storage = storage_from_string(redis_url, key_prefix=self._key_prefix, wrap_exceptions=True,
+                                               **self._options)
             self._limiter = MovingWindowRateLimiter(self.storage)
+            # ``when_down="local"``: the hits counted here while Redis cannot be reached.
+            self.fallback = MemoryWindows()
         else:
             self.memory = MemoryWindows()
         self._async_limiters: PerLoop[AsyncMovingWindowRateLimiter] = PerLoop(self._new_async_limiter)
@@ -96,21 +111,25 @@ class RateLimiter:
     def _key(item: RateLimitItem, scope: str, identifiers: tuple[str, ...]) -> str:
         return item.key_for(scope, *identifiers)
 
-    def hit(self, rule: str, scope: str, *identifiers: str) -> None:
-        """Count one event; raise 429 ``rate_limited`` with Retry-After when over ``rule``."""
+    def hit(self, rule: str, scope: str, *identifiers: str, when_down: str = "closed") -> None:
+        """Count one event; raise 429 ``rate_limited`` with Retry-After when over ``rule``. When Redis
+        cannot be reached: 503 ``service_unavailable``, or (``when_down="local"``) this process's count."""
         if not self.enabled:
             return
         item = _rule(rule)
         if self.memory is not None:
-            wait = self.memory.acquire(self._key(item, scope, identifiers), item.amount, item.get_expiry())
-            if wait is not None:
-                raise rate_limited(max(1, math.ceil(wait)))
+            self._hit_memory(self.memory, item, scope, identifiers)
             return
-        if not self._limiter.hit(item, scope, *identifiers):
+        try:
+            if self._limiter.hit(item, scope, *identifiers):
+                return
             stats = self._limiter.get_window_stats(item, scope, *identifiers)
-            raise rate_limited(math.ceil(stats.reset_time - time.time()))
+        except StorageError as error:
+            self._redis_down(error, item, scope, identifiers, when_down)
+            return
+        raise rate_limited(math.ceil(stats.reset_time - time.time()))
 
-    async def hit_async(self, rule: str, scope: str, *identifiers: str) -> None:
+    async def hit_async(self, rule: str, scope: str, *identifiers: str, when_down: str = "closed") -> None:
         """``hit`` for an event loop, without a thread: in memory as ``hit`` does, in Redis through the
         running loop's own asyncio client."""
         if not self.enabled:
@@ -120,13 +139,34 @@ class RateLimiter:
             return
         item = _rule(rule)
         limiter = self._async_limiters.get()
-        if not await limiter.hit(item, scope, *identifiers):
+        try:
+            if await limiter.hit(item, scope, *identifiers):
+                return
             stats = await limiter.get_window_stats(item, scope, *identifiers)
-            raise rate_limited(math.ceil(stats.reset_time - time.time()))
+        except StorageError as error:
+            self._redis_down(error, item, scope, identifiers, when_down)
+            return
+        raise rate_limited(math.ceil(stats.reset_time - time.time()))
+
+    def _hit_memory(self, windows: MemoryWindows, item: RateLimitItem, scope: str,
+                    identifiers: tuple[str, ...]) -> None:
+        wait = windows.acquire(self._key(item, scope, identifiers), item.amount, item.get_expiry())
+        if wait is not None:
+            raise rate_limited(max(1, math.ceil(wait)))
+
+    def _redis_down(self, error: StorageError, item: RateLimitItem, scope: str, identifiers: tuple[str, ...],
+                    when_down: str) -> None:
+        cause = type(error.storage_error).__name__
+        if when_down != "local":
+            log.warning("ratelimit.unavailable", scope=scope, policy="closed", error=cause)
+            raise service_unavailable(UNAVAILABLE_RETRY_AFTER) from None
+        log.warning("ratelimit.unavailable", scope=scope, policy="local", error=cause)
+        self._hit_memory(self.fallback, item, scope, identifiers)
 
     def _new_async_limiter(self) -> AsyncMovingWindowRateLimiter:
         return AsyncMovingWindowRateLimiter(storage_from_string(
-            f"async+{self._redis_url}", implementation="redispy", key_prefix=self._key_prefix))
+            f"async+{self._redis_url}", implementation="redispy", key_prefix=self._key_prefix,
+            wrap_exceptions=True, **self._options))
 
     async def close_async(self) -> None:
         """Close the running loop's Redis client, if it has one (the app's lifespan, at shutdown)."""
@@ -140,11 +180,13 @@ class RateLimiter:
             self.memory.clear(self._key(item, scope, identifiers))
         else:
             self._limiter.clear(item, scope, *identifiers)
+            self.fallback.clear(self._key(item, scope, identifiers))
 
     def reset(self) -> None:
         if self.memory is not None:
             self.memory.reset()
         else:
+            self.fallback.reset()
             self.storage.reset()
 
     def ping(self) -> bool:

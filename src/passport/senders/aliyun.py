@@ -132,7 +132,7 @@ class AliyunSms:
 
     def build_request(self, message: SmsMessage, sent_at: datetime, nonce: str) -> SignedRequest:
         phone = national(message.to)
-        if len(phone) != 11 or not phone.isdigit():
+        if len(phone) != 11 or not (phone.isascii() and phone.isdigit()):
             # Mainland numbers only: SendSms wants them without the country code.
             raise SmsError(f"not a mainland mobile number: {mask_phone(message.to)}", retryable=False)
         template = {"code": message.code} if message.code is not None else message.params

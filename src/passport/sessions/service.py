@@ -211,7 +211,9 @@ def login_password(rt: Runtime, origin: audit.Origin, *, login: str, password: s
     With TOTP on, the right password gets 401 ``mfa_required`` and an mfa_token, not a session.
     ``device`` is the client's device cookie (``devices.note_login``: a new one is told to the owner)."""
     target = _identify(rt, login)
-    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    # Redis down: counted in this process (README "When Redis or the database is down"); a password
+    # guess still costs a hash and five wrong ones lock the account, in the database.
+    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-", when_down="local")
     account = _find_for_login(rt, target)
     ok = rt.hasher.verify(account.password_hash if account else None, password or "")
     now = rt.clock.now()
@@ -229,7 +231,8 @@ async def login_password_async(rt: Runtime, origin: audit.Origin, *, login: str,
     one-statement start of a session are awaited, no request thread is held (see
     ``Database.hot_async``); anything but a plain success finishes on a thread as before."""
     target = _identify(rt, login)
-    await rt.limiter.hit_async(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    await rt.limiter.hit_async(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-",
+                               when_down="local")
     account = await rt.db.hot_async(accounts.FIND_HOT[target.channel], target.params)
     ok = await rt.hasher.verify_async(account.password_hash if account else None, password or "")
     now = rt.clock.now()
@@ -455,7 +458,7 @@ def new_mfa_token(rt: Runtime, account, method: str, now: datetime) -> str:
 def read_mfa_token(raw: str | None) -> MfaClaim | None:
     """The claim of a well-formed token; its MAC is checked against the account (``_mfa_mac``)."""
     parts = raw.split(".") if isinstance(raw, str) and len(raw) <= 256 else []
-    if len(parts) != 5 or not parts[1].isdigit() or parts[2] not in MFA_METHODS:
+    if len(parts) != 5 or not (parts[1].isascii() and parts[1].isdigit()) or parts[2] not in MFA_METHODS:
         return None
     return MfaClaim(parts[0], int(parts[1]), parts[2], parts[3], parts[4])
 
@@ -472,7 +475,8 @@ def login_mfa(rt: Runtime, origin: audit.Origin, *, mfa_token: str, code: str | 
     """The second login step: the mfa_token from the first, and a code from the authenticator app
     or, as the factor of last resort, the recovery key. Wrong ones count toward the same lockout as
     wrong passwords; a bad, used or expired token answers like a wrong password."""
-    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-")
+    # The password login's second step: the same policy when Redis is down.
+    rt.limiter.hit(f"{rt.settings.login_per_ip_minute}/minute", "login-ip", origin.ip or "-", when_down="local")
     now = rt.clock.now()
     claim = read_mfa_token(mfa_token)
     account = None
@@ -551,7 +555,7 @@ _AUTHENTICATE = (
     .join(_accounts, _accounts.c.id == _sessions.c.account_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
-_AUTHENTICATE_HOT = HotStatement(_AUTHENTICATE)
+_AUTHENTICATE_HOT = HotStatement(_AUTHENTICATE, retry=True)
 _TOUCH = update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
 
 

@@ -73,10 +73,11 @@ def translate(request: Request, message: str, **values: Any) -> str:
 
 
 def render(request: Request, template: str, status: int = 200, *, page_path: str | None = None,
-           gate: bool = True, **context: Any) -> HTMLResponse:
+           gate: bool = True, plain: bool = False, **context: Any) -> HTMLResponse:
     """Render a page in the request's language; sets the CSRF cookie and, on ``?lang=``, the
     language cookie. ``page_path`` is the GET page a POST re-renders (for the language links);
-    ``gate=False`` renders without the consent gate (see ``guards.current_principal``)."""
+    ``gate=False`` renders without the consent gate (see ``guards.current_principal``);
+    ``plain=True`` without any page context (no session, no database: a page about an outage)."""
     lang = http.language(request)
     values = {
         "request": request,
@@ -86,7 +87,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "version": __version__,
         "is_dev": runtime(request).settings.dev_tools,  # the dev banner and its outbox link
     }
-    for processor in request.app.state.page_context:
+    for processor in () if plain else request.app.state.page_context:
         values.update(processor(request, gate))
     if context.get("viewer") is None:
         context.pop("viewer", None)
@@ -289,9 +290,9 @@ def qr_image(uri: str) -> str:
 
 # --- public pages ----------------------------------------------------------------------------------
 
-def error_page(request: Request, exc: errors.DomainError) -> HTMLResponse:
+def error_page(request: Request, exc: errors.DomainError, *, plain: bool = False) -> HTMLResponse:
     # Any path can end here (a 404): the language links go to the start page, not back to it.
-    response = render(request, "error.html", exc.status, page_path="/", gate=False,
+    response = render(request, "error.html", exc.status, page_path="/", gate=False, plain=plain,
                       title=translate(request, exc.title), error_status=exc.status,
                       retry_after=exc.extra.get("retry_after"))
     for name, value in exc.headers.items():

@@ -130,6 +130,11 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
     return bool(cookie and submitted and same(cookie, submitted))
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (an error answers with one), not an API client."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
 def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
     lang = language(request)
     body = {

@@ -60,7 +60,7 @@ def test_only_operators_publish(client, rt):
     ({"version": ".1"}, 422, "invalid_version"),
     ({"body": "   \n"}, 422, "empty_body"),
     ({"body": "# Rules\n\n```\nnever closed\n"}, 422, "invalid_markdown"),
-    ({"body": "# Rules\n\nbell \x07 here\n"}, 422, "invalid_markdown"),
+    ({"body": "# Rules\n\nbell \x07 here\n"}, 422, "validation_failed"),  # the input guard's (issue 16)
     ({"body": "x" * 200_001}, 422, "body_too_long"),
     ({"effective_at": "2030-01-01T00:00:00"}, 422, "invalid_effective_at"),
     ({"requires_reconsent": True}, 422, "effective_at_not_future"),
