@@ -46,6 +46,7 @@ from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
 from passport.web import html as web
 from passport.web import http
+from passport.web import openapi as web_openapi
 from passport.web.http import problem
 
 log = structlog.get_logger("passport.http")
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     _install_errors(app)
     _install_routes(app, settings)
+    web_openapi.install(app)  # problem+json answers, codes and security in the document (issue 16)
     app.add_middleware(MaintenanceGate, runtime=rt)  # 503 during a maintenance window (notify/pages.py)
     # The last added runs first: every answer, a 413 included, gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.upload_max_bytes,
@@ -148,7 +150,9 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {
+        "description": "A dependency is down: the same body, `status` `unavailable` and the failing check.",
+        "content": {"application/json": {}}}})
     def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
         checks = {}
@@ -170,7 +174,8 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+             responses=web_openapi.problems(not_found=404))
     async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: for clients in PASSPORT_METRICS_ALLOW (default loopback) or with
         ``Authorization: Bearer`` PASSPORT_METRICS_TOKEN; 404 for anyone else, as for an unknown path."""

@@ -26,6 +26,7 @@ from passport.notify import announcements, inbox
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
+from passport.web import openapi as web_openapi
 
 _NOT_LOOKED_UP = object()
 
@@ -52,6 +53,8 @@ async def require_principal(request: Request) -> sessions.Principal:
     return principal
 
 
+web_openapi.guard(require_principal, bearer="bearer", cookie="session_cookie", not_authenticated=401,
+                  consent_required=403)
 Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
 
 
@@ -71,7 +74,9 @@ def staff_permission(permission: str):
         return principal
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by the role tests and docs
-    return dependency
+    return web_openapi.guard(dependency, bearer="staff_bearer", cookie="staff_cookie",
+                             note=f"Staff only, with the permission `{permission}`.", not_authenticated=401,
+                             forbidden=403)
 
 
 async def _check_consent_api(request: Request, principal: sessions.Principal) -> None:

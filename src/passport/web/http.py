@@ -109,10 +109,14 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
     return bool(cookie and submitted and same(cookie, submitted))
 
 
+def problem_type(code: str) -> str:
+    return f"https://passport.orginone.cn/problems/{code.replace('_', '-')}"
+
+
 def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
     lang = language(request)
     body = {
-        "type": f"https://passport.orginone.cn/problems/{exc.code.replace('_', '-')}",
+        "type": problem_type(exc.code),
         "title": gettext(lang, exc.title),
         "status": exc.status,
         "detail": gettext(lang, exc.title),
