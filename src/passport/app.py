@@ -69,6 +69,12 @@ PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).
 CODE_FORM_PAGES = (registration_pages, sessions_pages, credentials_pages)
 
+# What FastAPI and Starlette raise themselves, with the stable code and the text the API answers: a body
+# that cannot be read (bytes that are not UTF-8 JSON, a broken multipart form) is 400 ``malformed_body``.
+FRAMEWORK_ERRORS = {400: ("malformed_body", "The request body could not be read."),
+                    404: ("not_found", "Not found."), 405: ("method_not_allowed", "Method not allowed."),
+                    413: ("body_too_large", "Request body too large.")}
+
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
@@ -226,10 +232,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
-        domain = errors.DomainError(code, str(exc.detail) if exc.status_code not in (404, 405) else
-                                    {404: "Not found.", 405: "Method not allowed."}[exc.status_code],
-                                    exc.status_code)
+        code, title = FRAMEWORK_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+        domain = errors.DomainError(code, title, exc.status_code)
         if _wants_page(request):
             return web.error_page(request, domain)
         return problem(request, domain)

@@ -8,8 +8,8 @@ Most of it is derived from the routes, so a new route is documented without a wo
   its security requirement and its codes (401 ``not_authenticated``, 403 ``forbidden`` …), and 403
   ``csrf_failed`` on unsafe methods when a cookie may carry the session;
 - a path parameter adds 404 ``not_found``; query, header, cookie or body parameters 422
-  ``validation_failed``; a body 413 ``body_too_large``; an unsafe method 429 ``rate_limited``;
-  every ``/api/`` operation 503 ``service_unavailable`` | ``maintenance``.
+  ``validation_failed``; a body 400 ``malformed_body`` and 413 ``body_too_large``; an unsafe method 429
+  ``rate_limited``; every ``/api/`` operation 503 ``service_unavailable`` | ``maintenance``.
 
 What only the handler knows it states with ``responses=problems(phone_taken=409, invalid_code=422)``.
 ``tests/openapi_contract.py`` checks, over the whole test suite, that every answer is documented.
@@ -210,6 +210,7 @@ def operation_answers(route: Any, method: str) -> tuple[dict[int, set[str]], lis
     if typed_path or flat.query_params or flat.header_params or flat.cookie_params or flat.body_params:
         answers.add(422, "validation_failed")
     if flat.body_params:
+        answers.add(400, "malformed_body")
         answers.add(413, "body_too_large")
     if unsafe:
         answers.add(429, "rate_limited")
