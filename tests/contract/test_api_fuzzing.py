@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "negative_data_rejection")
 SEED = int(os.environ.get("PASSPORT_FUZZ_SEED", "16"))
-EXAMPLES = int(os.environ.get("PASSPORT_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("PASSPORT_FUZZ_EXAMPLES", "5"))
 # Operations that would end the run's own session or account: the token must stay good to the end.
 EXCLUDED = ("DELETE /api/v1/sessions/current", "POST /api/v1/me/freeze", "PUT /api/v1/me/password")
 
@@ -120,9 +120,10 @@ def test_the_api_answers_as_its_openapi_document_says(server):
                "--request-timeout", "30", "--no-color", "--output-truncate", "true", "--warnings", "off",
                "--suppress-health-check", "all"]
     for operation in EXCLUDED:
-        method, path = operation.split(" ")
-        command += ["--exclude-by", f'method == "{method}" and path == "{path}"']
+        command += ["--exclude-name", operation]
     run = subprocess.run(command, cwd=data_dir, capture_output=True, text=True, timeout=900)
     report = run.stdout + run.stderr
     print(report[-20_000:])
     assert run.returncode == 0, report[-20_000:]
+    # The session lived through the run: the signed-in operations were fuzzed, not just refused with 401.
+    assert httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
