@@ -181,7 +181,7 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
                             status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
-             responses=web_openapi.problems(not_found=404))
+             responses={404: web_openapi.problems(not_found=404)[404] | {"content": {"text/html": {}}}})
     async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: for clients in PASSPORT_METRICS_ALLOW (default loopback) or with
         ``Authorization: Bearer`` PASSPORT_METRICS_TOKEN; 404 for anyone else, as for an unknown path."""

@@ -150,7 +150,10 @@ def review_item(review_id: str, staff: Reviewer, rt: Rt) -> dict:
     return reviews.get_review(rt, review_id)
 
 
-@router.get("/admin/reviews/{review_id}/document", tags=["admin"], responses=problems(claim_required=403))
+@router.get("/admin/reviews/{review_id}/document", tags=["admin"], response_class=Response,
+            responses=problems(claim_required=403) | {200: {
+                "description": "The document as uploaded.",
+                "content": {"image/png": {}, "image/jpeg": {}, "application/pdf": {}}}})
 def review_document(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> Response:
     """The ID document image or licence of a review item, for reviewers; each viewing is audited."""
     data, kind = documents.review_document(rt, origin, staff.staff_id, review_id)
