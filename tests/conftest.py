@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from openapi_contract import AnswerRecorder, undocumented
 from passport_testing import free_port, make_runtime, make_settings, publish_agreements
 
 # CI replays the same examples every run (a red build names a real regression); local runs explore.
@@ -40,11 +41,33 @@ def _fresh_limits_and_clock(request):
         runtime.limiter.reset()
 
 
+# Every answer of the suite's app, checked against its OpenAPI document when the run ends.
+ANSWERS: set = set()
+_APPS: list = []
+
+
 @pytest.fixture(scope="session")
 def app(rt):
     from passport.app import create_app
 
-    return create_app(runtime=rt)
+    application = create_app(runtime=rt)
+    application.add_middleware(AnswerRecorder, answers=ANSWERS)
+    _APPS.append(application)
+    return application
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when the API answered something its OpenAPI document does not list (issue 16)."""
+    if not _APPS or not ANSWERS:
+        return
+    found = undocumented(_APPS[0], ANSWERS)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", f"{len(found)} answers not in the OpenAPI document", red=True)
+            for line in found:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture()

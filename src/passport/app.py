@@ -46,6 +46,7 @@ from passport.sessions import pages as sessions_pages
 from passport.settings import Settings
 from passport.web import html as web
 from passport.web import http
+from passport.web import openapi as web_openapi
 from passport.web.failures import Failures
 from passport.web.http import problem
 from passport.web.inputs import InputGuard
@@ -69,6 +70,12 @@ PAGE_ROUTERS = tuple(m.router for m in (
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).
 CODE_FORM_PAGES = (registration_pages, sessions_pages, credentials_pages)
+
+# What FastAPI and Starlette raise themselves, with the stable code and the text the API answers: a body
+# that cannot be read (bytes that are not UTF-8 JSON, a broken multipart form) is 400 ``malformed_body``.
+FRAMEWORK_ERRORS = {400: ("malformed_body", "The request body could not be read."),
+                    404: ("not_found", "Not found."), 405: ("method_not_allowed", "Method not allowed."),
+                    413: ("body_too_large", "Request body too large.")}
 
 REQUESTS = Counter("passport_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("passport_http_request_seconds", "HTTP request latency", ["route"],
@@ -112,6 +119,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     _install_errors(app)
     _install_routes(app, settings)
+    web_openapi.install(app)  # problem+json answers, codes and security in the document (issue 16)
     app.add_middleware(MaintenanceGate, runtime=rt)  # 503 during a maintenance window (notify/pages.py)
     # No control character in any string a client sends, before any route reads it (web/inputs.py).
     app.add_middleware(InputGuard)
@@ -154,7 +162,9 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {
+        "description": "A dependency is down: the same body, `status` `unavailable` and the failing check.",
+        "content": {"application/json": {}}}})
     def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
         checks = {}
@@ -176,7 +186,8 @@ def _install_operations(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+             responses={404: web_openapi.problems(not_found=404)[404] | {"content": {"text/html": {}}}})
     async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: for clients in PASSPORT_METRICS_ALLOW (default loopback) or with
         ``Authorization: Bearer`` PASSPORT_METRICS_TOKEN; 404 for anyone else, as for an unknown path."""
@@ -223,10 +234,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
-        domain = errors.DomainError(code, str(exc.detail) if exc.status_code not in (404, 405) else
-                                    {404: "Not found.", 405: "Method not allowed."}[exc.status_code],
-                                    exc.status_code)
+        code, title = FRAMEWORK_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+        domain = errors.DomainError(code, title, exc.status_code)
         if http.wants_page(request):
             return web.error_page(request, domain)
         return problem(request, domain)

@@ -27,6 +27,7 @@ from passport.notify import announcements, inbox
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
+from passport.web import openapi as web_openapi
 
 _NOT_LOOKED_UP = object()
 
@@ -53,6 +54,8 @@ async def require_principal(request: Request) -> sessions.Principal:
     return principal
 
 
+web_openapi.guard(require_principal, bearer="bearer", cookie="session_cookie", not_authenticated=401,
+                  consent_required=403)
 Authenticated = Annotated[sessions.Principal, Depends(require_principal)]
 
 
@@ -65,6 +68,8 @@ async def require_step_up(request: Request, principal: Authenticated) -> session
     return principal
 
 
+web_openapi.guard(require_step_up, bearer="bearer", cookie="session_cookie", not_authenticated=401,
+                  consent_required=403, step_up_required=403)
 SteppedUp = Annotated[sessions.Principal, Depends(require_step_up)]
 
 
@@ -84,7 +89,9 @@ def staff_permission(permission: str):
         return principal
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by the role tests and docs
-    return dependency
+    return web_openapi.guard(dependency, bearer="staff_bearer", cookie="staff_cookie",
+                             note=f"Staff only, with the permission `{permission}`.", not_authenticated=401,
+                             forbidden=403)
 
 
 async def _check_consent_api(request: Request, principal: sessions.Principal) -> None:

@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from passport.accounts import profile, service
 from passport.accounts.schemas import (
+    ACCOUNT_EXAMPLE,
     AccountOut,
     EmailCodeIn,
     EmailCodeSent,
@@ -16,11 +17,17 @@ from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
 from passport.guards import Authenticated, SteppedUp
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import examples, problem_example, problems
 
 router = APIRouter(tags=["accounts"])
 
 
-@router.get("/me", response_model=AccountOut)
+@router.get("/me", response_model=AccountOut, openapi_extra=examples(answers={
+    200: {"account": ACCOUNT_EXAMPLE},
+    401: {"not_authenticated": problem_example(401, "not_authenticated", "Please log in first.")},
+    403: {"consent_required": problem_example(
+        403, "consent_required", "Please read and accept the updated agreements first.",
+        pending=[{"kind": "privacy-policy", "version": "2.0"}])}}))
 async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
     # The account row came with the session; only pending re-consent may need the database.
     pending = agreements.pending_cached(rt, principal.account_id)
@@ -31,13 +38,13 @@ async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
     return JSONResponse(service.view(rt, principal.account, pending))
 
 
-@router.patch("/me", response_model=AccountOut)
+@router.patch("/me", response_model=AccountOut, responses=problems(invalid_bio=422, invalid_nickname=422))
 def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     return profile.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
                                   bio_given="bio" in body.model_fields_set)
 
 
-@router.post("/me/email", status_code=202, response_model=EmailCodeSent)
+@router.post("/me/email", status_code=202, response_model=EmailCodeSent, responses=problems(invalid_email=422))
 def request_email(body: EmailIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a bind_email code to the address, kept as pending until ``/me/email/verify``. The answer
     does not tell whether another account holds the address (409 ``email_taken`` comes at verify).
@@ -46,7 +53,7 @@ def request_email(body: EmailIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin
     return email_binding.request_email(rt, origin, principal.account_id, email=body.email)
 
 
-@router.post("/me/email/verify", status_code=204)
+@router.post("/me/email/verify", status_code=204, responses=problems(email_taken=409, invalid_code=422))
 def verify_email(body: EmailCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     email_binding.verify_email(rt, origin, principal.account_id, code=body.code)
     return Response(status_code=204)

@@ -31,6 +31,14 @@ class AccountOut(BaseModel):
     pending_agreements: list[PendingAgreement] = []
 
 
+# An account as the API shows it (masked), for the examples of the operations that answer one.
+ACCOUNT_EXAMPLE = {
+    "id": "0c5d2f4e-8a1b-4c6d-9e7f-1a2b3c4d5e6f", "kind": "person", "status": "active", "nickname": "小明",
+    "bio": None, "phone": "138****5678", "email": None,
+    "real_name": {"status": "none", "name": None, "id_number": None}, "created_at": "2026-05-01T08:00:00Z",
+    "pending_agreements": []}
+
+
 class SessionIssued(BaseModel):
     id: str
     token: str

@@ -16,6 +16,7 @@ from passport.guards import staff_permission
 from passport.reviews import service as reviews
 from passport.schemas import MAX_OFFSET
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -23,7 +24,8 @@ AnyStaff = Annotated[admin.StaffPrincipal, Depends(staff_permission("dashboard.r
 StaffManager = Annotated[admin.StaffPrincipal, Depends(staff_permission("staff.manage"))]
 
 
-@router.post("/sessions", status_code=201, response_model=schemas.StaffLoginOut)
+@router.post("/sessions", status_code=201, response_model=schemas.StaffLoginOut,
+             responses=problems(invalid_credentials=401))
 def staff_login(body: schemas.StaffLoginIn, rt: Rt, origin: ApiOrigin) -> dict:
     """Staff login: password and a current TOTP code, both required every time."""
     done = admin.login_staff(rt, origin, body.login, body.password, body.totp)
@@ -47,17 +49,19 @@ def list_staff(principal: StaffManager, rt: Rt) -> list[dict]:
     return admin.list_staff(rt, principal)
 
 
-@router.post("/staff", status_code=201, response_model=schemas.StaffCreatedOut)
+@router.post("/staff", status_code=201, response_model=schemas.StaffCreatedOut,
+             responses=problems(invalid_login=422, invalid_role=422, login_taken=409))
 def create_staff(body: schemas.StaffCreateIn, principal: StaffManager, rt: Rt, origin: ApiOrigin) -> dict:
     return admin.add_staff(rt, origin, principal, login=body.login, role=body.role)
 
 
-@router.post("/staff/{staff_id}/disable", response_model=schemas.StaffOut)
+@router.post("/staff/{staff_id}/disable", response_model=schemas.StaffOut, responses=problems(cannot_disable_self=409))
 def disable_staff(staff_id: str, principal: StaffManager, rt: Rt, origin: ApiOrigin) -> dict:
     return admin.disable_staff(rt, origin, principal, staff_id)
 
 
-@router.post("/staff/{staff_id}/reset", response_model=schemas.StaffCreatedOut)
+@router.post("/staff/{staff_id}/reset", response_model=schemas.StaffCreatedOut,
+             responses=problems(cannot_reset_self=409, staff_disabled=409))
 def reset_staff(staff_id: str, principal: StaffManager, rt: Rt, origin: ApiOrigin) -> dict:
     """Lost password or authenticator: password, TOTP and sessions go; the answer carries a new
     one-time enrolment link."""
@@ -98,7 +102,8 @@ class DecisionIn(BaseModel):
     reason: str | None = Field(None, max_length=1000)
 
 
-@router.get("/accounts")
+@router.get("/accounts",
+            responses=problems(filter_required=422, invalid_id_number=422, invalid_phone=422, invalid_status=422))
 def search_accounts(staff: Reader, rt: Rt, origin: ApiOrigin, phone: str | None = Query(None, max_length=32),
                     status: str | None = Query(None, max_length=16),
                     id_number: str | None = Query(None, max_length=32),
@@ -115,32 +120,37 @@ def account_detail(account_id: str, staff: Reader, rt: Rt, origin: ApiOrigin) ->
     return enforcement.detail(rt, origin, staff, account_id)
 
 
-@router.post("/accounts/{account_id}/reveal", response_model=RevealOut)
+@router.post("/accounts/{account_id}/reveal", response_model=RevealOut,
+             responses=problems(invalid_field=422, reason_required=422, reason_too_long=422))
 def reveal(account_id: str, body: RevealIn, staff: Revealer, rt: Rt, origin: ApiOrigin) -> dict:
     value = enforcement.reveal(rt, origin, staff, account_id, field=body.field, reason=body.reason)
     return {"field": body.field, "value": value}
 
 
-@router.post("/accounts/{account_id}/actions", status_code=201, response_model=ActionOut)
+@router.post("/accounts/{account_id}/actions", status_code=201, response_model=ActionOut,
+             responses=problems(invalid_action=422, reason_required=422, reason_too_long=422, until_in_past=422,
+                                until_required=422, account_cancelled=409, invalid_transition=409))
 def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
     taken = enforcement.act(rt, origin, staff, account_id, action=body.action, reason=body.reason,
                             until=body.until)
     return {"id": taken.action_id, "account": taken.account, "revoked_sessions": taken.revoked_sessions}
 
 
-@router.get("/reviews")
+@router.get("/reviews", responses=problems(invalid_queue=422, invalid_status=422))
 def list_reviews(staff: Reviewer, rt: Rt, queue: str = Query(max_length=32),
                  status: str = Query("pending", max_length=16), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                  limit: int = Query(20, ge=1, le=100)) -> dict:
     return reviews.list_reviews(rt, queue, status, offset=offset, limit=limit)
 
 
-@router.post("/reviews/{review_id}/claim")
+@router.post("/reviews/{review_id}/claim", responses=problems(already_claimed=409, already_decided=409))
 def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
     return reviews.claim(rt, origin, review_id, staff)
 
 
-@router.post("/reviews/{review_id}")
+@router.post("/reviews/{review_id}",
+             responses=problems(claim_required=403, document_not_opened=403, already_claimed=409, already_decided=409,
+                                invalid_decision=422, reason_required=422, reason_too_long=422))
 def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
     """Approve or reject an item, once. Only the reviewer holding a current claim (taken with
     ``POST …/claim`` within the last 30 minutes) decides: 403 ``claim_required`` otherwise, 409

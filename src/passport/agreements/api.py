@@ -19,6 +19,7 @@ from passport.agreements.schemas import (
 from passport.clock import rfc3339
 from passport.guards import Authenticated, staff_permission
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter(tags=["agreements"])
 
@@ -61,7 +62,8 @@ def my_consents(principal: Authenticated, rt: Rt) -> list[dict]:
 
 
 @router.post("/me/consents", status_code=201, response_model=ConsentOut,
-             responses={200: {"model": ConsentOut, "description": "Already accepted: the existing entry."}})
+             responses=problems(not_found=404, version_not_current=409) | {
+                 200: {"model": ConsentOut, "description": "Already accepted: the existing entry."}})
 def accept(body: ConsentIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> JSONResponse:
     """Accept the version in force of a document (the re-consent gate opens once every pending
     version is accepted). 404 unknown kind or version, 409 ``version_not_current``."""
@@ -75,7 +77,7 @@ def my_purposes(principal: Authenticated, rt: Rt) -> list[dict]:
         return [p | {"changed_at": rfc3339(p["changed_at"])} for p in service.purposes_of(db, principal.account_id)]
 
 
-@router.put("/me/purposes/{purpose}", response_model=PurposeOut)
+@router.put("/me/purposes/{purpose}", response_model=PurposeOut, responses=problems(unknown_purpose=404))
 def set_purpose(purpose: str, body: PurposeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Grant or withdraw an optional purpose such as ``marketing`` (A4). Never needed for the core
     service; 404 ``unknown_purpose``."""
@@ -85,7 +87,10 @@ def set_purpose(purpose: str, body: PurposeIn, principal: Authenticated, rt: Rt,
     return state | {"changed_at": rfc3339(state["changed_at"])}
 
 
-@router.post("/admin/agreements", status_code=201, response_model=VersionOut, tags=["admin"])
+@router.post("/admin/agreements", status_code=201, response_model=VersionOut, tags=["admin"],
+             responses=problems(version_exists=409, body_too_long=422, effective_at_not_future=422, empty_body=422,
+                                invalid_effective_at=422, invalid_kind=422, invalid_markdown=422, invalid_version=422,
+                                title_too_long=422))
 def publish(body: PublishIn, staff: Publisher, rt: Rt, origin: ApiOrigin) -> dict:
     """Publish an immutable version (operators). 409 ``version_exists``; 422 ``invalid_kind``,
     ``invalid_version``, ``invalid_markdown``, ``empty_body``, ``effective_at_not_future``."""
@@ -103,7 +108,8 @@ def list_versions(staff: Publisher, rt: Rt) -> list[dict]:
 
 
 @router.get("/admin/consents/export", response_class=StreamingResponse, tags=["admin"],
-            responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
+            responses=problems(unknown_kind=404, unknown_version=404, invalid_format=422, kind_required=422) | {
+                200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
 def export_consents(staff: Exporter, rt: Rt, origin: ApiOrigin,
                     kind: str | None = Query(None, max_length=32, description="Document kind or optional purpose."),
                     version: str | None = Query(None, max_length=32, description="Only this version (needs kind)."),

@@ -16,11 +16,15 @@ from passport.cancellation.schemas import (
 )
 from passport.guards import Authenticated, SteppedUp
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter(tags=["cancellation and personal data"])
 
 
-@router.post("/me/cancellation", status_code=202, response_model=CancellationOut)
+@router.post("/me/cancellation", status_code=202, response_model=CancellationOut,
+             responses=problems(invalid_code=400, invalid_password=400, account_frozen=403, account_suspended=403,
+                                account_terminated=403, account_cancelled=409, cancellation_blocked=409,
+                                cancellation_not_allowed=409, cancellation_pending=409, phone_required=409))
 def request_cancellation(body: CancellationIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Ask to cancel the account: the password and an SMS code (purpose ``cancel_account``). The account
     turns ``cancelling`` until ``effective_at`` (the cooling-off); withdraw with ``DELETE``.
@@ -30,13 +34,13 @@ def request_cancellation(body: CancellationIn, principal: Authenticated, rt: Rt,
     return service.request_cancellation(rt, origin, principal.account_id, password=body.password, code=body.code)
 
 
-@router.get("/me/cancellation", response_model=CancellationOut)
+@router.get("/me/cancellation", response_model=CancellationOut, responses=problems(not_found=404))
 def cancellation(principal: Authenticated, rt: Rt) -> dict:
     """The pending cancellation request; 404 when there is none."""
     return service.current(rt, principal.account_id)
 
 
-@router.delete("/me/cancellation", status_code=204)
+@router.delete("/me/cancellation", status_code=204, responses=problems(not_found=404))
 def withdraw_cancellation(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     """Withdraw the pending request: the account gets back its status. 404 when nothing is pending."""
     service.withdraw(rt, origin, principal.account_id)
@@ -51,7 +55,8 @@ def _archive_response(archive: dict) -> Response:
 
 
 @router.post("/me/export", response_class=Response,
-             responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
+             responses=problems(invalid_code=400, phone_required=409) | {
+                 200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
 def export(body: ExportIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
     """Everything held about the account as one JSON archive with a README, after an SMS code (purpose
     ``export``) sent to the account's own phone. 400 ``invalid_code``; 403 ``step_up_required`` unless
@@ -60,7 +65,8 @@ def export(body: ExportIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> R
 
 
 @router.get("/me/export", response_class=Response,
-            responses={200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
+            responses=problems(invalid_code=400, reauthentication_required=403, phone_required=409) | {
+                200: {"content": {"application/json": {}}, "description": "The archive (attachment)."}})
 def export_get(principal: SteppedUp, rt: Rt, origin: ApiOrigin,
                code: Annotated[str | None, Header(alias="X-Verification-Code", max_length=16)] = None) -> Response:
     """As ``POST /me/export``, with the code in the ``X-Verification-Code`` header (never in the URL,

@@ -35,18 +35,21 @@ from passport.sessions.schemas import LoginOut, SessionIssued
 from passport.web import html as web
 from passport.web import http
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter()
 
 
-@router.post("/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"])
+@router.post("/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"],
+             responses=problems(invalid_channel=422, invalid_email=422, invalid_phone=422, invalid_purpose=422))
 def send_verification_code(body: CodeRequest, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a 6-digit code. The answer is the same whether or not an account holds the number."""
     return codes.send_code(rt, origin, channel=body.channel, to=body.to, purpose=body.purpose,
                              account_exists=account_exists)
 
 
-@router.put("/me/password", status_code=200, response_model=SessionIssued, tags=["credentials"])
+@router.put("/me/password", status_code=200, response_model=SessionIssued, tags=["credentials"],
+            responses=problems(invalid_password=400, same_password=422, weak_password=422))
 def change_password(body: PasswordChangeIn, principal: Authenticated, request: Request, rt: Rt,
                     origin: ApiOrigin) -> JSONResponse:
     """Change the password: the current one is required. Every session of the account ends, the one
@@ -61,7 +64,8 @@ def change_password(body: PasswordChangeIn, principal: Authenticated, request: R
     return response
 
 
-@router.post("/password-resets", status_code=204, tags=["credentials"])
+@router.post("/password-resets", status_code=204, tags=["credentials"],
+             responses=problems(invalid_code=400, account_frozen=403, invalid_phone=422, weak_password=422))
 def reset_password(body: PasswordResetIn, rt: Rt, origin: ApiOrigin) -> Response:
     """Reset a forgotten password with an SMS code (purpose ``reset_password``) or the recovery key.
     A wrong code or key and an unknown number all answer 400 ``invalid_code``; every session ends."""
@@ -70,13 +74,15 @@ def reset_password(body: PasswordResetIn, rt: Rt, origin: ApiOrigin) -> Response
     return Response(status_code=204)
 
 
-@router.post("/me/recovery-key", status_code=201, response_model=RecoveryKeyOut, tags=["credentials"])
+@router.post("/me/recovery-key", status_code=201, response_model=RecoveryKeyOut, tags=["credentials"],
+             responses=problems(invalid_password=400))
 def regenerate_recovery_key(body: PasswordIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """A new recovery key, shown once; the old one stops working."""
     return {"recovery_key": service.regenerate_recovery_key(rt, origin, principal, password=body.password)}
 
 
-@router.post("/account-freezes", status_code=204, tags=["credentials"])
+@router.post("/account-freezes", status_code=204, tags=["credentials"],
+             responses=problems(invalid_code=400, account_not_freezable=409, invalid_phone=422))
 def freeze_account(body: FreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     """"My account was stolen": freeze with an SMS code (purpose ``freeze``), no login needed.
     Every session ends and login answers 403 ``account_frozen`` until the account is unfrozen."""
@@ -84,14 +90,15 @@ def freeze_account(body: FreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/me/freeze", status_code=204, tags=["credentials"])
+@router.post("/me/freeze", status_code=204, tags=["credentials"], responses=problems(account_not_freezable=409))
 def freeze_me(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     """Freeze the signed-in account; this session ends with all the others."""
     service.freeze_own(rt, origin, principal)
     return Response(status_code=204)
 
 
-@router.post("/account-unfreezes", status_code=204, tags=["credentials"])
+@router.post("/account-unfreezes", status_code=204, tags=["credentials"],
+             responses=problems(invalid_code=400, invalid_phone=422, weak_password=422))
 def unfreeze_account(body: UnfreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     """Unfreeze with an SMS code (purpose ``unfreeze``) and the recovery key, setting a new password."""
     service.unfreeze(rt, origin, phone=body.phone, code=body.code, recovery_key=body.recovery_key,
@@ -99,13 +106,16 @@ def unfreeze_account(body: UnfreezeIn, rt: Rt, origin: ApiOrigin) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/me/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"])
+@router.post("/me/verification-codes", status_code=202, response_model=CodeSent, tags=["verification codes"],
+             responses=problems(phone_required=409, invalid_purpose=422))
 def send_own_code(body: OwnCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a ``cancel_account``, ``export`` or ``change_phone_old`` code to the signed-in account's own phone."""
     return codes.send_own_code(rt, origin, principal.account_id, body.purpose)
 
 
-@router.put("/me/phone", response_model=PhoneChanged, tags=["credentials"])
+@router.put("/me/phone", response_model=PhoneChanged, tags=["credentials"],
+            responses=problems(invalid_code=400, invalid_old_code=400, invalid_password=400, old_code_required=400,
+                               conflict=409, phone_taken=409, invalid_phone=422, same_phone=422))
 def change_phone(body: PhoneChangeIn, principal: Authenticated, request: Request, rt: Rt,
                  origin: ApiOrigin) -> JSONResponse:
     """Change the mobile number at once: a ``change_phone_old`` code sent to the CURRENT number
@@ -122,7 +132,10 @@ def change_phone(body: PhoneChangeIn, principal: Authenticated, request: Request
     return response
 
 
-@router.post("/me/phone-change", status_code=202, response_model=HeldPhoneChange, tags=["credentials"])
+@router.post("/me/phone-change", status_code=202, response_model=HeldPhoneChange, tags=["credentials"],
+             responses=problems(invalid_code=400, invalid_password=400, invalid_recovery_key=400, phone_taken=409,
+                                phone_change_pending=409, phone_change_not_allowed=409, invalid_phone=422,
+                                same_phone=422))
 def request_held_phone_change(body: HeldPhoneChangeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Lost the old number: the recovery key, the password and a ``change_phone`` code sent to the new
     number start a change that waits ``PASSPORT_PHONE_CHANGE_HOLD_DAYS`` (``effective_at``). The old
@@ -150,7 +163,8 @@ def cancel_held_phone_change(principal: Authenticated, rt: Rt, origin: ApiOrigin
     return Response(status_code=204)
 
 
-@router.post("/phone-changes/not-me", response_model=NotMeOut, tags=["credentials"])
+@router.post("/phone-changes/not-me", response_model=NotMeOut, tags=["credentials"],
+             responses=problems(invalid_link=400))
 def phone_change_not_me(body: NotMeIn, rt: Rt, origin: ApiOrigin) -> dict:
     """"This was not me", no login needed: the token of the link in the notice cancels the held change
     and freezes the account (every session ends; unfreeze with an SMS code and the recovery key).
@@ -163,14 +177,15 @@ def totp_status(principal: Authenticated, rt: Rt) -> dict:
     return totp.status(rt, principal.account_id)
 
 
-@router.post("/me/totp", tags=["two-factor"], response_model=TotpEnrolled)
+@router.post("/me/totp", tags=["two-factor"], response_model=TotpEnrolled, responses=problems(totp_already_enabled=409))
 def enroll_totp(principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> dict:
     """A new secret, not yet in force: confirm it with a first code. 409 ``totp_already_enabled``;
     403 ``step_up_required`` unless the session stepped up (``POST /me/step-up``)."""
     return totp.enroll(rt, origin, principal.account_id)
 
 
-@router.post("/me/totp/confirm", tags=["two-factor"], status_code=204)
+@router.post("/me/totp/confirm", tags=["two-factor"], status_code=204,
+             responses=problems(invalid_totp=400, totp_not_enrolled=409))
 def confirm_totp(body: TotpCodeIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
     """Turn two-step verification on. 400 ``invalid_totp`` for a wrong or already used code;
     403 ``step_up_required`` unless the session stepped up."""
@@ -178,7 +193,8 @@ def confirm_totp(body: TotpCodeIn, principal: SteppedUp, rt: Rt, origin: ApiOrig
     return Response(status_code=204)
 
 
-@router.delete("/me/totp", tags=["two-factor"], status_code=204)
+@router.delete("/me/totp", tags=["two-factor"], status_code=204,
+               responses=problems(invalid_recovery_key=400, invalid_totp=400, totp_not_enabled=409))
 def disable_totp(body: TotpDisableIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> Response:
     """Turn it off with a current code, or with the recovery key (400 ``invalid_recovery_key``);
     403 ``step_up_required`` unless the session stepped up."""
@@ -186,7 +202,9 @@ def disable_totp(body: TotpDisableIn, principal: SteppedUp, rt: Rt, origin: ApiO
     return Response(status_code=204)
 
 
-@router.post("/sessions/mfa", status_code=201, response_model=LoginOut, tags=["two-factor", "sessions"])
+@router.post("/sessions/mfa", status_code=201, response_model=LoginOut, tags=["two-factor", "sessions"],
+             responses=problems(invalid_recovery_key=400, invalid_totp=400, invalid_credentials=401, account_frozen=403,
+                                account_suspended=403, account_terminated=403))
 def login_second_step(body: MfaLoginIn, request: Request, response: Response, rt: Rt, origin: ApiOrigin) -> dict:
     """Finish a login that answered 401 ``mfa_required``. Wrong codes count toward the login
     lockout; a bad, used or expired mfa_token gives 401 ``invalid_credentials``."""

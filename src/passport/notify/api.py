@@ -18,6 +18,7 @@ from passport.notify.schemas import AnnouncementIn, MaintenanceIn, PreferencesIn
 from passport.sessions import service as sessions
 from passport.web import http
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter(tags=["notices"])
 
@@ -74,12 +75,12 @@ def get_preferences(principal: Authenticated, rt: Rt) -> dict:
     return marketing.preferences(rt, principal.account_id)
 
 
-@router.put("/me/notification-preferences")
+@router.put("/me/notification-preferences", responses=problems(unknown_purpose=404))
 def put_preferences(body: PreferencesIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     return marketing.set_marketing(rt, origin, principal.account_id, body.marketing)
 
 
-@router.post("/notices/unsubscribe", status_code=204)
+@router.post("/notices/unsubscribe", status_code=204, responses=problems(invalid_unsubscribe_link=400))
 def unsubscribe(body: UnsubscribeIn, rt: Rt, origin: ApiOrigin) -> Response:
     """One-click unsubscribe from marketing messages with the link's signed token; no login.
     A bad token: 400 ``invalid_unsubscribe_link``."""
@@ -115,7 +116,9 @@ def admin_announcements(staff: Announcer, rt: Rt, limit: int = Query(50, ge=1, l
     return announcements_service.list_announcements(rt, everything=True, limit=limit)
 
 
-@router.post("/admin/announcements", status_code=201, tags=["admin"])
+@router.post("/admin/announcements", status_code=201, tags=["admin"],
+             responses=problems(invalid_audience=422, invalid_period=422, period_in_past=422, title_required=422,
+                                body_required=422))
 def publish_announcement(body: AnnouncementIn, staff: Announcer, rt: Rt, origin: ApiOrigin) -> dict:
     """422 ``title_required`` | ``body_required`` | ``invalid_period`` | ``period_in_past``."""
     return announcements_service.publish_announcement(
@@ -124,7 +127,7 @@ def publish_announcement(body: AnnouncementIn, staff: Announcer, rt: Rt, origin:
         ends_at=as_utc(body.ends_at) if body.ends_at else None)
 
 
-@router.post("/admin/announcements/{announcement_id}/end", tags=["admin"])
+@router.post("/admin/announcements/{announcement_id}/end", tags=["admin"], responses=problems(announcement_ended=409))
 def end_announcement(announcement_id: str, staff: Announcer, rt: Rt, origin: ApiOrigin) -> dict:
     """409 ``announcement_ended`` when it has already ended."""
     return announcements_service.end_announcement(rt, origin, announcement_id, staff_id=staff.staff_id)
@@ -135,7 +138,8 @@ def admin_maintenance(staff: Maintainer, rt: Rt, limit: int = Query(50, ge=1, le
     return maintenance_service.list_maintenance(rt, limit=limit)
 
 
-@router.post("/admin/maintenance", status_code=201, tags=["admin"])
+@router.post("/admin/maintenance", status_code=201, tags=["admin"],
+             responses=problems(invalid_period=422, period_in_past=422, message_required=422))
 def schedule_maintenance(body: MaintenanceIn, staff: Maintainer, rt: Rt, origin: ApiOrigin) -> dict:
     """Schedule a window; it is announced ``maintenance_notice_hours`` ahead. 422 ``invalid_period`` |
     ``period_in_past`` | ``message_required``."""
@@ -144,7 +148,7 @@ def schedule_maintenance(body: MaintenanceIn, staff: Maintainer, rt: Rt, origin:
                                                     staff_id=staff.staff_id)
 
 
-@router.post("/admin/maintenance/{window_id}/cancel", tags=["admin"])
+@router.post("/admin/maintenance/{window_id}/cancel", tags=["admin"], responses=problems(maintenance_over=409))
 def cancel_maintenance(window_id: str, staff: Maintainer, rt: Rt, origin: ApiOrigin) -> dict:
     """409 ``maintenance_over`` when the window has ended or was cancelled."""
     return maintenance_service.cancel_maintenance(rt, origin, window_id, staff_id=staff.staff_id)

@@ -12,6 +12,7 @@ from passport.realname import documents, organizations, person, schemas, service
 from passport.reviews import service as reviews
 from passport.web import http
 from passport.web.http import ApiOrigin, Rt
+from passport.web.openapi import problems
 
 router = APIRouter(tags=["real-name"])
 
@@ -26,7 +27,11 @@ def read_upload(rt, upload: UploadFile | None) -> documents.Upload | None:
     return documents.Upload(upload.file.read(rt.settings.upload_max_bytes + 1), upload.filename)
 
 
-@router.post("/me/real-name", response_model=schemas.RealNameOut)
+@router.post("/me/real-name", response_model=schemas.RealNameOut,
+             responses=problems(account_cancelled=403, already_verified=409, id_number_limit=409,
+                                verification_pending=409, document_required=422, file_required=422, file_too_large=422,
+                                guardian_required=422, invalid_file_type=422, invalid_id_number=422, invalid_name=422,
+                                provider_unavailable=503))
 def verify_real_name(body: schemas.RealNameIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Verify name + resident ID number with the configured provider (``http``, ``dev``). With the
     ``manual`` provider use ``POST /me/real-name/manual`` (422 ``document_required`` here).
@@ -36,7 +41,10 @@ def verify_real_name(body: schemas.RealNameIn, principal: Authenticated, rt: Rt,
     return person.submit_person(rt, origin, principal.account_id, name=body.name, id_number=body.id_number)
 
 
-@router.post("/me/real-name/manual", response_model=schemas.RealNameOut)
+@router.post("/me/real-name/manual", response_model=schemas.RealNameOut,
+             responses=problems(account_cancelled=403, already_verified=409, id_number_limit=409,
+                                verification_pending=409, document_required=422, file_required=422, file_too_large=422,
+                                guardian_required=422, invalid_file_type=422, invalid_id_number=422, invalid_name=422))
 def verify_real_name_manually(principal: Authenticated, rt: Rt, origin: ApiOrigin,
                               name: Annotated[str, Form(max_length=64)],
                               id_number: Annotated[str, Form(max_length=32)],
@@ -52,7 +60,10 @@ def real_name_status(principal: Authenticated, rt: Rt) -> dict:
     return person.status_of(rt, principal.account_id)
 
 
-@router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated)
+@router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated,
+             responses=problems(account_cancelled=403, real_name_required=403, uscc_taken=409, file_required=422,
+                                file_too_large=422, invalid_file_type=422, invalid_legal_representative=422,
+                                invalid_organization_name=422, invalid_phone=422, invalid_uscc=422))
 def apply_organization(principal: Authenticated, rt: Rt, origin: ApiOrigin,
                        name: Annotated[str, Form(max_length=200)], uscc: Annotated[str, Form(max_length=64)],
                        legal_representative: Annotated[str, Form(max_length=100)],
@@ -78,13 +89,16 @@ def organization(organization_id: str, rt: Rt) -> dict:
     return organizations.public_organization(rt, organization_id)
 
 
-@router.get("/organizations/{organization_id}/administrators", response_model=list[schemas.AdministratorOut])
+@router.get("/organizations/{organization_id}/administrators", response_model=list[schemas.AdministratorOut],
+            responses=problems(not_organization_admin=403))
 def administrators(organization_id: str, principal: Authenticated, rt: Rt) -> list[dict]:
     return organizations.administrators(rt, principal.account_id, organization_id)
 
 
 @router.post("/organizations/{organization_id}/administrators", status_code=202,
-             response_model=schemas.AdministratorInvited)
+             response_model=schemas.AdministratorInvited,
+             responses=problems(not_organization_admin=403, already_administrator=409, organization_rejected=409,
+                                invalid_phone=422))
 def add_administrator(organization_id: str, body: schemas.AdministratorIn, principal: Authenticated, rt: Rt,
                       origin: ApiOrigin) -> dict:
     """An administrator invites another account by its mobile number; it becomes an administrator once
@@ -98,27 +112,31 @@ def my_invitations(principal: Authenticated, rt: Rt) -> list[dict]:
     return organizations.invitations_of(rt, principal.account_id)
 
 
-@router.post("/organizations/{organization_id}/administrators/accept", status_code=204)
+@router.post("/organizations/{organization_id}/administrators/accept", status_code=204,
+             responses=problems(invitation_closed=409))
 def accept_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     """The invitee becomes an administrator. 404 ``not_found`` (no invitation), 409 ``invitation_closed``."""
     organizations.answer_invitation(rt, origin, principal.account_id, organization_id, accept=True)
     return Response(status_code=204)
 
 
-@router.post("/organizations/{organization_id}/administrators/decline", status_code=204)
+@router.post("/organizations/{organization_id}/administrators/decline", status_code=204,
+             responses=problems(invitation_closed=409))
 def decline_invitation(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     organizations.answer_invitation(rt, origin, principal.account_id, organization_id, accept=False)
     return Response(status_code=204)
 
 
-@router.post("/organizations/{organization_id}/withdraw", response_model=schemas.OrganizationWithdrawn)
+@router.post("/organizations/{organization_id}/withdraw", response_model=schemas.OrganizationWithdrawn,
+             responses=problems(not_organization_admin=403, not_under_review=409))
 def withdraw_application(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """An administrator withdraws an application under review: the USCC is free again, the legal
     representative, contact and licence are erased. 409 ``not_under_review``."""
     return organizations.withdraw_application(rt, origin, principal.account_id, organization_id)
 
 
-@router.delete("/organizations/{organization_id}/administrators/{account_id}", status_code=204)
+@router.delete("/organizations/{organization_id}/administrators/{account_id}", status_code=204,
+               responses=problems(not_organization_admin=403, last_administrator=409))
 def remove_administrator(organization_id: str, account_id: str, principal: Authenticated, rt: Rt,
                          origin: ApiOrigin) -> Response:
     """409 ``last_administrator`` when it would leave none."""
@@ -132,7 +150,10 @@ def review_item(review_id: str, staff: Reviewer, rt: Rt) -> dict:
     return reviews.get_review(rt, review_id)
 
 
-@router.get("/admin/reviews/{review_id}/document", tags=["admin"])
+@router.get("/admin/reviews/{review_id}/document", tags=["admin"], response_class=Response,
+            responses=problems(claim_required=403) | {200: {
+                "description": "The document as uploaded.",
+                "content": {"image/png": {}, "image/jpeg": {}, "application/pdf": {}}}})
 def review_document(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> Response:
     """The ID document image or licence of a review item, for reviewers; each viewing is audited."""
     data, kind = documents.review_document(rt, origin, staff.staff_id, review_id)
@@ -147,7 +168,7 @@ def review_subject(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -
 
 
 @router.post("/admin/accounts/{account_id}/real-name/revoke", response_model=schemas.RealNameStatusOut,
-             tags=["admin"])
+             tags=["admin"], responses=problems(not_verified=409, reason_required=422))
 def revoke_real_name(account_id: str, body: schemas.RevokeIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
     """Withdraw an account's verification (a disputed or stolen ID number); the ID number is free again
     and the user is told the reason. 409 ``not_verified``."""

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from passport.accounts.schemas import ACCOUNT_EXAMPLE
 from passport.clock import rfc3339
 from passport.credentials import stepup
 from passport.guards import Authenticated
@@ -12,11 +13,29 @@ from passport.sessions.schemas import LoginIn, LoginOut, SessionOut, StepUpIn, S
 from passport.web import html as web
 from passport.web import http
 from passport.web.http import ApiOrigin, Rt, device_id, keep_device
+from passport.web.openapi import examples, problem_example, problems
 
 router = APIRouter(tags=["sessions"])
 
+LOGIN_EXAMPLES = examples(
+    request={"password": {"login": "13812345678", "password": "Qz7!mountain-Lark"},
+             "sms_code": {"phone": "13812345678", "code": "123456"}},
+    answers={
+        201: {"signed_in": {"id": "5b0e…", "token": "pst_…", "expires_at": "2026-05-31T08:00:00Z",
+                            "account": ACCOUNT_EXAMPLE}},
+        401: {"invalid_credentials": problem_example(401, "invalid_credentials", "Wrong login or password."),
+              "mfa_required": problem_example(401, "mfa_required",
+                                              "Enter the 6-digit code from your authenticator app.",
+                                              **{"mfa_token": "mfa_…", "expires_in": 300})},
+        403: {"account_frozen": problem_example(
+            403, "account_frozen", "This account is frozen. Recover it with your phone and recovery key.")}})
 
-@router.post("/sessions", status_code=201, response_model=LoginOut)
+
+
+@router.post("/sessions", status_code=201, response_model=LoginOut,
+             openapi_extra=LOGIN_EXAMPLES,
+             responses=problems(invalid_credentials=401, mfa_required=401, account_frozen=403, account_suspended=403,
+                                account_terminated=403, invalid_email=422, invalid_phone=422))
 async def login(body: LoginIn, request: Request, rt: Rt, origin: ApiOrigin) -> JSONResponse:
     """A sign-in from a device (the ``passport_device`` cookie, set on the first answer) the account
     has not used before is told to its owner (inbox and SMS)."""
@@ -37,7 +56,8 @@ async def login(body: LoginIn, request: Request, rt: Rt, origin: ApiOrigin) -> J
     return response
 
 
-@router.post("/me/step-up", response_model=StepUpOut)
+@router.post("/me/step-up", response_model=StepUpOut,
+             responses=problems(invalid_password=400, invalid_totp=400, totp_not_enabled=409))
 def step_up(body: StepUpIn, principal: Authenticated, request: Request, rt: Rt, origin: ApiOrigin) -> JSONResponse:
     """Step up this session before a sensitive change: the password, or a ``code`` from the
     authenticator app when two-step verification is on. For ``PASSPORT_STEP_UP_MINUTES`` (default 10)

@@ -135,10 +135,14 @@ def wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
+def problem_type(code: str) -> str:
+    return f"https://passport.orginone.cn/problems/{code.replace('_', '-')}"
+
+
 def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
     lang = language(request)
     body = {
-        "type": f"https://passport.orginone.cn/problems/{exc.code.replace('_', '-')}",
+        "type": problem_type(exc.code),
         "title": gettext(lang, exc.title),
         "status": exc.status,
         "detail": gettext(lang, exc.title),
