@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
+from passport.accounts import profile
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.agreements import service as agreements
@@ -19,6 +20,8 @@ from passport.security.policy import check_password
 from passport.security.tokens import new_recovery_key
 from passport.sessions import service as sessions
 from passport.work import unit_of_work
+
+NEUTRAL_NICKNAME = "用户"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     (A1), the password passes the policy (C5). 409 ``phone_taken`` only after the code is proved."""
     target = accounts.sms_target(rt, phone)
     nickname = accounts.clean_nickname(nickname)
+    # COMPLIANCE I1: a refused nickname stops here (422, nothing spent); a held one waits for a reviewer
+    # while the account carries a neutral one.
+    held = profile.check_fields(rt, {"nickname": nickname}).get("nickname")
+    held = held if held is not None and held.verdict == "review" else None
     check_password(password, phone=target.value, min_length=rt.settings.password_min_length,
                    min_classes=rt.settings.password_min_classes)
     with rt.db.read() as db:
@@ -56,13 +63,17 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                     work.audit("account.register", result="failed", details={"reason": "phone_taken"})
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
-                    account = Account(id=new_id(), kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
+                    account_id = new_id()
+                    shown = neutral_nickname(account_id) if held else nickname
+                    account = Account(id=account_id, kind="person", status=accounts.INITIAL_STATUS, nickname=shown,
                                       phone_enc=rt.keys.cipher.encrypt(target.value, "account.phone"),
                                       phone_bidx=target.bidx, password_hash=password_hash,
                                       recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
                     db.add(account)
                     db.flush()
                     work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
+                    if held:
+                        profile.hold(work, account, "nickname", nickname, held)
                     agreements.record_consents(work, account.id, versions)
                     issued = sessions.start_session(rt, db, account.id, token, "register", origin)
             else:
@@ -75,6 +86,11 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     if taken:
         raise _phone_taken()
     return Registered(account=accounts.view(rt, account), recovery_key=recovery_key, session=issued)
+
+
+def neutral_nickname(account_id: str) -> str:
+    """What an account is called while the nickname it asked for waits for review."""
+    return f"{NEUTRAL_NICKNAME}{account_id[-6:].upper()}"
 
 
 def _phone_taken() -> errors.DomainError:
