@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -19,8 +20,7 @@ from passport.moderation.normalize import Normalized, Normalizer
 _WEIGHT = {verdict: weight for weight, verdict in enumerate(VERDICTS)}
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     category: str
     start: int  # in the original text, end exclusive
     end: int
@@ -32,8 +32,7 @@ class Hit:
                 "verdict": self.verdict}
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: the answer of every check is built cheaply
     verdict: str  # allow | review | block
     normalized: str
     hits: tuple[Hit, ...]
@@ -54,6 +53,14 @@ class _Pattern:
     category: str
     verdict: str
     spaced: bool  # runs on the spaced form (dots and at-signs kept)
+    # What must be in the text for the pattern to be worth running (most texts have none of it):
+    # "digits" (5 in a row), a marker the automaton saw ("@qq", "@wechat"), or a character of the spaced form.
+    gate: str
+
+
+_FIVE_DIGITS = re.compile(r"\d{5}")
+_ASCII_ALNUM = re.compile(r"[a-z0-9]")  # every pattern needs one: most Chinese names skip them all
+_MARKERS = {"@qq": "qq", "@wechat": "微信"}
 
 
 _TLDS = ("com|cn|net|org|top|xyz|vip|cc|co|info|io|me|tv|club|shop|site|online|store|app|wang|ink|ltd|biz|"
@@ -67,17 +74,20 @@ def _contact_patterns(qq_markers: Sequence[str], wechat_markers: Sequence[str]) 
     qq = "|".join(sorted(map(re.escape, qq_markers), key=len, reverse=True))
     wechat = "|".join(sorted(map(re.escape, wechat_markers), key=len, reverse=True))
     return [
-        _Pattern("mobile", re.compile(r"(?<!\d)(?:0?86)?1[3-9]\d{9}(?!\d)"), "advertising", "block", False),
-        _Pattern("landline", re.compile(r"(?<!\d)(?:0[1-9]\d{8,10}|[48]00\d{7})(?!\d)"), "advertising", "block", False),
+        _Pattern("mobile", re.compile(r"(?<!\d)(?:0?86)?1[3-9]\d{9}(?!\d)"), "advertising", "block", False,
+                 "digits"),
+        _Pattern("landline", re.compile(r"(?<!\d)(?:0[1-9]\d{8,10}|[48]00\d{7})(?!\d)"), "advertising", "block",
+                 False, "digits"),
         _Pattern("qq", re.compile(rf"(?:{qq})(?:号码|号|群|id)?(?:是|为)?\d{{5,11}}(?!\d)"), "advertising", "block",
-                 False),
+                 False, "@qq"),
         _Pattern("wechat", re.compile(rf"(?:{wechat})(?:号码|号|id)?(?:是|为)?[a-z0-9]{{6,20}}"), "advertising",
-                 "block", False),
-        _Pattern("digits", re.compile(r"(?<!\d)\d{9,}(?!\d)"), "advertising", "review", False),
-        _Pattern("url", re.compile(r"(?:https?|ftp)://|www\."), "advertising", "block", True),
+                 "block", False, "@wechat"),
+        _Pattern("digits", re.compile(r"(?<!\d)\d{9,}(?!\d)"), "advertising", "review", False, "digits"),
+        _Pattern("url", re.compile(r"(?:https?|ftp)://|www\."), "advertising", "block", True, "/w"),
         _Pattern("domain", re.compile(rf"(?<![a-z0-9-])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:{_TLDS})(?![a-z0-9])"),
-                 "advertising", "block", True),
-        _Pattern("email", re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"), "advertising", "block", True),
+                 "advertising", "block", True, "."),
+        _Pattern("email", re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"), "advertising", "block", True,
+                 "@"),
     ]
 
 
@@ -88,6 +98,7 @@ class Engine:
         self.lexicon = lexicon
         self.version = lexicon.version
         self.normalizer = Normalizer(lexicon.chars)
+        self._compact_table = self.normalizer.compact_table
         compact = self.normalizer.compact
         variants = {compact(term): sorted({compact(v) for v in spellings} - {""})
                     for term, spellings in lexicon.variants.items() if compact(term)}
@@ -95,7 +106,9 @@ class Engine:
         for index, entry in enumerate(lexicon.entries):
             for key in _spellings(compact(entry.term), variants):
                 keys.setdefault(key, ([], set()))[0].append(index)
-        for name, words in lexicon.contexts.items():
+        markers = {name: [name, *variants.get(name, ())] for name in ("qq", "微信")}
+        contexts = dict(lexicon.contexts) | {gate: markers[term] for gate, term in _MARKERS.items()}
+        for name, words in contexts.items():
             for word in words:
                 for key in _spellings(compact(word), variants):
                     keys.setdefault(key, ([], set()))[1].add(name)
@@ -104,17 +117,17 @@ class Engine:
             self.automaton.add_word(key, (len(key), tuple(indices), tuple(sorted(contexts))))
         self.automaton.make_automaton()
         self.size = len(keys)
-        markers = {name: [name, *variants.get(name, ())] for name in ("qq", "微信")}
         self.patterns = _contact_patterns(markers["qq"], markers["微信"])
 
     def check(self, text: str, field: str = "text") -> Decision:
         if field not in FIELDS:
             raise ValueError(f"unknown field {field!r}; one of {', '.join(FIELDS)}")
-        norm = self.normalizer.normalize(text or "")
+        text = text or ""
+        compact = text.translate(self._compact_table)
         found: list[tuple[int, int, Entry, str]] = []
         contexts: set[str] = set()
         entries = self.lexicon.entries
-        for last, (length, indices, names) in self.automaton.iter(norm.compact):
+        for last, (length, indices, names) in self.automaton.iter(compact):
             if names:
                 contexts.update(names)
             for index in indices:
@@ -131,14 +144,35 @@ class Engine:
                 if any(a <= start and end <= b for a, b in exempt):
                     continue
                 raw.append((start, end, entry.category, f"{entry.source}:{entry.term}", verdict, False))
-        for pattern in self.patterns:
-            for match in pattern.regex.finditer(norm.spaced if pattern.spaced else norm.compact):
-                if match.end() > match.start():
-                    raw.append((match.start(), match.end(), pattern.category, f"pattern:{pattern.name}",
-                                pattern.verdict, pattern.spaced))
+        if not found and _ASCII_ALNUM.search(compact) is None:
+            return Decision("allow", compact, ())
+        norm = Normalized(self.normalizer, text, compact)
+        if _ASCII_ALNUM.search(compact) is not None:
+            raw.extend(self._patterns(norm, contexts))
         if not raw:
-            return Decision("allow", norm.compact, ())
+            return Decision("allow", compact, ())
         return _decision(norm, raw)
+
+
+    def _patterns(self, norm: Normalized, contexts: set[str]) -> list[tuple[int, int, str, str, str, bool]]:
+        found = []
+        digits = _FIVE_DIGITS.search(norm.compact) is not None
+        spaced = norm.spaced
+        for pattern in self.patterns:
+            gate = pattern.gate
+            if gate == "digits":
+                if not digits:
+                    continue
+            elif gate[0] == "@":
+                if gate not in contexts or (gate == "@qq" and not digits):
+                    continue
+            elif not any(ch in spaced for ch in gate):
+                continue
+            for match in pattern.regex.finditer(spaced if pattern.spaced else norm.compact):
+                if match.end() > match.start():
+                    found.append((match.start(), match.end(), pattern.category, f"pattern:{pattern.name}",
+                                  pattern.verdict, pattern.spaced))
+        return found
 
 
 def _decision(norm: Normalized, raw: list[tuple[int, int, str, str, str, bool]]) -> Decision:

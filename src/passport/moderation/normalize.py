@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from opencc import OpenCC
@@ -96,7 +95,7 @@ class Normalizer:
         return "".join(out)
 
     def normalize(self, text: str) -> Normalized:
-        return Normalized(self, text, text.translate(self.compact_table), text.translate(self.spaced_table))
+        return Normalized(self, text, text.translate(self.compact_table))
 
     def compact(self, text: str) -> str:
         return text.translate(self.compact_table)
@@ -106,12 +105,18 @@ class Normalizer:
 _DOTS = {"。": ".", "｡": ".", "丶": ".", "点": ".", "點": "."}
 
 
-@dataclass(frozen=True)
 class Normalized:
-    normalizer: Normalizer = field(repr=False)
-    original: str
-    compact: str
-    spaced: str
+    """A text's two forms; the spaced one and the maps back are worked out on first use."""
+
+    def __init__(self, normalizer: Normalizer, original: str, compact: str) -> None:
+        self.normalizer, self.original, self.compact = normalizer, original, compact
+
+    @cached_property
+    def spaced(self) -> str:
+        return self.original.translate(self.normalizer.spaced_table)
+
+    def __repr__(self) -> str:
+        return f"Normalized(compact={self.compact!r}, spaced={self.spaced!r})"
 
     @cached_property
     def compact_origin(self) -> list[int]:
