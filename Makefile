@@ -62,6 +62,7 @@ bench: install
 	else echo "bench: no PostgreSQL at $(BENCH_PG_URL): skipping the PostgreSQL login run"; fi
 	$(BIN)/python bench/enumeration.py
 	$(BIN)/python bench/notices.py
+	$(BIN)/python bench/review.py
 
 ## lock: re-resolve pyproject.toml's pins into the two lock files
 lock:

@@ -32,6 +32,7 @@ from passport.cancellation import api as cancellation_api
 from passport.cancellation import pages as cancellation_pages
 from passport.credentials import api as credentials_api
 from passport.credentials import pages as credentials_pages
+from passport.moderation import api as moderation_api
 from passport.notify import api as notify_api
 from passport.notify import pages as notify_pages
 from passport.notify.pages import MaintenanceGate
@@ -62,7 +63,7 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
     accounts_api, sessions_api, registration_api, credentials_api, agreements_api, audit_api, admin_api, notify_api,
-    realname_api, cancellation_api))
+    realname_api, cancellation_api, moderation_api))
 PAGE_ROUTERS = tuple(m.router for m in (
     agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, registration_pages,
     admin_pages, audit_pages, credentials_pages, sessions_pages))

@@ -564,3 +564,45 @@ def keys_status() -> None:
     typer.echo(json.dumps(report))
     if not report["done"]:
         raise typer.Exit(1)
+
+
+review_app = typer.Typer(no_args_is_help=True, help="Account-information review: test texts against the lexicons.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("check")
+def review_check(
+    text: str,
+    field: Annotated[str, typer.Option(help="nickname | bio | organization_name | text")] = "text",
+) -> None:
+    """The engine's verdict for TEXT with the current lexicons (bundled + PASSPORT_MODERATION_LEXICON_DIR),
+    as JSON: verdict, normalised text, hits. Exit 0 allow, 1 review, 2 block."""
+    from passport.moderation.engine import engine_for
+    from passport.moderation.lexicon import FIELDS
+
+    if field not in FIELDS:
+        raise typer.BadParameter(f"--field must be one of {', '.join(FIELDS)}, not {field!r}")
+    engine = engine_for(Settings().moderation_lexicon_dir)
+    decision = engine.check(text, field)
+    typer.echo(json.dumps(decision.view() | {"lexicon_version": engine.version}, ensure_ascii=False))
+    raise typer.Exit({"allow": 0, "review": 1, "block": 2}[decision.verdict])
+
+
+@review_app.command("lexicon")
+def review_lexicon() -> None:
+    """What the engine was built from: version, files, entries by category, automaton keys, build time."""
+    import time
+    from collections import Counter
+
+    from passport.moderation.engine import Engine, directories
+    from passport.moderation.lexicon import lexicon_files, load
+
+    dirs = directories(Settings().moderation_lexicon_dir)
+    lexicon = load(dirs)
+    started = time.perf_counter()
+    engine = Engine(lexicon)
+    typer.echo(json.dumps({
+        "version": lexicon.version, "files": [str(p) for p in lexicon_files(dirs)], "entries": len(lexicon.entries),
+        "by_category": dict(Counter(e.category for e in lexicon.entries).most_common()),
+        "automaton_keys": engine.size, "build_ms": round((time.perf_counter() - started) * 1000, 1)},
+        ensure_ascii=False, indent=2))

@@ -13,6 +13,7 @@ class FieldError:
     field: str
     code: str
     message: str
+    category: str | None = None  # what a refused value is about (account-information review)
 
 
 @dataclass

@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     realname_http_retries: int = Field(2, ge=0, le=5)
     upload_max_bytes: int = 5 * 1024 * 1024
 
+    # Account-information review (COMPLIANCE I1): lexicon files of the operator's, read beside the bundled
+    # ones (passport/moderation/lexicons); a changed file is picked up within 10 s.
+    moderation_lexicon_dir: Path | None = None
+
     # Retention of short-lived rows swept by the worker.
     sweep_interval_seconds: int = 60
     # Audit records are kept this long, then removed behind a checkpoint (COMPLIANCE L1: >= 6 months).

@@ -11,6 +11,7 @@ from passport.accounts.schemas import (
     EmailCodeIn,
     EmailCodeSent,
     EmailIn,
+    ProfileHeld,
     ProfileIn,
 )
 from passport.agreements import service as agreements
@@ -38,10 +39,18 @@ async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
     return JSONResponse(service.view(rt, principal.account, pending))
 
 
-@router.patch("/me", response_model=AccountOut, responses=problems(invalid_bio=422, invalid_nickname=422))
-def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
-    return profile.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
-                                  bio_given="bio" in body.model_fields_set)
+@router.patch("/me", response_model=AccountOut,
+               responses=problems(account_info_rejected=422, invalid_bio=422, invalid_nickname=422)
+               | {202: {"model": ProfileHeld}})
+def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict | JSONResponse:
+    """Each changed field goes through account-information review: refused → 422
+    ``account_info_rejected`` (``errors[].category``); held for a reviewer → 202 ``pending_review`` with
+    the held fields (the old values stay until approved; ``GET /me`` shows ``pending_review``)."""
+    change = profile.update_profile(rt, origin, principal.account_id, nickname=body.nickname, bio=body.bio,
+                                    bio_given="bio" in body.model_fields_set)
+    if change.held:
+        return JSONResponse({"status": "pending_review", "fields": change.held}, status_code=202)
+    return change.account
 
 
 @router.post("/me/email", status_code=202, response_model=EmailCodeSent, responses=problems(invalid_email=422))

@@ -29,6 +29,9 @@ class Account(Base):
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     nickname: Mapped[str] = mapped_column(String(64))
     bio: Mapped[str | None] = mapped_column(Text)
+    # A change held for review (COMPLIANCE I1): shown to the owner, applied when a reviewer approves.
+    nickname_pending: Mapped[str | None] = mapped_column(String(64))
+    bio_pending: Mapped[str | None] = mapped_column(Text)
     # Personal data: AES-GCM ciphertext plus an HMAC blind index for look-ups (ARCHITECTURE "Storage").
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: PHONE})
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True,

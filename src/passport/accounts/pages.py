@@ -19,7 +19,9 @@ from passport.web.html import CheckedForm, FormState
 router = APIRouter(include_in_schema=False)
 
 PROFILE_FIELDS = ("nickname", "bio")
-DONE_NOTICES = {"profile": "Your profile has been saved.", "revoked": "That device has been logged out.",
+DONE_NOTICES = {"profile": "Your profile has been saved.",
+                "profile_held": "Your change has been sent for review. It will show once a reviewer approves it.",
+                "revoked": "That device has been logged out.",
                 "revoked_others": "Every other device has been logged out.",
                 "email_bound": "Your email address has been bound. You can log in with it.",
                 "email_unbound": "Your email address has been removed."}
@@ -56,11 +58,11 @@ def update_profile(request: Request, principal: guards.PageUser, form: CheckedFo
     values = {"nickname": form.get("nickname", ""), "bio": form.get("bio", "")}
     try:
         form.check()
-        profile.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
-                               nickname=values["nickname"], bio=values["bio"], bio_given=True)
+        change = profile.update_profile(web.runtime(request), web.web_origin(request), principal.account_id,
+                                        nickname=values["nickname"], bio=values["bio"], bio_given=True)
     except errors.DomainError as exc:
         return account_page(request, principal, web.failed_form(request, exc, values, PROFILE_FIELDS))
-    return web.redirect(request, "/account?done=profile")
+    return web.redirect(request, "/account?done=profile_held" if change.held else "/account?done=profile")
 
 
 @router.post("/account/sessions/{session_id}/revoke")

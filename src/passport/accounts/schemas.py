@@ -29,6 +29,14 @@ class AccountOut(BaseModel):
     real_name: RealName
     created_at: str
     pending_agreements: list[PendingAgreement] = []
+    pending_review: dict[str, str] = Field(
+        default_factory=dict, examples=[{"nickname": "新昵称"}],
+        description="Changes held for review (the old value stays until a reviewer approves), by field.")
+
+
+class ProfileHeld(BaseModel):
+    status: Literal["pending_review"]
+    fields: list[Literal["nickname", "bio"]]
 
 
 # An account as the API shows it (masked), for the examples of the operations that answer one.

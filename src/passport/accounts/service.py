@@ -82,7 +82,14 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         },
         "created_at": rfc3339(account.created_at),
         "pending_agreements": pending or [],
+        "pending_review": pending_review(account),
     }
+
+
+def pending_review(account: Account) -> dict[str, str]:
+    """The owner's changes a reviewer has not decided yet, by field."""
+    held = {"nickname": account.nickname_pending, "bio": account.bio_pending}
+    return {field: value for field, value in held.items() if value is not None}
 
 
 _accounts = Account.__table__

@@ -38,6 +38,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "accounts.reveal": frozenset({"reviewer"}),
     "accounts.act": frozenset({"reviewer"}),
     "reviews.decide": frozenset({"reviewer"}),
+    "moderation.check": frozenset({"reviewer", "operator"}),
     "audit.read": frozenset({"auditor"}),
     "audit.verify": frozenset({"auditor", "superadmin"}),
     "agreements.publish": frozenset({"operator"}),

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts import profile
 from passport.accounts import service as accounts
 from passport.agreements import service as agreements
 from passport.audit import service as audit
@@ -316,6 +317,7 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     work.notify(account_id, "cancellation_finalised", {"time": china_time(now)}, channels=("sms",))
     _step(rt, request, "final_notice")
     realname.erase_account(rt, db, account_id)
+    profile.erase_pending(db, account_id, now, work.origin)
     _step(rt, request, "real_name")
     erased_sessions = sessions.erase_sessions(rt, db, account_id)
     _step(rt, request, "sessions")
@@ -369,7 +371,8 @@ def _void_if_blocked(work: Work, request: CancellationRequest, account) -> bool:
     return True
 
 
-_ERASED = ("bio", "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
+_ERASED = ("bio", "nickname_pending", "bio_pending",
+           "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
            "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash", "recovery_key_hash", "totp_secret_enc",
            "totp_enabled_at", "totp_last_step", "locked_until")
 

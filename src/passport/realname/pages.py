@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
+from passport.moderation.lexicon import CATEGORIES
 from passport.realname import documents, organizations, person, service
 from passport.reviews import service as reviews
 from passport.web import html as web
@@ -212,7 +213,7 @@ def review_page(request: Request, staff, review_id: str, state: FormState) -> Re
     document_type = documents.document_type(rt, document) if shown else None
     return web.render(request, "admin_reviews_detail.html", state.status, page_path=f"/admin/reviews/{review_id}",
                       staff=staff, form=state, item=item, subject=subject, document_type=document_type,
-                      mine=item["claimed_by"] == staff.staff_id)
+                      mine=item["claimed_by"] == staff.staff_id, categories=CATEGORIES)
 
 
 @router.get("/admin/reviews/{review_id}")

@@ -55,7 +55,8 @@ def register(request: Request, form: CheckedForm) -> Response:
     except errors.DomainError as exc:
         return register_page(request, web.failed_form(request, exc, values, REGISTER_FIELDS))
     response = web.render(request, "registered.html", page_path="/account", recovery_key=done.recovery_key,
-                          viewer={"nickname": done.account["nickname"]})
+                          viewer={"nickname": done.account["nickname"]},
+                          held_nickname=done.account["pending_review"].get("nickname"))
     guards.start_browser_session(request, response, done.session)
     http.keep_device(request, response)
     return response

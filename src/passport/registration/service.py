@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
+from passport.accounts import profile
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.agreements import service as agreements
@@ -20,6 +21,8 @@ from passport.security.tokens import new_recovery_key
 from passport.sessions import devices
 from passport.sessions import service as sessions
 from passport.work import unit_of_work
+
+NEUTRAL_NICKNAME = "用户"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     there later is no new-device notice."""
     target = accounts.sms_target(rt, phone)
     nickname = accounts.clean_nickname(nickname)
+    # COMPLIANCE I1: a refused nickname stops here (422, nothing spent); a held one waits for a reviewer
+    # while the account carries a neutral one.
+    held = profile.check_fields(rt, {"nickname": nickname}).get("nickname")
+    held = held if held is not None and held.verdict == "review" else None
     check_password(password, phone=target.value, min_length=rt.settings.password_min_length,
                    min_classes=rt.settings.password_min_classes)
     with rt.db.read() as db:
@@ -60,13 +67,16 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
                     account_id = new_id()
-                    account = Account(id=account_id, kind="person", status=accounts.INITIAL_STATUS, nickname=nickname,
+                    shown = neutral_nickname(account_id) if held else nickname
+                    account = Account(id=account_id, kind="person", status=accounts.INITIAL_STATUS, nickname=shown,
                                       phone_enc=rt.keys.cipher.encrypt(target.value, accounts.PHONE_FIELD, account_id),
                                       phone_bidx=target.bidx, password_hash=password_hash,
                                       recovery_key_hash=recovery_hash, created_at=now, updated_at=now)
                     db.add(account)
                     db.flush()
                     work.audit("account.registered", actor=("user", account.id), subject=("account", account.id))
+                    if held:
+                        profile.hold(work, account, "nickname", nickname, held)
                     agreements.record_consents(work, account.id, versions)
                     # The password was chosen in this very request: the session starts stepped up.
                     issued = sessions.start_session(rt, db, account.id, token, "register", origin, stepped_up=True)
@@ -81,6 +91,11 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     if taken:
         raise _phone_taken()
     return Registered(account=accounts.view(rt, account), recovery_key=recovery_key, session=issued)
+
+
+def neutral_nickname(account_id: str) -> str:
+    """What an account is called while the nickname it asked for waits for review."""
+    return f"{NEUTRAL_NICKNAME}{account_id[-6:].upper()}"
 
 
 def _phone_taken() -> errors.DomainError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -51,6 +51,9 @@ class Decided:
     reason: str | None
     staff_id: str
     at: datetime
+    # Runs the callback once the deciding transaction has committed (the unit of work's after_commit).
+    after_commit: Callable[[Callable[[], Any]], None] = field(default=lambda callback: None, repr=False,
+                                                             compare=False)
 
 
 DecisionHook = Callable[[Runtime, Session, Decided], None]
@@ -254,7 +257,8 @@ def _decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, 
         review = db.get(Review, review_id)
         db.refresh(review)
         decided = Decided(review.id, review.queue, review.subject_type, review.subject_id,
-                          json.loads(review.payload or "{}"), decision, reason, staff.staff_id, now)
+                          json.loads(review.payload or "{}"), decision, reason, staff.staff_id, now,
+                          after_commit=work.after_commit)
         for hook in _HOOKS.get(review.queue, ()):
             hook(rt, db, decided)
         work.audit("review.decided", subject=("review", review_id),

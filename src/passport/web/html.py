@@ -255,7 +255,9 @@ def failed_form(request: Request, exc: errors.DomainError, values: dict[str, str
     for err in exc.errors:
         name = "accept" if err.field.startswith("agreements.") else _FIELD_ALIASES.get(err.field, err.field)
         if name in shown:
-            field_errors.setdefault(name, title)
+            # A refusal that names its category says which (account-information review), never the words.
+            field_errors.setdefault(name, title if not err.category else translate(
+                request, "Cannot be used: %(reason)s.", reason=translate(request, err.message)))
     wait = int(exc.extra.get("retry_after", 0) or 0) if exc.status == 429 else 0
     alert = None if field_errors else title
     if wait:

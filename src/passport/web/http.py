@@ -150,7 +150,7 @@ def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
     }
     if exc.errors:
         body["errors"] = [{"field": e.field, "code": e.code, "message": gettext(lang, e.message)}
-                          for e in exc.errors]
+                          | ({"category": e.category} if e.category else {}) for e in exc.errors]
     body.update(exc.extra)
     return JSONResponse(body, status_code=exc.status, headers=exc.headers or None,
                         media_type="application/problem+json")
