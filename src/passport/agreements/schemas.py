@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from passport.schemas import Input
 
@@ -39,7 +39,7 @@ class ConsentIn(Input):
 
 
 class PurposeIn(Input):
-    granted: bool
+    granted: StrictBool
 
 
 class PurposeOut(BaseModel):
@@ -54,8 +54,8 @@ class PublishIn(Input):
     title: str = Field("", max_length=200, description="Default: the first heading of the body.")
     body: str = Field(description="Markdown; raw HTML is shown as text.")
     effective_at: datetime | None = Field(None, description="RFC 3339 with a zone; default now.")
-    requires_reconsent: bool = False
-    immediate: bool = Field(False, description="Allow a re-consent version to take effect now or in the past.")
+    requires_reconsent: StrictBool = False
+    immediate: StrictBool = Field(False, description="Allow a re-consent version to take effect now or in the past.")
 
 
 class PublishedOut(VersionOut):

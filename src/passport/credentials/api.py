@@ -147,7 +147,8 @@ def request_held_phone_change(body: HeldPhoneChangeIn, principal: Authenticated,
                                             recovery_key=body.recovery_key, password=body.password)
 
 
-@router.get("/me/phone-change", response_model=HeldPhoneChange, tags=["credentials"])
+@router.get("/me/phone-change", response_model=HeldPhoneChange, tags=["credentials"],
+            responses=problems(not_found=404))
 def held_phone_change(principal: Authenticated, rt: Rt) -> dict:
     """The held change; 404 ``not_found`` when there is none."""
     held = phone_change.pending(rt, principal.account_id)
@@ -156,7 +157,8 @@ def held_phone_change(principal: Authenticated, rt: Rt) -> dict:
     return held
 
 
-@router.delete("/me/phone-change", status_code=204, tags=["credentials"])
+@router.delete("/me/phone-change", status_code=204, tags=["credentials"],
+               responses=problems(not_found=404))
 def cancel_held_phone_change(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     """Cancel the held change; 404 ``not_found`` when there is none (or it was applied)."""
     phone_change.cancel_by_owner(rt, origin, principal.account_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from passport.schemas import Input
 
 
 class PreferencesIn(Input):
-    marketing: bool = Field(description="Marketing messages (optional consent); service notices are always sent")
+    marketing: StrictBool = Field(description="Marketing messages (optional consent); service notices are always sent")
 
 
 class UnsubscribeIn(Input):

@@ -99,13 +99,13 @@ def _content_type(scope) -> str:
 
 async def _json(_scope, body: bytes) -> str | None:
     """The field that holds the character (``nickname``, ``items.0.name``), as the schema's own errors
-    name fields; ``body`` when the document cannot be read (it fails as malformed afterwards anyway)."""
+    name fields. A body that is not JSON passes: the route refuses it (400 ``malformed_body``)."""
     if not JSON_TEXT.search(body):
         return None
     try:
         document = json.loads(body, strict=False)  # strict=False: raw control characters are read
-    except ValueError:
-        return "body"
+    except ValueError:  # not JSON at all: the route answers 400 malformed_body, nothing reaches the database
+        return None
     return _json_field(document, ()) or "body"
 
 

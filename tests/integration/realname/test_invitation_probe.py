@@ -10,10 +10,11 @@ from .conftest import auth, verified_person
 from .test_organizations import ORGS, apply
 
 
-def invite_and_read(client, owner, url: str, phone: str) -> tuple[dict, list[dict], int]:
+def invite_and_read(client, owner, url: str, phone: str, nickname: str) -> tuple[dict, list[dict], int]:
     answer = client.post(url, json={"phone": phone}, headers=auth(owner))
     assert answer.status_code == 202, answer.text
-    assert client.patch("/api/v1/me", json={"nickname": "探测者"}, headers=auth(owner)).status_code == 200
+    # A real change (an unchanged nickname records nothing): the event right after the invitation.
+    assert client.patch("/api/v1/me", json={"nickname": nickname}, headers=auth(owner)).status_code == 200
     items = client.get("/api/v1/me/activity", params={"limit": 2}, headers=auth(owner)).json()["items"]
     invited = items[1]
     assert invited["action"] == "organization.admin_invited"
@@ -29,8 +30,8 @@ def test_the_inviter_reads_the_same_whether_or_not_the_number_has_an_account(cli
     holder = register_account(client, rt)
     org_id = apply(client, owner).json()["id"]
     url = f"{ORGS}/{org_id}/administrators"
-    with_account = invite_and_read(client, owner, url, holder["phone"])
-    without_account = invite_and_read(client, owner, url, new_phone())
+    with_account = invite_and_read(client, owner, url, holder["phone"], "探测者甲")
+    without_account = invite_and_read(client, owner, url, new_phone(), "探测者乙")
     assert with_account == without_account
     text = client.get("/api/v1/me/activity", params={"limit": 100}, headers=bearer(owner["session"]["token"])).text
     assert holder["account"]["id"] not in text
