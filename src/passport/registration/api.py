@@ -28,8 +28,8 @@ REGISTER_EXAMPLES = examples(
 
 @router.post("/accounts", status_code=201, response_model=Registered,
              openapi_extra=REGISTER_EXAMPLES,
-             responses=problems(phone_taken=409, agreements_required=422, invalid_code=422, invalid_nickname=422,
-                                invalid_phone=422, weak_password=422))
+             responses=problems(phone_taken=409, account_info_rejected=422, agreements_required=422, invalid_code=422,
+                                invalid_nickname=422, invalid_phone=422, weak_password=422))
 def register(body: RegisterIn, request: Request, response: Response, rt: Rt, origin: ApiOrigin) -> dict:
     rt.limiter.hit(f"{rt.settings.register_per_ip_hour}/hour", "register-ip", origin.ip or "-")
     done = service.register(rt, origin, phone=body.phone, code=body.code, password=body.password,
