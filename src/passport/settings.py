@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     # PostgreSQL, for request work (not for migrations, the CLI or the worker): the longest a statement
     # may run, the longest it may wait for a lock, and the longest a new connection may take (libpq's
     # minimum is 2 s). 0 turns a timeout off.
-    database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 5000
-    database_lock_timeout_ms: Annotated[int, Field(ge=0)] = 2000
+    database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 10000
+    database_lock_timeout_ms: Annotated[int, Field(ge=0)] = 5000
     database_connect_timeout_seconds: Annotated[int, Field(ge=2, le=60)] = 3
     unavailable_retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     # ``passport serve`` (uvicorn) limits, per server process: the request line and headers together

@@ -4,7 +4,8 @@ the unit of work"). A change states its event — ``work.audit("account.frozen",
 and the transaction.
 
 Audit events and notices are written in the transaction, so they commit or roll back with the change
-(the audit log records every state change in the same transaction). ``after_commit`` callbacks run
+(the audit log records every state change in the same transaction); the events go in last, when the
+block ends, so the chain's head is the last lock a unit takes. ``after_commit`` callbacks run
 once the transaction has committed, in the order given, and never after a rollback: for what must not
 happen unless the change stands (dropping cached session rows, a log line)."""
 
@@ -40,16 +41,24 @@ class Work:
     origin: Origin
     actor: Actor = ANONYMOUS
     _after: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+    _events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def audit(self, action: str, *, subject: Subject | None = None, details: dict[str, Any] | None = None,
-              result: str = "ok", actor: Actor | None = None) -> dict:
-        """Append one event to the audit chain in this transaction (``audit.record``); ``actor``
-        overrides the unit's for this event. Returns the row as written."""
+              result: str = "ok", actor: Actor | None = None) -> None:
+        """One event for the audit chain in this transaction; ``actor`` overrides the unit's for this
+        event. The events are appended (``audit.record``) when the block ends, just before the commit:
+        the chain's head is then the last lock the transaction takes, after any account row its change
+        or its notices locked, in the same order as every other writer (no lock cycle, no deadlock)."""
         actor_type, actor_id = actor if actor is not None else self.actor
         subject_type, subject_id = subject if subject is not None else (None, None)
-        return audit.record(self.db, at=self.at, action=action, origin=self.origin, result=result,
-                            actor_type=actor_type, actor_id=actor_id, subject_type=subject_type,
-                            subject_id=subject_id, details=details)
+        self._events.append(dict(action=action, result=result, actor_type=actor_type, actor_id=actor_id,
+                                 subject_type=subject_type, subject_id=subject_id,
+                                 details=dict(details) if details is not None else None))
+
+    def _record_events(self) -> None:
+        for event in self._events:
+            audit.record(self.db, at=self.at, origin=self.origin, **event)
+        self._events.clear()
 
     def notify(self, account_id: str, template: str, params: dict[str, Any] | None = None,
                channels: Iterable[str] = ("inbox", "sms"), category: str = "service") -> None:
@@ -71,5 +80,6 @@ def unit_of_work(rt: Runtime, origin: Origin, *, actor: Actor = ANONYMOUS,
     with rt.db.write() as db:
         work = Work(rt, db, at if at is not None else rt.clock.now(), origin, actor)
         yield work
+        work._record_events()
     for callback in work._after:
         callback()

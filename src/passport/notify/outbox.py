@@ -9,6 +9,7 @@ The send time is the delivery time (§十四(四)): ``sent_at`` on the outbox ro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -146,8 +147,9 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
     now = rt.clock.now()
     stored = json.dumps(params, ensure_ascii=False, sort_keys=True)
     security = template in SECURITY_TEMPLATES
-    if security:
-        _lock_account(db, account_id)  # one capped notice at a time per account (see _within_cap)
+    # One capped notice at a time per account (see _within_cap); one that finds another being counted
+    # for the same account goes to the inbox only, as if over the cap, instead of waiting.
+    counted = not security or _cap_turn(db, account_id)
     if "inbox" in channels and not (template in COALESCED and _coalesce(rt, db, account_id, template, params, now)):
         db.add(InboxMessage(account_id=account_id, template=template, params=stored, category=category,
                             created_at=now))
@@ -156,7 +158,7 @@ def notify_account(rt: Runtime, db: Session, *, account_id: str, template: str, 
         return
     account = _account(db, account_id)
     for channel in outbound:
-        if security and not _within_cap(rt, db, account_id, channel, template, now):
+        if security and not (counted and _within_cap(rt, db, account_id, channel, template, now)):
             # Over the cap: the inbox has it (coalesced); the phone is not told again.
             log.info("notice.capped", account=account_id, channel=channel, template=template)
             continue
@@ -186,11 +188,17 @@ FLOODABLE = frozenset({"notice_locked", "notice_locked_repeated"})
 COALESCED = {"notice_locked": "notice_locked_repeated", "notice_locked_repeated": "notice_locked_repeated"}
 
 
-def _lock_account(db: Session, account_id: str) -> None:
-    """PostgreSQL: the account's row lock, so two simultaneous notices cannot both pass the cap
-    (SQLite serialises write transactions already)."""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+def _cap_turn(db: Session, account_id: str) -> bool:
+    """PostgreSQL: this transaction's turn to count the account's capped notices, so two simultaneous
+    notices cannot both pass the cap (SQLite serialises write transactions already). A transaction
+    lock that is tried, never waited for: the notice is queued wherever the caller stands in its
+    transaction (after the audit chain's head, or before it), and waiting there could close a lock
+    cycle with a login that holds the head and waits for the account. Held until commit; the same
+    transaction may take it again."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(f"notice-cap:{account_id}".encode()).digest()[:8], "big", signed=True)
+    return bool(db.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
 def _within_cap(rt: Runtime, db: Session, account_id: str, channel: str, template: str, now: datetime) -> bool:

@@ -98,7 +98,9 @@ def test_a_session_idle_past_the_touch_interval_is_touched_on_a_thread(client, r
     rt.sessions_cache.drop(lambda row: True)
     thread_hand_offs.clear()
     assert client.get("/api/v1/me", headers=headers).status_code == 200
-    assert thread_hand_offs == ["touch"]
+    # The per-process caches of maintenance windows and pending agreements refresh on a thread when a
+    # few seconds have passed, which a loaded machine may take between two requests: not this test's.
+    assert [h for h in thread_hand_offs if h not in ("active_maintenance", "pending_of")] == ["touch"]
     with rt.db.read() as db:
         seen = db.scalar(select(LoginSession.last_seen_at).where(LoginSession.id == done["session"]["id"]))
     assert rt.clock.now() - seen < timedelta(seconds=30)  # moved forward from 6 minutes ago
