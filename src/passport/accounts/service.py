@@ -60,10 +60,15 @@ def get(db: Session, account_id: str) -> Account:
     return account
 
 
+def phone_of(rt: Runtime, account) -> str | None:
+    """The account's mobile number in clear (None when it has none, e.g. cancelled)."""
+    return rt.keys.cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None
+
+
 def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> dict:
     """The account as its owner sees it: personal data masked (GB/T 35273 §7.2)."""
     cipher = rt.keys.cipher
-    phone = cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None
+    phone = phone_of(rt, account)
     email = cipher.decrypt(account.email_enc, EMAIL, account.id) if account.email_enc else None
     return {
         "id": account.id,

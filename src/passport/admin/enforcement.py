@@ -54,9 +54,8 @@ class ActionTaken:
 
 
 def _summary(rt: Runtime, account) -> dict:
-    cipher = rt.keys.cipher
-    phone = cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
-    email = cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
+    phone = accounts.phone_of(rt, account)
+    email = rt.keys.cipher.decrypt(account.email_enc, accounts.EMAIL_FIELD, account.id) if account.email_enc else None
     return {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
             "phone": mask_phone(phone) if phone else None, "email": mask_email(email) if email else None,
             "status_reason": account.status_reason, "status_until": rfc3339(account.status_until),

@@ -64,7 +64,7 @@ def change_phone(rt: Runtime, origin: audit.Origin, principal: sessions.Principa
     if account.phone_bidx in target.lookup:
         raise _same_phone()
     now = rt.clock.now()
-    old_phone = _phone_of(rt, account)
+    old_phone = accounts.phone_of(rt, account)
     details = {"method": "old_phone_code", "from": mask_phone(old_phone) if old_phone else None,
                "to": mask_phone(target.value)}
     if not old_code:
@@ -328,7 +328,7 @@ def _apply(work: Work, change: PhoneChange) -> None:
     if account.phone_bidx in target.lookup or _held_by_another(work, target, account.id):
         _fail(work, change, "phone_taken")
         return
-    old_phone = _phone_of(rt, account)
+    old_phone = accounts.phone_of(rt, account)
     _move(work, account, target, {"method": "recovery_key", "from": mask_phone(old_phone) if old_phone else None,
                                   "to": mask_phone(target.value)}, keep=None, change=change)
     log.info("phone.changed", change=change.id, method="recovery_key")
@@ -361,10 +361,6 @@ def _view(rt: Runtime, change: PhoneChange, now: datetime) -> dict[str, Any]:
     return {"id": change.id, "status": change.status, "phone": mask_phone(new_phone) if new_phone else None,
             "requested_at": rfc3339(change.requested_at), "effective_at": rfc3339(effective),
             "seconds_left": max(0, int((effective - now).total_seconds()))}
-
-
-def _phone_of(rt: Runtime, account) -> str | None:
-    return rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
 
 
 def _new_phone_of(rt: Runtime, change: PhoneChange) -> str | None:

@@ -40,7 +40,7 @@ def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Princ
     account_id = principal.account_id
     with rt.db.read() as db:
         account = accounts.get(db, account_id)
-    phone = _phone_of(rt, account)
+    phone = accounts.phone_of(rt, account)
     _check_new_password(rt, new_password, phone)
     now = rt.clock.now()
     if not password_matches(rt, account, current_password):
@@ -276,10 +276,6 @@ def _set_password(db: Session, account_id: str, password_hash: str, now: datetim
     return db.execute(update(_accounts).where(condition)
                       .values(password_hash=password_hash, failed_logins=0, locked_until=None,
                               updated_at=now)).rowcount
-
-
-def _phone_of(rt: Runtime, account) -> str | None:
-    return rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
 
 
 def _record_wrong_password(rt: Runtime, origin: audit.Origin, account_id: str, action: str, now: datetime) -> None:

@@ -110,7 +110,7 @@ def recovery_key_matches(rt: Runtime, account, raw: str | None) -> bool:
 def otpauth_uri(rt: Runtime, secret: str, account) -> str:
     """The Key URI an authenticator app scans. The label is the masked phone: the app shows it on
     a screen anyone nearby can read, and the full number is personal data (GB/T 35273 §7.2)."""
-    phone = rt.keys.cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id) if account.phone_enc else None
+    phone = accounts.phone_of(rt, account)
     label = mask_phone(phone) if phone else account.id[:8]
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
         name=label, issuer_name=rt.settings.totp_issuer)
