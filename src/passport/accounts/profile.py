@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import Account
-from passport.accounts.service import clean_bio, clean_nickname, get, view
+from passport.accounts.service import clean_bio, clean_nickname, get, neutral_nickname, view
 from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.moderation import service as moderation
@@ -113,6 +113,41 @@ def withdraw_pending(work: Work, account: Account, field: str) -> None:
         return
     setattr(account, column, None)
     reviews.withdraw_items(work.db, subject_type(field), [account.id], SUPERSEDED, work.at, work.origin)
+
+
+RESETTABLE = ("nickname", "bio")
+
+
+def reset_account_info(rt: Runtime, work: Work, account_id: str, field: str, *, reason: str,
+                       staff_id: str | None) -> bool:
+    """Staff reset of one piece of account information to its default (§五(一): the platform may
+    remove offending information directly), in the caller's unit of work: the nickname becomes the
+    neutral one, the bio empty; a change held for the field is withdrawn. The owner is told by in-site
+    message with the reason. False when the field already has its default (nothing to reset).
+
+    Every place that removes account information goes through here (the staff reset, a report's
+    decision), so the audit event and the notice are the same."""
+    if field not in RESETTABLE:
+        raise errors.invalid("invalid_field", "Only the nickname or the bio can be reset.", "field")
+    reason = (reason or "").strip()
+    if not reason:
+        raise errors.invalid("reason_required", "Give the reason for the reset; the account is told it.", "reason")
+    account = work.db.scalars(select(Account).where(Account.id == account_id).with_for_update()).first()
+    if account is None or account.status == "cancelled":
+        raise errors.not_found("account")
+    default = neutral_nickname(account.id) if field == "nickname" else None
+    had_pending = getattr(account, PENDING_COLUMNS[field]) is not None
+    withdraw_pending(work, account, field)
+    if getattr(account, field) == default and not had_pending:
+        return False
+    setattr(account, field, default)
+    account.updated_at = work.at
+    work.audit("account.info_reset", subject=("account", account.id),
+               details={"field": field, "reason": reason, "staff": staff_id})
+    outbox.notify_account(rt, work.db, account_id=account.id, template="profile_reset",
+                          params={"field": FIELD_NAMES[field], "reason": reason}, channels=("inbox",))
+    work.after_commit(partial(sessions.forget_sessions, rt, account_id=account.id))
+    return True
 
 
 def erase_pending(db: Session, account_id: str, at, origin: audit.Origin) -> None:

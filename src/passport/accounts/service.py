@@ -53,6 +53,15 @@ def account_exists(db: Session, target: Target) -> bool:
     return find(db, target) is not None
 
 
+NEUTRAL_NICKNAME = "用户"
+
+
+def neutral_nickname(account_id: str) -> str:
+    """What an account is called while the nickname it asked for waits for review, or after staff
+    reset it (§五(一))."""
+    return f"{NEUTRAL_NICKNAME}{account_id[-6:].upper()}"
+
+
 def get(db: Session, account_id: str) -> Account:
     account = db.get(Account, account_id)
     if account is None:

@@ -22,7 +22,6 @@ from passport.sessions import devices
 from passport.sessions import service as sessions
 from passport.work import unit_of_work
 
-NEUTRAL_NICKNAME = "用户"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
                     account_id = new_id()
-                    shown = neutral_nickname(account_id) if held else nickname
+                    shown = accounts.neutral_nickname(account_id) if held else nickname
                     account = Account(id=account_id, kind="person", status=accounts.INITIAL_STATUS, nickname=shown,
                                       phone_enc=rt.keys.cipher.encrypt(target.value, accounts.PHONE_FIELD, account_id),
                                       phone_bidx=target.bidx, password_hash=password_hash,
@@ -91,11 +90,6 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
     if taken:
         raise _phone_taken()
     return Registered(account=accounts.view(rt, account), recovery_key=recovery_key, session=issued)
-
-
-def neutral_nickname(account_id: str) -> str:
-    """What an account is called while the nickname it asked for waits for review."""
-    return f"{NEUTRAL_NICKNAME}{account_id[-6:].upper()}"
 
 
 def _phone_taken() -> errors.DomainError:

@@ -4,12 +4,20 @@ a reviewer's approval or rejection reaches the account and its owner."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from sqlalchemy import select
+
+from passport import errors
+from passport.accounts import profile
 
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage
+from passport.origin import Origin
 from passport.reviews.models import Review
+from passport.work import unit_of_work
 from passport_testing import bearer, last_code, make_staff, new_phone, register, register_account
 
 ADMIN = "/api/v1/admin"
@@ -217,3 +225,30 @@ def test_check_endpoint_explains_the_verdict_to_staff_only(client, rt):
                        headers=bearer(done["session"]["token"])).status_code == 401
     bad = client.post("/api/v1/moderation/check", json={"field": "avatar", "text": "x"}, headers=operator["headers"])
     assert bad.status_code == 422
+
+
+# --- staff reset (§五(一)) -----------------------------------------------------------------------------
+
+def test_reset_puts_the_default_back_withdraws_a_held_change_and_tells_the_owner(client, rt):
+    done = register_account(client, rt)
+    account_id = done["account"]["id"]
+    assert patch(client, done, bio="喜欢爬山").status_code == 200
+    assert patch(client, done, nickname="中國好聲音").status_code == 202
+    staff = ("staff", "s-1")
+    with unit_of_work(rt, Origin(channel="admin"), actor=staff) as work:
+        assert profile.reset_account_info(rt, work, account_id, "nickname", reason="冒充他人", staff_id="s-1")
+        assert profile.reset_account_info(rt, work, account_id, "bio", reason="广告", staff_id="s-1")
+    shown = me(client, done)
+    assert shown["nickname"] == f"用户{account_id[-6:].upper()}" and shown["bio"] is None
+    assert shown["pending_review"] == {} and pending_items(rt, account_id) == []
+    resets = [e for e in actions(rt, account_id) if e.action == "account.info_reset"]
+    assert [json.loads(e.details)["field"] for e in resets] == ["nickname", "bio"]
+    assert resets[0].actor_type == "staff" and json.loads(resets[0].details)["reason"] == "冒充他人"
+    with rt.db.read() as db:
+        templates = [m.template for m in db.scalars(select(InboxMessage).where(InboxMessage.account_id == account_id))]
+    assert templates.count("profile_reset") == 2
+    with unit_of_work(rt, Origin(channel="admin"), actor=staff) as work:  # already the default: nothing to do
+        assert not profile.reset_account_info(rt, work, account_id, "bio", reason="广告", staff_id="s-1")
+    with pytest.raises(errors.DomainError) as refused, unit_of_work(rt, Origin(channel="admin"), actor=staff) as work:
+        profile.reset_account_info(rt, work, account_id, "nickname", reason="  ", staff_id="s-1")
+    assert refused.value.code == "reason_required"
