@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from passport.accounts import profile, service
+from passport.accounts import profile, public, service
 from passport.accounts.schemas import (
     ACCOUNT_EXAMPLE,
     AccountOut,
@@ -13,6 +13,7 @@ from passport.accounts.schemas import (
     EmailIn,
     ProfileHeld,
     ProfileIn,
+    PublicProfile,
 )
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
@@ -72,3 +73,11 @@ def verify_email(body: EmailCodeIn, principal: Authenticated, rt: Rt, origin: Ap
 def unbind_email(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     email_binding.unbind_email(rt, origin, principal.account_id)
     return Response(status_code=204)
+
+
+@router.get("/accounts/{account_id}/profile", response_model=PublicProfile)
+def public_profile(account_id: str, principal: Authenticated, rt: Rt) -> dict:
+    """Another account's public profile (CAC Order No. 10 Art. 12), for any signed-in account: nickname,
+    avatar, bio, the IP region of its last login, whether its real name is verified and the verified
+    organisations it administers. 404 ``not_found`` for an unknown, cancelled or terminated account alike."""
+    return public.public_profile(rt, account_id)

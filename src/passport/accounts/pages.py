@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
-from passport.accounts import profile, service
+from passport.accounts import profile, public, service
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
 from passport.identity.email import mask_email
@@ -199,3 +199,14 @@ def home(request: Request) -> Response:
     if guards.current_principal(request) is not None:
         return web.redirect(request, "/account")
     return web.render(request, "home.html")
+
+
+@router.get("/u/{account_id}")
+def public_profile(account_id: str, request: Request, principal: guards.PageUser) -> Response:
+    """The public profile page (Art. 12): for signed-in visitors, as the API."""
+    try:
+        shown = public.public_profile(web.runtime(request), account_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    return web.render(request, "profile_public.html", page_path=f"/u/{account_id}", profile=shown,
+                      own=shown["id"] == principal.account_id)

@@ -128,7 +128,7 @@ def reset_account_info(rt: Runtime, work: Work, account_id: str, field: str, *, 
     Every place that removes account information goes through here (the staff reset, a report's
     decision), so the audit event and the notice are the same."""
     if field not in RESETTABLE:
-        raise errors.invalid("invalid_field", "Only the nickname or the bio can be reset.", "field")
+        raise errors.invalid("invalid_field", "Only the nickname, the bio or the avatar can be reset.", "field")
     reason = (reason or "").strip()
     if not reason:
         raise errors.invalid("reason_required", "Give the reason for the reset; the account is told it.", "reason")
