@@ -172,6 +172,9 @@ def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: 
 
 ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
+RESET_FIELDS = ("field", "reset_reason")
+DONE_NOTICES = {"1": "The action has been taken and the user has been told.",
+                "reset": "The information has been reset and the user has been told."}
 
 
 def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState,
@@ -211,7 +214,7 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
 @router.get("/admin/accounts/{account_id}")
 def account_detail(account_id: str, request: Request, staff: AccountReader) -> Response:
     done = request.query_params.get("done")
-    notice = web.translate(request, "The action has been taken and the user has been told.") if done else None
+    notice = web.translate(request, DONE_NOTICES.get(done, DONE_NOTICES["1"])) if done else None
     return _detail_page(request, staff, account_id, FormState(notice=notice))
 
 
@@ -228,6 +231,21 @@ def account_act(account_id: str, request: Request, staff: guards.StaffPage("acco
     except errors.DomainError as exc:
         return _detail_page(request, staff, account_id, web.failed_form(request, exc, values, ACTION_FIELDS))
     return web.redirect(request, f"/admin/accounts/{account_id}?done=1")
+
+
+@router.post("/admin/accounts/{account_id}/reset")
+def account_reset(account_id: str, request: Request, staff: guards.StaffPage("reviews.decide"),
+                  form: CheckedForm) -> Response:
+    values = {"field": form.get("field", "")[:16], "reset_reason": form.get("reset_reason", "")}
+    try:
+        form.check()
+        enforcement.reset_info(web.runtime(request), web.web_origin(request), staff, account_id,
+                               field=values["field"], reason=values["reset_reason"])
+    except errors.DomainError as exc:
+        exc.errors = [errors.FieldError("reset_reason" if e.field == "reason" else e.field, e.code, e.message)
+                      for e in exc.errors]
+        return _detail_page(request, staff, account_id, web.failed_form(request, exc, values, RESET_FIELDS))
+    return web.redirect(request, f"/admin/accounts/{account_id}?done=reset")
 
 
 @router.post("/admin/accounts/{account_id}/reveal")
