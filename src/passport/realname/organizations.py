@@ -24,6 +24,8 @@ from passport.identity.resident_id import (
 )
 from passport.identity.uscc import InvalidUscc, normalize_uscc
 from passport.ipregion import resolver as ip_regions
+from passport.moderation import service as moderation
+from passport.moderation.engine import Decision
 from passport.notify import outbox
 from passport.realname.documents import (
     LICENSE_TYPES,
@@ -56,12 +58,6 @@ ORG_NAME_MIN, ORG_NAME_MAX = 2, 100
 LEGAL_REP_MAX = 50
 
 
-# COMPLIANCE I1: names that could pass for the state or the party go to strict manual review.
-STRICT_TERMS = ("中国", "中华", "中央", "全国", "国家", "中共", "共产党", "党中央", "党委", "党组", "国务院",
-                "人民政府", "人大", "人民代表大会", "政协", "人民法院", "人民检察院", "监察委员会", "纪委",
-                "公安", "国家安全", "解放军", "武警", "军委", "军区", "部队")
-
-
 USCC_MESSAGES = {
     "length": "A unified social credit code has 18 characters.",
     "charset": "The code may use only digits and capital letters other than I, O, S, V and Z.",
@@ -91,8 +87,15 @@ def clean_uscc(raw: str) -> str:
         raise _invalid_uscc(exc) from None
 
 
-def strict_terms(name: str) -> list[str]:
-    return [term for term in STRICT_TERMS if term in name]
+def check_name(rt: Runtime, name: str) -> Decision:
+    """The review engine on an organisation name (COMPLIANCE I1), normalised first: traditional script,
+    spaces, ideographic spaces, zero-width and full-width characters do not get past it. ``block`` →
+    422 ``account_info_rejected`` (field ``name``); ``review`` (names of the state or the party, of
+    organs, media or brands) → strict review: approved only with a reason."""
+    decision = moderation.check(rt, "organization_name", name)
+    if decision.verdict == "block":
+        raise moderation.rejected({"name": decision})
+    return decision
 
 
 def clean_org_name(raw: str) -> str:
@@ -125,8 +128,16 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
     representative = clean_legal_representative(legal_representative)
     contact = accounts.sms_target(rt, contact_phone, "contact_phone").value
     kind = check_upload(rt, license, LICENSE_TYPES, "license")
+    try:
+        decision = check_name(rt, name)
+    except errors.DomainError as refused:
+        with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+            work.audit("organization.apply", result="denied",
+                       details={"reason": "name_rejected", "categories": [e.category for e in refused.errors]})
+        raise
     rt.limiter.hit(SUBMISSIONS_PER_DAY, "organization-apply", account_id)
-    flagged = strict_terms(name)
+    strict = decision.verdict == "review"
+    flagged = sorted({name[hit.start:hit.end] for hit in decision.hits})
     cipher, now = rt.keys.cipher, rt.clock.now()
     written: list[Path] = []
     taken = False
@@ -150,20 +161,22 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                                    legal_representative_enc=cipher.encrypt(representative, LEGAL_REP_FIELD, org_id),
                                    contact_phone_enc=cipher.encrypt(contact, CONTACT_FIELD, org_id),
                                    status="pending_review",
-                                   strict_review=bool(flagged), license_id=document.id, created_by=account_id,
+                                   strict_review=strict, license_id=document.id, created_by=account_id,
                                    ip=origin.ip, created_at=now)
                 db.add(org)
                 db.flush()
                 db.add(OrganizationAdmin(organization_id=org.id, account_id=account_id, added_by=account_id,
                                          created_at=now, accepted_at=now))
                 org.review_id = reviews.enqueue(db, "organization", "organization", org.id, {
-                    "organization_id": org.id, "name": name, "uscc": code, "strict_review": bool(flagged),
-                    "strict_terms": flagged, "legal_representative": mask_person_name(representative),
+                    "organization_id": org.id, "name": name, "uscc": code, "strict_review": strict,
+                    "strict_terms": flagged, "normalized": decision.normalized,
+                    "hits": [hit.view() for hit in decision.hits], "marks": moderation.marks(decision),
+                    "legal_representative": mask_person_name(representative),
                     "contact_phone": mask_phone(contact), "document_id": document.id, "account_id": account_id,
                 }, now, origin)
                 work.audit("organization.applied", subject=("organization", org.id),
-                           details={"uscc": code, "strict_review": bool(flagged)})
-                result = {"id": org.id, "status": org.status, "strict_review": bool(flagged)}
+                           details={"uscc": code, "strict_review": strict})
+                result = {"id": org.id, "status": org.status, "strict_review": strict}
     except IntegrityError:
         remove_files(written)
         taken = True
@@ -229,11 +242,15 @@ def active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> 
     return db.scalar(query) or 0
 
 
-def public_organization(rt: Runtime, org_id: str) -> dict:
-    """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region; rejected ones are not shown."""
+def public_organization(rt: Runtime, org_id: str, *, viewer: str | None = None) -> dict:
+    """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region. Public once verified
+    (issue 17: a name under review is not published); while under review only to its administrators
+    (``viewer``); rejected or withdrawn ones to no one — the same 404 as an unknown id."""
     with rt.db.read() as db:
         org = organization_row(db, org_id)
-        if org.status in ("rejected", "withdrawn") or org.contact_phone_enc is None:
+        shown = org.status == "verified" or (org.status == "pending_review" and viewer is not None
+                                             and _is_admin(db, org_id, viewer))
+        if not shown or org.contact_phone_enc is None:
             raise errors.not_found("organization")
         contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD, org.id)
         return {"id": org.id, "name": org.name, "uscc": org.uscc, "contact_phone": mask_phone(contact),
