@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passport import errors
-from passport.accounts.models import Account
+from passport.accounts.models import Account, Avatar
 from passport.audit.models import AuditEvent
 from passport.ipregion import resolver as ip_regions
 from passport.realname.models import Organization, OrganizationAdmin
@@ -58,3 +58,26 @@ def public_profile(rt: Runtime, account_id: str) -> dict:
                 "ip_region": ip_regions(rt.settings.ip_region_file).resolve(ip),
                 "real_name_verified": account.real_name_status == "verified",
                 "organizations": [{"id": org_id, "name": name} for org_id, name in organizations]}
+
+
+def avatar_image(rt: Runtime, account_id: str, avatar_id: str) -> Avatar:
+    """The image behind ``avatar_url``: only the account's approved, shown avatar of a visible account
+    (a held, replaced, rejected or reset one is the same 404 as an unknown id)."""
+    with rt.db.read() as db:
+        account = db.get(Account, account_id)
+        row = db.get(Avatar, avatar_id)
+        if (account is None or account.status in HIDDEN or account.avatar_id != avatar_id or row is None
+                or row.account_id != account.id or row.status != "approved" or row.image is None):
+            raise errors.not_found("avatar")
+        db.expunge(row)
+        return row
+
+
+def staff_avatar_image(rt: Runtime, avatar_id: str) -> Avatar:
+    """For reviewers: any avatar that still has its image (a held one above all)."""
+    with rt.db.read() as db:
+        row = db.get(Avatar, avatar_id)
+        if row is None or row.image is None:
+            raise errors.not_found("avatar")
+        db.expunge(row)
+        return row

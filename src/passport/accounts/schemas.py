@@ -31,12 +31,14 @@ class AccountOut(BaseModel):
     pending_agreements: list[PendingAgreement] = []
     pending_review: dict[str, str] = Field(
         default_factory=dict, examples=[{"nickname": "新昵称"}],
-        description="Changes held for review (the old value stays until a reviewer approves), by field.")
+        description="Changes held for review (the old value stays until a reviewer approves), by field "
+                    "(``avatar``: the id of the image waiting).")
+    avatar_url: str | None = Field(None, description="The approved avatar shown to others.")
 
 
 class ProfileHeld(BaseModel):
     status: Literal["pending_review"]
-    fields: list[Literal["nickname", "bio"]]
+    fields: list[Literal["nickname", "bio", "avatar"]]
 
 
 # An account as the API shows it (masked), for the examples of the operations that answer one.

@@ -371,7 +371,7 @@ def _void_if_blocked(work: Work, request: CancellationRequest, account) -> bool:
     return True
 
 
-_ERASED = ("bio", "nickname_pending", "bio_pending",
+_ERASED = ("bio", "nickname_pending", "bio_pending", "avatar_id", "avatar_pending_id",
            "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
            "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash", "recovery_key_hash", "totp_secret_enc",
            "totp_enabled_at", "totp_last_step", "locked_until")
