@@ -82,7 +82,8 @@ def test_an_avatar_is_re_encoded_without_metadata_and_served_with_cache_headers(
     decoded = Image.open(io.BytesIO(image.content))
     assert decoded.size == (256, 256) and not decoded.getexif() and "comment" not in decoded.info
     viewer = register_account(client, rt)
-    profile = client.get(f"/api/v1/accounts/{done['account']['id']}/profile", headers=bearer(viewer["session"]["token"]))
+    profile = client.get(f"/api/v1/accounts/{done['account']['id']}/profile",
+                         headers=bearer(viewer["session"]["token"]))
     assert profile.json()["avatar_url"] == url
     # A new avatar replaces it: the old address is gone.
     newer = put(client, done, picture(3)).json()["avatar_url"]
