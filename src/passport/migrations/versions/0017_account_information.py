@@ -1,5 +1,5 @@
 """account information review, second slice (issue 17): avatars (the shown and the held one per
-account), the operators' image blocklist
+account), the operators' image blocklist and lexicon entries with their version
 
 Revision ID: 0017
 Revises: 0016
@@ -50,9 +50,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('phash'),
     )
+    op.create_table(
+        'moderation_lexicon_entries',
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('term', sa.String(length=64), nullable=False),
+        sa.Column('category', sa.String(length=32), nullable=False),
+        sa.Column('verdict', sa.String(length=8), nullable=False),
+        sa.Column('fields', sa.String(length=64), nullable=True),
+        sa.Column('context', sa.String(length=32), nullable=True),
+        sa.Column('added_by', sa.String(length=64), nullable=True),
+        sa.Column('created_at', passport.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    state = op.create_table(
+        'moderation_lexicon_state',
+        sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('version', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.bulk_insert(state, [{'id': 1, 'version': 0}])
 
 
 def downgrade() -> None:
+    op.drop_table('moderation_lexicon_state')
+    op.drop_table('moderation_lexicon_entries')
     op.drop_table('moderation_image_blocks')
     op.drop_index(op.f('ix_avatars_account_id'), table_name='avatars')
     op.drop_table('avatars')
