@@ -22,9 +22,10 @@ from passport.moderation import service as moderation
 from passport.moderation.engine import Decision, Hit
 from passport.notify import outbox
 from passport.reviews import service as reviews
+from passport.reviews.models import Review
 from passport.runtime import Runtime
 from passport.sessions import service as sessions
-from passport.work import Work, unit_of_work
+from passport.work import SYSTEM, Work, unit_of_work
 
 QUEUE = "profile"
 PENDING_COLUMNS = {"nickname": "nickname_pending", "bio": "bio_pending", "avatar": "avatar_pending_id"}
@@ -181,6 +182,9 @@ def _profile_decided(rt: Runtime, db: Session, decided: reviews.Decided) -> None
     field, value = decided.payload.get("field"), decided.payload.get("value")
     if field not in PENDING_COLUMNS or decided.subject_type != subject_type(field):
         return
+    if decided.payload.get("rescan"):
+        _rescan_decided(rt, db, decided, field, value)
+        return
     account = db.scalars(select(Account).where(Account.id == decided.subject_id).with_for_update()).first()
     column = PENDING_COLUMNS[field]
     if account is None or account.status == "cancelled" or getattr(account, column) != value:
@@ -209,6 +213,76 @@ def _profile_decided(rt: Runtime, db: Session, decided: reviews.Decided) -> None
                  subject_type="account", subject_id=account.id,
                  details={"fields": [field], "review": decided.review_id, "reason": decided.reason})
     outbox.notify_account(rt, db, account_id=account.id, template=template, params=params, channels=("inbox",))
+    decided.after_commit(partial(sessions.forget_sessions, rt, account_id=account.id))
+
+
+# --- re-checking what accounts already show (``passport review rescan``) -----------------------------------
+
+RESCANNED = ("nickname", "bio")
+
+
+def rescan(rt: Runtime, origin: audit.Origin, field: str, *, batch: int = 500) -> dict[str, int]:
+    """Check every shown nickname or bio against the current lexicons, ``batch`` accounts at a time, and
+    send each hit (``review`` or ``block``) to the profile queue as a ``rescan`` item, unless one is
+    already pending for the account and field. A reviewer keeps the value (approve) or resets it to its
+    default (reject, with the reason the owner is told). Returns the counts."""
+    if field not in RESCANNED:
+        raise errors.invalid("invalid_field", "The field is nickname, bio, organization_name or text.", "field")
+    column = getattr(Account, field)
+    counts = {"checked": 0, "review": 0, "block": 0, "queued": 0}
+    last = ""
+    while True:
+        with rt.db.read() as db:
+            rows = db.execute(select(Account.id, column).where(Account.id > last, Account.status != "cancelled",
+                                                               column.is_not(None))
+                              .order_by(Account.id).limit(batch)).all()
+        if not rows:
+            return counts
+        last = rows[-1][0]
+        flagged = []
+        for account_id, value in rows:
+            counts["checked"] += 1
+            decision = moderation.check(rt, field, value)
+            if decision.verdict != "allow":
+                counts[decision.verdict] += 1
+                flagged.append((account_id, value, decision))
+        if flagged:
+            with unit_of_work(rt, origin, actor=SYSTEM) as work:
+                pending = set(work.db.scalars(select(Review.subject_id).where(
+                    Review.subject_type == subject_type(field), Review.status == "pending",
+                    Review.subject_id.in_([a for a, _, _ in flagged]))).all())
+                for account_id, value, decision in flagged:
+                    if account_id in pending:
+                        continue
+                    payload = {"account_id": account_id, "field": field, "value": value, "current": value,
+                               "rescan": True, "verdict": decision.verdict, "normalized": decision.normalized,
+                               "hits": [hit.view() for hit in decision.hits], "marks": moderation.marks(decision),
+                               "strict_review": any(h.category == "strict_review" for h in decision.hits)}
+                    reviews.enqueue(work.db, QUEUE, subject_type(field), account_id, payload, work.at, work.origin)
+                    counts["queued"] += 1
+                work.audit("review.rescanned", details={"field": field, "flagged": len(flagged)})
+
+
+def _rescan_decided(rt: Runtime, db: Session, decided: reviews.Decided, field: str, value: str) -> None:
+    """A rescan item decided: approve keeps the value; reject resets it to its default (§五(一)), as a
+    staff reset would, unless the owner changed it meanwhile."""
+    account = db.scalars(select(Account).where(Account.id == decided.subject_id).with_for_update()).first()
+    if account is None or account.status == "cancelled" or getattr(account, field) != value:
+        return
+    origin = audit.Origin(channel="review")
+    if decided.decision == "approve":
+        audit.record(db, at=decided.at, action="account.info_kept", origin=origin, actor_type="staff",
+                     actor_id=decided.staff_id, subject_type="account", subject_id=account.id,
+                     details={"field": field, "review": decided.review_id, "reason": decided.reason})
+        return
+    reason = decided.reason or "—"
+    setattr(account, field, neutral_nickname(account.id) if field == "nickname" else None)
+    account.updated_at = decided.at
+    audit.record(db, at=decided.at, action="account.info_reset", origin=origin, actor_type="staff",
+                 actor_id=decided.staff_id, subject_type="account", subject_id=account.id,
+                 details={"field": field, "reason": reason, "staff": decided.staff_id, "review": decided.review_id})
+    outbox.notify_account(rt, db, account_id=account.id, template="profile_reset",
+                          params={"field": FIELD_NAMES[field], "reason": reason}, channels=("inbox",))
     decided.after_commit(partial(sessions.forget_sessions, rt, account_id=account.id))
 
 

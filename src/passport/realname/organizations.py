@@ -39,6 +39,7 @@ from passport.realname.documents import (
 from passport.realname.models import CONTACT_PHONE, LEGAL_REPRESENTATIVE, Document, Organization, OrganizationAdmin
 from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_closed, account_for_update
 from passport.reviews import service as reviews
+from passport.reviews.models import Review
 from passport.runtime import Runtime
 from passport.work import unit_of_work
 
@@ -189,6 +190,46 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                                  "registered or under review.", 409,
                                  [errors.FieldError("uscc", "uscc_taken", "already registered")])
     return result
+
+
+def rescan_names(rt: Runtime, origin: audit.Origin, *, batch: int = 500) -> dict[str, int]:
+    """``passport review rescan --field organization_name``: check verified organisations' names against
+    the current lexicons and send each hit to the profile queue (``organization.name`` items: the
+    reviewer sees the name with its hits highlighted; a decision is recorded, any action on the
+    organisation is taken by staff). Names under review are already in front of a reviewer."""
+    counts = {"checked": 0, "review": 0, "block": 0, "queued": 0}
+    last = ""
+    while True:
+        with rt.db.read() as db:
+            rows = db.execute(select(Organization.id, Organization.name)
+                              .where(Organization.id > last, Organization.status == "verified")
+                              .order_by(Organization.id).limit(batch)).all()
+        if not rows:
+            return counts
+        last = rows[-1][0]
+        flagged = []
+        for org_id, name in rows:
+            counts["checked"] += 1
+            decision = moderation.check(rt, "organization_name", name)
+            if decision.verdict != "allow":
+                counts[decision.verdict] += 1
+                flagged.append((org_id, name, decision))
+        if not flagged:
+            continue
+        with unit_of_work(rt, origin) as work:
+            pending = set(work.db.scalars(select(Review.subject_id).where(
+                Review.subject_type == "organization.name", Review.status == "pending",
+                Review.subject_id.in_([o for o, _, _ in flagged]))).all())
+            for org_id, name, decision in flagged:
+                if org_id in pending:
+                    continue
+                reviews.enqueue(work.db, "profile", "organization.name", org_id, {
+                    "organization_id": org_id, "field": "organization_name", "value": name, "current": name,
+                    "rescan": True, "verdict": decision.verdict, "normalized": decision.normalized,
+                    "hits": [hit.view() for hit in decision.hits], "marks": moderation.marks(decision),
+                    "strict_review": decision.verdict == "review"}, work.at, work.origin)
+                counts["queued"] += 1
+            work.audit("review.rescanned", details={"field": "organization_name", "flagged": len(flagged)})
 
 
 @reviews.on_decision("organization")
