@@ -288,6 +288,10 @@ def _rescan_decided(rt: Runtime, db: Session, decided: reviews.Decided, field: s
 
 # --- avatars ---------------------------------------------------------------------------------------------
 
+# Decoding, QR detection and hashing cost CPU: a session cannot make the server do it without end.
+AVATAR_UPLOADS = "20/hour"
+
+
 def avatar_needs_review(rt: Runtime, account: Account, now: datetime) -> str | None:
     """Why a new avatar waits for a reviewer (``PASSPORT_AVATAR_REVIEW``), or None: ``all`` holds
     every one; ``new`` those of accounts younger than ``PASSPORT_AVATAR_TRUSTED_DAYS`` or without a
@@ -313,6 +317,7 @@ def set_avatar(rt: Runtime, origin: audit.Origin, account_id: str, data: bytes) 
     otherwise it is shown at once or held for a reviewer (``avatar_needs_review``), the previous one
     staying until the new one is approved."""
     settings = rt.settings
+    rt.limiter.hit(AVATAR_UPLOADS, "avatar-upload", account_id)
     processed = images.process(data, max_bytes=settings.avatar_max_bytes, max_pixels=settings.avatar_max_pixels,
                                size=settings.avatar_size)
     refusal = None

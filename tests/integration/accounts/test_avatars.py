@@ -267,3 +267,12 @@ def _pending(rt, account_id: str) -> list[Review]:
     with rt.db.read() as db:
         return list(db.scalars(select(Review).where(Review.subject_id == account_id, Review.queue == "profile",
                                                     Review.status == "pending")).all())
+
+
+def test_uploads_are_rate_limited_per_account(client, rt, trusted):
+    done, other = register_account(client, rt), register_account(client, rt)
+    for _ in range(20):
+        assert put(client, done, b"not an image").status_code == 422  # refused uploads count too
+    limited = put(client, done, picture(19))
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert put(client, other, picture(19)).status_code == 200
