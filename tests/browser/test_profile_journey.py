@@ -106,6 +106,8 @@ def test_avatar_held_approved_and_shown_on_the_public_profile(browser, live_serv
                                                        Review.status == "pending")).one()
     shoot(browser, live_server, ("passport_admin", reviewer["token"]), f"/admin/reviews/{review_id}",
           "admin-review-avatar", check=lambda page, lang: loaded(page, "#review-avatar"))
+    shoot(browser, live_server, ("passport_admin", reviewer["token"]), "/admin/reviews?queue=profile",
+          "admin-review-list", check=lambda page, lang: loaded(page, f'[data-review="{review_id}"] img'))
     staff = browser.new_context(viewport=SIZES["1280"], locale="zh-CN").new_page()
     sign_in(staff, live_server, "passport_admin", reviewer["token"])
     staff.goto(f"{live_server}/admin/reviews/{review_id}")
