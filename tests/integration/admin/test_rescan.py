@@ -121,3 +121,14 @@ def test_organisation_names_are_rescanned(client, rt, cli):
 def test_a_bad_field_is_refused(cli):
     ran = cli("review", "rescan", "--field", "phone")
     assert ran.exit_code != 0 and "phone" in ran.output
+
+
+def test_review_check_uses_the_terms_added_at_runtime(client, rt, cli):
+    assert cli("review", "check", "专业代刷好评", "--field", "bio").exit_code == 0
+    operator = make_staff(rt, "operator")
+    assert client.post(f"{ADMIN}/moderation/lexicon", json={"term": "代刷好评", "category": "illegal_services",
+                                                             "verdict": "block"},
+                       headers=operator["headers"]).status_code == 201
+    ran = cli("review", "check", "专业代 刷好評", "--field", "bio")
+    assert ran.exit_code == 2, ran.output
+    assert json.loads(ran.output.strip().splitlines()[-1])["hits"][0]["rule"] == "operator:代刷好评"
