@@ -57,6 +57,8 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 STATIC_PREFIX = "/static/"
 # Routes that take a file (licence, ID document): their bodies may reach PASSPORT_UPLOAD_MAX_BYTES.
 UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual", "/account/real-name",
+                          "/api/v1/me/avatar", "/account/avatar", "/api/v1/admin/moderation/images",
+                          "/admin/moderation/images",
                           "/organizations/new"})
 
 # The one list of routers, in the order FastAPI tries them (the hottest first). No module registers

@@ -575,17 +575,45 @@ def review_check(
     text: str,
     field: Annotated[str, typer.Option(help="nickname | bio | organization_name | text")] = "text",
 ) -> None:
-    """The engine's verdict for TEXT with the current lexicons (bundled + PASSPORT_MODERATION_LEXICON_DIR),
-    as JSON: verdict, normalised text, hits. Exit 0 allow, 1 review, 2 block."""
-    from passport.moderation.engine import engine_for
+    """The engine's verdict for TEXT with the current lexicons (bundled + PASSPORT_MODERATION_LEXICON_DIR +
+    the terms added at runtime), as JSON: verdict, normalised text, hits. Exit 0 allow, 1 review, 2 block."""
+    from passport.moderation import service
     from passport.moderation.lexicon import FIELDS
 
     if field not in FIELDS:
         raise typer.BadParameter(f"--field must be one of {', '.join(FIELDS)}, not {field!r}")
-    engine = engine_for(Settings().moderation_lexicon_dir)
-    decision = engine.check(text, field)
-    typer.echo(json.dumps(decision.view() | {"lexicon_version": engine.version}, ensure_ascii=False))
+    rt = _runtime()
+    try:
+        decision = service.check(rt, field, text)
+        version = service.engine(rt).version
+    finally:
+        rt.close()
+    typer.echo(json.dumps(decision.view() | {"lexicon_version": version}, ensure_ascii=False))
     raise typer.Exit({"allow": 0, "review": 1, "block": 2}[decision.verdict])
+
+
+@review_app.command("rescan")
+def review_rescan(
+    field: Annotated[list[str] | None, typer.Option("--field", help="nickname | bio | organization_name "
+                                                                  "(repeatable; default: all three)")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction")] = 500,
+) -> None:
+    """Re-check what accounts and organisations already show against the current lexicons (after a
+    lexicon change), in batches; each hit goes to the profile review queue. Prints the counts as JSON."""
+    from passport.accounts import profile
+    from passport.realname import organizations
+
+    chosen = field or ["nickname", "bio", "organization_name"]
+    for name in chosen:
+        if name not in ("nickname", "bio", "organization_name"):
+            raise typer.BadParameter(f"--field must be nickname, bio or organization_name, not {name!r}")
+    rt = _runtime()
+    try:
+        report = {name: (organizations.rescan_names(rt, _cli_origin(), batch=batch) if name == "organization_name"
+                         else profile.rescan(rt, _cli_origin(), name, batch=batch)) for name in chosen}
+    finally:
+        rt.close()
+    typer.echo(json.dumps(report))
 
 
 @review_app.command("lexicon")

@@ -37,6 +37,7 @@ MODEL_MODULES = (
     "passport.audit.models",
     "passport.admin.models",
     "passport.reviews.models",
+    "passport.moderation.models",
     "passport.notify.models",
     "passport.realname.models",
     "passport.cancellation.models",

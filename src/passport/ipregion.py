@@ -4,9 +4,15 @@ The province for mainland China (``浙江``), ``中国香港``/``中国澳门``/
 elsewhere; ``本机`` for loopback, ``局域网`` for private networks, ``未知`` when the address is in no
 range or no file is configured (``PASSPORT_IP_REGION_FILE``).
 
-The file is CSV, one range a line: ``start_ip,end_ip,country,province`` (IPv4 or IPv6, both ends
-inclusive, ranges must not overlap; ``#`` starts a comment). It is read once into sorted arrays
-and searched by bisection.
+The file is chosen by its extension:
+
+- ``.xdb``: an ip2region xdb file (IPv4 or IPv6, structure 2.0 or 3.0), read once into memory and
+  searched through the official ``py-ip2region`` binding. Its region strings are
+  ``国家|区域|省份|城市|ISP`` (ip2region 2.x data) or ``国家|省份|城市|ISP`` (3.x data); ``0`` is
+  unknown. An xdb file holds one IP version: addresses of the other are ``未知``.
+- anything else: CSV, one range a line: ``start_ip,end_ip,country,province`` (IPv4 or IPv6, both ends
+  inclusive, ranges must not overlap; ``#`` starts a comment), read once into sorted arrays and
+  searched by bisection.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
+from ip2region import searcher as xdb_searcher
+from ip2region import util as xdb_util
 
 log = structlog.get_logger("passport.ipregion")
 
@@ -133,6 +141,49 @@ class RangeFile:
         return UNKNOWN
 
 
+class XdbFile:
+    """An ip2region xdb file, held in memory (a look-up reads no file and is thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with path.open("rb") as handle:
+            xdb_util.verify(handle)
+            header = xdb_util.load_header(handle)
+            version = xdb_util.version_from_header(header)
+            if version is None:
+                raise ValueError(f"{path}: not an ip2region xdb file (IP version {header.ipVersion})")
+            content = xdb_util.load_content(handle)
+        self.ip_version = version.id
+        self._searcher = xdb_searcher.new_with_buffer(version, content)
+
+    def __len__(self) -> int:
+        return 1
+
+    def resolve(self, ip: str | None) -> str:
+        address = parse_address(ip)
+        if address is None:
+            return UNKNOWN
+        fixed = _fixed(address)
+        if fixed:
+            return fixed
+        if address.version != self.ip_version:
+            return UNKNOWN
+        try:
+            found = self._searcher.search(address.packed)
+        except (ValueError, IndexError):
+            return UNKNOWN
+        return xdb_label(found)
+
+
+def xdb_label(found: str) -> str:
+    """``中国|0|浙江省|杭州市|电信`` (2.x) or ``中国|浙江省|杭州市|电信`` (3.x) → ``浙江``; ``美国|…`` → ``美国``."""
+    parts = [part.strip() for part in (found or "").split("|")]
+    if not parts or parts[0] in ("", "0"):
+        return UNKNOWN
+    province = parts[2] if len(parts) >= 5 else parts[1] if len(parts) > 1 else ""
+    return region_label(parts[0], "" if province == "0" else province)
+
+
 @lru_cache(maxsize=8)
 def resolver(path: Path | None) -> IpRegionResolver:
     """The resolver for ``PASSPORT_IP_REGION_FILE``, loaded once per process.
@@ -142,11 +193,8 @@ def resolver(path: Path | None) -> IpRegionResolver:
     if path is None:
         return NoRegions()
     try:
-        if path.suffix == ".xdb":
-            # ip2region's binary format needs the py-ip2region package, which this build leaves out.
-            raise ValueError(f"{path}: ip2region .xdb files are not supported; use a CSV range file")
-        loaded = RangeFile(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        loaded: RangeFile | XdbFile = XdbFile(path) if path.suffix.lower() == ".xdb" else RangeFile(path)
+    except (OSError, ValueError, IndexError, UnicodeDecodeError) as exc:
         log.warning("ip_region.unavailable", path=str(path), error=type(exc).__name__, detail=str(exc))
         return NoRegions()
     log.info("ip_region.loaded", path=str(path), ranges=len(loaded))

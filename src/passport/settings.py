@@ -177,6 +177,16 @@ class Settings(BaseSettings):
     # Account-information review (COMPLIANCE I1): lexicon files of the operator's, read beside the bundled
     # ones (passport/moderation/lexicons); a changed file is picked up within 10 s.
     moderation_lexicon_dir: Path | None = None
+    # Avatars: which go to a reviewer before they are shown (``all``; ``new``: accounts younger than
+    # avatar_trusted_days or without a verified real name; ``none``), the upload's limits, the side of
+    # the stored (re-encoded) image and how close (bits of the 64-bit perceptual hash) to a blocklisted
+    # image an upload is refused.
+    avatar_review: Literal["all", "new", "none"] = "new"
+    avatar_trusted_days: int = Field(30, ge=0)
+    avatar_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    avatar_max_pixels: int = Field(4096, ge=64)
+    avatar_size: int = Field(256, ge=32, le=1024)
+    avatar_hash_distance: int = Field(6, ge=0, le=32)
 
     # Retention of short-lived rows swept by the worker.
     sweep_interval_seconds: int = 60

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from passport import ipregion
 from passport.ipregion import NoRegions, RangeFile, region_label, resolver
+from xdb_testing import write_xdb
 
 RANGES = """\
 start_ip,end_ip,country,province
@@ -130,3 +131,60 @@ def test_bisection_agrees_with_a_linear_scan(tmp_path_factory, spans, probes):
                                                               "169.254.0.0/16")):
             expected = "局域网"
         assert loaded.resolve(str(address)) == expected
+
+
+# --- ip2region xdb files (through the official py-ip2region binding) -----------------------------------
+
+XDB_V4 = [("1.0.1.0", "1.0.3.255", "中国|0|福建省|福州市|电信"),  # ip2region 2.x region strings
+          ("36.96.0.0", "36.223.255.255", "中国|浙江省|杭州市|电信"),  # 3.x: one field fewer
+          ("58.14.0.0", "58.14.255.255", "中国|0|广西壮族自治区|0|0"),
+          ("103.1.0.0", "103.1.255.255", "中国|0|香港|0|0"),
+          ("126.0.0.0", "126.255.255.255", "日本|0|东京都|0|0"),
+          ("8.8.8.0", "8.8.8.255", "美国|0|0|0|Level3"),
+          ("9.0.0.0", "9.0.0.255", "0|0|0|0|0")]
+XDB_V6 = [("240e::", "240e:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "中国|广东省|0|电信"),
+          ("2001:4860::", "2001:4860:ffff:ffff:ffff:ffff:ffff:ffff", "United States|California|0|Google")]
+
+
+@pytest.fixture()
+def xdb_v4(tmp_path):
+    return write_xdb(tmp_path / "ip2region_v4.xdb", XDB_V4)
+
+
+@pytest.mark.parametrize(("ip", "region"), [
+    ("1.0.2.9", "福建"), ("36.96.0.0", "浙江"), ("36.150.1.2", "浙江"), ("36.223.255.255", "浙江"),
+    ("58.14.3.4", "广西"), ("103.1.2.3", "中国香港"), ("126.1.2.3", "日本"), ("8.8.8.8", "美国"),
+    ("9.0.0.7", "未知"), ("36.95.255.255", "未知"), ("36.224.0.0", "未知"), ("200.1.1.1", "未知"),
+    ("::ffff:36.96.1.1", "浙江"), ("127.0.0.1", "本机"), ("10.1.2.3", "局域网"),
+    ("240e:3a1::1", "未知"),  # an IPv4 file knows no IPv6 address
+    ("testclient", "未知"), (None, "未知"),
+])
+def test_xdb_v4_resolves_through_the_binding(xdb_v4, ip, region):
+    loaded = resolver.__wrapped__(xdb_v4)
+    assert isinstance(loaded, ipregion.XdbFile)
+    assert loaded.resolve(ip) == region
+
+
+def test_xdb_v6(tmp_path):
+    loaded = ipregion.XdbFile(write_xdb(tmp_path / "v6.xdb", XDB_V6))
+    assert loaded.resolve("240e:3a1::1") == "广东"
+    assert loaded.resolve("2001:4860:4860::8888") == "United States"
+    assert loaded.resolve("2400:cb00::1") == "未知"
+    assert loaded.resolve("36.96.1.1") == "未知"
+
+
+def test_a_broken_xdb_leaves_regions_unknown(tmp_path):
+    bad = tmp_path / "broken.xdb"
+    bad.write_bytes(b"\x09\x00" + b"\x00" * 100)
+    assert isinstance(resolver.__wrapped__(bad), NoRegions)
+    csv_named = tmp_path / "regions.xdb"
+    csv_named.write_text(RANGES, encoding="utf-8")  # a CSV file under the xdb name is not read as CSV
+    assert isinstance(resolver.__wrapped__(csv_named), NoRegions)
+
+
+@pytest.mark.parametrize(("found", "label"), [
+    ("中国|0|浙江省|杭州市|电信", "浙江"), ("中国|浙江省|杭州市|电信", "浙江"), ("中国|0|0|0|0", "中国"),
+    ("中国|0|澳门|0|0", "中国澳门"), ("美国|0|0|0|0", "美国"), ("0|0|0|0|0", "未知"), ("", "未知"),
+])
+def test_xdb_labels(found, label):
+    assert ipregion.xdb_label(found) == label

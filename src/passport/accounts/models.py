@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, UTCDateTime, new_id
@@ -32,6 +32,9 @@ class Account(Base):
     # A change held for review (COMPLIANCE I1): shown to the owner, applied when a reviewer approves.
     nickname_pending: Mapped[str | None] = mapped_column(String(64))
     bio_pending: Mapped[str | None] = mapped_column(Text)
+    # The avatar others see (an approved ``avatars`` row) and the one waiting for a reviewer.
+    avatar_id: Mapped[str | None] = mapped_column(String(32))
+    avatar_pending_id: Mapped[str | None] = mapped_column(String(32))
     # Personal data: AES-GCM ciphertext plus an HMAC blind index for look-ups (ARCHITECTURE "Storage").
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: PHONE})
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True,
@@ -61,3 +64,23 @@ class Account(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Avatar(Base):
+    """An uploaded avatar, re-encoded (no metadata, bounded size): ``pending`` (waiting for a reviewer),
+    ``approved`` (may be shown; the account's ``avatar_id`` names the one shown), ``rejected`` or
+    ``removed`` (replaced, reset or deleted: the image is dropped). ``phash``: its perceptual hash (hex),
+    matched against the operators' image blocklist."""
+
+    __tablename__ = "avatars"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    phash: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,15 +6,17 @@ import dataclasses
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from passport import errors, guards
-from passport.accounts import profile, service
+from passport.accounts import profile, public, service
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
 from passport.identity.email import mask_email
 from passport.sessions import service as sessions
 from passport.web import html as web
-from passport.web.html import CheckedForm, FormState
+from passport.web import http
+from passport.web.html import FIELD_CAP, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,7 +26,10 @@ DONE_NOTICES = {"profile": "Your profile has been saved.",
                 "revoked": "That device has been logged out.",
                 "revoked_others": "Every other device has been logged out.",
                 "email_bound": "Your email address has been bound. You can log in with it.",
-                "email_unbound": "Your email address has been removed."}
+                "email_unbound": "Your email address has been removed.",
+                "avatar": "Your avatar has been saved.",
+                "avatar_held": "Your avatar has been sent for review. Others see it once a reviewer approves it.",
+                "avatar_removed": "Your avatar has been removed."}
 EMAIL_FIELDS = ("email", "code")
 ACTIVITY_PAGE = 20
 
@@ -43,7 +48,8 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
         state = dataclasses.replace(state, values=saved)
     return web.render(request, "account.html", state.status, page_path="/account", form=state,
                       account=account, consents=consents, devices=devices,
-                      viewer={"nickname": account["nickname"]})
+                      viewer={"nickname": account["nickname"]},
+                      avatar_max_mb=format(round(rt.settings.avatar_max_bytes / (1024 * 1024), 1), "g"))
 
 
 @router.get("/account")
@@ -199,3 +205,65 @@ def home(request: Request) -> Response:
     if guards.current_principal(request) is not None:
         return web.redirect(request, "/account")
     return web.render(request, "home.html")
+
+
+@router.get("/u/{account_id}")
+def public_profile(account_id: str, request: Request, principal: guards.PageUser) -> Response:
+    """The public profile page (Art. 12): for signed-in visitors, as the API."""
+    try:
+        shown = public.public_profile(web.runtime(request), account_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    return web.render(request, "profile_public.html", page_path=f"/u/{account_id}", profile=shown,
+                      own=shown["id"] == principal.account_id)
+
+
+# --- avatars ---------------------------------------------------------------------------------------------
+
+@router.get("/u/{account_id}/avatar/{avatar_id}")
+def avatar(account_id: str, avatar_id: str, request: Request) -> Response:
+    """The approved avatar, for anyone holding its address (it changes with the avatar: cached an hour)."""
+    try:
+        row = public.avatar_image(web.runtime(request), account_id, avatar_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc, plain=True)
+    return http.avatar_response(row.image, row.content_type, public=True)
+
+
+@router.get("/admin/avatars/{avatar_id}")
+def staff_avatar(avatar_id: str, request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
+    """A held avatar for the reviewer's page (the ``passport_admin`` cookie); never cached."""
+    try:
+        row = public.staff_avatar_image(web.runtime(request), avatar_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc, plain=True)
+    return http.avatar_response(row.image, row.content_type, public=False)
+
+
+@router.post("/account/avatar")
+async def upload_avatar(request: Request, principal: guards.PageUser) -> Response:
+    rt = web.runtime(request)
+    fields, data = web.Form(), b""
+    form = await request.form()
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields[key] = value[:FIELD_CAP]
+        elif key == "avatar":
+            data = await value.read(rt.settings.avatar_max_bytes + 1)
+    web.checked(request, fields)
+    try:
+        fields.check()
+        change = await run_in_threadpool(profile.set_avatar, rt, web.web_origin(request), principal.account_id, data)
+    except errors.DomainError as exc:
+        return await run_in_threadpool(account_page, request, principal, web.failed_form(request, exc, {}, ("avatar",)))
+    return web.redirect(request, "/account?done=avatar_held" if change.held else "/account?done=avatar")
+
+
+@router.post("/account/avatar/remove")
+def remove_avatar(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    try:
+        form.check()
+        profile.remove_avatar(web.runtime(request), web.web_origin(request), principal.account_id)
+    except errors.DomainError as exc:
+        return account_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/account?done=avatar_removed")

@@ -31,12 +31,14 @@ class AccountOut(BaseModel):
     pending_agreements: list[PendingAgreement] = []
     pending_review: dict[str, str] = Field(
         default_factory=dict, examples=[{"nickname": "新昵称"}],
-        description="Changes held for review (the old value stays until a reviewer approves), by field.")
+        description="Changes held for review (the old value stays until a reviewer approves), by field "
+                    "(``avatar``: the id of the image waiting).")
+    avatar_url: str | None = Field(None, description="The approved avatar shown to others.")
 
 
 class ProfileHeld(BaseModel):
     status: Literal["pending_review"]
-    fields: list[Literal["nickname", "bio"]]
+    fields: list[Literal["nickname", "bio", "avatar"]]
 
 
 # An account as the API shows it (masked), for the examples of the operations that answer one.
@@ -69,3 +71,23 @@ class EmailCodeIn(Input):
 class EmailCodeSent(BaseModel):
     expires_in: int = Field(examples=[300], description="Seconds the code sent to the address stays valid.")
     resend_after: int = Field(examples=[60])
+
+
+class PublicOrganization(BaseModel):
+    id: str
+    name: str
+
+
+class PublicProfile(BaseModel):
+    """What any signed-in account sees of another (Art. 12): never the phone, email or real name."""
+
+    id: str
+    nickname: str
+    avatar_url: str | None = Field(None, examples=["/u/7f3a.../avatar/9c1e..."],
+                                   description="The approved avatar (absent while none is approved).")
+    bio: str | None = None
+    ip_region: str = Field(examples=["浙江"], description="IP region of the last login: the province in mainland "
+                           "China, 中国香港/中国澳门/中国台湾, the country elsewhere, 未知 when not known.")
+    real_name_verified: bool
+    organizations: list[PublicOrganization] = Field(
+        description="Verified organisations the account administers (name and id).")

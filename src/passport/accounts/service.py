@@ -97,12 +97,13 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "created_at": rfc3339(account.created_at),
         "pending_agreements": pending or [],
         "pending_review": pending_review(account),
+        "avatar_url": f"/u/{account.id}/avatar/{account.avatar_id}" if account.avatar_id else None,
     }
 
 
 def pending_review(account: Account) -> dict[str, str]:
     """The owner's changes a reviewer has not decided yet, by field."""
-    held = {"nickname": account.nickname_pending, "bio": account.bio_pending}
+    held = {"nickname": account.nickname_pending, "bio": account.bio_pending, "avatar": account.avatar_pending_id}
     return {field: value for field, value in held.items() if value is not None}
 
 

@@ -97,6 +97,16 @@ class ActionOut(BaseModel):
     revoked_sessions: int
 
 
+class ResetIn(BaseModel):
+    field: str = Field(max_length=16, description="nickname | bio | avatar")
+    reason: str = Field("", max_length=1000, description="Told to the account in its inbox.")
+
+
+class ResetOut(BaseModel):
+    field: str
+    reset: bool = Field(description="false: the field already had its default (nothing was written)")
+
+
 class DecisionIn(BaseModel):
     decision: str = Field(max_length=16, description="approve | reject")
     reason: str | None = Field(None, max_length=1000)
@@ -134,6 +144,16 @@ def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin
     taken = enforcement.act(rt, origin, staff, account_id, action=body.action, reason=body.reason,
                             until=body.until)
     return {"id": taken.action_id, "account": taken.account, "revoked_sessions": taken.revoked_sessions}
+
+
+@router.post("/accounts/{account_id}/reset", response_model=ResetOut,
+             responses=problems(invalid_field=422, reason_required=422, reason_too_long=422))
+def reset_info(account_id: str, body: ResetIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
+    """Reset a nickname (to a neutral one), a bio (to empty) or an avatar (to none) with a reason
+    (agreement §五(一)); a change held for the field is withdrawn. Audited (``account.info_reset``); the
+    owner is told in the inbox with the reason. 404 for an unknown or cancelled account."""
+    done = enforcement.reset_info(rt, origin, staff, account_id, field=body.field, reason=body.reason)
+    return {"field": body.field, "reset": done}
 
 
 @router.get("/reviews", responses=problems(invalid_queue=422, invalid_status=422))

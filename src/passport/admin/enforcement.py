@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts import profile
 from passport.accounts import service as accounts
+from passport.accounts.public import avatar_url
 from passport.admin.models import AccountAction, Staff
 from passport.admin.service import StaffPrincipal
 from passport.agreements import service as agreements
@@ -59,7 +61,8 @@ def _summary(rt: Runtime, account) -> dict:
     return {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
             "phone": mask_phone(phone) if phone else None, "email": mask_email(email) if email else None,
             "status_reason": account.status_reason, "status_until": rfc3339(account.status_until),
-            "created_at": rfc3339(account.created_at), "real_name": accounts.view(rt, account)["real_name"]}
+            "created_at": rfc3339(account.created_at), "real_name": accounts.view(rt, account)["real_name"],
+            "bio": account.bio, "avatar_url": avatar_url(account), "pending_review": accounts.pending_review(account)}
 
 
 def id_number_index(rt: Runtime, id_number: str) -> bytes:
@@ -247,3 +250,13 @@ def _notice(work: Work, account, action: str, reason: str, until: datetime | Non
     work.notify(account.id, "notice_account_action", {
         "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
         "reason": reason, "deadline": deadline, "until": rfc3339(until) or ""})
+
+
+def reset_info(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: str, *, field: str,
+               reason: str | None) -> bool:
+    """§五(一): staff reset a nickname, bio or avatar to its default with a reason, through
+    ``profile.reset_account_info`` (audited ``account.info_reset``, the owner told in the inbox).
+    False when the field already had its default."""
+    reason = clean_reason(reason)
+    with unit_of_work(rt, origin, actor=("staff", staff.staff_id)) as work:
+        return profile.reset_account_info(rt, work, account_id, field, reason=reason, staff_id=staff.staff_id)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from passport import errors, guards
 from passport.accounts.service import STATUSES as ACCOUNT_STATUSES
 from passport.admin import enforcement
 from passport.admin import service as admin
+from passport.moderation import operators
+from passport.moderation import service as moderation
+from passport.moderation.lexicon import CATEGORIES, FIELDS, VERDICTS
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import ButtonForm, CheckedForm, FormState
+from passport.web.html import FIELD_CAP, ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -172,6 +176,9 @@ def staff_reset(staff_id: str, request: Request, principal: StaffManager, form: 
 
 ACTION_FIELDS = ("action", "reason", "until")
 REVEAL_FIELDS = ("field", "reveal_reason")
+RESET_FIELDS = ("field", "reset_reason")
+DONE_NOTICES = {"1": "The action has been taken and the user has been told.",
+                "reset": "The information has been reset and the user has been told."}
 
 
 def _search_page(request: Request, staff: admin.StaffPrincipal, state: FormState,
@@ -211,7 +218,7 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
 @router.get("/admin/accounts/{account_id}")
 def account_detail(account_id: str, request: Request, staff: AccountReader) -> Response:
     done = request.query_params.get("done")
-    notice = web.translate(request, "The action has been taken and the user has been told.") if done else None
+    notice = web.translate(request, DONE_NOTICES.get(done, DONE_NOTICES["1"])) if done else None
     return _detail_page(request, staff, account_id, FormState(notice=notice))
 
 
@@ -228,6 +235,21 @@ def account_act(account_id: str, request: Request, staff: guards.StaffPage("acco
     except errors.DomainError as exc:
         return _detail_page(request, staff, account_id, web.failed_form(request, exc, values, ACTION_FIELDS))
     return web.redirect(request, f"/admin/accounts/{account_id}?done=1")
+
+
+@router.post("/admin/accounts/{account_id}/reset")
+def account_reset(account_id: str, request: Request, staff: guards.StaffPage("reviews.decide"),
+                  form: CheckedForm) -> Response:
+    values = {"field": form.get("field", "")[:16], "reset_reason": form.get("reset_reason", "")}
+    try:
+        form.check()
+        enforcement.reset_info(web.runtime(request), web.web_origin(request), staff, account_id,
+                               field=values["field"], reason=values["reset_reason"])
+    except errors.DomainError as exc:
+        exc.errors = [errors.FieldError("reset_reason" if e.field == "reason" else e.field, e.code, e.message)
+                      for e in exc.errors]
+        return _detail_page(request, staff, account_id, web.failed_form(request, exc, values, RESET_FIELDS))
+    return web.redirect(request, f"/admin/accounts/{account_id}?done=reset")
 
 
 @router.post("/admin/accounts/{account_id}/reveal")
@@ -255,3 +277,104 @@ def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) ->
     listing = reviews.list_reviews(web.runtime(request), queue, limit=reviews.PAGE_MAX)
     return web.render(request, "admin_reviews.html", page_path="/admin/reviews", staff=staff, queue=queue,
                       queues=reviews.QUEUES, listing=listing)
+
+
+# --- lexicons and the image blocklist (issue 17) -------------------------------------------------------
+
+Moderator = guards.StaffPage("moderation.manage")
+ENTRY_FIELDS = ("term", "category", "verdict", "fields", "context")
+TEST_FIELDS = ("text", "field")
+BLOCK_FIELDS = ("image", "phash", "block_category", "note")
+MODERATION_NOTICES = {"added": "The term has been added. Every check uses it within seconds.",
+                      "removed": "The term has been removed.", "blocked": "The image has been added to the blocklist.",
+                      "unblocked": "The image has been removed from the blocklist."}
+
+
+def _moderation_page(request: Request, staff: admin.StaffPrincipal, state: FormState,
+                     tested: dict | None = None) -> Response:
+    rt = web.runtime(request)
+    engine = moderation.engine(rt)
+    return web.render(request, "admin_moderation.html", state.status, page_path="/admin/moderation", staff=staff,
+                      form=state, entries=operators.list_entries(rt), blocks=operators.list_image_blocks(rt),
+                      categories=CATEGORIES, verdicts=VERDICTS, fields=FIELDS,
+                      contexts=sorted(engine.lexicon.contexts), lexicon_version=engine.version, tested=tested)
+
+
+@router.get("/admin/moderation")
+def moderation_page(request: Request, staff: Moderator, done: str | None = None) -> Response:
+    notice = MODERATION_NOTICES.get(done or "")
+    return _moderation_page(request, staff, FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post("/admin/moderation/lexicon")
+def moderation_add(request: Request, staff: Moderator, form: CheckedForm) -> Response:
+    values = {name: form.get(name, "")[:64] for name in ENTRY_FIELDS}
+    rt = web.runtime(request)
+    try:
+        form.check()
+        operators.add_entry(rt, web.web_origin(request), staff.staff_id, term=values["term"],
+                            category=values["category"], verdict=values["verdict"],
+                            fields=[values["fields"]] if values["fields"] else None, context=values["context"],
+                            contexts=tuple(moderation.engine(rt).lexicon.contexts))
+    except errors.DomainError as exc:
+        return _moderation_page(request, staff, web.failed_form(request, exc, values, ENTRY_FIELDS))
+    return web.redirect(request, "/admin/moderation?done=added")
+
+
+@router.post("/admin/moderation/lexicon/{entry_id}/remove")
+def moderation_remove(entry_id: str, request: Request, staff: Moderator, form: CheckedForm) -> Response:
+    try:
+        form.check()
+        operators.remove_entry(web.runtime(request), web.web_origin(request), staff.staff_id, entry_id)
+    except errors.DomainError as exc:
+        return _moderation_page(request, staff, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/admin/moderation?done=removed")
+
+
+@router.post("/admin/moderation/test")
+def moderation_test(request: Request, staff: guards.StaffPage("moderation.check"), form: CheckedForm) -> Response:
+    """Test a text against the current lexicons: the verdict and each hit, highlighted. Reads only."""
+    values = {"text": form.get("text", "")[:2000], "field": form.get("field", "text")}
+    try:
+        form.check()
+        decision = moderation.check(web.runtime(request), values["field"], values["text"])
+    except errors.DomainError as exc:
+        return _moderation_page(request, staff, web.failed_form(request, exc, values, TEST_FIELDS))
+    return _moderation_page(request, staff, FormState(values=values),
+                            tested={"text": values["text"], "marks": moderation.marks(decision)} | decision.view())
+
+
+@router.post("/admin/moderation/images")
+async def moderation_block(request: Request, staff: Moderator) -> Response:
+    rt = web.runtime(request)
+    fields, data = web.Form(), None
+    form = await request.form()
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields[key] = value[:FIELD_CAP]
+        elif key == "image":
+            data = await value.read(rt.settings.upload_max_bytes + 1) or None
+    web.checked(request, fields)
+    values = {"phash": fields.get("phash", "")[:32], "block_category": fields.get("block_category", ""),
+              "note": fields.get("note", "")[:500]}
+    try:
+        fields.check()
+        await run_in_threadpool(operators.block_image, rt, web.web_origin(request), staff.staff_id, data=data,
+                                phash=values["phash"], category=values["block_category"], note=values["note"])
+    except errors.DomainError as exc:
+        exc.errors = [errors.FieldError("block_category" if e.field == "category" else
+                                        "image" if e.field == "avatar" else e.field, e.code, e.message)
+                      for e in exc.errors]
+        state = web.failed_form(request, exc, values, BLOCK_FIELDS)
+        return await run_in_threadpool(_moderation_page, request, staff, state)
+    return web.redirect(request, "/admin/moderation?done=blocked")
+
+
+@router.post("/admin/moderation/images/{block_id}/remove")
+def moderation_unblock(block_id: str, request: Request, staff: Moderator, form: CheckedForm) -> Response:
+    try:
+        form.check()
+        operators.unblock_image(web.runtime(request), web.web_origin(request), staff.staff_id, block_id)
+    except errors.DomainError as exc:
+        return _moderation_page(request, staff, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/admin/moderation?done=unblocked")

@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "accounts.act": frozenset({"reviewer"}),
     "reviews.decide": frozenset({"reviewer"}),
     "moderation.check": frozenset({"reviewer", "operator"}),
+    "moderation.manage": frozenset({"reviewer", "operator"}),
     "audit.read": frozenset({"auditor"}),
     "audit.verify": frozenset({"auditor", "superadmin"}),
     "agreements.publish": frozenset({"operator"}),

@@ -371,7 +371,7 @@ def _void_if_blocked(work: Work, request: CancellationRequest, account) -> bool:
     return True
 
 
-_ERASED = ("bio", "nickname_pending", "bio_pending",
+_ERASED = ("bio", "nickname_pending", "bio_pending", "avatar_id", "avatar_pending_id",
            "phone_enc", "phone_bidx", "email_enc", "email_bidx", "email_pending_enc", "email_pending_bidx",
            "real_name_enc", "id_number_enc", "id_number_bidx", "password_hash", "recovery_key_hash", "totp_secret_enc",
            "totp_enabled_at", "totp_last_step", "locked_until")
@@ -394,7 +394,7 @@ def _anonymise(db: Session, account, now: datetime) -> None:
 README = {
     "zh-CN": (
         "这是奥集能账号服务保存的关于您账号的全部个人信息（《个人信息保护法》第四十五条）。各部分：\n"
-        "account：账号基本资料（编号、类型、状态、昵称、简介、注册与修改时间）。\n"
+        "account：账号基本资料（编号、类型、状态、昵称、简介、头像地址、待审核的修改、注册与修改时间）。\n"
         "phone：绑定的手机号。email：绑定的邮箱，以及是否有等待验证码确认的邮箱更换（地址只随其验证码保存，确认后才绑定）。\n"
         "real_name：实名认证状态、姓名和身份证号，以及认证记录。\n"
         "security：是否设置了密码、恢复密钥和两步验证（不含密码、密钥等秘密本身）。\n"
@@ -408,7 +408,8 @@ README = {
         "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
     "en": (
         "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
-        "account: the account itself (id, kind, status, nickname, bio, when created and changed).\n"
+        "account: the account itself (id, kind, status, nickname, bio, the avatar's address, changes\n"
+        "  waiting for a reviewer, when created and changed).\n"
         "phone: the bound mobile number. email: the bound address, and whether a change waits for its code "
         "(the new address is kept only with that code until it is proved).\n"
         "real_name: real-name status, name and ID number, and the verification records.\n"
@@ -466,7 +467,10 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "format": EXPORT_FORMAT,
         "generated_at": now,
         "account": {"id": account.id, "kind": account.kind, "status": account.status, "nickname": account.nickname,
-                    "bio": account.bio, "created_at": account.created_at, "updated_at": account.updated_at},
+                    "bio": account.bio,
+                    "avatar_url": f"/u/{account.id}/avatar/{account.avatar_id}" if account.avatar_id else None,
+                    "pending_review": accounts.pending_review(account),
+                    "created_at": account.created_at, "updated_at": account.updated_at},
         "phone": clear(account.phone_enc, accounts.PHONE_FIELD),
         "email": {"address": clear(account.email_enc, accounts.EMAIL_FIELD),
                   "change_pending": codes.pending_email(rt, db, account_id) is not None},

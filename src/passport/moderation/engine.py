@@ -201,26 +201,40 @@ def _spellings(key: str, variants: dict[str, list[str]]) -> set[str]:
 
 RELOAD_CHECK_SECONDS = 10.0
 _lock = threading.Lock()
-_current: dict[tuple[Path, ...], tuple[tuple, Engine, float]] = {}
+_current: dict[tuple[Path, ...], tuple[tuple, str, Engine, float]] = {}
+NO_OPERATOR_ENTRIES: tuple[str, tuple[Entry, ...]] = ("", ())
 
 
 def directories(extra: Path | None) -> tuple[Path, ...]:
     return (BUNDLED,) if extra is None else (BUNDLED, Path(extra))
 
 
-def engine_for(extra: Path | None = None) -> Engine:
-    """The engine for the bundled lexicons plus ``extra`` (``PASSPORT_MODERATION_LEXICON_DIR``): built on
-    first use, rebuilt when a file changes (looked at every ``RELOAD_CHECK_SECONDS``)."""
+def engine_for(extra: Path | None = None,
+               operator: tuple[str, tuple[Entry, ...]] = NO_OPERATOR_ENTRIES) -> Engine:
+    """The engine for the bundled lexicons plus ``extra`` (``PASSPORT_MODERATION_LEXICON_DIR``) plus the
+    operators' entries (``operator``: their version and entries, from the database): built on first use,
+    rebuilt when a file changes (looked at every ``RELOAD_CHECK_SECONDS``) or the operators' version moves."""
     dirs = directories(extra)
     now = time.monotonic()
     known = _current.get(dirs)
-    if known is not None and now - known[2] < RELOAD_CHECK_SECONDS:
-        return known[1]
+    if known is not None and known[1] == operator[0] and now - known[3] < RELOAD_CHECK_SECONDS:
+        return known[2]
     with _lock:
         known = _current.get(dirs)
-        if known is not None and now - known[2] < RELOAD_CHECK_SECONDS:
-            return known[1]
+        if known is not None and known[1] == operator[0] and now - known[3] < RELOAD_CHECK_SECONDS:
+            return known[2]
         stamp = fingerprint(dirs)
-        engine = known[1] if known is not None and known[0] == stamp else Engine(load(dirs))
-        _current[dirs] = (stamp, engine, now)
+        if known is not None and known[0] == stamp and known[1] == operator[0]:
+            engine = known[2]
+        else:
+            engine = Engine(with_entries(load(dirs), *operator))
+        _current[dirs] = (stamp, operator[0], engine, now)
         return engine
+
+
+def with_entries(lexicon: Lexicon, version: str, entries: tuple[Entry, ...]) -> Lexicon:
+    """``lexicon`` with the operators' entries added (its version names both)."""
+    if not version:
+        return lexicon
+    return Lexicon(lexicon.entries + tuple(entries), lexicon.contexts, lexicon.variants, lexicon.chars,
+                   f"{lexicon.version}+{version}")

@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from passport import errors
 from passport.moderation.engine import Decision, Engine, engine_for
 from passport.moderation.lexicon import CATEGORIES, FIELDS
+from passport.moderation.operators import operator_lexicon
 from passport.runtime import Runtime
 
 REJECTED = "account_info_rejected"
 
 
 def engine(rt: Runtime) -> Engine:
-    return engine_for(rt.settings.moderation_lexicon_dir)
+    """The process's engine: bundled lexicons, PASSPORT_MODERATION_LEXICON_DIR and the operators' entries."""
+    return engine_for(rt.settings.moderation_lexicon_dir, operator_lexicon(rt))
 
 
 def check(rt: Runtime, field: str, text: str) -> Decision:

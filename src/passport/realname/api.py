@@ -61,7 +61,8 @@ def real_name_status(principal: Authenticated, rt: Rt) -> dict:
 
 
 @router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated,
-             responses=problems(account_cancelled=403, real_name_required=403, uscc_taken=409, file_required=422,
+             responses=problems(account_cancelled=403, real_name_required=403, uscc_taken=409,
+                                account_info_rejected=422, file_required=422,
                                 file_too_large=422, invalid_file_type=422, invalid_legal_representative=422,
                                 invalid_organization_name=422, invalid_phone=422, invalid_uscc=422))
 def apply_organization(principal: Authenticated, rt: Rt, origin: ApiOrigin,
@@ -72,7 +73,9 @@ def apply_organization(principal: Authenticated, rt: Rt, origin: ApiOrigin,
     """A verified person applies for an organisation account; it waits for review.
     Errors: 403 ``real_name_required``; 422 ``invalid_uscc`` (``part``: length, charset, region, check) |
     ``invalid_organization_name`` | ``invalid_legal_representative`` | ``invalid_phone`` | ``file_required`` |
-    ``file_too_large`` | ``invalid_file_type``; 409 ``uscc_taken``."""
+    ``file_too_large`` | ``invalid_file_type`` | ``account_info_rejected`` (the review engine refuses the name:
+    ``errors[0].field`` ``name`` with its ``category``); 409 ``uscc_taken``. A name the engine holds
+    (state or party names, organs, media, brands) is ``strict_review``: approved only with a reason."""
     return organizations.apply_organization(rt, origin, principal.account_id, name=name, uscc=uscc,
                                       legal_representative=legal_representative, contact_phone=contact_phone,
                                       license=read_upload(rt, license))
@@ -85,7 +88,8 @@ def my_organizations(principal: Authenticated, rt: Rt) -> list[dict]:
 
 @router.get("/organizations/{organization_id}", response_model=schemas.OrganizationPublic)
 def organization(organization_id: str, rt: Rt) -> dict:
-    """Public (CAC Order No. 10 Art. 13): name, USCC, masked contact, IP region, status."""
+    """Public (CAC Order No. 10 Art. 13): name, USCC, masked contact, IP region, status — once verified;
+    an organisation under review, rejected or withdrawn is 404 ``not_found`` like an unknown id."""
     return organizations.public_organization(rt, organization_id)
 
 

@@ -24,6 +24,8 @@ from passport.identity.resident_id import (
 )
 from passport.identity.uscc import InvalidUscc, normalize_uscc
 from passport.ipregion import resolver as ip_regions
+from passport.moderation import service as moderation
+from passport.moderation.engine import Decision
 from passport.notify import outbox
 from passport.realname.documents import (
     LICENSE_TYPES,
@@ -37,6 +39,7 @@ from passport.realname.documents import (
 from passport.realname.models import CONTACT_PHONE, LEGAL_REPRESENTATIVE, Document, Organization, OrganizationAdmin
 from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_closed, account_for_update
 from passport.reviews import service as reviews
+from passport.reviews.models import Review
 from passport.runtime import Runtime
 from passport.work import unit_of_work
 
@@ -54,12 +57,6 @@ ORG_NAME_MIN, ORG_NAME_MAX = 2, 100
 
 
 LEGAL_REP_MAX = 50
-
-
-# COMPLIANCE I1: names that could pass for the state or the party go to strict manual review.
-STRICT_TERMS = ("中国", "中华", "中央", "全国", "国家", "中共", "共产党", "党中央", "党委", "党组", "国务院",
-                "人民政府", "人大", "人民代表大会", "政协", "人民法院", "人民检察院", "监察委员会", "纪委",
-                "公安", "国家安全", "解放军", "武警", "军委", "军区", "部队")
 
 
 USCC_MESSAGES = {
@@ -91,8 +88,15 @@ def clean_uscc(raw: str) -> str:
         raise _invalid_uscc(exc) from None
 
 
-def strict_terms(name: str) -> list[str]:
-    return [term for term in STRICT_TERMS if term in name]
+def check_name(rt: Runtime, name: str) -> Decision:
+    """The review engine on an organisation name (COMPLIANCE I1), normalised first: traditional script,
+    spaces, ideographic spaces, zero-width and full-width characters do not get past it. ``block`` →
+    422 ``account_info_rejected`` (field ``name``); ``review`` (names of the state or the party, of
+    organs, media or brands) → strict review: approved only with a reason."""
+    decision = moderation.check(rt, "organization_name", name)
+    if decision.verdict == "block":
+        raise moderation.rejected({"name": decision})
+    return decision
 
 
 def clean_org_name(raw: str) -> str:
@@ -125,8 +129,16 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
     representative = clean_legal_representative(legal_representative)
     contact = accounts.sms_target(rt, contact_phone, "contact_phone").value
     kind = check_upload(rt, license, LICENSE_TYPES, "license")
+    try:
+        decision = check_name(rt, name)
+    except errors.DomainError as refused:
+        with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+            work.audit("organization.apply", result="denied",
+                       details={"reason": "name_rejected", "categories": [e.category for e in refused.errors]})
+        raise
     rt.limiter.hit(SUBMISSIONS_PER_DAY, "organization-apply", account_id)
-    flagged = strict_terms(name)
+    strict = decision.verdict == "review"
+    flagged = sorted({name[hit.start:hit.end] for hit in decision.hits})
     cipher, now = rt.keys.cipher, rt.clock.now()
     written: list[Path] = []
     taken = False
@@ -150,20 +162,22 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                                    legal_representative_enc=cipher.encrypt(representative, LEGAL_REP_FIELD, org_id),
                                    contact_phone_enc=cipher.encrypt(contact, CONTACT_FIELD, org_id),
                                    status="pending_review",
-                                   strict_review=bool(flagged), license_id=document.id, created_by=account_id,
+                                   strict_review=strict, license_id=document.id, created_by=account_id,
                                    ip=origin.ip, created_at=now)
                 db.add(org)
                 db.flush()
                 db.add(OrganizationAdmin(organization_id=org.id, account_id=account_id, added_by=account_id,
                                          created_at=now, accepted_at=now))
                 org.review_id = reviews.enqueue(db, "organization", "organization", org.id, {
-                    "organization_id": org.id, "name": name, "uscc": code, "strict_review": bool(flagged),
-                    "strict_terms": flagged, "legal_representative": mask_person_name(representative),
+                    "organization_id": org.id, "name": name, "uscc": code, "strict_review": strict,
+                    "strict_terms": flagged, "normalized": decision.normalized,
+                    "hits": [hit.view() for hit in decision.hits], "marks": moderation.marks(decision),
+                    "legal_representative": mask_person_name(representative),
                     "contact_phone": mask_phone(contact), "document_id": document.id, "account_id": account_id,
                 }, now, origin)
                 work.audit("organization.applied", subject=("organization", org.id),
-                           details={"uscc": code, "strict_review": bool(flagged)})
-                result = {"id": org.id, "status": org.status, "strict_review": bool(flagged)}
+                           details={"uscc": code, "strict_review": strict})
+                result = {"id": org.id, "status": org.status, "strict_review": strict}
     except IntegrityError:
         remove_files(written)
         taken = True
@@ -176,6 +190,46 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                                  "registered or under review.", 409,
                                  [errors.FieldError("uscc", "uscc_taken", "already registered")])
     return result
+
+
+def rescan_names(rt: Runtime, origin: audit.Origin, *, batch: int = 500) -> dict[str, int]:
+    """``passport review rescan --field organization_name``: check verified organisations' names against
+    the current lexicons and send each hit to the profile queue (``organization.name`` items: the
+    reviewer sees the name with its hits highlighted; a decision is recorded, any action on the
+    organisation is taken by staff). Names under review are already in front of a reviewer."""
+    counts = {"checked": 0, "review": 0, "block": 0, "queued": 0}
+    last = ""
+    while True:
+        with rt.db.read() as db:
+            rows = db.execute(select(Organization.id, Organization.name)
+                              .where(Organization.id > last, Organization.status == "verified")
+                              .order_by(Organization.id).limit(batch)).all()
+        if not rows:
+            return counts
+        last = rows[-1][0]
+        flagged = []
+        for org_id, name in rows:
+            counts["checked"] += 1
+            decision = moderation.check(rt, "organization_name", name)
+            if decision.verdict != "allow":
+                counts[decision.verdict] += 1
+                flagged.append((org_id, name, decision))
+        if not flagged:
+            continue
+        with unit_of_work(rt, origin) as work:
+            pending = set(work.db.scalars(select(Review.subject_id).where(
+                Review.subject_type == "organization.name", Review.status == "pending",
+                Review.subject_id.in_([o for o, _, _ in flagged]))).all())
+            for org_id, name, decision in flagged:
+                if org_id in pending:
+                    continue
+                reviews.enqueue(work.db, "profile", "organization.name", org_id, {
+                    "organization_id": org_id, "field": "organization_name", "value": name, "current": name,
+                    "rescan": True, "verdict": decision.verdict, "normalized": decision.normalized,
+                    "hits": [hit.view() for hit in decision.hits], "marks": moderation.marks(decision),
+                    "strict_review": decision.verdict == "review"}, work.at, work.origin)
+                counts["queued"] += 1
+            work.audit("review.rescanned", details={"field": "organization_name", "flagged": len(flagged)})
 
 
 @reviews.on_decision("organization")
@@ -229,11 +283,15 @@ def active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> 
     return db.scalar(query) or 0
 
 
-def public_organization(rt: Runtime, org_id: str) -> dict:
-    """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region; rejected ones are not shown."""
+def public_organization(rt: Runtime, org_id: str, *, viewer: str | None = None) -> dict:
+    """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region. Public once verified
+    (issue 17: a name under review is not published); while under review only to its administrators
+    (``viewer``); rejected or withdrawn ones to no one — the same 404 as an unknown id."""
     with rt.db.read() as db:
         org = organization_row(db, org_id)
-        if org.status in ("rejected", "withdrawn") or org.contact_phone_enc is None:
+        shown = org.status == "verified" or (org.status == "pending_review" and viewer is not None
+                                             and _is_admin(db, org_id, viewer))
+        if not shown or org.contact_phone_enc is None:
             raise errors.not_found("organization")
         contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD, org.id)
         return {"id": org.id, "name": org.name, "uscc": org.uscc, "contact_phone": mask_phone(contact),

@@ -127,11 +127,11 @@ def apply_submit(request: Request, principal: guards.PageUser, form: Uploaded) -
 
 def organization_page(request: Request, org_id: str, state: FormState) -> Response:
     rt = web.runtime(request)
+    principal = guards.current_principal(request)
     try:
-        shown = organizations.public_organization(rt, org_id)
+        shown = organizations.public_organization(rt, org_id, viewer=principal.account_id if principal else None)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
-    principal = guards.current_principal(request)
     admins = None
     if principal is not None:
         try:

@@ -549,7 +549,8 @@ _sessions = LoginSession.__table__
 _AUTHENTICATE = (
     select(_sessions.c.id.label("session_id"), _sessions.c.last_seen_at, _sessions.c.expires_at,
            _sessions.c.revoked_at, _accounts.c.id, _accounts.c.kind, _accounts.c.status, _accounts.c.nickname,
-           _accounts.c.bio, _accounts.c.nickname_pending, _accounts.c.bio_pending,
+           _accounts.c.bio, _accounts.c.nickname_pending, _accounts.c.bio_pending, _accounts.c.avatar_id,
+           _accounts.c.avatar_pending_id,
            _accounts.c.phone_enc, _accounts.c.email_enc, _accounts.c.created_at,
            _accounts.c.real_name_status, _accounts.c.real_name_enc, _accounts.c.id_number_enc,
            _accounts.c.totp_enabled_at, _sessions.c.method.label("session_method"), _sessions.c.stepped_up_at)

@@ -156,6 +156,14 @@ def problem(request: Request, exc: errors.DomainError) -> JSONResponse:
                         media_type="application/problem+json")
 
 
+def avatar_response(data: bytes, kind: str, *, public: bool) -> Response:
+    """An avatar: a public one is cached (its address changes with the avatar), a held one seen by staff
+    never; ``nosniff`` comes with every answer."""
+    cache = "public, max-age=3600" if public else "no-store"
+    return Response(data, media_type=kind, headers={"Cache-Control": cache,
+                                                    "Content-Disposition": 'inline; filename="avatar.jpg"'})
+
+
 def document_response(data: bytes, kind: str) -> Response:
     """An uploaded document (licence, ID photo) for staff: never cached, a PDF downloaded, an image shown."""
     disposition = "attachment" if kind == "application/pdf" else "inline"
