@@ -50,7 +50,7 @@ def sms_login_page(request: Request, state: FormState) -> Response:
 
 @router.get("/login")
 def login_form(request: Request, method: str = "password") -> Response:
-    return login_page(request, FormState(), "sms" if method == "sms" else "password")
+    return login_page(request, FormState(), method if method in ("sms", "qr") else "password")
 
 
 @router.post("/login")
