@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
-from passport.passwordless import qr
+from passport.credentials import stepup
+from passport.passwordless import passkeys, qr
 from passport.web import html as web
 from passport.web.html import CheckedForm, FormState
 
@@ -54,3 +55,43 @@ def _decide(request: Request, principal, form: CheckedForm, code: str, *, approv
             return web.redirect(request, f"{guards.STEP_UP_PAGE}?next={quote(f'/qr/{code}', safe='/')}")
         return qr_page(request, code, None, web.failed_form(request, exc, {}, ()))
     return qr_page(request, code, details, FormState(), decided="approved" if approve else "rejected")
+
+
+# --- passkeys of the account -------------------------------------------------------------------------
+
+PASSKEYS_PAGE = "/account/passkeys"
+DONE = {"added": "Passkey added.", "removed": "Passkey removed.", "renamed": "Passkey renamed."}
+
+
+def passkeys_page(request: Request, principal, state: FormState) -> Response:
+    rt = web.runtime(request)
+    return web.render(request, "account_passkeys.html", state.status, page_path=PASSKEYS_PAGE, form=state,
+                      passkeys=passkeys.list_passkeys(rt, principal.account_id),
+                      stepped_up=stepup.is_stepped_up(rt, principal))
+
+
+@router.get(PASSKEYS_PAGE)
+def passkeys_list(request: Request, principal: guards.PageUser, done: str | None = None) -> Response:
+    state = FormState(notice=web.translate(request, DONE[done]) if done in DONE else None)
+    return passkeys_page(request, principal, state)
+
+
+@router.post(PASSKEYS_PAGE + "/{passkey_id}/rename")
+def passkey_rename(passkey_id: str, request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    try:
+        form.check()
+        passkeys.rename(web.runtime(request), web.web_origin(request), principal, passkey_id, form.get("name", ""))
+    except errors.DomainError as exc:
+        return passkeys_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, f"{PASSKEYS_PAGE}?done=renamed")
+
+
+@router.post(PASSKEYS_PAGE + "/{passkey_id}/remove")
+def passkey_remove(passkey_id: str, request: Request, principal: guards.SteppedUpPage(PASSKEYS_PAGE),
+                   form: CheckedForm) -> Response:
+    try:
+        form.check()
+        passkeys.remove(web.runtime(request), web.web_origin(request), principal, passkey_id)
+    except errors.DomainError as exc:
+        return passkeys_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, f"{PASSKEYS_PAGE}?done=removed")

@@ -96,10 +96,12 @@
     if (!box || !window.PublicKeyCredential || !navigator.credentials) return;
     box.hidden = false;
     var status = document.getElementById("passkey-status");
+    var byPhone = document.getElementById("passkey-login-phone");
+    byPhone.hidden = false;
     document.getElementById("passkey-login").addEventListener("click", function () {
       passkeyLogin(null, status);
     });
-    document.getElementById("passkey-login-phone").addEventListener("click", function () {
+    byPhone.addEventListener("click", function () {
       var input = document.querySelector("#form-password input[name=login]");
       var sms = document.querySelector("#form-sms input[name=phone]");
       var visible = input && !input.closest("[hidden]") ? input : sms;
