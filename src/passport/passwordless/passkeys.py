@@ -395,3 +395,8 @@ def erase_account(db: Session, account_id: str) -> int:
     """Delete the account's passkeys and open challenges (cancellation finalisation)."""
     db.execute(delete(PasskeyChallenge).where(PasskeyChallenge.account_id == account_id))
     return db.execute(delete(Passkey).where(Passkey.account_id == account_id)).rowcount
+
+
+def sweep(db: Session, now: datetime) -> int:
+    """Delete challenges that expired unused (the worker's retention sweep)."""
+    return db.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount

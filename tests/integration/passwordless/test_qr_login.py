@@ -259,3 +259,18 @@ def test_creation_is_rate_limited_per_ip(app, rt, monkeypatch):
         assert browser.post(QR).status_code == 201
         limited = browser.post(QR)
         assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+
+
+def test_the_worker_sweeps_unscanned_requests_and_stale_challenges(app, client, rt):
+    from passport import worker
+    from passport.passwordless.models import PasskeyChallenge
+
+    with waiting_browser(app) as browser:
+        created(browser)
+    assert client.post("/api/v1/sessions/passkey/options", json={}).status_code == 200
+    rt.clock.advance(days=2)
+    removed = worker.sweep(rt)
+    assert removed["qr_logins"] >= 1 and removed["passkey_challenges"] >= 1
+    with rt.db.read() as db:
+        assert db.scalars(select(QrLogin).where(QrLogin.account_id.is_(None))).all() == []
+        assert db.scalars(select(PasskeyChallenge)).all() == []
