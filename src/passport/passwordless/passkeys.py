@@ -39,7 +39,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
@@ -173,7 +173,7 @@ def register(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, c
         verified = verify_registration_response(
             credential=credential, expected_challenge=_challenge_of(credential), expected_rp_id=rp_id(rt),
             expected_origin=expected_origin(rt), require_user_verification=True)
-    except (InvalidRegistrationResponse, KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a malformed answer (any parse error of the library) is a refusal
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             work.audit("passkey.add", result="failed", subject=("account", account_id),
                        details={"reason": type(exc).__name__})
@@ -325,7 +325,8 @@ def login(rt: Runtime, origin: audit.Origin, credential: dict[str, Any],
         raise _failed(rt, origin, "unknown_passkey")
     if taken.account_id not in (None, row.account_id):
         raise _failed(rt, origin, "other_account", row.account_id)
-    handle = (credential.get("response") or {}).get("userHandle")
+    response = credential.get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
     if handle and handle != bytes_to_base64url(row.account_id.encode()):
         raise _failed(rt, origin, "user_handle_mismatch", row.account_id)
     try:
@@ -333,8 +334,8 @@ def login(rt: Runtime, origin: audit.Origin, credential: dict[str, Any],
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(rt),
             expected_origin=expected_origin(rt), credential_public_key=row.public_key,
             credential_current_sign_count=row.sign_count, require_user_verification=True)
-    except (InvalidAuthenticationResponse, KeyError, TypeError, ValueError) as exc:
-        if "sign count" in str(exc).lower():
+    except Exception as exc:  # noqa: BLE001 - a malformed answer (any parse error of the library) is a refusal
+        if isinstance(exc, InvalidAuthenticationResponse) and "sign count" in str(exc).lower():
             with unit_of_work(rt, origin, at=now) as work:
                 work.audit("passkey.sign_count_regressed", result="denied", subject=("account", row.account_id),
                            details={"passkey": row.id, "stored": row.sign_count})
