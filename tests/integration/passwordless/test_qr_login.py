@@ -274,3 +274,28 @@ def test_the_worker_sweeps_unscanned_requests_and_stale_challenges(app, client, 
     with rt.db.read() as db:
         assert db.scalars(select(QrLogin).where(QrLogin.account_id.is_(None))).all() == []
         assert db.scalars(select(PasskeyChallenge)).all() == []
+
+
+def test_activity_page_names_qr_and_passkey_logins(app, client, rt):
+    from passport_testing import login_form
+    from webauthn_testing import SoftAuthenticator
+
+    owner = register_account(client, rt)
+    headers = bearer(owner["session"]["token"])
+    authenticator = SoftAuthenticator()
+    options = client.post("/api/v1/me/passkeys/options", headers=headers).json()
+    assert client.post("/api/v1/me/passkeys", headers=headers,
+                       json={"credential": authenticator.create(options)}).status_code == 201
+    with waiting_browser(app) as browser:
+        request = created(browser)
+        client.post(f"{QR}/{request['id']}/approve", headers=headers)
+        assert browser.get(f"{QR}/{request['id']}").json()["token"]
+    options = client.post("/api/v1/sessions/passkey/options", json={}).json()
+    assert client.post("/api/v1/sessions/passkey", json={"credential": authenticator.get(options)}).status_code == 201
+    with TestClient(app) as page:
+        assert login_form(page, owner["phone"]).status_code == 303
+        html = page.get("/account/activity").text
+        devices = page.get("/account/devices").text
+    assert "扫码登录：已确认" in html and "添加了通行密钥" in html
+    assert "(扫码登录)" in html and "(通行密钥)" in html
+    assert "扫码登录" in devices and "通行密钥" in devices
