@@ -33,13 +33,16 @@ class QrLogin(Base):
 
 
 class Passkey(Base):
-    """A WebAuthn credential of an account. The credential id and public key are not secrets; the
-    sign count detects a cloned authenticator (it must grow when the authenticator keeps one)."""
+    """A WebAuthn credential of an account, or of a staff member (their second factor instead of a
+    TOTP code): exactly one of ``account_id`` and ``staff_id`` is set. The credential id and public
+    key are not secrets; the sign count detects a cloned authenticator (it must grow when the
+    authenticator keeps one)."""
 
     __tablename__ = "passkeys"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
     credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sign_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -57,6 +60,7 @@ class PasskeyChallenge(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # register | login
+    purpose: Mapped[str] = mapped_column(String(16))  # register | login | staff_register | staff_login
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -101,11 +101,13 @@ def passkey_rejected() -> errors.DomainError:
 
 # --- challenges ------------------------------------------------------------------------------------
 
-def _new_challenge(db: Session, now: datetime, purpose: str, account_id: str | None) -> bytes:
+def _new_challenge(db: Session, now: datetime, purpose: str, account_id: str | None,
+                   staff_id: str | None = None) -> bytes:
     challenge = secrets.token_bytes(32)
     db.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now))  # the stale ones go
     db.add(PasskeyChallenge(challenge_hash=hashlib.sha256(challenge).digest(), purpose=purpose,
-                            account_id=account_id, expires_at=now + timedelta(seconds=CHALLENGE_SECONDS)))
+                            account_id=account_id, staff_id=staff_id,
+                            expires_at=now + timedelta(seconds=CHALLENGE_SECONDS)))
     db.flush()
     return challenge
 
@@ -125,7 +127,7 @@ def _take_challenge(db: Session, challenge: bytes | None, purpose: str, now: dat
         return None
     return db.execute(delete(_challenges).where(_challenges.c.challenge_hash == hashlib.sha256(challenge).digest(),
                                                 _challenges.c.purpose == purpose, _challenges.c.expires_at > now)
-                      .returning(_challenges.c.account_id)).first()
+                      .returning(_challenges.c.account_id, _challenges.c.staff_id)).first()
 
 
 def _raw_id(credential: dict[str, Any]) -> bytes | None:
@@ -163,36 +165,46 @@ def register(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, c
              name: str | None = None) -> dict[str, Any]:
     """Verify the authenticator's answer to the options and keep the passkey (audited, the owner
     told). 422 ``passkey_rejected`` for an answer that does not verify (or a spent challenge)."""
-    account_id = principal.account_id
+    return _register(rt, origin, ("account", principal.account_id), credential, name)
+
+
+def _register(rt: Runtime, origin: audit.Origin, owner: tuple[str, str], credential: dict[str, Any],
+              name: str | None) -> dict[str, Any]:
+    kind, owner_id = owner
+    staff = kind == "staff"
     now = rt.clock.now()
-    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
-        taken = _take_challenge(work.db, _challenge_of(credential), "register", now)
-    if taken is None or taken.account_id != account_id:
+    actor = ("staff" if staff else "user", owner_id)
+    with unit_of_work(rt, origin, actor=actor, at=now) as work:
+        taken = _take_challenge(work.db, _challenge_of(credential), "staff_register" if staff else "register", now)
+    if taken is None or (taken.staff_id if staff else taken.account_id) != owner_id:
         raise passkey_rejected()
     try:
         verified = verify_registration_response(
             credential=credential, expected_challenge=_challenge_of(credential), expected_rp_id=rp_id(rt),
             expected_origin=expected_origin(rt), require_user_verification=True)
     except Exception as exc:  # noqa: BLE001 - a malformed answer (any parse error of the library) is a refusal
-        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
-            work.audit("passkey.add", result="failed", subject=("account", account_id),
+        with unit_of_work(rt, origin, actor=actor, at=now) as work:
+            work.audit("staff.passkey_add" if staff else "passkey.add", result="failed", subject=owner,
                        details={"reason": type(exc).__name__})
         raise passkey_rejected() from None
     hints = (credential.get("response") or {}).get("transports") or []
     transports = ",".join(t for t in hints if isinstance(t, str) and t in _TRANSPORTS)[:128] or None
     label = (name or "").strip()[:64] or _default_name(now)
+    column = Passkey.staff_id if staff else Passkey.account_id
     try:
-        with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
-            count = work.db.scalar(select(func.count()).select_from(Passkey).where(Passkey.account_id == account_id))
+        with unit_of_work(rt, origin, actor=actor, at=now) as work:
+            count = work.db.scalar(select(func.count()).select_from(Passkey).where(column == owner_id))
             if count >= MAX_PER_ACCOUNT:
                 raise passkey_limit()
-            row = Passkey(account_id=account_id, credential_id=verified.credential_id,
-                          public_key=verified.credential_public_key, sign_count=verified.sign_count,
-                          transports=transports, name=label, created_at=now)
+            row = Passkey(account_id=None if staff else owner_id, staff_id=owner_id if staff else None,
+                          credential_id=verified.credential_id, public_key=verified.credential_public_key,
+                          sign_count=verified.sign_count, transports=transports, name=label, created_at=now)
             work.db.add(row)
             work.db.flush()
-            work.audit("passkey.added", subject=("account", account_id), details={"passkey": row.id, "name": label})
-            work.notify(account_id, "notice_message", _notice("added", label, now), channels=("inbox",))
+            work.audit("staff.passkey_added" if staff else "passkey.added", subject=owner,
+                       details={"passkey": row.id, "name": label})
+            if not staff:
+                work.notify(owner_id, "notice_message", _notice("added", label, now), channels=("inbox",))
             return _view(row)
     except IntegrityError:
         raise passkey_exists() from None
@@ -239,6 +251,12 @@ def list_passkeys(rt: Runtime, account_id: str) -> list[dict[str, Any]]:
     return [_view(r) for r in rows]
 
 
+def _descriptors(rows) -> list[PublicKeyCredentialDescriptor]:
+    return [PublicKeyCredentialDescriptor(
+        id=r.credential_id, transports=[AuthenticatorTransport(t) for t in (r.transports or "").split(",")
+                                        if t in _TRANSPORTS] or None) for r in rows]
+
+
 def rename(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, passkey_id: str, name: str) -> dict:
     label = (name or "").strip()[:64]
     if not label:
@@ -267,11 +285,11 @@ def remove(rt: Runtime, origin: audit.Origin, principal: sessions.Principal, pas
 
 # --- sign-in ---------------------------------------------------------------------------------------
 
-def _fake_ids(rt: Runtime, phone: str) -> list[bytes]:
-    """Made-up credential ids for a number without passkeys: stable per number, unguessable without
-    the service's key, one or two of them (accounts have one or more)."""
-    seed = keyed_digest(rt.keys.secret, "passkey-decoy", phone)
-    return [keyed_digest(rt.keys.secret, "passkey-decoy", phone, str(i))[:16 + seed[1] % 17]
+def _fake_ids(rt: Runtime, phone: str, kind: str = "passkey-decoy") -> list[bytes]:
+    """Made-up credential ids for a number (or staff login) without passkeys: stable per name,
+    unguessable without the service's key, one or two of them (accounts have one or more)."""
+    seed = keyed_digest(rt.keys.secret, kind, phone)
+    return [keyed_digest(rt.keys.secret, kind, phone, str(i))[:16 + seed[1] % 17]
             for i in range(1 + seed[0] % 2)]
 
 
@@ -289,10 +307,8 @@ def login_options(rt: Runtime, origin: audit.Origin, phone: str | None = None) -
             rows = work.db.execute(select(Passkey.credential_id, Passkey.transports)
                                    .where(Passkey.account_id == account.id)).all() if account else []
             account_id = account.id if rows else None
-            allowed = [PublicKeyCredentialDescriptor(
-                id=r.credential_id, transports=[AuthenticatorTransport(t) for t in (r.transports or "").split(",")
-                                                if t in _TRANSPORTS] or None) for r in rows] \
-                or [PublicKeyCredentialDescriptor(id=fake) for fake in _fake_ids(rt, target.value)]
+            allowed = _descriptors(rows) or [PublicKeyCredentialDescriptor(id=fake)
+                                             for fake in _fake_ids(rt, target.value)]
         challenge = _new_challenge(work.db, work.at, "login", account_id)
     options = generate_authentication_options(rp_id=rp_id(rt), challenge=challenge, timeout=TIMEOUT_MS,
                                               allow_credentials=allowed,
@@ -316,7 +332,8 @@ def login(rt: Runtime, origin: audit.Origin, credential: dict[str, Any],
     raw_id = _raw_id(credential)
     with unit_of_work(rt, origin, at=now) as work:
         taken = _take_challenge(work.db, challenge, "login", now)
-        row = work.db.scalars(select(Passkey).where(Passkey.credential_id == raw_id)).first() if raw_id else None
+        row = work.db.scalars(select(Passkey).where(Passkey.credential_id == raw_id, Passkey.account_id.is_not(None))
+                              ).first() if raw_id else None
         if row is not None:
             work.db.expunge(row)
     if taken is None:
@@ -384,6 +401,96 @@ def _start(rt: Runtime, origin: audit.Origin, row: Passkey, new_count: int, now:
         return issued, accounts.view(rt, accounts.get(db, account_id))
 
 
+# --- staff: a passkey as the second factor instead of a TOTP code -----------------------------------
+
+def _staff_handle(staff_id: str) -> bytes:
+    return f"staff:{staff_id}".encode()
+
+
+def staff_registration_options(rt: Runtime, origin: audit.Origin, staff_id: str, login: str) -> dict[str, Any]:
+    """Creation options for a staff member's passkey (user verification required)."""
+    with unit_of_work(rt, origin, actor=("staff", staff_id)) as work:
+        existing = work.db.scalars(select(Passkey.credential_id).where(Passkey.staff_id == staff_id)).all()
+        if len(existing) >= MAX_PER_ACCOUNT:
+            raise passkey_limit()
+        challenge = _new_challenge(work.db, work.at, "staff_register", None, staff_id)
+    options = generate_registration_options(
+        rp_id=rp_id(rt), rp_name=RP_NAME + " admin", user_id=_staff_handle(staff_id), user_name=f"staff:{login}",
+        user_display_name=login, challenge=challenge, timeout=TIMEOUT_MS,
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(resident_key=ResidentKeyRequirement.PREFERRED,
+                                                               user_verification=UserVerificationRequirement.REQUIRED),
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in existing])
+    return {"publicKey": json.loads(options_to_json(options))}
+
+
+def register_staff(rt: Runtime, origin: audit.Origin, staff_id: str, credential: dict[str, Any],
+                   name: str | None = None) -> dict[str, Any]:
+    return _register(rt, origin, ("staff", staff_id), credential, name)
+
+
+def staff_passkeys(rt: Runtime, staff_id: str) -> list[dict[str, Any]]:
+    with rt.db.read() as db:
+        rows = db.scalars(select(Passkey).where(Passkey.staff_id == staff_id).order_by(Passkey.created_at)).all()
+    return [_view(r) for r in rows]
+
+
+def remove_staff(rt: Runtime, origin: audit.Origin, staff_id: str, passkey_id: str) -> None:
+    with unit_of_work(rt, origin, actor=("staff", staff_id)) as work:
+        row = work.db.scalars(select(Passkey).where(Passkey.id == passkey_id, Passkey.staff_id == staff_id)).first()
+        if row is None:
+            raise errors.not_found("passkey")
+        work.db.delete(row)
+        work.audit("staff.passkey_removed", subject=("staff", staff_id), details={"passkey": row.id})
+
+
+def staff_login_options(rt: Runtime, origin: audit.Origin, staff_id: str | None, login: str) -> dict[str, Any]:
+    """Request options for the second step of a staff login: the staff member's passkeys, or made-up
+    ids for a login that has none (or does not exist): the answer says nothing either way."""
+    rt.limiter.hit(f"{rt.settings.passkey_per_ip_minute}/minute", "passkey-ip", origin.ip or "-")
+    with unit_of_work(rt, origin) as work:
+        rows = work.db.execute(select(Passkey.credential_id, Passkey.transports)
+                               .where(Passkey.staff_id == staff_id)).all() if staff_id else []
+        challenge = _new_challenge(work.db, work.at, "staff_login", None, staff_id if rows else None)
+    allowed = _descriptors(rows) or [PublicKeyCredentialDescriptor(id=fake)
+                                     for fake in _fake_ids(rt, login, "staff-passkey-decoy")]
+    options = generate_authentication_options(rp_id=rp_id(rt), challenge=challenge, timeout=TIMEOUT_MS,
+                                              allow_credentials=allowed,
+                                              user_verification=UserVerificationRequirement.REQUIRED)
+    return {"publicKey": json.loads(options_to_json(options))}
+
+
+def staff_assertion_ok(rt: Runtime, origin: audit.Origin, staff_id: str, credential: dict[str, Any]) -> bool:
+    """The second factor of a staff login: an assertion of one of the staff member's passkeys, for a
+    challenge handed out for them (spent here), with user verification and a growing counter (a
+    cloned authenticator is audited ``staff.passkey_sign_count_regressed``)."""
+    now = rt.clock.now()
+    challenge, raw_id = _challenge_of(credential), _raw_id(credential)
+    with unit_of_work(rt, origin, at=now) as work:
+        taken = _take_challenge(work.db, challenge, "staff_login", now)
+        row = work.db.scalars(select(Passkey).where(Passkey.credential_id == raw_id, Passkey.staff_id == staff_id)
+                              ).first() if raw_id else None
+        if row is not None:
+            work.db.expunge(row)
+    if taken is None or taken.staff_id != staff_id or row is None:
+        return False
+    try:
+        verified = verify_authentication_response(
+            credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(rt),
+            expected_origin=expected_origin(rt), credential_public_key=row.public_key,
+            credential_current_sign_count=row.sign_count, require_user_verification=True)
+    except Exception as exc:  # noqa: BLE001 - a malformed answer (any parse error of the library) is a refusal
+        if isinstance(exc, InvalidAuthenticationResponse) and "sign count" in str(exc).lower():
+            with unit_of_work(rt, origin, at=now) as work:
+                work.audit("staff.passkey_sign_count_regressed", result="denied", subject=("staff", staff_id),
+                           details={"passkey": row.id, "stored": row.sign_count})
+        return False
+    with unit_of_work(rt, origin, at=now) as work:
+        return work.db.execute(update(_passkeys).where(_passkeys.c.id == row.id,
+                                                       _passkeys.c.sign_count == row.sign_count)
+                               .values(sign_count=verified.new_sign_count, last_used_at=now)).rowcount == 1
+
+
 # --- export and erasure ----------------------------------------------------------------------------
 
 def of_account(db: Session, account_id: str) -> list[dict[str, Any]]:
@@ -401,3 +508,9 @@ def erase_account(db: Session, account_id: str) -> int:
 def sweep(db: Session, now: datetime) -> int:
     """Delete challenges that expired unused (the worker's retention sweep)."""
     return db.execute(delete(PasskeyChallenge).where(PasskeyChallenge.expires_at < now)).rowcount
+
+
+def erase_staff(db: Session, staff_id: str) -> int:
+    """Delete a staff member's passkeys and open challenges (a staff reset)."""
+    db.execute(delete(PasskeyChallenge).where(PasskeyChallenge.staff_id == staff_id))
+    return db.execute(delete(Passkey).where(Passkey.staff_id == staff_id)).rowcount
