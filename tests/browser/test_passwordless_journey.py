@@ -223,3 +223,48 @@ def test_pages_fit_phones_and_desktops(browser, site, rt, lang):
         finally:
             ctx.close()
             waiting_ctx.close()
+
+
+def test_staff_log_in_with_a_passkey_instead_of_the_code(browser, site, rt):
+    import pyotp
+
+    from passport_testing import make_staff
+
+    staff = make_staff(rt, "auditor")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        virtual_authenticator(ctx, page)
+        page.goto(f"{site}/admin/login")
+        page.fill("#admin-login", staff["login"])
+        page.fill("#admin-password", staff["password"])
+        page.fill("#admin-totp", pyotp.TOTP(staff["totp_secret"]).at(rt.clock.now()))
+        page.click("#form-admin-login #submit")
+        page.wait_for_url(re.compile(r".*/admin$"))
+        page.click("#admin-passkeys-link")
+        page.wait_for_url(re.compile(r".*/admin/passkeys$"))
+        page.fill("#passkey-name", "安全密钥")
+        page.click("#passkey-add")
+        page.wait_for_url(re.compile(r".*/admin/passkeys\?done=added$"))
+        assert page.inner_text("#passkeys .passkey-name") == "安全密钥"
+        shot(page, "admin-passkeys-1280-zh-CN")
+
+        page.click("#admin-logout")
+        page.wait_for_url(re.compile(r".*/admin/login.*"))
+        page.fill("#admin-login", staff["login"])
+        page.fill("#admin-password", staff["password"])
+        page.click("#admin-passkey-login")  # no code typed
+        page.wait_for_url(re.compile(r".*/admin$"))
+        assert staff["login"] in page.inner_text(".admin-who")
+
+        # A wrong password with the right passkey opens nothing.
+        page.click("#admin-logout")
+        page.wait_for_url(re.compile(r".*/admin/login.*"))
+        page.fill("#admin-login", staff["login"])
+        page.fill("#admin-password", "Wrong!password-7x")
+        page.click("#admin-passkey-login")
+        page.wait_for_selector("#admin-passkey-status.field-error")
+        assert "/admin/login" in page.url
+    finally:
+        ctx.close()

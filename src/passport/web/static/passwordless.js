@@ -129,15 +129,16 @@
       var nameInput = document.getElementById("passkey-name");
       button.disabled = true;
       status.textContent = "";
-      api("POST", "/me/passkeys/options").then(function (answer) {
+      var base = button.getAttribute("data-api") || "/me/passkeys";
+      api("POST", base + "/options").then(function (answer) {
         if (!answer.ok) throw new Error(answer.data.title || "options");
         return navigator.credentials.create({publicKey: creationOptions(answer.data.publicKey)});
       }).then(function (credential) {
-        return api("POST", "/me/passkeys", {credential: credentialJson(credential),
+        return api("POST", base, {credential: credentialJson(credential),
                                             name: nameInput && nameInput.value.trim() ? nameInput.value.trim() : null});
       }).then(function (answer) {
         if (answer.ok) {
-          window.location.assign("/account/passkeys?done=added");
+          window.location.assign(button.getAttribute("data-done") || "/account/passkeys?done=added");
         } else {
           button.disabled = false;
           status.textContent = answer.data.title || status.getAttribute("data-failed");
@@ -224,7 +225,44 @@
     if (!panel.hidden) start();
   }
 
+  /* Staff login: password and a passkey instead of the 6-digit code. */
+  function setupStaffPasskey() {
+    var button = document.getElementById("admin-passkey-login");
+    if (!button || !window.PublicKeyCredential || !navigator.credentials) return;
+    button.hidden = false;
+    var status = document.getElementById("admin-passkey-status");
+    button.addEventListener("click", function () {
+      var login = document.getElementById("admin-login").value.trim();
+      var password = document.getElementById("admin-password").value;
+      var next = (document.querySelector('#form-admin-login input[name="next"]') || {}).value || "/admin";
+      status.textContent = "";
+      if (!login || !password) {
+        status.textContent = status.getAttribute("data-need");
+        status.classList.add("field-error");
+        return;
+      }
+      api("POST", "/admin/sessions/passkey/options", {login: login}).then(function (answer) {
+        if (!answer.ok) throw new Error(answer.data.title || "options");
+        return navigator.credentials.get({publicKey: requestOptions(answer.data.publicKey)});
+      }).then(function (credential) {
+        return api("POST", "/admin/sessions/passkey",
+                   {login: login, password: password, credential: credentialJson(credential)});
+      }).then(function (answer) {
+        if (answer.ok) {
+          window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/admin");
+        } else {
+          status.textContent = answer.data.title || status.getAttribute("data-failed");
+          status.classList.add("field-error");
+        }
+      }).catch(function () {
+        status.textContent = status.getAttribute("data-failed");
+        status.classList.add("field-error");
+      });
+    });
+  }
+
   function init() {
+    setupStaffPasskey();
     setupQr();
     setupPasskeyLogin();
     setupPasskeyRegistration();
