@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from passport.accounts import service as accounts
+from passport.audit.models import AuditEvent
 from passport_testing import register_account
 
 pytestmark = pytest.mark.browser
@@ -172,6 +174,32 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         page.wait_for_url(re.compile(r".*/login.*"))
         page.fill("#form-password input[name=login]", owner["phone"])
         page.click("#passkey-login-phone")
+        page.wait_for_url(re.compile(r".*/account$"))
+
+        # A cloned authenticator: the same key with a counter behind the service's (2): refused.
+        page.click("#logout")
+        page.wait_for_url(re.compile(r".*/login.*"))
+        original = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
+        assert original["signCount"] >= 2
+
+        def with_count(count: int) -> None:
+            cdp.send("WebAuthn.removeCredential", {"authenticatorId": authenticator,
+                                                   "credentialId": original["credentialId"]})
+            cdp.send("WebAuthn.addCredential", {"authenticatorId": authenticator,
+                                                "credential": original | {"signCount": count}})
+
+        with_count(0)
+        page.click("#passkey-login")
+        page.wait_for_selector("#passkey-status.field-error")
+        assert page.url.rstrip("/").endswith("/login")
+        with rt.db.read() as db:
+            regressed = db.scalars(select(AuditEvent.seq).where(
+                AuditEvent.action == "passkey.sign_count_regressed",
+                AuditEvent.subject_id == owner["account"]["id"])).all()
+        assert len(regressed) == 1
+        with_count(original["signCount"] + 5)  # the real authenticator, further on
+        page.reload()
+        page.click("#passkey-login")
         page.wait_for_url(re.compile(r".*/account$"))
 
         # Remove (the passkey session is stepped up: two factors).
