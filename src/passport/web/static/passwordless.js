@@ -171,7 +171,8 @@
     function end(key) {
       window.clearTimeout(timer);
       say(key);
-      image.hidden = key !== "approved";
+      // The spent code stays in place, faded, so the page does not jump; it cannot be scanned usefully.
+      image.classList.toggle("qr-dead", key !== "approved");
       renew.hidden = key === "approved";
     }
 
@@ -212,6 +213,7 @@
           return;
         }
         image.src = answer.data.qr_image;
+        image.classList.remove("qr-dead");
         image.hidden = false;
         image.setAttribute("data-payload", answer.data.qr_payload);
         say("waiting");
