@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from passport.clock import rfc3339
+from passport.credentials import stepup
 from passport.guards import Authenticated, SteppedUp
 from passport.passwordless import passkeys, qr
 from passport.passwordless.schemas import (
@@ -19,8 +20,9 @@ from passport.passwordless.schemas import (
     QrLoginDetails,
     QrLoginStatus,
 )
-from passport.sessions.schemas import LoginOut
+from passport.sessions.schemas import LoginOut, StepUpOut
 from passport.web import html as web
+from passport.web import http
 from passport.web.http import ApiOrigin, Rt, device_id, keep_device
 from passport.web.openapi import problems
 
@@ -125,6 +127,27 @@ def remove_passkey(passkey_id: str, principal: SteppedUp, rt: Rt, origin: ApiOri
     """Remove a passkey (a stepped-up session; the owner is told)."""
     passkeys.remove(rt, origin, principal, passkey_id)
     return Response(status_code=204)
+
+
+@router.post("/me/step-up/passkey/options")
+def passkey_step_up_options(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """Request options naming this account's passkeys, to step the session up with one (404 when the
+    account has none)."""
+    return passkeys.step_up_options(rt, origin, principal)
+
+
+@router.post("/me/step-up/passkey", response_model=StepUpOut, responses=problems(invalid_passkey=400))
+def passkey_step_up(body: PasskeyLoginIn, principal: Authenticated, request: Request, rt: Rt,
+                    origin: ApiOrigin) -> JSONResponse:
+    """Step up this session with a passkey instead of the password (as ``POST /me/step-up``: the token
+    is replaced; a cookie session gets the new cookie). 400 ``invalid_passkey``; failures count toward
+    the login lock."""
+    until = rt.clock.now() + stepup.window(rt)
+    issued = passkeys.step_up(rt, origin, principal, body.credential)
+    response = JSONResponse(issued.public() | {"stepped_up_until": rfc3339(until)})
+    if http.bearer_token(request) is None:
+        web.set_session_cookie(request, response, issued.token, issued.expires_at - rt.clock.now())
+    return response
 
 
 @router.post("/sessions/passkey/options", responses=problems(invalid_phone=422))

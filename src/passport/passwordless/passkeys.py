@@ -401,6 +401,81 @@ def _start(rt: Runtime, origin: audit.Origin, row: Passkey, new_count: int, now:
         return issued, accounts.view(rt, accounts.get(db, account_id))
 
 
+# --- step-up: a passkey confirms it is you before a sensitive change ----------------------------------
+
+def has_passkeys(rt: Runtime, account_id: str) -> bool:
+    with rt.db.read() as db:
+        return db.scalar(select(Passkey.id).where(Passkey.account_id == account_id).limit(1)) is not None
+
+
+def step_up_options(rt: Runtime, origin: audit.Origin, principal: sessions.Principal) -> dict[str, Any]:
+    """Request options naming this account's passkeys, for a step-up (404 ``not_found`` without any)."""
+    account_id = principal.account_id
+    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+        rows = work.db.execute(select(Passkey.credential_id, Passkey.transports)
+                               .where(Passkey.account_id == account_id)).all()
+        if not rows:
+            raise errors.not_found("passkey")
+        challenge = _new_challenge(work.db, work.at, "step_up", account_id)
+    options = generate_authentication_options(rp_id=rp_id(rt), challenge=challenge, timeout=TIMEOUT_MS,
+                                              allow_credentials=_descriptors(rows),
+                                              user_verification=UserVerificationRequirement.REQUIRED)
+    return {"publicKey": json.loads(options_to_json(options))}
+
+
+def step_up(rt: Runtime, origin: audit.Origin, principal: sessions.Principal,
+            credential: dict[str, Any]) -> sessions.Issued:
+    """Step the session up with one of the account's passkeys (user verification: two factors). The
+    token is replaced, as by the password step-up; a failure answers 400 ``invalid_passkey`` and
+    counts toward the login lock like a wrong password."""
+    account_id = principal.account_id
+    now = rt.clock.now()
+    challenge, raw_id = _challenge_of(credential), _raw_id(credential)
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        taken = _take_challenge(work.db, challenge, "step_up", now)
+        row = work.db.scalars(select(Passkey).where(Passkey.credential_id == raw_id, Passkey.account_id == account_id)
+                              ).first() if raw_id else None
+        if row is not None:
+            work.db.expunge(row)
+    new_count, reason = None, "invalid_passkey"
+    if taken is not None and taken.account_id == account_id and row is not None:
+        try:
+            new_count = verify_authentication_response(
+                credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(rt),
+                expected_origin=expected_origin(rt), credential_public_key=row.public_key,
+                credential_current_sign_count=row.sign_count, require_user_verification=True).new_sign_count
+        except Exception as exc:  # noqa: BLE001 - a malformed answer (any parse error of the library) is a refusal
+            if isinstance(exc, InvalidAuthenticationResponse) and "sign count" in str(exc).lower():
+                reason = "sign_count_regressed"
+    with rt.db.read() as db:
+        account = accounts.get(db, account_id)
+    issued = None
+    with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
+        if new_count is None or sessions.is_locked(account, now):
+            if reason == "sign_count_regressed":
+                work.audit("passkey.sign_count_regressed", result="denied", subject=("account", account_id),
+                           details={"passkey": row.id, "stored": row.sign_count})
+            sessions.count_failed_proof(rt, work.db, origin, account, now, action="session.step_up", reason=reason)
+        elif work.db.execute(update(_passkeys).where(_passkeys.c.id == row.id, _passkeys.c.sign_count == row.sign_count)
+                             .values(sign_count=new_count, last_used_at=now)).rowcount == 1 \
+                and sessions.passed_proof(work.db, account_id, now):
+            issued = sessions.rotate(rt, work.db, principal, origin)
+            if issued is None:  # this session ended meanwhile
+                raise errors.not_authenticated()
+            work.audit("session.stepped_up", subject=("account", account_id),
+                       details={"by": "passkey", "passkey": row.id, "session_rotated": True})
+        else:
+            work.audit("session.step_up", result="denied", subject=("account", account_id),
+                       details={"by": "passkey", "reason": "changed"})
+    if issued is None:
+        raise invalid_passkey()
+    return issued
+
+
+def invalid_passkey() -> errors.DomainError:
+    return errors.DomainError("invalid_passkey", "The passkey could not confirm it is you. Please try again.", 400)
+
+
 # --- staff: a passkey as the second factor instead of a TOTP code -----------------------------------
 
 def _staff_handle(staff_id: str) -> bytes:

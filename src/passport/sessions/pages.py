@@ -9,6 +9,7 @@ from passport import errors, guards
 from passport.accounts import service as accounts
 from passport.clock import china_time
 from passport.credentials import codes, stepup
+from passport.passwordless import passkeys
 from passport.sessions import service
 from passport.web import html as web
 from passport.web import http
@@ -143,7 +144,8 @@ def step_up_page(request: Request, principal: service.Principal, state: FormStat
     rt = web.runtime(request)
     return web.render(request, "step_up.html", state.status, page_path=guards.STEP_UP_PAGE, form=state,
                       blank=FormState(), by=by, next_url=next_url, methods=stepup.methods(principal.account),
-                      minutes=rt.settings.step_up_minutes)
+                      minutes=rt.settings.step_up_minutes,
+                      passkey=passkeys.has_passkeys(rt, principal.account_id))
 
 
 @router.get(guards.STEP_UP_PAGE)

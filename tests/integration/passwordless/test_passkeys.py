@@ -209,3 +209,33 @@ def test_registration_refusals(client, rt):
     assert client.post("/api/v1/me/passkeys", headers=headers,
                        json={"credential": SoftAuthenticator().create(theirs)}).status_code == 422
     assert client.post("/api/v1/me/passkeys", json={"credential": {}}).status_code == 401
+
+
+def test_step_up_with_a_passkey(client, rt):
+    done, headers, authenticator = enrolled(client, rt)
+    rt.clock.advance(minutes=11)  # the registration's step-up has lapsed
+    assert client.post("/api/v1/me/passkeys/options", headers=headers).json()["code"] == "step_up_required"
+    options = client.post("/api/v1/me/step-up/passkey/options", headers=headers)
+    assert options.status_code == 200, options.text
+    assert [c["id"] for c in options.json()["publicKey"]["allowCredentials"]] == [b64url(authenticator.credential_id)]
+    # Wrong ones first: no user verification, then another account's passkey.
+    refused = client.post("/api/v1/me/step-up/passkey", headers=headers,
+                          json={"credential": authenticator.get(options.json(), user_verified=False)})
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_passkey"
+    stranger = enrolled(client, rt)[2]
+    again = client.post("/api/v1/me/step-up/passkey/options", headers=headers).json()
+    assert client.post("/api/v1/me/step-up/passkey", headers=headers,
+                       json={"credential": stranger.get(again)}).status_code == 400
+    again = client.post("/api/v1/me/step-up/passkey/options", headers=headers).json()
+    stepped = client.post("/api/v1/me/step-up/passkey", headers=headers, json={"credential": authenticator.get(again)})
+    assert stepped.status_code == 200, stepped.text
+    new_headers = bearer(stepped.json()["token"])
+    assert client.get("/api/v1/me", headers=headers).status_code == 401  # the old token was replaced
+    assert client.post("/api/v1/me/passkeys/options", headers=new_headers).status_code == 200
+    failed = [d["reason"] for a, d in audit_actions(rt, done["account"]["id"], "session.step_up")]
+    assert failed.count("invalid_passkey") == 2
+    assert [d["by"] for a, d in audit_actions(rt, done["account"]["id"], "session.stepped_up")] == ["passkey"]
+    # An account without passkeys has nothing to offer.
+    other = register_account(client, rt)
+    assert client.post("/api/v1/me/step-up/passkey/options",
+                       headers=bearer(other["session"]["token"])).status_code == 404

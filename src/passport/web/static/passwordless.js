@@ -263,7 +263,37 @@
     });
   }
 
+  /* Step-up ("confirm it is you") with a passkey instead of the password. */
+  function setupStepUpPasskey() {
+    var box = document.getElementById("step-up-passkey-box");
+    if (!box || !window.PublicKeyCredential || !navigator.credentials) return;
+    box.hidden = false;
+    var button = document.getElementById("step-up-passkey");
+    var status = document.getElementById("step-up-passkey-status");
+    button.addEventListener("click", function () {
+      status.textContent = "";
+      api("POST", "/me/step-up/passkey/options").then(function (answer) {
+        if (!answer.ok) throw new Error(answer.data.title || "options");
+        return navigator.credentials.get({publicKey: requestOptions(answer.data.publicKey)});
+      }).then(function (credential) {
+        return api("POST", "/me/step-up/passkey", {credential: credentialJson(credential)});
+      }).then(function (answer) {
+        if (answer.ok) {
+          var next = button.getAttribute("data-next") || "/account";
+          window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/account");
+        } else {
+          status.textContent = answer.data.title || status.getAttribute("data-failed");
+          status.classList.add("field-error");
+        }
+      }).catch(function () {
+        status.textContent = status.getAttribute("data-failed");
+        status.classList.add("field-error");
+      });
+    });
+  }
+
   function init() {
+    setupStepUpPasskey();
     setupStaffPasskey();
     setupQr();
     setupPasskeyLogin();
