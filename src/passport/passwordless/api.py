@@ -129,7 +129,7 @@ def remove_passkey(passkey_id: str, principal: SteppedUp, rt: Rt, origin: ApiOri
     return Response(status_code=204)
 
 
-@router.post("/me/step-up/passkey/options")
+@router.post("/me/step-up/passkey/options", responses=problems(not_found=404))
 def passkey_step_up_options(principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Request options naming this account's passkeys, to step the session up with one (404 when the
     account has none)."""
