@@ -209,6 +209,8 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         assert "上次使用" in page.inner_text("#passkeys")
         page.click(".passkey-remove")
         page.wait_for_url(re.compile(r".*/account/step-up\?next=/account/passkeys$"))
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        shot(page, "step-up-passkey-390-zh-CN")
         page.click("#step-up-passkey")
         page.wait_for_url(re.compile(r".*/account/passkeys$"))
         page.click(".passkey-remove")
