@@ -109,6 +109,7 @@ def make_settings(data_dir: Path, **overrides):
     values = dict(
         env="test", data_dir=data_dir, database_url=DATABASE_URL, redis_url=REDIS_URL,
         code_per_ip_hour=100_000, login_per_ip_minute=100_000, register_per_ip_hour=100_000,
+        qr_login_per_ip_minute=100_000, passkey_per_ip_minute=100_000,
         log_json=True,
     )
     values.update(overrides)

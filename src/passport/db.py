@@ -41,6 +41,7 @@ MODEL_MODULES = (
     "passport.notify.models",
     "passport.realname.models",
     "passport.cancellation.models",
+    "passport.passwordless.models",
 )
 
 

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     login_per_ip_minute: int = 30
+    # Passwordless sign-in (issue 21): QR login requests per client IP a minute and how long one
+    # lives; passkey sign-in options per client IP a minute. The relying party of passkeys is the
+    # host of PASSPORT_BASE_URL (a loopback address counts as "localhost"), its origin the origin.
+    qr_login_per_ip_minute: int = 10
+    qr_login_seconds: Annotated[int, Field(ge=30, le=600)] = 120
+    passkey_per_ip_minute: int = 30
     staff_login_per_login_hour: int = 20
     register_per_ip_hour: int = 20
     # Credential recovery (COMPLIANCE C2, C4): recovery-key tries per number, resets, freezes and

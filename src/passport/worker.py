@@ -18,6 +18,7 @@ from passport.cancellation import service as cancellation
 from passport.credentials import phone as phone_change
 from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
+from passport.passwordless import passkeys, qr
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
 
@@ -35,7 +36,8 @@ def run_once(rt: Runtime) -> dict[str, int]:
 def sweep(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
         removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db),
-                   "notices": outbox.sweep_outbox(rt, db)}
+                   "notices": outbox.sweep_outbox(rt, db), "qr_logins": qr.sweep(db, rt.clock.now()),
+                   "passkey_challenges": passkeys.sweep(db, rt.clock.now())}
         checkpoint = audit.sweep_expired(rt, db)
         removed["audit_events"] = checkpoint["removed"] if checkpoint else 0
         if any(removed.values()):

@@ -200,3 +200,22 @@ def test_a_slow_statement_is_cancelled(outage_rt):
     with pytest.raises(Exception) as raised, outage_rt.db.read() as db:
         db.execute(text("SELECT pg_sleep(5)"))
     assert unavailable(raised.value)
+
+
+def test_passwordless_sign_in_fails_closed_while_redis_or_the_database_is_down(own_redis, own_pg, outage_client):
+    """Issue 21: QR requests and passkey options are rate limited (Redis down: 503, nothing created);
+    a QR status poll needs the database (down: 503)."""
+    own_redis.stop()
+    try:
+        assert_unavailable(outage_client.post("/api/v1/qr-logins"))
+        assert_unavailable(outage_client.post("/api/v1/sessions/passkey/options", json={}))
+    finally:
+        own_redis.start()
+    created = outage_client.post("/api/v1/qr-logins")
+    assert created.status_code == 201, created.text
+    own_pg.stop()
+    try:
+        assert_unavailable(outage_client.get(f"/api/v1/qr-logins/{created.json()['id']}"))
+    finally:
+        own_pg.start()
+    assert outage_client.get(f"/api/v1/qr-logins/{created.json()['id']}").json()["status"] == "pending"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from passport.admin import enforcement, schemas
@@ -13,8 +14,11 @@ from passport.admin import service as admin
 from passport.admin.service import StaffPrincipal
 from passport.clock import rfc3339
 from passport.guards import staff_permission
+from passport.passwordless import passkeys
+from passport.passwordless.schemas import PasskeyOut, PasskeyRegisterIn
 from passport.reviews import service as reviews
 from passport.schemas import MAX_OFFSET
+from passport.web import http
 from passport.web.http import ApiOrigin, Rt
 from passport.web.openapi import problems
 
@@ -31,6 +35,50 @@ def staff_login(body: schemas.StaffLoginIn, rt: Rt, origin: ApiOrigin) -> dict:
     done = admin.login_staff(rt, origin, body.login, body.password, body.totp)
     return {"token": done.token, "expires_at": rfc3339(done.expires_at),
             "staff": {"login": done.login, "role": done.role}}
+
+
+@router.post("/sessions/passkey/options")
+def staff_passkey_options(body: schemas.StaffPasskeyOptionsIn, rt: Rt, origin: ApiOrigin) -> dict:
+    """Options for ``navigator.credentials.get`` for a staff login with a passkey instead of the TOTP
+    code: the member's passkeys, or made-up ids for a login without any (the answer says nothing)."""
+    return admin.staff_passkey_options(rt, origin, body.login)
+
+
+@router.post("/sessions/passkey", status_code=201, response_model=schemas.StaffLoginOut,
+             responses=problems(invalid_credentials=401))
+def staff_passkey_login(body: schemas.StaffPasskeyLoginIn, request: Request, rt: Rt, origin: ApiOrigin) -> JSONResponse:
+    """Staff login with the password and a passkey (user verification required) instead of the TOTP
+    code. A browser without a bearer token gets the ``passport_admin`` cookie too."""
+    done = admin.login_staff_passkey(rt, origin, body.login, body.password, body.credential)
+    response = JSONResponse({"token": done.token, "expires_at": rfc3339(done.expires_at),
+                             "staff": {"login": done.login, "role": done.role}}, status_code=201)
+    response.set_cookie(http.ADMIN_COOKIE, done.token, max_age=int(admin.STAFF_ABSOLUTE.total_seconds()), path="/",
+                        samesite="strict", secure=not rt.settings.is_dev, httponly=True)
+    return response
+
+
+@router.get("/me/passkeys", response_model=list[PasskeyOut])
+def staff_passkeys(principal: AnyStaff, rt: Rt) -> list[dict]:
+    """The signed-in staff member's passkeys (a second factor instead of the TOTP code)."""
+    return passkeys.staff_passkeys(rt, principal.staff_id)
+
+
+@router.post("/me/passkeys/options", responses=problems(passkey_limit=409))
+def staff_passkey_creation_options(principal: AnyStaff, rt: Rt, origin: ApiOrigin) -> dict:
+    return passkeys.staff_registration_options(rt, origin, principal.staff_id, principal.login)
+
+
+@router.post("/me/passkeys", status_code=201, response_model=PasskeyOut,
+             responses=problems(passkey_rejected=422, passkey_exists=409, passkey_limit=409))
+def add_staff_passkey(body: PasskeyRegisterIn, principal: AnyStaff, rt: Rt, origin: ApiOrigin) -> dict:
+    """Keep a passkey as this staff member's second factor (the TOTP code keeps working)."""
+    return passkeys.register_staff(rt, origin, principal.staff_id, body.credential, body.name)
+
+
+@router.delete("/me/passkeys/{passkey_id}", status_code=204)
+def remove_staff_passkey(passkey_id: str, principal: AnyStaff, rt: Rt, origin: ApiOrigin) -> Response:
+    passkeys.remove_staff(rt, origin, principal.staff_id, passkey_id)
+    return Response(status_code=204)
 
 
 @router.delete("/sessions/current", status_code=204)

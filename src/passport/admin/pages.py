@@ -13,6 +13,7 @@ from passport.admin import service as admin
 from passport.moderation import operators
 from passport.moderation import service as moderation
 from passport.moderation.lexicon import CATEGORIES, FIELDS, VERDICTS
+from passport.passwordless import passkeys
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
@@ -378,3 +379,27 @@ def moderation_unblock(block_id: str, request: Request, staff: Moderator, form: 
     except errors.DomainError as exc:
         return _moderation_page(request, staff, web.failed_form(request, exc, {}, ()))
     return web.redirect(request, "/admin/moderation?done=unblocked")
+# --- the signed-in staff member's passkeys (issue 21) ---------------------------------------------------
+
+def staff_passkeys_page(request: Request, principal: admin.StaffPrincipal, state: FormState) -> Response:
+    return guards.admin_render(request, "admin_passkeys.html", state.status, page_path="/admin/passkeys",
+                               staff=principal, form=state,
+                               passkeys=passkeys.staff_passkeys(web.runtime(request), principal.staff_id))
+
+
+@router.get("/admin/passkeys")
+def staff_passkeys(request: Request, principal: guards.StaffPage("dashboard.read"),
+                   done: str | None = None) -> Response:
+    notice = {"added": "Passkey added.", "removed": "Passkey removed."}.get(done or "")
+    return staff_passkeys_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
+
+
+@router.post("/admin/passkeys/{passkey_id}/remove")
+def staff_passkey_remove(passkey_id: str, request: Request, principal: guards.StaffPage("dashboard.read"),
+                         form: CheckedForm) -> Response:
+    try:
+        form.check()
+        passkeys.remove_staff(web.runtime(request), web.web_origin(request), principal.staff_id, passkey_id)
+    except errors.DomainError as exc:
+        return staff_passkeys_page(request, principal, web.failed_form(request, exc, {}, ()))
+    return web.redirect(request, "/admin/passkeys?done=removed")

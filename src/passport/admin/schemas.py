@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +11,20 @@ class StaffLoginIn(Input):
     login: str = Field(max_length=64, examples=["alice"])
     password: str = Field(max_length=256)
     totp: str = Field(max_length=16, examples=["123456"])
+
+
+class StaffPasskeyOptionsIn(Input):
+    login: str = Field(max_length=64, examples=["alice"])
+
+
+class StaffPasskeyLoginIn(Input):
+    """Password and a passkey assertion (for the options of ``POST /admin/sessions/passkey/options``)
+    instead of a TOTP code."""
+
+    login: str = Field(max_length=64, examples=["alice"])
+    password: str = Field(max_length=256)
+    credential: dict[str, Any] = Field(description="The PublicKeyCredential from navigator.credentials.get(), "
+                                                   "as JSON (base64url fields).")
 
 
 class StaffBrief(BaseModel):

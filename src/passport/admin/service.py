@@ -21,6 +21,7 @@ from passport.audit.models import AuditEvent
 from passport.clock import CHINA_TIME, rfc3339
 from passport.credentials import totp
 from passport.db import new_id
+from passport.passwordless import passkeys
 from passport.reviews.models import Review
 from passport.runtime import Runtime
 from passport.security.policy import check_password
@@ -276,6 +277,50 @@ def login_staff(rt: Runtime, origin: audit.Origin, login: str, password: str, to
     return StaffLogin(token, now + STAFF_ABSOLUTE, staff.login, staff.role)
 
 
+def staff_passkey_options(rt: Runtime, origin: audit.Origin, login: str) -> dict[str, Any]:
+    """The passkey options for a staff login's second step (issue 21): that member's passkeys, or
+    made-up ids for a login without any (or unknown): the answer says nothing either way."""
+    login = (login or "").strip().lower()[:64]
+    with rt.db.read() as db:
+        staff_id = db.scalar(select(Staff.id).where(Staff.login == login, Staff.status == "active")) if login else None
+    return passkeys.staff_login_options(rt, origin, staff_id, login)
+
+
+def login_staff_passkey(rt: Runtime, origin: audit.Origin, login: str, password: str,
+                        credential: dict[str, Any]) -> StaffLogin:
+    """Password AND one of the member's passkeys (user verification required) instead of a TOTP code;
+    the same limits, lock and single answer (401 ``invalid_credentials``) as ``login_staff``."""
+    settings = rt.settings
+    rt.limiter.hit(f"{settings.login_per_ip_minute}/minute", "staff-login-ip", origin.ip or "-")
+    login = (login or "").strip().lower()[:64]
+    rt.limiter.hit(f"{settings.staff_login_per_login_hour}/hour", "staff-login", login or "-")
+    with rt.db.read() as db:
+        staff = db.scalar(select(Staff).where(Staff.login == login)) if login else None
+        if staff is not None:
+            db.expunge(staff)
+    ok = rt.hasher.verify(staff.password_hash if staff else None, password or "")
+    now = rt.clock.now()
+    usable = staff is not None and staff.status == "active"
+    locked = bool(staff and staff.locked_until and staff.locked_until > now)
+    proved = usable and ok and not locked and passkeys.staff_assertion_ok(rt, origin, staff.id, credential)
+    token = None
+    with unit_of_work(rt, origin, at=now) as work:
+        if proved and work.db.execute(
+                update(_staff).where(_staff.c.id == staff.id, _staff.c.status == "active",
+                                     or_(_staff.c.locked_until.is_(None), _staff.c.locked_until <= now))
+                .values(failed_logins=0, locked_until=None)).rowcount == 1:
+            token = start_staff_session(rt, work.db, staff, origin)
+            work.audit("staff.login", actor=("staff", staff.id), subject=("staff", staff.id),
+                       details={"second_factor": "passkey"})
+        if token is None:
+            reason = ("unknown" if staff is None else "locked" if locked else "not_active" if not usable
+                      else "wrong_password" if not ok else "wrong_passkey")
+            _staff_failure(work, staff, reason)
+    if token is None:
+        raise errors.invalid_credentials()
+    return StaffLogin(token, now + STAFF_ABSOLUTE, staff.login, staff.role)
+
+
 def _staff_failure(work: Work, staff: Staff | None, reason: str) -> None:
     db, now = work.db, work.at
     work.audit("staff.login_failed", result="failed", actor=("staff", staff.id) if staff else ANONYMOUS,
@@ -368,8 +413,9 @@ def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | N
         staff.enrolment_expires_at = now + ENROLMENT_TTL
         revoked = db.execute(update(_sessions).where(_sessions.c.staff_id == staff.id, _sessions.c.revoked_at.is_(None))
                              .values(revoked_at=now)).rowcount
+        removed = passkeys.erase_staff(db, staff.id)  # a lost authenticator may be a passkey too
         work.audit("staff.reset", subject=("staff", staff.id),
-                   details={"login": staff.login, "sessions_revoked": revoked})
+                   details={"login": staff.login, "sessions_revoked": revoked, "passkeys_removed": removed})
         db.flush()
         return staff_view(staff) | {"enrolment_url": enrolment_url(rt, token)}
 

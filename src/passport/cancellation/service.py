@@ -39,6 +39,7 @@ from passport.credentials import codes
 from passport.credentials import phone as phone_change
 from passport.credentials import service as credentials
 from passport.notify import export as notify_export
+from passport.passwordless import passkeys, qr
 from passport.realname import service as realname
 from passport.realname.models import Organization, OrganizationAdmin
 from passport.runtime import Runtime
@@ -321,6 +322,9 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     _step(rt, request, "real_name")
     erased_sessions = sessions.erase_sessions(rt, db, account_id)
     _step(rt, request, "sessions")
+    erased_passkeys = passkeys.erase_account(db, account_id)
+    qr.erase_account(db, account_id)
+    _step(rt, request, "passwordless")
     erased_codes = codes.erase_codes(db, targets, account_id)
     _step(rt, request, "codes")
     phone_change.erase_account(work, account_id)
@@ -333,6 +337,7 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     # account id; they stay with the tombstone and are not revoked here.
     work.audit("account.cancelled", subject=("account", account_id),
                details={"request": request.id, "sessions_deleted": erased_sessions, "codes_deleted": erased_codes,
+                          "passkeys_deleted": erased_passkeys,
                           "consents_kept": len(agreements.consents_of(db, account_id))})
     log.info("cancellation.finalised", request=request.id)
 
@@ -399,7 +404,9 @@ README = {
         "real_name：实名认证状态、姓名和身份证号，以及认证记录。\n"
         "security：是否设置了密码、恢复密钥和两步验证（不含密码、密钥等秘密本身）。\n"
         "consents：您同意过的协议版本、时间、IP 和渠道。optional_purposes：可选用途（如营销消息）的授权状态。\n"
-        "sessions：登录过的设备（时间、IP、浏览器），包括已退出的。"
+        "sessions：登录过的设备（时间、IP、浏览器、登录方式：密码、验证码、扫码登录、通行密钥），包括已退出的。"
+        "passkeys：您添加的通行密钥（名称、添加和最近使用时间、使用计数；不含密钥本身）。"
+        "qr_logins：您扫码确认或拒绝的登录请求（时间、请求方的 IP 和浏览器、结果）。"
         "known_devices：用于新设备登录提醒的已知设备（仅首次和最近登录日期；设备标识只以密钥哈希保存）。\n"
         "activity：账号操作记录，包括平台对账号采取的措施（审计日志中与您有关的记录，已打码）。\n"
         "verification_codes：您登录后申请的验证码和发往您已绑定手机号、邮箱的验证码记录（不含验证码本身）。\n"
@@ -416,7 +423,10 @@ README = {
         "security: whether a password, a recovery key and two-step verification are set (never the secrets).\n"
         "consents: the agreement versions you accepted, when, from which IP and channel. optional_purposes: "
         "whether you allow optional uses such as marketing messages.\n"
-        "sessions: the devices that logged in (times, IP, browser), ended ones too. known_devices: the "
+        "sessions: the devices that logged in (times, IP, browser, and how: password, SMS code, QR code or "
+        "passkey), ended ones too. passkeys: your passkeys (name, when added and last used, signature counter; "
+        "never key material). qr_logins: the QR login requests you scanned, approved or rejected (time, the "
+        "requesting browser's IP and user agent, outcome). known_devices: the "
         "devices known for new-device sign-in notices (first and latest sign-in only; a device is kept only as "
         "a keyed hash).\n"
         "activity: the account's trail, actions the platform took on it included (the audit records about "
@@ -484,6 +494,8 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "optional_purposes": agreements.purposes_of(db, account_id),
         "sessions": sessions.sessions_of(db, account_id),
         "known_devices": devices.devices_of(db, account_id),
+        "passkeys": passkeys.of_account(db, account_id),
+        "qr_logins": qr.of_account(db, account_id),
         "activity": _activity(db, account_id),
         "verification_codes": codes.codes_for(db, account_id, own_targets),
         "messages": notify_export.export_account(rt, db, account_id),

@@ -9,6 +9,7 @@ from passport import errors, guards
 from passport.accounts import service as accounts
 from passport.clock import china_time
 from passport.credentials import codes, stepup
+from passport.passwordless import passkeys
 from passport.sessions import service
 from passport.web import html as web
 from passport.web import http
@@ -50,7 +51,7 @@ def sms_login_page(request: Request, state: FormState) -> Response:
 
 @router.get("/login")
 def login_form(request: Request, method: str = "password") -> Response:
-    return login_page(request, FormState(), "sms" if method == "sms" else "password")
+    return login_page(request, FormState(), method if method in ("sms", "qr") else "password")
 
 
 @router.post("/login")
@@ -143,7 +144,8 @@ def step_up_page(request: Request, principal: service.Principal, state: FormStat
     rt = web.runtime(request)
     return web.render(request, "step_up.html", state.status, page_path=guards.STEP_UP_PAGE, form=state,
                       blank=FormState(), by=by, next_url=next_url, methods=stepup.methods(principal.account),
-                      minutes=rt.settings.step_up_minutes)
+                      minutes=rt.settings.step_up_minutes,
+                      passkey=passkeys.has_passkeys(rt, principal.account_id))
 
 
 @router.get(guards.STEP_UP_PAGE)

@@ -185,6 +185,12 @@ def _refuse_status(account) -> None:
             403, extra={"reason": account.status_reason, "until": rfc3339(account.status_until)})
 
 
+def refuse_status(account) -> None:
+    """403 ``account_frozen`` | ``account_suspended`` | ``account_terminated`` with the reason and end
+    time, as a password login answers (passkey sign-in uses it too)."""
+    _refuse_status(account)
+
+
 def _lapsed(account, now: datetime) -> bool:
     return (account.status == "suspended" and account.status_until is not None
             and as_utc(account.status_until) <= now)

@@ -15,7 +15,8 @@ from passport.audit.service import Origin
 from passport_testing import bearer, make_staff
 
 PREFIX = "/api/v1/admin"
-PUBLIC = {("POST", f"{PREFIX}/sessions")}  # the staff login itself
+PUBLIC = {("POST", f"{PREFIX}/sessions"),  # the staff login itself, by TOTP code or by passkey (issue 21)
+          ("POST", f"{PREFIX}/sessions/passkey/options"), ("POST", f"{PREFIX}/sessions/passkey")}
 
 
 def permission_of(route: APIRoute) -> str | None:

@@ -16,7 +16,7 @@ from passport_testing import deliver_notices, last_code, last_email_code, new_ph
 
 EXPORT = "/api/v1/me/export"
 SECTIONS = ("account", "phone", "email", "real_name", "security", "consents", "optional_purposes", "sessions",
-            "known_devices", "activity",
+            "known_devices", "passkeys", "qr_logins", "activity",
             "verification_codes", "messages", "organizations", "cancellation")
 
 

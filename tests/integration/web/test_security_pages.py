@@ -12,7 +12,7 @@ from passport.sessions import service as sessions
 from passport_testing import STRONG_PASSWORD, bearer, csrf, last_email_code, login_form, register_account
 
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=", re.I)
-SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/recovery-key",
+SECURITY_LINKS = ("/account/password", "/account/email", "/account/totp", "/account/passkeys", "/account/recovery-key",
                   "/account/devices", "/account/activity", "/account/freeze")
 
 
@@ -51,7 +51,7 @@ def test_account_page_links_every_security_setting(browser, rt):
     assert "安全设置" in page.text
     links = re.search(r'<ul class="link-list" id="security-links">(.*?)</ul>', page.text, re.S).group(1)
     assert re.findall(r'href="([^"]+)"', links) == list(SECURITY_LINKS)
-    for label in ("修改密码", "邮箱", "两步验证", "恢复密钥", "登录设备", "账号动态", "冻结账号"):
+    for label in ("修改密码", "邮箱", "两步验证", "通行密钥", "恢复密钥", "登录设备", "账号动态", "冻结账号"):
         assert label in links
     assert "未绑定" in links
 
