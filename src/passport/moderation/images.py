@@ -23,7 +23,7 @@ from passport.moderation.models import ImageBlock
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 CONTENT_TYPE = "image/jpeg"
-_QR = zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.MicroQRCode | zxingcpp.BarcodeFormat.RMQRCode
+_QR = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode, zxingcpp.BarcodeFormat.RMQRCode)
 
 
 @dataclass(frozen=True)
