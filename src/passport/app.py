@@ -36,6 +36,9 @@ from passport.moderation import api as moderation_api
 from passport.notify import api as notify_api
 from passport.notify import pages as notify_pages
 from passport.notify.pages import MaintenanceGate
+from passport.oidc import api as oidc_api
+from passport.oidc import endpoints as oidc_endpoints
+from passport.oidc import pages as oidc_pages
 from passport.realname import api as realname_api
 from passport.realname import pages as realname_pages
 from passport.registration import api as registration_api
@@ -63,10 +66,10 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
     accounts_api, sessions_api, registration_api, credentials_api, agreements_api, audit_api, admin_api, notify_api,
-    realname_api, cancellation_api, moderation_api))
+    realname_api, cancellation_api, moderation_api, oidc_api))
 PAGE_ROUTERS = tuple(m.router for m in (
     agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, registration_pages,
-    admin_pages, audit_pages, credentials_pages, sessions_pages))
+    admin_pages, audit_pages, credentials_pages, sessions_pages, oidc_endpoints, oidc_pages))
 # What every page's layout shows of the signed-in account (web/ asks, the domains answer).
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).

@@ -40,6 +40,7 @@ MODEL_MODULES = (
     "passport.notify.models",
     "passport.realname.models",
     "passport.cancellation.models",
+    "passport.oidc.models",
 )
 
 

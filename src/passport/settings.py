@@ -191,6 +191,18 @@ class Settings(BaseSettings):
     # A phone change proved by the recovery key instead of the old number waits this long (issue 15):
     # the old number, the email and the inbox are told and may cancel it ("this was not me").
     phone_change_hold_days: int = Field(7, ge=1)
+    # Single sign-on (issue 19). The issuer is PASSPORT_BASE_URL. Pairwise subjects are an HMAC of the
+    # account id and the app's sector under this key (a secret: inline or file:///path; required in
+    # prod, derived from the secret key in dev/test). Changing it changes every app's ``sub``.
+    oidc_subject_key: str | None = None
+    oidc_code_seconds: Annotated[int, Field(ge=10, le=600)] = 120
+    oidc_access_token_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    oidc_id_token_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    oidc_refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # Back-channel logout: the app's endpoint gets this long to answer; failed sends are retried
+    # (1 min, 2, 4, … ) this many times.
+    oidc_logout_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5
+    oidc_logout_attempts: Annotated[int, Field(ge=1, le=20)] = 6
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
@@ -237,6 +249,8 @@ class Settings(BaseSettings):
                 problems.append(f"PASSPORT_{name.upper()} is required")
         if not self.audit_keys:
             problems.append("PASSPORT_AUDIT_KEYS is required")
+        if not self.oidc_subject_key:
+            problems.append("PASSPORT_OIDC_SUBJECT_KEY is required")
         if self.sms_backend == "outbox":
             problems.append("PASSPORT_SMS_BACKEND=outbox is for dev and test only")
         if self.email_backend == "outbox":
