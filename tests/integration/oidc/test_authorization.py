@@ -21,3 +21,266 @@ def test_code_flow_gives_tokens_and_userinfo(client, rt):
     assert claims["nickname"] == "测试用户"
     assert "****" in claims["phone_number_masked"] and "phone_number" not in claims
     assert claims["account_status"] == "active"
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_wrong_redirect_uri_is_shown_here_never_redirected(client, rt):
+    app = make_app(rt)
+    signed_in(client, rt)
+    for uri in ("https://evil.example.com/callback", REDIRECT + "/", REDIRECT + "?x=1", "https://rp.example.com/CALLBACK"):
+        answer = client.get(authorize_url(app, redirect_uri=uri), follow_redirects=False)
+        assert answer.status_code == 400, uri
+        assert "location" not in answer.headers
+    unknown = client.get(authorize_url({"client_id": "nope"}), follow_redirects=False)
+    assert unknown.status_code == 400 and "location" not in unknown.headers
+
+
+def test_public_client_needs_s256_pkce_and_the_right_verifier(client, rt):
+    from oidc_testing import pkce
+
+    app = make_app(rt, public=True)
+    signed_in(client, rt)
+    refused = client.get(authorize_url(app), follow_redirects=False)  # no code_challenge
+    assert refused.status_code == 302 and query_of(refused.headers["location"])["error"] == "invalid_request"
+    plain = client.get(authorize_url(app, code_challenge="x" * 43, code_challenge_method="plain"),
+                       follow_redirects=False)
+    assert query_of(plain.headers["location"])["error"] == "invalid_request"
+
+    verifier, challenge = pkce()
+    code, _ = get_code(client, app, code_challenge=challenge, code_challenge_method="S256")
+    base = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": app["client_id"]}
+    missing = client.post("/oauth/token", data=base)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    # The code was spent by that try: PKCE is checked after the code is claimed (no second chance).
+    code, _ = get_code(client, app, code_challenge=challenge, code_challenge_method="S256")
+    wrong = client.post("/oauth/token", data=base | {"code": code, "code_verifier": pkce()[0]})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    code, _ = get_code(client, app, code_challenge=challenge, code_challenge_method="S256")
+    good = client.post("/oauth/token", data=base | {"code": code, "code_verifier": verifier})
+    assert good.status_code == 200, good.text
+    # A public client never authenticates with a secret it does not have, nor as another client.
+    assert "client_secret" not in app
+
+
+def test_code_reuse_fails_and_revokes_what_the_first_use_got(client, rt):
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    first = exchange(client, app, code).json()
+    assert client.get("/oauth/userinfo", headers=bearer(first["access_token"])).status_code == 200
+    second = exchange(client, app, code)
+    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert client.get("/oauth/userinfo", headers=bearer(first["access_token"])).status_code == 401
+    refresh = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                          auth=(app["client_id"], app["client_secret"]))
+    assert refresh.status_code == 400
+
+
+def test_expired_code_is_refused(client, rt):
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    rt.clock.advance(seconds=rt.settings.oidc_code_seconds + 1)
+    answer = exchange(client, app, code)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_code_is_bound_to_its_client_and_secret(client, rt):
+    app, other = make_app(rt), make_app(rt, name="另一个应用")
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    stolen = exchange(client, other, code)  # another app's credentials with this app's code
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    wrong_secret = client.post("/oauth/token", data={"grant_type": "authorization_code", "code": code,
+                                                     "redirect_uri": REDIRECT}, auth=(app["client_id"], "guess"))
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+    assert exchange(client, app, code).status_code == 200  # neither try spent it
+
+
+def test_scope_escalation_is_refused(client, rt):
+    app = make_app(rt, scopes=["openid", "profile"])
+    signed_in(client, rt)
+    answer = client.get(authorize_url(app, scope="openid profile phone"), follow_redirects=False)
+    assert answer.status_code == 302 and query_of(answer.headers["location"])["error"] == "invalid_scope"
+    code, _ = get_code(client, app, scope="openid")
+    tokens = exchange(client, app, code).json()
+    wider = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                              "scope": "openid profile"}, auth=(app["client_id"], app["client_secret"]))
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(client, rt):
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    first = exchange(client, app, code).json()
+    auth = (app["client_id"], app["client_secret"])
+    second = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                         auth=auth)
+    assert second.status_code == 200, second.text
+    second = second.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert client.get("/oauth/userinfo", headers=bearer(first["access_token"])).status_code == 401  # rotated away
+    assert client.get("/oauth/userinfo", headers=bearer(second["access_token"])).status_code == 200
+    # The old refresh token again (an attacker's copy): refused, and the legitimate new pair dies too.
+    replay = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                         auth=auth)
+    assert replay.status_code == 400
+    assert client.get("/oauth/userinfo", headers=bearer(second["access_token"])).status_code == 401
+    third = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+                        auth=auth)
+    assert third.status_code == 400
+
+
+def test_disabled_app_stops_at_once(client, rt):
+    from passport.audit.service import Origin
+    from passport.oidc import service
+
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    spare, _ = get_code(client, app)
+    service.disable_app(rt, Origin(channel="cli"), app["client_id"])
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    assert exchange(client, app, spare).status_code == 401  # the client itself is gone
+    again = client.get(authorize_url(app), follow_redirects=False)
+    assert again.status_code == 400 and "location" not in again.headers
+
+
+def test_introspection_only_for_the_tokens_own_app_or_a_resource_server(client, rt):
+    app = make_app(rt)
+    other = make_app(rt, name="别的应用")
+    resource = make_app(rt, name="资源服务", resource_server=True)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    token = exchange(client, app, code).json()["access_token"]
+
+    def introspect(who):
+        return client.post("/oauth/introspect", data={"token": token}, auth=(who["client_id"], who["client_secret"]))
+
+    own = introspect(app).json()
+    assert own["active"] is True and own["client_id"] == app["client_id"] and own["scope"] == "openid profile"
+    assert introspect(other).json() == {"active": False}
+    assert introspect(resource).json()["active"] is True
+    assert client.post("/oauth/introspect", data={"token": token}).status_code == 401  # no client at all
+
+
+def test_revocation_ends_the_pair(client, rt):
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    auth = (app["client_id"], app["client_secret"])
+    assert client.post("/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=auth).status_code == 200
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    refresh = client.post("/oauth/token", auth=auth,
+                          data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 400
+
+
+def test_consent_is_asked_once_recorded_and_denial_goes_back(client, rt):
+    from passport.oidc.models import OidcConsent
+
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    shown = client.get(authorize_url(app, scope="openid phone"), follow_redirects=False)
+    assert shown.status_code == 200 and "测试应用" in shown.text
+    assert account["phone"] not in shown.text  # the screen shows the number masked
+    denied = consent(client, shown, "deny")
+    assert query_of(denied.headers["location"])["error"] == "access_denied"
+    shown = client.get(authorize_url(app, scope="openid phone"), follow_redirects=False)
+    assert consent(client, shown).status_code == 302
+    again = client.get(authorize_url(app, scope="openid phone"), follow_redirects=False)
+    assert again.status_code == 302 and "code" in query_of(again.headers["location"])  # granted before
+    forced = client.get(authorize_url(app, scope="openid phone", prompt="consent"), follow_redirects=False)
+    assert forced.status_code == 200
+    with rt.db.read() as db:
+        rows = (db.query(OidcConsent).filter(OidcConsent.account_id == account["account"]["id"])
+                .order_by(OidcConsent.id).all())
+    assert [(r.granted, r.basis, r.scopes, r.channel) for r in rows] == [
+        (False, "refused", ["openid", "phone"], "web"), (True, "explicit", ["openid", "phone"], "web")]
+    assert rows[1].ip is not None
+
+
+def test_first_party_skips_consent_only_for_non_sensitive_scopes(client, rt):
+    app = make_app(rt, first_party=True)
+    signed_in(client, rt)
+    direct = client.get(authorize_url(app, scope="openid profile"), follow_redirects=False)
+    assert direct.status_code == 302 and "code" in query_of(direct.headers["location"])
+    asked = client.get(authorize_url(app, scope="openid profile phone"), follow_redirects=False)
+    assert asked.status_code == 200
+
+
+def test_not_signed_in_goes_to_login_and_prompt_none_does_not(client, rt):
+    app = make_app(rt)
+    answer = client.get(authorize_url(app), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=%2Foauth%2Fauthorize")
+    silent = client.get(authorize_url(app, prompt="none"), follow_redirects=False)
+    assert silent.status_code == 302 and query_of(silent.headers["location"])["error"] == "login_required"
+
+
+def test_frozen_account_gets_no_code_and_its_tokens_stop(client, rt):
+    from passport.accounts.models import Account
+    from passport.audit.service import Origin
+    from passport.credentials import service as credentials
+    from passport.work import unit_of_work
+
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    with unit_of_work(rt, Origin(channel="web"), actor=("user", account["account"]["id"])) as work:
+        assert credentials.freeze_within(work, account["account"]["id"], "active", "signed_in")
+    with rt.db.read() as db:
+        status = db.get(Account, account["account"]["id"]).status
+    assert status == "frozen"
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    answer = client.get(authorize_url(app), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")  # no session any more
+
+
+def test_me_apps_lists_and_revokes(client, rt):
+    from passport_testing import login
+
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    code, _ = get_code(client, app, scope="openid phone")
+    tokens = exchange(client, app, code).json()
+    token = login(client, account["phone"], account["password"], status=201).json()["token"]
+    listed = client.get("/api/v1/me/apps", headers=bearer(token)).json()
+    assert [(a["client_id"], a["scopes"], a["claims"]) for a in listed] == [
+        (app["client_id"], ["openid", "phone"], ["sub", "phone_number_masked"])]
+    assert listed[0]["last_issued_at"] is not None
+    assert client.delete("/api/v1/me/apps/nope", headers=bearer(token)).status_code == 404
+    assert client.delete(f"/api/v1/me/apps/{app['client_id']}", headers=bearer(token)).status_code == 204
+    assert client.get("/api/v1/me/apps", headers=bearer(token)).json() == []
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    assert client.delete(f"/api/v1/me/apps/{app['client_id']}", headers=bearer(token)).status_code == 404
+
+
+def test_client_credentials_with_the_moderation_scope_may_check_text(client, rt):
+    service_app = make_app(rt, name="审核服务", redirect_uris=[], scopes=["moderation"], grants=["client_credentials"])
+    user_app = make_app(rt)
+    auth = (service_app["client_id"], service_app["client_secret"])
+    answer = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "moderation"}, auth=auth)
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert "refresh_token" not in tokens and "id_token" not in tokens
+    checked = client.post("/api/v1/moderation/check", json={"field": "nickname", "text": "小明"},
+                          headers=bearer(tokens["access_token"]))
+    assert checked.status_code == 200 and checked.json()["verdict"] == "allow"
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401  # no user
+    # An app without the grant type, and a user's token without the scope, get nothing.
+    refused = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(user_app["client_id"], user_app["client_secret"]))
+    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
+    signed_in(client, rt)
+    code, _ = get_code(client, user_app)
+    user_token = exchange(client, user_app, code).json()["access_token"]
+    assert client.post("/api/v1/moderation/check", json={"field": "nickname", "text": "小明"},
+                       headers=bearer(user_token)).status_code == 401
+    assert client.post("/api/v1/moderation/check", json={"field": "nickname", "text": "小明"}).status_code == 401
