@@ -34,10 +34,15 @@ def invalid_request() -> errors.DomainError:
                               "This sign-in request from an app is not valid. Go back to the app and try again.", 400)
 
 
-def _to_app(answer: provider.Answer) -> Response:
-    """Back to the app (the code or the error on its redirect URI)."""
+def _to_app(request: Request, answer: provider.Answer) -> Response:
+    """Back to the app (the code or the error on its redirect URI): a 302, except after a form of ours
+    (the consent screen, the login steps that redirected here): browsers apply the page's CSP
+    ``form-action 'self'`` to every redirect a form submission leads to, so those get a page that
+    moves on by itself (a meta refresh, no script) with a link as well."""
     _status, _body, headers = answer
     location = dict(headers).get("Location")
+    if request.method == "POST" or request.headers.get("sec-fetch-site") == "same-origin":
+        return web.render(request, "oidc_continue.html", location=location, plain=True)
     return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
 
 
@@ -46,7 +51,7 @@ def _error(request: Request, server: provider.Provider, received, error: OAuth2E
     (unknown client, unregistered redirect URI) is shown here and never redirected."""
     answer = server.handle_error_response(received, error)
     if any(name == "Location" for name, _ in answer[2]):
-        return _to_app(answer)
+        return _to_app(request, answer)
     return web.error_page(request, invalid_request())
 
 
@@ -135,7 +140,7 @@ def _authorize(request: Request, items: list[tuple[str, str]], decision: str | N
             answer = server.create_authorization_response(oauth_request, grant_user=user, grant=grant)
     if consent is not None:  # rendered once the transaction is over
         return web.render(request, "oidc_consent.html", page_path=AUTHORIZE, **consent)
-    return _to_app(answer)
+    return _to_app(request, answer)
 
 
 def _redirected(error_class, grant, state: str | None) -> OAuth2Error:

@@ -13,7 +13,6 @@ one transaction with its audit events; nothing secret is ever written to the log
 from __future__ import annotations
 
 import secrets
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +31,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
+from joserfc.errors import JoseError
+from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import select, update
 
 from passport.accounts.models import Account
@@ -320,7 +321,7 @@ class OpenID(OpenIDCode):
         return {"alg": key.alg, "kid": key.kid}
 
     def get_client_claims(self, client: Client) -> dict:
-        now = int(time.time())
+        now = int(self.server.rt.clock.now().timestamp())  # the clock auth_time was read from
         return {"iss": self.server.issuer, "aud": [client.app.client_id], "iat": now,
                 "exp": now + self.server.rt.settings.oidc_id_token_seconds}
 
@@ -396,8 +397,29 @@ class EndSession(EndSessionEndpoint):
     def get_algorithms(self) -> list[str]:
         return list(keys.ALGORITHMS)  # never "none"
 
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        """Signed by one of our published keys (RS256 or ES256; ``alg: none`` or a foreign key is
+        refused), issued by us; an expired hint is still accepted (RP-Initiated Logout §2), with a
+        little leeway for the clocks of the nodes."""
+        try:
+            claims = keys.verify(self.server.rt, id_token_hint)
+            _HintClaims(leeway=120, iss={"essential": True, "value": self.server.issuer}).validate(claims)
+        except JoseError as exc:
+            raise InvalidRequestError(exc.description) from exc
+        return claims
+
+    def resolve_client_from_id_token_claims(self, id_token_claims: dict):
+        aud = id_token_claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else list(aud or [])
+        return self.server.query_client(audiences[0]) if len(audiences) == 1 else None
+
     def end_session(self, end_session_request) -> None:
         """The handler ends the browser's session itself (it knows the cookie)."""
+
+
+class _HintClaims(JWTClaimsRegistry):
+    def validate_exp(self, value: int) -> None:
+        """An expired ID token still names the session to end."""
 
 
 # --- the server ---------------------------------------------------------------------------------------------
@@ -455,7 +477,6 @@ class Provider(AuthorizationServer):
     def __init__(self, rt: Runtime) -> None:
         super().__init__(scopes_supported=list(service.SCOPES))
         self.rt = rt
-        self.issuer = rt.settings.base_url.rstrip("/")
         settings = rt.settings
 
         def expires_in(client: Client, grant_type: str) -> int:
@@ -469,6 +490,11 @@ class Provider(AuthorizationServer):
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
         self.register_endpoint(EndSession)
+
+    @property
+    def issuer(self) -> str:
+        """PASSPORT_BASE_URL: the issuer, and the base of every endpoint in the discovery document."""
+        return self.rt.settings.base_url.rstrip("/")
 
     # Authlib's questions
     def query_client(self, client_id: str) -> Client | None:

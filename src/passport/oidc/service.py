@@ -455,9 +455,7 @@ def due_logouts(rt: Runtime, limit: int = 50) -> list[tuple[OidcLogout, OidcApp]
         rows = db.execute(select(OidcLogout, OidcApp).join(OidcApp, OidcApp.id == OidcLogout.app_id)
                           .where(OidcLogout.sent_at.is_(None), OidcLogout.failed_at.is_(None),
                                  OidcLogout.next_at <= now).order_by(OidcLogout.next_at).limit(limit)).all()
-        for job, app in rows:
-            db.expunge(job)
-            db.expunge(app)
+        db.expunge_all()
         return [(job, app) for job, app in rows]
 
 
