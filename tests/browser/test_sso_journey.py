@@ -8,12 +8,11 @@ validates."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import httpx
 import pyotp
@@ -196,8 +195,6 @@ def test_an_independent_relying_party_signs_a_user_in_and_out(page, rt, issuer, 
         pass
     rp.logouts.clear()
     with httpx.Client(base_url=issuer) as http:
-        token = http.post("/api/v1/sessions", json={"login": account["phone"], "password": STRONG_PASSWORD})
-        assert token.status_code == 401  # TOTP: the API login wants the second step; use the session we have
         changed = http.put("/api/v1/me/password", headers=bearer(account["session"]["token"]),
                            json={"current_password": STRONG_PASSWORD, "new_password": "Another!long-Pass9"})
         assert changed.status_code == 200, changed.text
@@ -214,4 +211,3 @@ def test_an_independent_relying_party_signs_a_user_in_and_out(page, rt, issuer, 
     assert client.get(meta["userinfo_endpoint"]).status_code == 401  # its tokens were revoked too
     page.goto(f"{issuer}/account")
     page.wait_for_url(re.compile(r".*/login.*"))
-    assert json.dumps(rp.logouts)  # nothing else to check: the tokens carry no secret
