@@ -99,7 +99,7 @@ def _check_scopes(scopes: list[str] | None) -> list[str]:
     chosen = list(dict.fromkeys(scopes or ["openid", "profile"]))
     unknown = [s for s in chosen if s not in SCOPES]
     if unknown:
-        raise _invalid("invalid_scope", "Unknown scope: " + ", ".join(unknown) + ".", "scope")
+        raise _invalid("invalid_scope", "Unknown scope.", "scope")
     return chosen
 
 
