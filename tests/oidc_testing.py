@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -48,20 +50,21 @@ def query_of(location: str) -> dict[str, str]:
 def consent(client, answer, decision: str = "allow"):
     """Answer the consent screen ``answer`` shows (its hidden fields, CSRF and the button)."""
     assert answer.status_code == 200, answer.text
-    html = answer.text
-    import re
-
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
-    fields = {k: _unescape(v) for k, v in fields.items()}
-    fields["csrf_token"] = csrf_of(html)
+    page = answer.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    fields["csrf_token"] = csrf_of(page)
     fields["decision"] = decision
     return client.post("/oauth/authorize", data=fields, follow_redirects=False)
 
 
-def _unescape(value: str) -> str:
-    import html
-
-    return html.unescape(value)
+def to_app(answer) -> str | None:
+    """Where an answer sends the browser back to the app: a 302's Location, or the address of the page
+    that moves on by itself after our own forms (``oidc_continue.html``); None for anything else."""
+    if answer.status_code == 302:
+        return answer.headers["location"]
+    found = re.search(r'<a id="oidc-continue" href="([^"]+)"', answer.text) if answer.status_code == 200 else None
+    return html.unescape(found.group(1)) if found else None
 
 
 def get_code(client, app: dict, **params) -> tuple[str, dict]:
@@ -69,8 +72,9 @@ def get_code(client, app: dict, **params) -> tuple[str, dict]:
     answer = client.get(authorize_url(app, **params), follow_redirects=False)
     if answer.status_code == 200:
         answer = consent(client, answer)
-    assert answer.status_code == 302, answer.text
-    query = query_of(answer.headers["location"])
+    location = to_app(answer)
+    assert location, answer.text
+    query = query_of(location)
     assert "code" in query, query
     return query["code"], query
 
