@@ -249,10 +249,14 @@ def test_operators_register_and_disable_apps_in_the_console(client, rt):
     client.cookies.delete("passport_admin")
 
 
-def test_the_cli_registers_lists_rotates_and_disables(rt):
+def test_the_cli_registers_lists_rotates_and_disables(rt, monkeypatch):
     from typer.testing import CliRunner
 
+    from passport import logs
     from passport.cli import app as cli
+
+    # The CLI would point the process's logging at the runner's output, which closes after each call.
+    monkeypatch.setattr(logs, "configure_logging", lambda *args, **kwargs: None)
 
     env = {"PASSPORT_ENV": "test", "PASSPORT_DATA_DIR": str(rt.settings.data_dir),
            "PASSPORT_DATABASE_URL": rt.settings.resolved_database_url}
