@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     # the old number, the email and the inbox are told and may cancel it ("this was not me").
     phone_change_hold_days: int = Field(7, ge=1)
     # Single sign-on (issue 19). The issuer is PASSPORT_BASE_URL. Pairwise subjects are an HMAC of the
-    # account id and the app's sector under this key (a secret: inline or file:///path; required in
-    # prod, derived from the secret key in dev/test). Changing it changes every app's ``sub``.
+    # account id and the app's sector under a key made once and kept sealed in the database; this
+    # setting (a secret: inline or file:///path) overrides it. Changing the key changes every ``sub``.
     oidc_subject_key: str | None = None
     oidc_code_seconds: Annotated[int, Field(ge=10, le=600)] = 120
     oidc_access_token_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
@@ -249,8 +249,6 @@ class Settings(BaseSettings):
                 problems.append(f"PASSPORT_{name.upper()} is required")
         if not self.audit_keys:
             problems.append("PASSPORT_AUDIT_KEYS is required")
-        if not self.oidc_subject_key:
-            problems.append("PASSPORT_OIDC_SUBJECT_KEY is required")
         if self.sms_backend == "outbox":
             problems.append("PASSPORT_SMS_BACKEND=outbox is for dev and test only")
         if self.email_backend == "outbox":

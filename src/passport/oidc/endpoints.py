@@ -83,13 +83,13 @@ def answer(result: provider.Answer | None) -> Response:
 @router.get("/.well-known/openid-configuration")
 async def discovery(request: Request) -> JSONResponse:
     rt = http.runtime(request)
-    return JSONResponse(metadata(provider.provider(rt).issuer), headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(metadata(provider.provider(rt).issuer))
 
 
 @router.get("/oauth/jwks")
 def jwks(request: Request) -> JSONResponse:
     """The public signing keys: the active ones and retired ones still verifying unexpired tokens."""
-    return JSONResponse(keys.jwks(http.runtime(request)), headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse(keys.jwks(http.runtime(request)))
 
 
 def _protocol(request: Request, received: provider.HttpRequest, endpoint: str) -> Response:

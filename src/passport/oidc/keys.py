@@ -9,6 +9,7 @@ costs no database read."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -17,13 +18,18 @@ from datetime import datetime, timedelta
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passport.db import new_id
 from passport.oidc.models import SIGNING_KEY, OidcSigningKey
 from passport.runtime import Runtime
+from passport.security.tokens import b64
 
 ALGORITHMS = ("RS256", "ES256")
+# The pairwise-subject HMAC key lives in the same table, sealed the same way, under one fixed kid (of two
+# processes that make it at once, the second insert fails and reads the first's).
+SUBJECT_KID, SUBJECT_STATE = "pairwise-subject", "subject"
 DEFAULT_ALG = "RS256"
 CACHE_SECONDS = 60.0
 # A retired key stays in the JWKS this long after the longest-lived token it signed could expire.
@@ -34,6 +40,7 @@ PUBLISH_MARGIN = timedelta(minutes=5)
 class Loaded:
     signing: dict[str, RSAKey | ECKey]  # alg → the newest active private key
     public: KeySet  # what the JWKS publishes (and what verifies our own tokens)
+    subject: bytes  # the pairwise-subject HMAC key
     at: float
 
 
@@ -77,17 +84,22 @@ def rotate(rt: Runtime, db: Session, now: datetime, algs: tuple[str, ...] = ALGO
 
 
 def ensure(rt: Runtime, db: Session, now: datetime) -> list[OidcSigningKey]:
-    """An active key for every algorithm (the first start of the provider makes them)."""
+    """An active key for every algorithm and the subject key (the provider's first start makes them)."""
     have = set(db.scalars(select(OidcSigningKey.alg).where(OidcSigningKey.state == "active")).all())
     added = [_add_key(rt, db, alg, now) for alg in ALGORITHMS if alg not in have]
-    if added:
-        db.flush()
-        forget(rt)
+    if db.scalar(select(OidcSigningKey.id).where(OidcSigningKey.kid == SUBJECT_KID)) is None:
+        row_id = new_id()
+        db.add(OidcSigningKey(id=row_id, kid=SUBJECT_KID, alg="HS256", state=SUBJECT_STATE, created_at=now,
+                              private_enc=rt.keys.cipher.encrypt(b64(os.urandom(32)), SIGNING_KEY, row_id),
+                              public_jwk={}))
+    db.flush()
+    forget(rt)
     return added
 
 
 def listing(rt: Runtime, db: Session) -> list[dict]:
-    rows = db.scalars(select(OidcSigningKey).order_by(OidcSigningKey.created_at.desc())).all()
+    rows = db.scalars(select(OidcSigningKey).where(OidcSigningKey.state != SUBJECT_STATE)
+                      .order_by(OidcSigningKey.created_at.desc())).all()
     now = rt.clock.now()
     return [{"kid": r.kid, "alg": r.alg, "state": r.state, "created_at": r.created_at.isoformat(),
              "retired_at": r.retired_at.isoformat() if r.retired_at else None,
@@ -110,27 +122,40 @@ def loaded(rt: Runtime) -> Loaded:
             return cached
         now = rt.clock.now()
         with rt.db.read() as db:
-            rows = _published(db, now)
-        if not {r.alg for r in rows if r.state == "active"} >= set(ALGORITHMS):
-            with rt.db.write() as db:
-                ensure(rt, db, now)
+            rows, subject = _published(db, now), _subject(db)
+        if subject is None or not {r.alg for r in rows if r.state == "active"} >= set(ALGORITHMS):
+            try:
+                with rt.db.write() as db:
+                    ensure(rt, db, now)
+            except IntegrityError:
+                pass  # another process made them first
             with rt.db.read() as db:
-                rows = _published(db, now)
+                rows, subject = _published(db, now), _subject(db)
         signing: dict[str, RSAKey | ECKey] = {}
         for row in rows:  # newest first: the first active key of an algorithm signs
             if row.state == "active" and row.alg not in signing:
                 private = rt.keys.cipher.decrypt(row.private_enc, SIGNING_KEY, row.id)
                 signing[row.alg] = (RSAKey if row.alg == "RS256" else ECKey).import_key(json.loads(private))
         public = KeySet.import_key_set({"keys": [dict(r.public_jwk) for r in rows]})
-        result = Loaded(signing, public, time.monotonic())
+        subject_key = rt.keys.cipher.decrypt(subject.private_enc, SIGNING_KEY, subject.id).encode()
+        result = Loaded(signing, public, subject_key, time.monotonic())
         _cache[id(rt)] = result
         return result
 
 
+def _subject(db: Session) -> OidcSigningKey | None:
+    return db.scalars(select(OidcSigningKey).where(OidcSigningKey.kid == SUBJECT_KID)).first()
+
+
 def _published(db: Session, now: datetime) -> list[OidcSigningKey]:
     return list(db.scalars(select(OidcSigningKey).where(
+        OidcSigningKey.state != SUBJECT_STATE,
         (OidcSigningKey.state == "active") | (OidcSigningKey.publish_until > now))
         .order_by(OidcSigningKey.created_at.desc(), OidcSigningKey.id)).all())
+
+
+def subject_key(rt: Runtime) -> bytes:
+    return loaded(rt).subject
 
 
 def jwks(rt: Runtime) -> dict:

@@ -12,7 +12,6 @@ import hmac
 import ipaddress
 import secrets
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,16 +63,10 @@ def app_not_found() -> errors.DomainError:
 
 # --- pairwise subjects --------------------------------------------------------------------------------
 
-@cache
-def _subject_key(spec: str | None, secret: bytes) -> bytes:
-    if spec:
-        return spec.encode()
-    return hmac.digest(secret, b"passport oidc pairwise subject key (dev and test)", "sha256")
-
-
 def subject(rt: Runtime, sector: str, account_id: str) -> str:
     """The account's ``sub`` for apps of ``sector``: apps of different sectors cannot join users by it."""
-    key = _subject_key(rt.settings.secret("oidc_subject_key"), rt.keys.secret)
+    override = rt.settings.secret("oidc_subject_key")
+    key = override.encode() if override else keys.subject_key(rt)
     return b64(hmac.digest(key, f"{sector}\x1f{account_id}".encode(), "sha256"))
 
 
