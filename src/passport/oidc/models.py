@@ -94,7 +94,8 @@ class OidcToken(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     app_id: Mapped[str] = mapped_column(ForeignKey("oidc_apps.id"), index=True)
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))  # None: client credentials
-    session_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the live session (moves on rotation)
+    sid: Mapped[str | None] = mapped_column(String(32))  # the session id the app was told (ID token ``sid``)
     family_id: Mapped[str] = mapped_column(String(32), index=True)
     code_id: Mapped[str | None] = mapped_column(String(32), index=True)
     access_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

@@ -511,6 +511,7 @@ class Provider(AuthorizationServer):
         refresh = token.get("refresh_token")
         row = OidcToken(
             app_id=app.id, account_id=user.id if user else None, session_id=user.session_id if user else None,
+            sid=previous.row.sid if previous else (user.session_id if user else None),
             family_id=previous.row.family_id if previous else new_id(),
             code_id=code.row.id if code else (previous.row.code_id if previous else None),
             access_hash=token_digest(token["access_token"]), refresh_hash=token_digest(refresh) if refresh else None,

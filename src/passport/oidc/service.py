@@ -403,12 +403,12 @@ def _sessions_ended(rt: Runtime, db: Session, account_id: str, session_ids: tupl
     where = [OidcToken.account_id == account_id, OidcToken.issued_at > window]
     if session_ids is not None:
         where.append(OidcToken.session_id.in_(session_ids))
-    rows = db.execute(select(OidcToken.app_id, OidcToken.session_id).where(*where).distinct()).all()
+    rows = db.execute(select(OidcToken.app_id, OidcToken.sid).where(*where).distinct()).all()
     if not rows:
         return
     _revoke_tokens(db, now, *where)
     apps = {a.id: a for a in db.scalars(select(OidcApp).where(OidcApp.id.in_({r.app_id for r in rows})))}
-    targets = {(r.app_id, r.session_id if session_ids is not None else None) for r in rows}
+    targets = {(r.app_id, r.sid if session_ids is not None else None) for r in rows}
     queued = 0
     for app_id, sid in sorted(targets, key=lambda t: (t[0], t[1] or "")):
         queued += _queue_logout(rt, db, apps[app_id], account_id, sid, "session_ended", now)
@@ -416,6 +416,13 @@ def _sessions_ended(rt: Runtime, db: Session, account_id: str, session_ids: tupl
         audit.record(db, at=now, action="oidc.logout.queued", origin=audit.Origin(channel="worker"),
                      actor_type="system", subject_type="account", subject_id=account_id,
                      details={"apps": queued, "sessions": len(session_ids) if session_ids is not None else "all"})
+
+
+@sessions.on_session_moved
+def _session_moved(db: Session, old_session_id: str, new_session_id: str) -> None:
+    """A step-up or a password change gave the browser a new session token: the apps signed in under
+    the old session id now hang on the new one (its later logout reaches them with the right ``sid``)."""
+    db.execute(update(OidcToken).where(OidcToken.session_id == old_session_id).values(session_id=new_session_id))
 
 
 # --- the personal-data export and the cancellation -------------------------------------------------------

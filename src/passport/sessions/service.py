@@ -73,6 +73,16 @@ def on_sessions_ended(hook: SessionsEnded) -> SessionsEnded:
     return hook
 
 
+# A session that goes on under a new token (``rotate``: a step-up, a password change): what hangs on the
+# old session id moves to the new one (``hook(db, old_session_id, new_session_id)``).
+_moved_hooks: list[Callable[[Session, str, str], None]] = []
+
+
+def on_session_moved(hook: Callable[[Session, str, str], None]) -> Callable[[Session, str, str], None]:
+    _moved_hooks.append(hook)
+    return hook
+
+
 def sessions_ended(rt: Runtime, db: Session, account_id: str, session_ids: tuple[str, ...] | None,
                    now: datetime) -> None:
     """Tell the registered hooks that these sessions (None: all of the account's) ended, in ``db``'s
@@ -729,8 +739,11 @@ def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin,
     forget_sessions(rt, session_id=principal.session_id)
     if ended != 1:
         return None
-    return start_session(rt, db, principal.account_id, new_session_token(), method or principal.method or "password",
-                         origin, stepped_up=True)
+    issued = start_session(rt, db, principal.account_id, new_session_token(), method or principal.method or "password",
+                           origin, stepped_up=True)
+    for hook in _moved_hooks:
+        hook(db, principal.session_id, issued.id)
+    return issued
 
 
 def sweep_sessions(rt: Runtime, db: Session) -> int:

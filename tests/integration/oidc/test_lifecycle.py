@@ -281,3 +281,27 @@ def test_the_cli_registers_lists_rotates_and_disables(rt, monkeypatch):
     keys_out = runner.invoke(cli, ["oidc", "keys", "rotate", "--alg", "ES256"], env=env)
     assert keys_out.exit_code == 0 and json.loads(keys_out.output)[0]["alg"] == "ES256"
     assert "retired" in runner.invoke(cli, ["oidc", "keys", "list"], env=env).output
+
+
+def test_a_step_up_keeps_the_apps_session_and_its_logout_names_the_sid_they_know(client, rt):
+    from passport_testing import STRONG_PASSWORD
+
+    while oidc.deliver_logouts(rt, httpx.Client(transport=recorder(200)[1])):
+        pass
+    app = make_app(rt, backchannel_logout_uri=BCL)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    sid = jwt.decode(tokens["id_token"], keys.loaded(rt).public).claims["sid"]
+    form = client.get("/account/step-up")
+    stepped = client.post("/account/step-up", data={"csrf_token": csrf_of(form.text), "password": STRONG_PASSWORD,
+                                                    "next": "/account"}, follow_redirects=False)
+    assert stepped.status_code == 303
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 200  # not a logout
+    seen, working = recorder(200)
+    assert oidc.deliver_logouts(rt, httpx.Client(transport=working)) == 0
+    page = client.get("/account")
+    client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    assert oidc.deliver_logouts(rt, httpx.Client(transport=working)) == 1
+    assert jwt.decode(seen[0]["form"]["logout_token"], keys.loaded(rt).public).claims["sid"] == sid

@@ -142,6 +142,7 @@ def upgrade() -> None:
     sa.Column('app_id', sa.String(length=32), nullable=False),
     sa.Column('account_id', sa.String(length=32), nullable=True),
     sa.Column('session_id', sa.String(length=32), nullable=True),
+    sa.Column('sid', sa.String(length=32), nullable=True),
     sa.Column('family_id', sa.String(length=32), nullable=False),
     sa.Column('code_id', sa.String(length=32), nullable=True),
     sa.Column('access_hash', sa.LargeBinary(length=32), nullable=False),
