@@ -203,6 +203,9 @@ class Settings(BaseSettings):
     # (1 min, 2, 4, … ) this many times.
     oidc_logout_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5
     oidc_logout_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    # Token, revocation and introspection requests per client IP and minute (an app's backend sends
+    # every user's: keep it well above its peak).
+    oidc_per_ip_minute: Annotated[int, Field(ge=1)] = 1200
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod

@@ -55,7 +55,10 @@ def metadata(issuer: str) -> dict:
 
 
 async def incoming(request: Request) -> provider.HttpRequest:
-    """The request as Authlib's adaptation takes it (the form only of a form POST)."""
+    """The request as Authlib's adaptation takes it (the form only of a form POST), once the client IP
+    is within PASSPORT_OIDC_PER_IP_MINUTE (429 ``rate_limited`` otherwise)."""
+    rt = http.runtime(request)
+    await rt.limiter.hit_async(f"{rt.settings.oidc_per_ip_minute}/minute", "oidc-ip", http.client_ip(request) or "-")
     form: list[tuple[str, str]] = []
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):

@@ -284,3 +284,32 @@ def test_client_credentials_with_the_moderation_scope_may_check_text(client, rt)
     assert client.post("/api/v1/moderation/check", json={"field": "nickname", "text": "小明"},
                        headers=bearer(user_token)).status_code == 401
     assert client.post("/api/v1/moderation/check", json={"field": "nickname", "text": "小明"}).status_code == 401
+
+
+def test_a_database_dump_holds_no_client_secret_code_or_token(client, rt):
+    from sqlalchemy import MetaData, select
+
+    app = make_app(rt)
+    signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    refreshed = client.post("/oauth/token", auth=(app["client_id"], app["client_secret"]),
+                            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json()
+    secrets_given = [app["client_secret"], code, tokens["access_token"], tokens["refresh_token"],
+                     refreshed["access_token"], refreshed["refresh_token"]]
+    metadata = MetaData()
+    with rt.db.read() as db:
+        metadata.reflect(bind=db.connection())
+        dump = repr([db.execute(select(table)).all() for table in metadata.sorted_tables])
+    assert not [s for s in secrets_given if s in dump]
+    assert app["client_id"] in dump  # the dump is real
+
+
+def test_token_requests_are_rate_limited_per_ip(client, rt, monkeypatch):
+    app = make_app(rt)
+    monkeypatch.setattr(rt.settings, "oidc_per_ip_minute", 3)
+    auth = (app["client_id"], "wrong")
+    answers = [client.post("/oauth/token", auth=auth, data={"grant_type": "client_credentials"}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[-1].json()["code"] == "rate_limited" and int(answers[-1].headers["retry-after"]) >= 1
+    assert client.post("/oauth/introspect", data={"token": "x"}, auth=auth).status_code == 429
