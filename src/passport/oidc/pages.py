@@ -3,7 +3,6 @@ screen), RP-initiated logout, the user's "authorised apps" page and the operator
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -71,7 +70,7 @@ def _login_redirect(request: Request, params: dict[str, str], *, fresh: bool) ->
     if params.get("prompt") and "login" not in params["prompt"].split():
         kept["prompt"] = params["prompt"]
     if fresh:
-        kept["login_after"] = str(int(time.time()))
+        kept["login_after"] = str(int(web.runtime(request).clock.now().timestamp() * 1000))  # ms
     target = {"next": f"{AUTHORIZE}?{urlencode(kept)}"}
     if params.get("login_hint"):
         target["login_hint"] = params["login_hint"][:254]
@@ -80,13 +79,14 @@ def _login_redirect(request: Request, params: dict[str, str], *, fresh: bool) ->
     return web.redirect(request, f"/login?{urlencode(target)}")
 
 
-def _wants_fresh_login(params: dict[str, str], user: provider.EndUser) -> bool:
-    auth = int(user.auth_time.timestamp())
+def _wants_fresh_login(params: dict[str, str], user: provider.EndUser, now: float) -> bool:
+    """prompt=login sent the user to sign in after ``login_after`` (ms); ``max_age`` (s) has passed."""
+    auth = user.auth_time.timestamp()
     after = params.get("login_after", "")
-    if after.isdigit() and auth < int(after):
+    if after.isdigit() and auth * 1000 < int(after):
         return True
     max_age = params.get("max_age", "")
-    return max_age.isdigit() and auth + int(max_age) < int(time.time())
+    return max_age.isdigit() and auth + int(max_age) < now
 
 
 def _received(request: Request, items: list[tuple[str, str]], user=None) -> provider.HttpRequest:
@@ -114,7 +114,9 @@ def _authorize(request: Request, items: list[tuple[str, str]], decision: str | N
         app = oauth_request.client.app
         prompts = (params.get("prompt") or "").split()
         state = params.get("state")
-        if principal is None or (decision is None and ("login" in prompts or _wants_fresh_login(params, user))):
+        fresh = decision is None and user is not None and (
+            "login" in prompts or _wants_fresh_login(params, user, work.at.timestamp()))
+        if principal is None or fresh:
             if "none" in prompts:
                 return _error(request, server, oauth_request, _redirected(LoginRequiredError, grant, state))
             return _login_redirect(request, params, fresh=principal is not None)

@@ -12,6 +12,7 @@ one transaction with its audit events; nothing secret is ever written to the log
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -46,6 +47,8 @@ from passport.sessions.models import LoginSession
 from passport.work import ANONYMOUS, Work, unit_of_work
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
+# Authlib logs whole token responses and codes at DEBUG ("Issue token %r …"): never, whatever the level.
+logging.getLogger("authlib").setLevel(logging.INFO)
 _work: ContextVar[Work] = ContextVar("oidc_work")
 
 

@@ -313,3 +313,40 @@ def test_token_requests_are_rate_limited_per_ip(client, rt, monkeypatch):
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert answers[-1].json()["code"] == "rate_limited" and int(answers[-1].headers["retry-after"]) >= 1
     assert client.post("/oauth/introspect", data={"token": "x"}, auth=auth).status_code == 429
+
+
+def test_prompt_login_and_max_age_ask_for_a_new_sign_in(client, rt):
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    code, _ = get_code(client, app)  # granted, signed in: straight through
+    again = client.get(authorize_url(app, prompt="login"), follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/login?")
+    back = unquote(parse_qs(urlsplit(again.headers["location"]).query)["next"][0])
+    assert back.startswith("/oauth/authorize?") and "prompt=login" not in back and "login_after=" in back
+    rt.clock.advance(seconds=2)
+    still = client.get(back, follow_redirects=False)  # the old sign-in does not count
+    assert still.status_code == 303 and still.headers["location"].startswith("/login?")
+    client.get("/login")
+    done = client.post("/login", follow_redirects=False, data={
+        "csrf_token": client.cookies.get("passport_csrf"), "method": "password", "login": account["phone"],
+        "password": account["password"], "next": back})
+    assert done.status_code == 303 and done.headers["location"] == back
+    assert to_app(client.get(back, follow_redirects=False))
+    rt.clock.advance(seconds=120)
+    aged = client.get(authorize_url(app, max_age="60"), follow_redirects=False)
+    assert aged.status_code == 303 and aged.headers["location"].startswith("/login?")
+    fresh = client.get(authorize_url(app, max_age="3600"), follow_redirects=False)
+    assert "code" in query_of(to_app(fresh))
+
+
+def test_login_next_stays_on_this_site(client, rt):
+    account = signed_in(client, rt)
+    client.get("/login")
+    for target, expected in (("//evil.example.com/x", "/account"), ("https://evil.example.com", "/account"),
+                             ("/\\evil.example.com", "/account"), ("/account/apps", "/account/apps")):
+        answer = client.post("/login", follow_redirects=False, data={
+            "csrf_token": client.cookies.get("passport_csrf"), "method": "password", "login": account["phone"],
+            "password": account["password"], "next": target})
+        assert answer.status_code == 303 and answer.headers["location"] == expected, target
