@@ -350,3 +350,48 @@ def test_login_next_stays_on_this_site(client, rt):
             "csrf_token": client.cookies.get("passport_csrf"), "method": "password", "login": account["phone"],
             "password": account["password"], "next": target})
         assert answer.status_code == 303 and answer.headers["location"] == expected, target
+
+
+def test_claims_follow_the_scopes_and_what_the_operator_allowed(client, rt):
+    from datetime import UTC, datetime
+
+    from passport.accounts.models import EMAIL, REAL_NAME, Account
+    from passport.db import new_id
+    from passport.realname.models import Organization, OrganizationAdmin
+
+    everything = ["openid", "profile", "phone", "email", "realname", "organizations", "status"]
+    plain = make_app(rt, scopes=everything)
+    allowed = make_app(rt, scopes=everything, allowed_claims=["phone_number", "name"], name="可见完整信息",
+                       sector="oa.example.com")
+    account = signed_in(client, rt)
+    account_id = account["account"]["id"]
+    now = datetime.now(UTC)
+    org_id = new_id()
+    with rt.db.write() as db:
+        row = db.get(Account, account_id)
+        row.real_name_status = "verified"
+        row.real_name_enc = rt.keys.cipher.encrypt("张三", REAL_NAME, account_id)
+        row.email_enc = rt.keys.cipher.encrypt("zhang@example.com", EMAIL, account_id)
+        db.add(Organization(id=org_id, name="示例科技有限公司", uscc="91350100M000100Y43", status="verified",
+                            created_by=account_id, created_at=now))
+        db.flush()
+        db.add(OrganizationAdmin(organization_id=org_id, account_id=account_id, added_by=account_id, created_at=now,
+                                 accepted_at=now))
+    scope = " ".join(everything)
+    seen = {}
+    for app in (plain, allowed):
+        code, _ = get_code(client, app, scope=scope)
+        token = exchange(client, app, code).json()["access_token"]
+        seen[app["name"]] = client.get("/oauth/userinfo", headers=bearer(token)).json()
+    masked, full = seen[plain["name"]], seen[allowed["name"]]
+    assert "phone_number" not in masked and masked["phone_number_masked"].endswith(account["phone"][-4:])
+    assert "name" not in masked and masked["realname_verified"] is True and masked["realname_level"] == "person"
+    assert full["phone_number"] == "+86" + account["phone"] and full["name"] == "张三"
+    assert masked["email"] == "zhang@example.com" and masked["email_verified"] is True
+    assert masked["organizations"] == [{"id": org_id, "name": "示例科技有限公司", "role": "administrator"}]
+    assert masked["account_status"] == "active"
+    assert masked["sub"] != full["sub"]  # pairwise: two sectors cannot join the user by sub
+    assert all("id_number" not in key for key in {**masked, **full})
+    only_openid = get_code(client, plain, scope="openid")[0]
+    token = exchange(client, plain, only_openid).json()["access_token"]
+    assert set(client.get("/oauth/userinfo", headers=bearer(token)).json()) == {"sub"}
