@@ -395,3 +395,31 @@ def test_claims_follow_the_scopes_and_what_the_operator_allowed(client, rt):
     only_openid = get_code(client, plain, scope="openid")[0]
     token = exchange(client, plain, only_openid).json()["access_token"]
     assert set(client.get("/oauth/userinfo", headers=bearer(token)).json()) == {"sub"}
+
+
+def test_the_audit_trail_names_grants_tokens_reuse_and_revocation_never_the_tokens(client, rt):
+    from sqlalchemy import select
+
+    from passport.audit.models import AuditEvent
+
+    app = make_app(rt)
+    signed_in(client, rt)
+    with rt.db.read() as db:
+        first_seq = db.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    auth = (app["client_id"], app["client_secret"])
+    new = client.post("/oauth/token", auth=auth, data={"grant_type": "refresh_token",
+                                                        "refresh_token": tokens["refresh_token"]}).json()
+    replay = client.post("/oauth/token", auth=auth,
+                         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert replay.status_code == 400
+    client.post("/oauth/revoke", auth=auth, data={"token": new["access_token"]})
+    with rt.db.read() as db:
+        rows = db.execute(select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq > first_seq)
+                          .where(AuditEvent.action.startswith("oidc.")).order_by(AuditEvent.seq)).all()
+    assert [r.action for r in rows] == ["oidc.consent.granted", "oidc.token.issued", "oidc.token.issued",
+                                        "oidc.refresh.reused", "oidc.token.revoked"]
+    text = repr([r.details for r in rows])
+    assert not [t for t in (code, tokens["access_token"], tokens["refresh_token"], new["access_token"],
+                            new["refresh_token"], app["client_secret"]) if t in text]
