@@ -423,3 +423,14 @@ def test_the_audit_trail_names_grants_tokens_reuse_and_revocation_never_the_toke
     text = repr([r.details for r in rows])
     assert not [t for t in (code, tokens["access_token"], tokens["refresh_token"], new["access_token"],
                             new["refresh_token"], app["client_secret"]) if t in text]
+
+
+def test_ui_locales_picks_the_language_of_the_login_and_consent_pages(client, rt):
+    app = make_app(rt)
+    visitor = client.get(authorize_url(app, ui_locales="en-US zh-CN"), follow_redirects=False)
+    assert visitor.status_code == 303 and "lang=en" in visitor.headers["location"]
+    signed_in(client, rt)
+    asked = client.get(authorize_url(app, ui_locales="en"), follow_redirects=True)
+    assert asked.status_code == 200 and "Allow 测试应用 to sign you in?" in asked.text.replace("&#34;", '"')
+    chinese = client.get(authorize_url(app, ui_locales="zh-CN"), follow_redirects=True)
+    assert "允许“测试应用”使用您的奥集能账号登录？" in chinese.text
