@@ -434,3 +434,23 @@ def test_ui_locales_picks_the_language_of_the_login_and_consent_pages(client, rt
     assert asked.status_code == 200 and "Allow 测试应用 to sign you in?" in asked.text.replace("&#34;", '"')
     chinese = client.get(authorize_url(app, ui_locales="zh-CN"), follow_redirects=True)
     assert "允许“测试应用”使用您的奥集能账号登录？" in chinese.text
+
+
+def test_an_account_waiting_for_its_cancellation_gets_no_code(client, rt):
+    from sqlalchemy import update
+
+    from passport.accounts.models import Account
+    from passport.sessions.service import forget_sessions
+
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    code, _ = get_code(client, app)
+    tokens = exchange(client, app, code).json()
+    with rt.db.write() as db:  # what cancellation.request_cancellation leaves (the session stays usable)
+        db.execute(update(Account).where(Account.id == account["account"]["id"]).values(status="cancelling"))
+    forget_sessions(rt, account_id=account["account"]["id"])
+    answer = client.get(authorize_url(app), follow_redirects=False)
+    assert answer.status_code == 302 and query_of(answer.headers["location"])["error"] == "access_denied"
+    assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    assert client.post("/oauth/token", auth=(app["client_id"], app["client_secret"]), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).status_code == 400
