@@ -36,6 +36,9 @@ from passport.moderation import api as moderation_api
 from passport.notify import api as notify_api
 from passport.notify import pages as notify_pages
 from passport.notify.pages import MaintenanceGate
+from passport.oidc import api as oidc_api
+from passport.oidc import endpoints as oidc_endpoints
+from passport.oidc import pages as oidc_pages
 from passport.passwordless import api as passwordless_api
 from passport.passwordless import pages as passwordless_pages
 from passport.realname import api as realname_api
@@ -67,10 +70,10 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
     accounts_api, sessions_api, registration_api, credentials_api, agreements_api, audit_api, admin_api, notify_api,
-    realname_api, cancellation_api, moderation_api, passwordless_api))
+    realname_api, cancellation_api, moderation_api, passwordless_api, oidc_api))
 PAGE_ROUTERS = tuple(m.router for m in (
     agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, registration_pages,
-    admin_pages, audit_pages, credentials_pages, sessions_pages, passwordless_pages))
+    admin_pages, audit_pages, credentials_pages, sessions_pages, passwordless_pages, oidc_endpoints, oidc_pages))
 # What every page's layout shows of the signed-in account (web/ asks, the domains answer).
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).

@@ -634,3 +634,114 @@ def review_lexicon() -> None:
         "by_category": dict(Counter(e.category for e in lexicon.entries).most_common()),
         "automaton_keys": engine.size, "build_ms": round((time.perf_counter() - started) * 1000, 1)},
         ensure_ascii=False, indent=2))
+
+
+apps_app = typer.Typer(no_args_is_help=True, help="Single sign-on: the apps that sign users in with passport.")
+app.add_typer(apps_app, name="apps")
+oidc_app = typer.Typer(no_args_is_help=True, help="Single sign-on: the OpenID Connect provider.")
+app.add_typer(oidc_app, name="oidc")
+oidc_keys_app = typer.Typer(no_args_is_help=True, help="ID-token signing keys (RS256, ES256).")
+oidc_app.add_typer(oidc_keys_app, name="keys")
+
+
+def _apps_call(call) -> None:
+    from passport import errors
+
+    rt = _runtime()
+    try:
+        shown = call(rt)
+    except errors.DomainError as exc:
+        typer.echo(f"refused: {exc.code}: {exc.title}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+
+
+@apps_app.command("create")
+def apps_create(
+    name: str,
+    redirect_uri: Annotated[list[str] | None,
+                            typer.Option("--redirect-uri", help="Exact redirect URI (repeat)")] = None,
+    public: Annotated[bool, typer.Option("--public", help="A public client (no secret; PKCE S256 required)")] = False,
+    scope: Annotated[list[str] | None,
+                     typer.Option("--scope", help="Allowed scope (repeat); default openid profile")] = None,
+    first_party: Annotated[bool, typer.Option("--first-party", help="The platform's own app: no consent screen "
+                                                                     "for non-sensitive scopes")] = False,
+    grant: Annotated[list[str] | None,
+                     typer.Option("--grant", help="Extra grant type, e.g. client_credentials")] = None,
+    backchannel_logout_uri: Annotated[str | None, typer.Option("--backchannel-logout-uri")] = None,
+    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option("--post-logout-redirect-uri")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="The verified owner shown on the consent screen")] = None,
+    allow_claim: Annotated[list[str] | None, typer.Option("--allow-claim", help="phone_number | name")] = None,
+    resource_server: Annotated[bool, typer.Option("--resource-server", help="May introspect any app's tokens")] = False,
+    id_token_alg: Annotated[str, typer.Option("--id-token-alg", help="RS256 | ES256")] = "RS256",  # noqa: S107
+    sector: Annotated[str | None, typer.Option("--sector", help="Pairwise subject sector (default: the first "
+                                                                "redirect URI's host)")] = None,
+) -> None:
+    """Register an app; prints JSON with client_id and, for a confidential app, client_secret (shown once)."""
+    from passport.oidc import service
+
+    _apps_call(lambda rt: service.create_app(
+        rt, _cli_origin(), name=name, redirect_uris=redirect_uri or [], public=public, scopes=scope,
+        first_party=first_party, backchannel_logout_uri=backchannel_logout_uri, grants=grant, owner=owner,
+        post_logout_redirect_uris=post_logout_redirect_uri, allowed_claims=allow_claim,
+        resource_server=resource_server, id_token_alg=id_token_alg, sector=sector))
+
+
+@apps_app.command("list")
+def apps_list() -> None:
+    """Every registered app (never a secret)."""
+    from passport.oidc import service
+
+    _apps_call(service.list_apps)
+
+
+@apps_app.command("disable")
+def apps_disable(client_id: str) -> None:
+    """Stop the app at once: no new codes or tokens, its tokens revoked."""
+    from passport.oidc import service
+
+    _apps_call(lambda rt: service.disable_app(rt, _cli_origin(), client_id))
+
+
+@apps_app.command("rotate-secret")
+def apps_rotate_secret(client_id: str) -> None:
+    """A new client secret, printed once; the old one stops working."""
+    from passport.oidc import service
+
+    _apps_call(lambda rt: service.rotate_secret(rt, _cli_origin(), client_id))
+
+
+@oidc_keys_app.command("rotate")
+def oidc_keys_rotate(
+    alg: Annotated[list[str] | None, typer.Option("--alg", help="RS256 | ES256 (repeat); default both")] = None,
+) -> None:
+    """New signing keys; the old ones stay in the JWKS until the tokens they signed have expired."""
+    from passport.oidc import keys
+    from passport.work import unit_of_work
+
+    algs = tuple(alg or keys.ALGORITHMS)
+    if any(a not in keys.ALGORITHMS for a in algs):
+        typer.echo(f"--alg: choose from {', '.join(keys.ALGORITHMS)}", err=True)
+        raise typer.Exit(2)
+
+    def rotate(rt):
+        with unit_of_work(rt, _cli_origin(), actor=("cli", None)) as work:
+            added = keys.rotate(rt, work.db, work.at, algs)
+            work.audit("oidc.keys.rotated", details={"kids": [k.kid for k in added], "algs": list(algs)})
+            return [{"kid": k.kid, "alg": k.alg} for k in added]
+
+    _apps_call(rotate)
+
+
+@oidc_keys_app.command("list")
+def oidc_keys_list() -> None:
+    """The signing keys: active, retired and whether the JWKS still publishes them."""
+    from passport.oidc import keys
+
+    def listing(rt):
+        with rt.db.read() as db:
+            return keys.listing(rt, db)
+
+    _apps_call(listing)

@@ -42,6 +42,7 @@ MODEL_MODULES = (
     "passport.realname.models",
     "passport.cancellation.models",
     "passport.passwordless.models",
+    "passport.oidc.models",
 )
 
 

@@ -207,6 +207,21 @@ class Settings(BaseSettings):
     # A phone change proved by the recovery key instead of the old number waits this long (issue 15):
     # the old number, the email and the inbox are told and may cancel it ("this was not me").
     phone_change_hold_days: int = Field(7, ge=1)
+    # Single sign-on (issue 19). The issuer is PASSPORT_BASE_URL. Pairwise subjects are an HMAC of the
+    # account id and the app's sector under a key made once and kept sealed in the database; this
+    # setting (a secret: inline or file:///path) overrides it. Changing the key changes every ``sub``.
+    oidc_subject_key: str | None = None
+    oidc_code_seconds: Annotated[int, Field(ge=10, le=600)] = 120
+    oidc_access_token_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    oidc_id_token_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    oidc_refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # Back-channel logout: the app's endpoint gets this long to answer; failed sends are retried
+    # (1 min, 2, 4, … ) this many times.
+    oidc_logout_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5
+    oidc_logout_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    # Token, revocation and introspection requests per client IP and minute (an app's backend sends
+    # every user's: keep it well above its peak).
+    oidc_per_ip_minute: Annotated[int, Field(ge=1)] = 1200
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from passport.cancellation import service as cancellation
 from passport.credentials import phone as phone_change
 from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
+from passport.oidc import service as oidc
 from passport.passwordless import passkeys, qr
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
@@ -27,7 +28,7 @@ log = structlog.get_logger("passport.worker")
 
 def run_once(rt: Runtime) -> dict[str, int]:
     done = {"finalised": cancellation.finalise_due(rt), "phone_changes": phone_change.apply_due(rt),
-            "delivered": outbox.deliver_due(rt)}
+            "delivered": outbox.deliver_due(rt), "app_logouts": oidc.deliver_logouts(rt)}
     if any(done.values()):
         log.info("worker.jobs", **done)
     return done | sweep(rt)
@@ -37,7 +38,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
     with rt.db.write() as db:
         removed = {"verification_codes": sweep_codes(rt, db), "sessions": sweep_sessions(rt, db),
                    "notices": outbox.sweep_outbox(rt, db), "qr_logins": qr.sweep(db, rt.clock.now()),
-                   "passkey_challenges": passkeys.sweep(db, rt.clock.now())}
+                   "passkey_challenges": passkeys.sweep(db, rt.clock.now()), "sso": oidc.sweep(rt, db)}
         checkpoint = audit.sweep_expired(rt, db)
         removed["audit_events"] = checkpoint["removed"] if checkpoint else 0
         if any(removed.values()):
@@ -58,7 +59,7 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
                 next_round = time.monotonic() + rt.settings.sweep_interval_seconds
                 delivered = run_once(rt)["delivered"]
             else:
-                delivered = outbox.deliver_due(rt)
+                delivered = outbox.deliver_due(rt) + oidc.deliver_logouts(rt)
         except Exception as exc:  # noqa: BLE001 - the loop outlives one failed round
             log.error("worker.failed", error=type(exc).__name__, detail=str(exc))
         if delivered < 100:

@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "agreements.publish": frozenset({"operator"}),
     "consents.export": frozenset({"auditor"}),
     "announcements.manage": frozenset({"operator"}),
+    "apps.manage": frozenset({"operator"}),  # single sign-on: register and disable apps
     "maintenance.manage": frozenset({"operator"}),
     "notices.manage": frozenset({"operator"}),
 }

@@ -19,6 +19,7 @@ back to a person. The audit retention sweep removes the records when their perio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -291,6 +292,25 @@ def _step(rt: Runtime, request: CancellationRequest, step: str) -> None:
     log.debug("cancellation.finalise_step", request=request.id, step=step)
 
 
+# What domains above this one keep about an account (single sign-on's app grants): they add a section
+# to the export and erase their rows at finalisation through hooks registered when they are imported.
+ExportSection = Callable[[Runtime, Session, str], Any]
+_export_sections: dict[str, ExportSection] = {}
+_finalisers: list[Callable[[Work, str], None]] = []
+
+
+def export_section(name: str) -> Callable[[ExportSection], ExportSection]:
+    def register(section: ExportSection) -> ExportSection:
+        _export_sections[name] = section
+        return section
+    return register
+
+
+def on_finalise(eraser: Callable[[Work, str], None]) -> Callable[[Work, str], None]:
+    _finalisers.append(eraser)
+    return eraser
+
+
 def _finalise(work: Work, request: CancellationRequest) -> None:
     rt, db, now = work.rt, work.db, work.at
     account = db.scalars(select(accounts.Account).where(accounts.Account.id == request.account_id)
@@ -325,6 +345,9 @@ def _finalise(work: Work, request: CancellationRequest) -> None:
     erased_passkeys = passkeys.erase_account(db, account_id)
     qr.erase_account(db, account_id)
     _step(rt, request, "passwordless")
+    for eraser in _finalisers:
+        eraser(work, account_id)
+    _step(rt, request, "other_domains")
     erased_codes = codes.erase_codes(db, targets, account_id)
     _step(rt, request, "codes")
     phone_change.erase_account(work, account_id)
@@ -412,6 +435,7 @@ README = {
         "verification_codes：您登录后申请的验证码和发往您已绑定手机号、邮箱的验证码记录（不含验证码本身）。\n"
         "messages：站内信和通知。organizations：您管理的组织。\n"
         "cancellation：注销申请记录。\n"
+        "apps：您授权过的应用（单点登录）、它们可获得的信息和授权时间，以及每次同意、拒绝或撤回的记录。\n"
         "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
     "en": (
         "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
@@ -435,6 +459,8 @@ README = {
         "email (never the codes themselves).\n"
         "messages: in-site messages and notices. organizations: the organisations you administer.\n"
         "cancellation: your cancellation requests.\n"
+        "apps: the apps you allowed to sign you in (single sign-on), what each may receive and when you allowed "
+        "it, and every consent, refusal or withdrawal.\n"
         "To correct anything, edit your profile, email or phone number on the account pages; real-name data "
         "is corrected by verifying again."),
 }
@@ -503,7 +529,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "cancellation": [_view(r, now) for r in db.scalars(
             select(CancellationRequest).where(CancellationRequest.account_id == account_id)
             .order_by(CancellationRequest.requested_at.desc()))],
-    })
+    } | {name: section(rt, db, account_id) for name, section in _export_sections.items()})
 
 
 def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ def change_password(rt: Runtime, origin: audit.Origin, principal: sessions.Princ
             issued = sessions.rotate(rt, work.db, principal, origin)
             if issued is None:  # this session ended meanwhile (logout, revoked elsewhere): change nothing
                 raise errors.not_authenticated()
+            # The session goes on under a new token, but what apps were given under the old one ends too.
+            sessions.sessions_ended(rt, work.db, account_id, None, now)
             work.audit("password.changed", subject=("account", account_id),
                        details={"sessions_revoked": revoked, "session_rotated": True})
             _notify(work, account_id, "password_changed")

@@ -18,17 +18,29 @@ from passport.web.html import ButtonForm, CheckedForm, FormState
 router = APIRouter(include_in_schema=False)
 
 LOGIN_FIELDS = {"password": ("login", "password"), "sms": ("phone", "code")}
-KEPT_ON_SEND = ("phone", "nickname", "accept", "login")  # what the form keeps across a code send
+KEPT_ON_SEND = ("phone", "nickname", "accept", "login", "next")  # what the form keeps across a code send
+
+
+def next_path(request: Request, state: FormState | None = None) -> str:
+    """Where a successful login goes: a same-origin ``next`` (an app's authorization request, a page
+    that needed the login), kept through the password, SMS and authenticator steps; else ""."""
+    raw = (state.values.get("next") if state is not None else None) or request.query_params.get("next")
+    return guards.local_path(raw, "")
+
+
+def after_login(request: Request, form) -> str:
+    return guards.local_path(form.get("next"), "/account")
 
 
 def login_page(request: Request, state: FormState, method: str = "password") -> Response:
-    return web.render(request, "login.html", state.status, page_path="/login", form=state, method=method)
+    return web.render(request, "login.html", state.status, page_path="/login", form=state, method=method,
+                      next_url=next_path(request, state))
 
 
-def mfa_page(request: Request, state: FormState, mfa_token: str) -> Response:
+def mfa_page(request: Request, state: FormState, mfa_token: str, next_url: str = "") -> Response:
     """The second login step: the 6-digit code (or the recovery key), carrying the mfa_token."""
     return web.render(request, "login.html", state.status, page_path="/login", form=state, method="password",
-                      mfa_token=mfa_token)
+                      mfa_token=mfa_token, next_url=guards.local_path(next_url, ""))
 
 
 def refused_form(request: Request, exc: errors.DomainError, values: dict[str, str], fields) -> FormState:
@@ -50,14 +62,16 @@ def sms_login_page(request: Request, state: FormState) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, method: str = "password") -> Response:
-    return login_page(request, FormState(), method if method in ("sms", "qr") else "password")
+def login_form(request: Request, method: str = "password", login_hint: str | None = None) -> Response:
+    """``next``: where to go after the login (same origin only); ``login_hint``: the login to fill in."""
+    values = {"login": login_hint[:254]} if login_hint and method not in ("sms", "qr") else {}
+    return login_page(request, FormState(values=values), method if method in ("sms", "qr") else "password")
 
 
 @router.post("/login")
 def login(request: Request, form: CheckedForm) -> Response:
     method = "sms" if form.get("method") == "sms" else "password"
-    values = {"login": form.get("login", ""), "phone": form.get("phone", "")}
+    values = {"login": form.get("login", ""), "phone": form.get("phone", ""), "next": form.get("next", "")}
     rt, origin = web.runtime(request), web.web_origin(request)
     try:
         form.check()
@@ -70,9 +84,9 @@ def login(request: Request, form: CheckedForm) -> Response:
                                                       device=http.device_id(request))
     except errors.DomainError as exc:
         if exc.code == "mfa_required":
-            return mfa_page(request, FormState(), exc.extra["mfa_token"])
+            return mfa_page(request, FormState(), exc.extra["mfa_token"], values["next"])
         return login_page(request, refused_form(request, exc, values, LOGIN_FIELDS[method]), method)
-    response = web.redirect(request, "/account")
+    response = web.redirect(request, after_login(request, form))
     guards.start_browser_session(request, response, issued)
     http.keep_device(request, response)
     return response
@@ -82,8 +96,9 @@ def login(request: Request, form: CheckedForm) -> Response:
 def login_mfa(request: Request, form: CheckedForm) -> Response:
     token = form.get("mfa_token", "")
     by_key = "recovery_key" in form
+    next_url = form.get("next", "")
     if form.expired:  # before the try: a stale form is this step's, not the 403 of a refused login
-        return mfa_page(request, web.failed_form(request, web.csrf_error(), {}, ()), token)
+        return mfa_page(request, web.failed_form(request, web.csrf_error(), {}, ()), token, next_url)
     try:
         issued, _account = service.login_mfa(
             web.runtime(request), web.web_origin(request), mfa_token=token,
@@ -93,15 +108,15 @@ def login_mfa(request: Request, form: CheckedForm) -> Response:
         if exc.status == 401:
             # A spent, expired or forged token, or an account locked meanwhile: back to the start.
             state = FormState(alert=web.translate(request, "This verification step has ended. Please log in again."),
-                              status=401)
+                              status=401, values={"next": next_url})
             return login_page(request, state)
         if exc.status == 403:
-            return login_page(request, web.failed_form(request, exc, {}, ()))
+            return login_page(request, web.failed_form(request, exc, {"next": next_url}, ()))
         state = web.failed_form(request, exc, {}, ("recovery_key",) if by_key else ("code",))
         if "code" in state.errors:
             state.errors["totp"] = state.errors.pop("code")
-        return mfa_page(request, state, token)
-    response = web.redirect(request, "/account")
+        return mfa_page(request, state, token, next_url)
+    response = web.redirect(request, after_login(request, form))
     guards.start_browser_session(request, response, issued)
     http.keep_device(request, response)
     return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,40 @@ class Principal:
 
 def new_session_token() -> str:
     return new_token()
+
+
+# What a higher domain does when sessions end (single sign-on: revoke the apps' tokens of those sessions
+# and queue their back-channel logouts), in the same transaction: ``hook(rt, db, account_id,
+# session_ids, now)``, ``session_ids`` None for every session of the account (a password change, a cancellation).
+# Registered at import time by the domain that answers (``@on_sessions_ended``); nothing happens until then.
+SessionsEnded = Callable[[Runtime, Session, str, "tuple[str, ...] | None", datetime], None]
+_ended_hooks: list[SessionsEnded] = []
+
+
+def on_sessions_ended(hook: SessionsEnded) -> SessionsEnded:
+    _ended_hooks.append(hook)
+    return hook
+
+
+# A session that goes on under a new token (``rotate``: a step-up, a password change): what hangs on the
+# old session id moves to the new one (``hook(db, old_session_id, new_session_id)``).
+_moved_hooks: list[Callable[[Session, str, str], None]] = []
+
+
+def on_session_moved(hook: Callable[[Session, str, str], None]) -> Callable[[Session, str, str], None]:
+    _moved_hooks.append(hook)
+    return hook
+
+
+def sessions_ended(rt: Runtime, db: Session, account_id: str, session_ids: tuple[str, ...] | None,
+                   now: datetime) -> None:
+    """Tell the registered hooks that these sessions (None: all of the account's) ended, in ``db``'s
+    transaction. Called where sessions end: logout, revocation, a credential change, a freeze, a
+    suspension or termination, cancellation."""
+    if session_ids == ():
+        return
+    for hook in _ended_hooks:
+        hook(rt, db, account_id, session_ids, now)
 
 
 # Hot-path statements on the tables (not the mapped classes), built once: the ORM's insert/update
@@ -674,6 +709,7 @@ def revoke(rt: Runtime, origin: audit.Origin, principal: Principal, session_id: 
         ).rowcount
         if not done:
             raise errors.not_found("session")
+        sessions_ended(rt, db, principal.account_id, (session_id,), now)
         action = "logout" if session_id == principal.session_id else "session.revoked"
         audit.record(db, at=now, action=action, origin=origin, actor_type="user", actor_id=principal.account_id,
                      subject_type="session", subject_id=session_id)
@@ -687,9 +723,11 @@ def revoke_all(rt: Runtime, db: Session, account_id: str, *, keep_session_id: st
     condition = (table.c.account_id == account_id) & table.c.revoked_at.is_(None)
     if keep_session_id:
         condition &= table.c.id != keep_session_id
-    revoked = db.execute(update(table).where(condition).values(revoked_at=rt.clock.now())).rowcount
+    now = rt.clock.now()
+    ended = tuple(db.scalars(update(table).where(condition).values(revoked_at=now).returning(table.c.id)).all())
+    sessions_ended(rt, db, account_id, ended, now)
     forget_sessions(rt, account_id=account_id)
-    return revoked
+    return len(ended)
 
 
 def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin, *,
@@ -708,8 +746,11 @@ def rotate(rt: Runtime, db: Session, principal: Principal, origin: audit.Origin,
     forget_sessions(rt, session_id=principal.session_id)
     if ended != 1:
         return None
-    return start_session(rt, db, principal.account_id, new_session_token(), method or principal.method or "password",
-                         origin, stepped_up=True)
+    issued = start_session(rt, db, principal.account_id, new_session_token(), method or principal.method or "password",
+                           origin, stepped_up=True)
+    for hook in _moved_hooks:
+        hook(db, principal.session_id, issued.id)
+    return issued
 
 
 def sweep_sessions(rt: Runtime, db: Session) -> int:
@@ -733,6 +774,7 @@ def erase_sessions(rt: Runtime, db: Session, account_id: str) -> int:
     """Delete every session of the account, live or ended (cancellation finalisation)."""
     table = LoginSession.__table__
     erased = db.execute(table.delete().where(table.c.account_id == account_id)).rowcount
+    sessions_ended(rt, db, account_id, None, rt.clock.now())
     devices.erase_devices(db, account_id)
     forget_sessions(rt, account_id=account_id)
     return erased
