@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts import public as profiles
 from passport.accounts import service as accounts
 from passport.accounts.models import REAL_NAME
 from passport.audit import service as audit
@@ -30,6 +31,7 @@ from passport.db import new_id
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
 from passport.identity.resident_id import mask_person_name
+from passport.ipregion import resolver as ip_regions
 from passport.oidc import keys
 from passport.oidc.models import OidcApp, OidcCode, OidcConsent, OidcGrant, OidcLogout, OidcToken
 from passport.realname.models import Organization, OrganizationAdmin
@@ -273,7 +275,8 @@ def shared_claims(app: OidcApp, scopes) -> list[str]:
     allowed = set(app.allowed_claims or [])
     names: list[str] = []
     for scope in scopes:
-        names += {"openid": ["sub"], "profile": ["nickname"], "email": ["email"], "status": ["account_status"],
+        names += {"openid": ["sub"], "profile": ["nickname", "picture", "ip_region"], "email": ["email"],
+                  "status": ["account_status"],
                   "phone": ["phone_number" if "phone_number" in allowed else "phone_number_masked"],
                   "realname": ["realname_verified"] + (["name"] if "name" in allowed else []),
                   "organizations": ["organizations"]}.get(scope, [])
@@ -318,6 +321,11 @@ def claims(rt: Runtime, db: Session | None, app: OidcApp, account, scopes: list[
     if "profile" in scopes:
         out["nickname"] = account.nickname
         out["preferred_username"] = account.nickname
+        avatar = profiles.avatar_url(account)
+        if avatar:
+            out["picture"] = rt.settings.base_url.rstrip("/") + avatar
+        if db is not None:  # the IP region of the last login (Art. 12), as the public profile shows it
+            out["ip_region"] = ip_regions(rt.settings.ip_region_file).resolve(profiles.last_login_ip(db, account.id))
     if "phone" in scopes and account.phone_enc:
         phone = cipher.decrypt(account.phone_enc, accounts.PHONE_FIELD, account.id)
         if "phone_number" in allowed:
@@ -515,7 +523,8 @@ def _live(rt: Runtime, row, now: datetime) -> bool:
 
 def userinfo(rt: Runtime, access_token: str | None) -> dict[str, Any] | None:
     """The claims for a live access token with the ``openid`` scope (one indexed read: the token with
-    its app and account; the organisations scope reads them too); None for any other token."""
+    its app and account; the profile scope adds the last login's row for the IP region, the
+    organisations scope the organisations); None for any other token."""
     if not access_token or len(access_token) > 128:
         return None
     with rt.db.read() as db:

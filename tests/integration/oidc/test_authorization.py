@@ -4,6 +4,10 @@ scope escalation)."""
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image, ImageDraw
+
 from oidc_testing import REDIRECT, authorize_url, consent, exchange, get_code, make_app, query_of, signed_in, to_app
 
 
@@ -454,3 +458,27 @@ def test_an_account_waiting_for_its_cancellation_gets_no_code(client, rt):
     assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
     assert client.post("/oauth/token", auth=(app["client_id"], app["client_secret"]), data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).status_code == 400
+
+
+def test_profile_scope_carries_the_avatar_address_and_the_ip_region(client, rt, monkeypatch):
+    monkeypatch.setattr(rt.settings, "avatar_review", "none")
+    app = make_app(rt)
+    account = signed_in(client, rt)
+    code, _ = get_code(client, app, scope="openid profile")
+    tokens = exchange(client, app, code).json()
+    claims = client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).json()
+    assert "picture" not in claims and claims["ip_region"]  # no avatar yet; the region is always told
+    uploaded = client.put("/api/v1/me/avatar", files={"avatar": ("a.png", _drawing(), "image/png")},
+                          headers=bearer(account["session"]["token"]))
+    assert uploaded.status_code == 200, uploaded.text
+    claims = client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).json()
+    assert claims["picture"].startswith(rt.settings.base_url.rstrip("/") + f"/u/{account['account']['id']}/avatar/")
+    assert client.get(claims["picture"].removeprefix(rt.settings.base_url.rstrip("/"))).status_code == 200
+
+
+def _drawing() -> bytes:
+    image = Image.new("RGB", (300, 300), (240, 240, 240))
+    ImageDraw.Draw(image).ellipse((60, 60, 240, 240), fill=(30, 90, 200))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
