@@ -31,6 +31,7 @@ NAMING = {
 
 MODEL_MODULES = (
     "passport.accounts.models",
+    "passport.accounts.refusals",
     "passport.credentials.models",
     "passport.sessions.models",
     "passport.agreements.models",
@@ -40,6 +41,7 @@ MODEL_MODULES = (
     "passport.notify.models",
     "passport.realname.models",
     "passport.cancellation.models",
+    "passport.reports.models",
 )
 
 

@@ -128,7 +128,7 @@ FIND_HOT = {channel: HotStatement(statement, retry=True) for channel, statement 
 
 _STAFF_ACTS = "staff act on the account (COMPLIANCE R3, admin.enforcement.act)"
 # Every change of an account's status, and why it exists. ``set_status`` refuses any other;
-# cancelled and terminated are final.
+# cancelled is final, terminated too except for a reversal on appeal.
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("active", "frozen"): "the owner freezes a stolen account (C4): by SMS code or signed in",
     ("frozen", "frozen"): "the owner freezes it again: the freeze stands, every session ends once more",
@@ -151,6 +151,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("restricted", "terminated"): _STAFF_ACTS + ": terminate a restricted account",
     ("suspended", "terminated"): _STAFF_ACTS + ": terminate a suspended account",
     ("cancelling", "terminated"): _STAFF_ACTS + ": terminate during the cooling-off",
+    ("terminated", "active"): "an appeal reverses the termination (issue 18): the status before it comes back",
+    ("terminated", "restricted"): "an appeal reverses the termination of a restricted account (issue 18)",
+    ("terminated", "suspended"): "an appeal reverses the termination of a suspended account (issue 18)",
     ("active", "cancelling"): "the owner asks to cancel (D1): the cooling-off starts",
     ("restricted", "cancelling"): "the owner asks to cancel while restricted: a restriction does not take away "
                                   "the right to leave (NDSR Art. 23)",

@@ -88,7 +88,12 @@ class ActionIn(BaseModel):
     action: str = Field(max_length=32, description="warn | require_correction | restrict | suspend | unsuspend | "
                                                    "terminate")
     reason: str = Field("", max_length=1000)
-    until: datetime | None = Field(None, description="End of a suspension, deadline of require_correction")
+    until: datetime | None = Field(None, description="End of a suspension (none: until lifted), deadline of "
+                                                     "require_correction")
+    field: Literal["nickname", "bio", "avatar"] | None = Field(None, description="require_correction: the field "
+                                                               "to correct (a changed value meets the deadline)")
+    escalate_to: Literal["restrict", "suspend", "terminate"] | None = Field(
+        None, description="require_correction: the action a missed deadline escalates to (default restrict)")
 
 
 class ActionOut(BaseModel):
@@ -132,7 +137,7 @@ def reveal(account_id: str, body: RevealIn, staff: Revealer, rt: Rt, origin: Api
                                 until_required=422, account_cancelled=409, invalid_transition=409))
 def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
     taken = enforcement.act(rt, origin, staff, account_id, action=body.action, reason=body.reason,
-                            until=body.until)
+                            until=body.until, field=body.field, escalate_to=body.escalate_to)
     return {"id": taken.action_id, "account": taken.account, "revoked_sessions": taken.revoked_sessions}
 
 
