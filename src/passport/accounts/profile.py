@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import Account
-from passport.accounts.service import clean_bio, clean_nickname, get, neutral_nickname, view
+from passport.accounts.service import clean_bio, clean_nickname, get, neutral_nickname, refuse_if_restricted, view
 from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.moderation import service as moderation
@@ -59,6 +59,7 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
         wanted["bio"] = clean_bio(bio)
     with rt.db.read() as db:
         current = get(db, account_id)
+        refuse_if_restricted(current, "profile")
         # A value the account already has is no change (the page sends every field); it is not checked again.
         wanted = {field: value for field, value in wanted.items() if value != getattr(current, field)}
     try:

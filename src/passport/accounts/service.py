@@ -49,6 +49,24 @@ def clean_bio(raw: str | None) -> str | None:
     return bio or None
 
 
+# What a restriction takes away (agreement §五(一), issue 18), by operation; everything else works (sign
+# in, password, phone, real name, cancellation, export, messages). Apps read ``restricted`` in GET /me.
+RESTRICTED_OPERATIONS = {"profile": "change account information (nickname, bio, avatar)",
+                         "email": "bind or change the email address", "organization": "apply for an organisation",
+                         "invitation": "invite organisation administrators"}
+
+
+def refuse_if_restricted(account: Account, operation: str) -> None:
+    """403 ``account_restricted`` (with the reason and end) when a restriction takes this operation away."""
+    if operation not in RESTRICTED_OPERATIONS:
+        raise ValueError(f"unknown restricted operation {operation!r}")
+    if account.status == "restricted":
+        raise errors.DomainError("account_restricted", "Your account is restricted: this is not possible until "
+                                 "the restriction ends.", 403,
+                                 extra={"reason": account.status_reason, "until": rfc3339(account.status_until),
+                                        "operation": operation})
+
+
 def account_exists(db: Session, target: Target) -> bool:
     return find(db, target) is not None
 
@@ -83,6 +101,8 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "id": account.id,
         "kind": account.kind,
         "status": account.status,
+        # A restriction apps honour too (issue 18): what the account may not do is RESTRICTED_OPERATIONS.
+        "restricted": account.status == "restricted",
         "nickname": account.nickname,
         "bio": account.bio,
         "phone": mask_phone(phone) if phone else None,

@@ -117,7 +117,9 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                        legal_representative: str, contact_phone: str, license: Upload | None) -> dict:  # noqa: A002
     """A verified person applies; the organisation waits in the review queue (COMPLIANCE R2, I1)."""
     with rt.db.read() as db:
-        if accounts.get(db, account_id).real_name_status != "verified":
+        applicant = accounts.get(db, account_id)
+        accounts.refuse_if_restricted(applicant, "organization")
+        if applicant.real_name_status != "verified":
             raise errors.DomainError("real_name_required",
                                      "Verify your real name before you apply for an organisation.", 403)
     name = clean_org_name(name)
@@ -282,6 +284,7 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
         org = organization_row(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
+        accounts.refuse_if_restricted(accounts.get(db, account_id), "invitation")
         if org.status in ("rejected", "withdrawn"):
             raise errors.DomainError("organization_rejected", "This organisation was rejected.", 409)
         holder = accounts.find(db, target)
