@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import func, select
@@ -205,10 +205,11 @@ def act(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, account_id: st
 
 
 def field_digest(account, field: str | None) -> str | None:
-    """A digest of the field's current value: a correction deadline is met when it differs."""
+    """A digest of the field's value and of a change of it waiting for review: a correction deadline is
+    met when it differs (the owner changed the field, or asked to)."""
     if field is None:
         return None
-    value = getattr(account, field, None)
+    value = (getattr(account, field, None), getattr(account, f"{field}_pending", None))
     return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()
 
 
@@ -320,3 +321,66 @@ def _notice(work: Work, account, action: str, reason: str, until: datetime | Non
         "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
         "reason": reason, "deadline": deadline, "until": rfc3339(until) or "",
         "appeal": {"zh-CN": "", "en": ""} if action == "unsuspend" else appeal_link(work.rt, action_id)})
+
+
+# --- correction deadlines (issue 18) ----------------------------------------------------------------
+
+REMIND_BEFORE = timedelta(days=1)
+_SETTLED_STATUSES = frozenset({"cancelled", "terminated", "cancelling"})
+
+
+def _corrected(account, row: AccountAction) -> bool:
+    """The field named by the deadline was changed (or a change is waiting for review) since it was set."""
+    return row.field is not None and field_digest(account, row.field) != row.field_digest
+
+
+def settle_corrections(rt: Runtime, limit: int = 50) -> dict[str, int]:
+    """The worker's round: one day before a correction deadline the owner is reminded; a deadline
+    passed without the change escalates to the action the reviewer chose when setting it (taken in
+    that reviewer's name, with the reason "deadline missed"); a deadline met is closed."""
+    now = rt.clock.now()
+    done = {"reminded": 0, "escalated": 0, "corrected": 0}
+    with rt.db.read() as db:
+        due = db.scalars(select(AccountAction.id).where(
+            AccountAction.action == "require_correction", AccountAction.settled_at.is_(None),
+            AccountAction.reversed_at.is_(None), AccountAction.until <= now + REMIND_BEFORE)
+            .order_by(AccountAction.until).limit(limit)).all()
+    for action_id in due:
+        outcome = _settle_one(rt, action_id, now)
+        if outcome:
+            done[outcome] += 1
+    return done
+
+
+def _settle_one(rt: Runtime, action_id: int, now: datetime) -> str | None:
+    with unit_of_work(rt, audit.Origin(channel="worker"), actor=("system", None), at=now) as work:
+        db = work.db
+        row = db.scalars(select(AccountAction).where(AccountAction.id == action_id).with_for_update()).first()
+        if row is None or row.settled_at is not None or row.reversed_at is not None:
+            return None
+        account = accounts.get(db, row.account_id)
+        if as_utc(row.until) > now:
+            if row.reminded_at is not None or _corrected(account, row):
+                return None
+            row.reminded_at = now
+            work.notify(account.id, "correction_reminder", {"reason": row.reason, "until": china_time(row.until),
+                                                            "appeal": appeal_link(rt, row.id)})
+            work.audit("account.correction_reminded", subject=("account", account.id), details={"action_id": row.id})
+            return "reminded"
+        row.settled_at = now
+        if _corrected(account, row) or account.status in _SETTLED_STATUSES:
+            work.audit("account.correction_met", subject=("account", account.id),
+                       details={"action_id": row.id, "field": row.field, "status": account.status})
+            return "corrected"
+        staff = db.get(Staff, row.staff_id)
+        reason = f"逾期未改正（{row.reason}）"
+        try:
+            escalation, _, _ = apply(work, row.staff_id, staff.login if staff else "system", account.id,
+                                     action=row.escalate_to or "restrict", reason=reason, review_id=row.review_id)
+        except errors.DomainError as refused:
+            work.audit("account.correction_escalation_refused", subject=("account", account.id), result="denied",
+                       details={"action_id": row.id, "code": refused.code, "status": account.status})
+            return None
+        work.audit("account.correction_escalated", subject=("account", account.id),
+                   details={"action_id": row.id, "escalation": escalation.id, "to": escalation.action})
+        return "escalated"
