@@ -26,7 +26,9 @@ from passport.clock import as_utc, china_time, rfc3339
 from passport.identity.email import mask_email
 from passport.identity.phone import mask_phone
 from passport.identity.resident_id import mask_id_number
+from passport.notify import outbox
 from passport.runtime import Runtime
+from passport.security.tokens import b64, keyed_digest, same
 from passport.sessions import service as sessions
 from passport.work import Work, unit_of_work
 
@@ -301,9 +303,36 @@ def record_refusal(work: Work, staff_id: str, account_id: str, reason: str, revi
     return row
 
 
+def appeal_token(rt: Runtime, action_id: int) -> str:
+    """``<action id>.<MAC>``: the appeal link of an action's notice. Signed, so nothing about it is
+    stored; it lets whoever holds the notice appeal that action, signed in or not (a suspended or
+    terminated account cannot sign in, and must still be able to appeal)."""
+    return f"{action_id}.{b64(keyed_digest(rt.keys.secret, 'account_action.appeal', str(action_id))[:16])}"
+
+
+def action_of_token(rt: Runtime, token: str | None) -> int | None:
+    raw, _, _mac = (token or "").partition(".")
+    if not raw.isdigit() or len(raw) > 18 or not same(appeal_token(rt, int(raw)), token or ""):
+        return None
+    return int(raw)
+
+
 def appeal_link(rt: Runtime, action_id: int) -> dict[str, str]:
-    url = f"{rt.settings.base_url.rstrip('/')}/appeals/new?action={action_id}"
+    url = f"{rt.settings.base_url.rstrip('/')}/appeals/new?token={appeal_token(rt, action_id)}"
     return {"zh-CN": f"如有异议，可在此提出申诉：{url}", "en": f"If you disagree, you can appeal here: {url}"}
+
+
+def _appeal_params(rt: Runtime, params: dict) -> dict:
+    """The link is computed whenever the notice is rendered, from the action id it stores: the outbox
+    and the inbox never hold it."""
+    if "appeal" in params:
+        return {}
+    action_id = str(params.get("action_id", ""))
+    return {"appeal": appeal_link(rt, int(action_id)) if action_id.isdigit() else {"zh-CN": "", "en": ""}}
+
+
+outbox.compute_params("notice_account_action", _appeal_params)
+outbox.compute_params("correction_reminder", _appeal_params)
 
 
 def _notice(work: Work, account, action: str, reason: str, until: datetime | None, action_id: int) -> None:
@@ -320,7 +349,7 @@ def _notice(work: Work, account, action: str, reason: str, until: datetime | Non
     work.notify(account.id, "notice_account_action", {
         "action": action, "action_name": {"zh-CN": _ACTION_NAMES[action], "en": action.replace("_", " ")},
         "reason": reason, "deadline": deadline, "until": rfc3339(until) or "",
-        "appeal": {"zh-CN": "", "en": ""} if action == "unsuspend" else appeal_link(work.rt, action_id)})
+        "action_id": "" if action == "unsuspend" else str(action_id)})
 
 
 # --- correction deadlines (issue 18) ----------------------------------------------------------------
@@ -364,7 +393,7 @@ def _settle_one(rt: Runtime, action_id: int, now: datetime) -> str | None:
                 return None
             row.reminded_at = now
             work.notify(account.id, "correction_reminder", {"reason": row.reason, "until": china_time(row.until),
-                                                            "appeal": appeal_link(rt, row.id)})
+                                                            "action_id": str(row.id)})
             work.audit("account.correction_reminded", subject=("account", account.id), details={"action_id": row.id})
             return "reminded"
         row.settled_at = now

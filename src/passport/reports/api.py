@@ -71,6 +71,15 @@ def file_appeal(body: schemas.AppealIn, principal: Authenticated, rt: Rt, origin
     return appeals.file_appeal(rt, origin, principal.account_id, action_id=body.action_id, text=body.text)
 
 
+@router.post("/appeals", status_code=201, response_model=schemas.AppealOut,
+             responses=problems(action_reversed=409, appeal_exists=409, appeal_window_closed=409, invalid_text=422,
+                                text_required=422, text_too_long=422))
+def file_appeal_by_link(body: schemas.LinkAppealIn, rt: Rt, origin: ApiOrigin) -> dict:
+    """No session needed: the token of the appeal link in the action's notice (a suspended or terminated
+    account cannot sign in). 404 for a link that is not one."""
+    return appeals.file_appeal_by_link(rt, origin, token=body.token, text=body.text)
+
+
 @router.get("/me/appeals", response_model=list[schemas.AppealOut])
 def my_appeals(principal: Authenticated, rt: Rt) -> list[dict]:
     return appeals.appeals_of(rt, principal.account_id)

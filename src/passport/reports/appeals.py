@@ -126,6 +126,34 @@ def file_appeal(rt: Runtime, origin: audit.Origin, account_id: str, *, action_id
         return _appeal_view(appeal)
 
 
+def file_appeal_by_link(rt: Runtime, origin: audit.Origin, *, token: str | None, text: str | None) -> dict:
+    """The appeal link of a notice (``enforcement.appeal_token``), signed in or not: a suspended or
+    terminated account cannot sign in and must still be able to appeal. A bad link: 404."""
+    action_id = enforcement.action_of_token(rt, token)
+    if action_id is None:
+        raise _not_found()
+    with rt.db.read() as db:
+        action = db.get(AccountAction, action_id)
+        if action is None:
+            raise _not_found()
+        account_id = action.account_id
+    return file_appeal(rt, origin, account_id, action_id=action_id, text=text)
+
+
+def action_for_link(rt: Runtime, token: str | None) -> dict[str, Any]:
+    """What the appeal page shows for a link: the action and its reason (the holder of the notice
+    has read them already), and whether it can still be appealed."""
+    action_id = enforcement.action_of_token(rt, token)
+    if action_id is None:
+        raise _not_found()
+    with rt.db.read() as db:
+        action = db.get(AccountAction, action_id)
+        if action is None:
+            raise _not_found()
+        account_id = action.account_id
+    return next(a for a in appealable_actions(rt, account_id) if a["id"] == action_id)
+
+
 def list_appeals(rt: Runtime, *, status: str = "pending", limit: int = 50) -> dict:
     if status not in reviews.STATUSES:
         raise errors.invalid("invalid_status", "Unknown review status.", "status")

@@ -34,6 +34,11 @@ class AppealIn(Input):
     text: str = Field(max_length=2000, description="Why the action should be reconsidered")
 
 
+class LinkAppealIn(Input):
+    token: str = Field(max_length=64, description="The token of the appeal link in the action's notice")
+    text: str = Field(max_length=2000, description="Why the action should be reconsidered")
+
+
 class AppealOut(BaseModel):
     id: str
     action_id: int

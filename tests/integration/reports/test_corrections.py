@@ -34,7 +34,7 @@ def test_a_missed_deadline_is_reminded_then_escalated(client, rt, reviewer):
     account_id, token = user["account"]["id"], user["session"]["token"]
     action_id = require(client, rt, reviewer, account_id, escalate_to="suspend")
     set_notice = [m for m in inbox(client, token) if m["template"] == "notice_account_action"]
-    assert set_notice and "改正期限" in set_notice[0]["text"] and "/appeals/new?action=" in set_notice[0]["text"]
+    assert set_notice and "改正期限" in set_notice[0]["text"] and "/appeals/new?token=" in set_notice[0]["text"]
     worker.run_once(rt)
     assert not [m for m in inbox(client, token) if m["template"] == "correction_reminder"]
     rt.clock.advance(hours=25)

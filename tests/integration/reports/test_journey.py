@@ -50,7 +50,7 @@ def test_report_decide_appeal_reverse(client, rt, reviewers, two_users):
     messages = inbox(client, b_token)
     action_notice = next(m for m in messages if m["template"] == "notice_account_action")
     assert "警告" in action_notice["text"] and "昵称含侮辱性内容" in action_notice["text"]
-    action_id = int(re.search(r"/appeals/new\?action=(\d+)", action_notice["text"]).group(1))
+    action_id = int(re.search(r"/appeals/new\?token=(\d+)\.", action_notice["text"]).group(1))
     assert any(m["template"] == "profile_reset" and "昵称含侮辱性内容" in m["text"] for m in messages)
     # A is told the outcome, and nothing of B.
     [outcome] = [m for m in inbox(client, a_token) if m["template"] == "report_outcome"]
