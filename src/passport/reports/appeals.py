@@ -97,7 +97,7 @@ def file_appeal(rt: Runtime, origin: audit.Origin, account_id: str, *, action_id
     if not text:
         raise errors.invalid("text_required", "Say why the action should be reconsidered.", "text")
     if len(text) > TEXT_MAX:
-        raise errors.invalid("text_too_long", "At most 1000 characters.", "text")
+        raise errors.invalid("text_too_long", "The text is too long.", "text")
     if any(unicodedata.category(c)[0] == "C" and c not in "\n\t" for c in text):
         raise errors.invalid("invalid_text", "Control characters are not allowed.", "text")
     rt.limiter.hit("20/day", "appeal", account_id)

@@ -68,7 +68,7 @@ def _clean_text(raw: str | None, field: str, maximum: int, *, required: bool) ->
             raise errors.invalid(f"{field}_required", "This field is required.", field)
         return None
     if len(text) > maximum:
-        raise errors.invalid(f"{field}_too_long", f"At most {maximum} characters.", field)
+        raise errors.invalid(f"{field}_too_long", "The text is too long.", field)
     if any(unicodedata.category(c)[0] == "C" and c not in "\n\t" for c in text):
         raise errors.invalid(f"invalid_{field}", "Control characters are not allowed.", field)
     return text
