@@ -20,6 +20,7 @@ from passport.cancellation import service as cancellation
 from passport.credentials import phone as phone_change
 from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
+from passport.reports import retention
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
 
@@ -31,6 +32,7 @@ def run_once(rt: Runtime) -> dict[str, int]:
     done = {"finalised": cancellation.finalise_due(rt), "phone_changes": phone_change.apply_due(rt),
             "corrections_escalated": corrections["escalated"], "corrections_reminded": corrections["reminded"],
             "delivered": outbox.deliver_due(rt)}
+    done |= retention.run(rt)
     if any(done.values()):
         log.info("worker.jobs", **done)
     return done | sweep(rt)

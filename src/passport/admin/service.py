@@ -34,6 +34,7 @@ ROLES = ("superadmin", "reviewer", "auditor", "operator")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "dashboard.read": frozenset(ROLES),
     "staff.manage": frozenset({"superadmin"}),
+    "legal_hold.manage": frozenset({"superadmin"}),
     "accounts.read": frozenset({"reviewer"}),
     "accounts.reveal": frozenset({"reviewer"}),
     "accounts.act": frozenset({"reviewer"}),

@@ -389,6 +389,33 @@ def _anonymise(db: Session, account, now: datetime) -> None:
         raise RuntimeError(f"account {account.id} left {account.status!r} while locked for its finalisation")
 
 
+TERMINATED_NICKNAME = "已终止用户"
+
+
+def anonymise_terminated(work: Work, account) -> None:
+    """Retention of a terminated account ended (issue 18, COMPLIANCE D2): what a finalised cancellation
+    erases goes (notices, real-name records and documents, sessions, codes, held phone changes, every
+    personal field and blind index); the account stays ``terminated`` (a tombstone the audit log and
+    the ledger name). The caller holds the account row's lock. Refusals of re-registration keep their
+    own blind indexes until they expire."""
+    rt, db, now = work.rt, work.db, work.at
+    account_id = account.id
+    targets = [b for b in (account.phone_bidx, account.email_bidx) if b]
+    notify_export.erase_account(rt, db, account_id)
+    realname.erase_account(rt, db, account_id)
+    profile.erase_pending(db, account_id, now, work.origin)
+    erased_sessions = sessions.erase_sessions(rt, db, account_id)
+    codes.erase_codes(db, targets, account_id)
+    phone_change.erase_account(work, account_id)
+    for column in _ERASED:
+        setattr(account, column, None)
+    account.nickname, account.real_name_status, account.failed_logins = TERMINATED_NICKNAME, "none", 0
+    account.updated_at = now
+    db.flush()
+    work.audit("account.anonymised", subject=("account", account_id),
+               details={"reason": "terminated_retention", "sessions_deleted": erased_sessions})
+
+
 # --- the personal-data export (PIPL Art. 45) ---------------------------------------------------------
 
 README = {

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from passport.admin.service import StaffPrincipal
 from passport.guards import Authenticated, staff_permission
 from passport.realname import documents
-from passport.reports import appeals, schemas, service
+from passport.reports import appeals, retention, schemas, service
 from passport.web import http
 from passport.web.http import ApiOrigin, Rt
 from passport.web.openapi import problems
@@ -86,6 +86,25 @@ def my_appeals(principal: Authenticated, rt: Rt) -> list[dict]:
 
 
 # --- staff ---------------------------------------------------------------------------------------------
+
+Superadmin = Annotated[StaffPrincipal, Depends(staff_permission("legal_hold.manage"))]
+
+
+@router.post("/admin/accounts/{account_id}/legal-hold", status_code=201, tags=["admin"],
+             responses=problems(legal_hold_exists=409, reason_required=422, reason_too_long=422))
+def set_legal_hold(account_id: str, body: schemas.LegalHoldIn, staff: Superadmin, rt: Rt, origin: ApiOrigin) -> dict:
+    """Superadmins: keep a terminated account's data past PASSPORT_TERMINATED_RETENTION_DAYS (the retention
+    sweep skips it while the hold stands). Audited with the reason."""
+    return retention.set_hold(rt, origin, staff, account_id, reason=body.reason)
+
+
+@router.delete("/admin/accounts/{account_id}/legal-hold", tags=["admin"],
+               responses=problems(reason_required=422, reason_too_long=422))
+def release_legal_hold(account_id: str, body: schemas.LegalHoldIn, staff: Superadmin, rt: Rt,
+                       origin: ApiOrigin) -> dict:
+    """Release the hold (with a reason); the next sweep anonymises the account if its retention ended."""
+    return retention.release_hold(rt, origin, staff, account_id, reason=body.reason)
+
 
 @router.get("/admin/reports", tags=["admin"], responses=problems(invalid_status=422))
 def report_cases(staff: Reviewer, rt: Rt, status: str = Query("pending", max_length=16),

@@ -73,6 +73,10 @@ class CaseDecisionIn(Input):
     refusal_days: int | None = Field(None, ge=1, le=3650, description="refuse_registration: how long")
 
 
+class LegalHoldIn(Input):
+    reason: str = Field(max_length=1000, description="Why (recorded in the audit log), at least 5 characters")
+
+
 class AppealDecisionIn(Input):
     outcome: Literal["reversed", "upheld"]
     reason: str = Field(max_length=1000)
