@@ -142,6 +142,28 @@ def decide_report(review_id: str, body: schemas.CaseDecisionIn, staff: Reviewer,
     return service.decide(rt, origin, staff, review_id, decision)
 
 
+Actor = Annotated[StaffPrincipal, Depends(staff_permission("accounts.act"))]
+
+
+@router.post("/admin/organizations/{organization_id}/actions", tags=["admin"],
+             responses=problems(invalid_action=422, invalid_transition=409, reason_required=422, reason_too_long=422,
+                                until_in_past=422))
+def act_on_organization(organization_id: str, body: schemas.OrganizationActionIn, staff: Actor, rt: Rt,
+                        origin: ApiOrigin) -> dict:
+    """warn | suspend (``until`` optional: until lifted; the public page shows 已暂停) | unsuspend |
+    revoke_verification | dissolve. The administrators are told the action and the reason."""
+    return service.act_on_organization(rt, origin, staff, organization_id, action=body.action, reason=body.reason,
+                                       until=body.until)
+
+
+@router.post("/organizations/{organization_id}/dissolve", tags=["real-name"],
+             responses=problems(not_organization_admin=403, invalid_transition=409))
+def dissolve_organization(organization_id: str, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
+    """An administrator dissolves the organisation: its USCC is free, its legal representative, contact
+    and licence are erased, and it no longer keeps its sole administrator from cancelling."""
+    return service.dissolve_organization(rt, origin, principal.account_id, organization_id)
+
+
 @router.get("/admin/appeals", tags=["admin"], responses=problems(invalid_status=422))
 def appeal_cases(staff: Reviewer, rt: Rt, status: str = Query("pending", max_length=16),
                  limit: int = Query(50, ge=1, le=100)) -> dict:

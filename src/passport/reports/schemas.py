@@ -73,6 +73,12 @@ class CaseDecisionIn(Input):
     refusal_days: int | None = Field(None, ge=1, le=3650, description="refuse_registration: how long")
 
 
+class OrganizationActionIn(Input):
+    action: Literal["warn", "suspend", "unsuspend", "revoke_verification", "dissolve"]
+    reason: str = Field(max_length=1000)
+    until: datetime | None = Field(None, description="suspend: the end (none: until lifted)")
+
+
 class LegalHoldIn(Input):
     reason: str = Field(max_length=1000, description="Why (recorded in the audit log), at least 5 characters")
 

@@ -29,7 +29,7 @@ from passport.admin.service import StaffPrincipal
 from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
 from passport.db import new_id
-from passport.realname import documents
+from passport.realname import documents, organizations
 from passport.realname.models import Document, Organization
 from passport.reports.models import RIGHT_HOLDER, Report
 from passport.reviews import service as reviews
@@ -308,6 +308,21 @@ def evidence(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, review_id
                    details={"document": document.id, "kind": document.kind})
         kind = document.content_type
     return documents.read_document(rt, document), kind
+
+
+# --- organisations -------------------------------------------------------------------------------------
+
+def act_on_organization(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, org_id: str, *, action: str,
+                        reason: str | None, until: datetime | None = None) -> dict:
+    reason = enforcement.clean_reason(reason)
+    if until is not None and as_utc(until) <= rt.clock.now():
+        raise errors.invalid("until_in_past", "The end time or deadline must be in the future.", "until")
+    return organizations.act_on_organization(rt, origin, staff.staff_id, org_id, action=action, reason=reason,
+                                             until=as_utc(until) if until else None)
+
+
+def dissolve_organization(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:
+    return organizations.dissolve_by_admin(rt, origin, account_id, org_id)
 
 
 # --- the decision ------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Reports, appeals, refusals of re-registration, legal holds; account actions keep what an appeal and a
-correction deadline need (issue 18)
+correction deadline need; organisations can be suspended (issue 18)
 
 Revision ID: 0018
 Revises: 0016
-Create Date: 2026-12-06 08:02:27.570708
+Create Date: 2026-12-06 08:18:42.588934
 """
 
 from __future__ import annotations
@@ -104,9 +104,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('reversed_at', passport.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_account_actions_review_id'), ['review_id'], unique=False)
 
+    with op.batch_alter_table('organizations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('suspended_at', passport.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('suspended_until', passport.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('suspension_reason', sa.Text(), nullable=True))
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('organizations', schema=None) as batch_op:
+        batch_op.drop_column('suspension_reason')
+        batch_op.drop_column('suspended_until')
+        batch_op.drop_column('suspended_at')
+
     with op.batch_alter_table('account_actions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_account_actions_review_id'))
         batch_op.drop_column('reversed_at')
