@@ -107,6 +107,33 @@ def my_reports(request: Request, principal: guards.PageUser, done: str | None = 
                       reports=service.reports_of(web.runtime(request), principal.account_id))
 
 
+# --- customer service -------------------------------------------------------------------------------------
+
+def support_page(request: Request, state: FormState) -> Response:
+    return web.render(request, "support.html", state.status, page_path="/support", form=state,
+                      signed_in=guards.current_principal(request) is not None)
+
+
+@router.get("/support")
+def support(request: Request, done: str | None = None) -> Response:
+    return support_page(request, FormState(notice=_notice(request, done)))
+
+
+@router.post("/support")
+def complain(request: Request, principal: guards.PageUser, form: CheckedForm) -> Response:
+    """A complaint or a question (§十四(二)): into the reports queue as the complainant's case; the
+    reviewer's reason is the answer they are sent."""
+    values = {"category": form.get("category", ""), "description": form.get("description", "")}
+    try:
+        form.check()
+        service.file_report(web.runtime(request), web.web_origin(request), principal.account_id,
+                            subject_type="complaint", subject_id=principal.account_id, category=values["category"],
+                            description=values["description"])
+    except errors.DomainError as exc:
+        return support_page(request, web.failed_form(request, exc, values, ("category", "description")))
+    return web.redirect(request, "/support?done=filed")
+
+
 # --- appeals -----------------------------------------------------------------------------------------
 
 @router.get("/appeals")

@@ -38,8 +38,11 @@ from passport.runtime import Runtime
 from passport.work import Work, unit_of_work
 
 QUEUE = "reports"
-SUBJECT_TYPES = ("account", "organization")
-FIELDS = {"account": ("nickname", "avatar", "bio"), "organization": ("name",)}
+SUBJECT_TYPES = ("account", "organization", "complaint")
+FIELDS = {"account": ("nickname", "avatar", "bio"), "organization": ("name",), "complaint": ()}
+# A complaint or question to customer service (§十四(二)) goes through the same queue: its "subject" is
+# the complainant (one case per complainant), the decision's reason is the answer they are sent.
+COMPLAINT_CATEGORIES = ("complaint", "question")
 # Agreement §五(三): what users may not publish; then impersonation, infringement, fraud, other.
 CATEGORIES = ("illegal", "harmful", "pornography", "violence", "gambling", "rumor", "insult", "privacy",
               "advertising", "impersonation", "infringement", "fraud", "other")
@@ -79,7 +82,7 @@ def _check_report(subject_type: str, field: str | None, category: str, right_hol
         raise errors.invalid("invalid_subject", "Report an account or an organisation.", "subject_type")
     if field is not None and field not in FIELDS[subject_type]:
         raise errors.invalid("invalid_field", "This field cannot be reported for this subject.", "field")
-    if category not in CATEGORIES:
+    if category not in (COMPLAINT_CATEGORIES if subject_type == "complaint" else CATEGORIES):
         raise errors.invalid("invalid_category", "Choose a report category.", "category")
     if category == "infringement" and not right_holder:
         raise errors.invalid("right_holder_required", "Give the right holder's name and contact.", "right_holder")
@@ -100,10 +103,10 @@ def file_report(rt: Runtime, origin: audit.Origin, reporter_id: str, *, subject_
     description = _clean_text(description, "description", DESCRIPTION_MAX, required=True)
     right_holder = _clean_text(right_holder, "right_holder", RIGHT_HOLDER_MAX, required=False)
     _check_report(subject_type, field, category, right_holder)
-    subject_id = (subject_id or "").strip()[:64]
+    subject_id = reporter_id if subject_type == "complaint" else (subject_id or "").strip()[:64]
     if not subject_id:
         raise errors.invalid("invalid_subject", "Report an account or an organisation.", "subject_id")
-    if subject_type == "account" and subject_id == reporter_id:
+    if subject_type in ("account", "organization") and subject_id == reporter_id:
         raise errors.invalid("cannot_report_self", "You cannot report your own account.", "subject_id")
     uploads = [u for u in (evidence or []) if u is not None and u.data]
     if len(uploads) > EVIDENCE_MAX:
@@ -200,6 +203,9 @@ def handling_due(rt: Runtime, queue: str, created_at: datetime) -> datetime:
 
 def _subject_summary(rt: Runtime, db: Session, subject_type: str, subject_id: str) -> dict[str, Any] | None:
     """The subject's current public information, as reviewers need it to judge (no phone, no ID)."""
+    if subject_type == "complaint":
+        account = db.get(accounts.Account, subject_id)
+        return {"type": "complaint", "id": subject_id, "nickname": account.nickname if account else None}
     if subject_type == "account":
         account = db.get(accounts.Account, subject_id)
         if account is None or account.status == "cancelled":
@@ -380,7 +386,7 @@ def decide(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, review_id: 
             _check_decision(rt, decision, review.subject_type, subject)
             reviews.settle(work, review_id, staff.staff_id, verdict, reason)
             taken = _act(work, staff, review, decision, reason)
-            closed = _close_reports(work, review_id, decision.outcome)
+            closed = _close_reports(work, review_id, decision.outcome, reason)
             work.audit("report.decided", subject=("review", review_id),
                        details={"outcome": decision.outcome, "actions": list(decision.actions), "reason": reason,
                                 "reports": closed, "about": f"{review.subject_type}:{review.subject_id}",
@@ -421,14 +427,18 @@ OUTCOME_TEXT = {"violation": {"zh-CN": "经核查，被举报对象存在违规�
                                  "en": "We found no violation."}}
 
 
-def _close_reports(work: Work, review_id: str, outcome: str) -> int:
+def _close_reports(work: Work, review_id: str, outcome: str, reason: str) -> int:
     rows = work.db.scalars(select(Report).where(Report.review_id == review_id, Report.status == "open")
                            .with_for_update()).all()
     told: set[str] = set()
     for report in rows:
         report.status, report.outcome, report.closed_at, report.updated_at = "closed", outcome, work.at, work.at
-        if report.reporter_id not in told:
-            told.add(report.reporter_id)
+        if report.reporter_id in told:
+            continue
+        told.add(report.reporter_id)
+        if report.subject_type == "complaint":  # the reviewer's reason is the answer
+            work.notify(report.reporter_id, "complaint_answered", {"answer": reason}, channels=("inbox", "sms"))
+        else:
             work.notify(report.reporter_id, "report_outcome",
                         {"outcome": OUTCOME_TEXT[outcome], "report": report.id}, channels=("inbox",))
     work.db.flush()
