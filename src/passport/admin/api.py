@@ -155,7 +155,8 @@ def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> 
 
 @router.post("/reviews/{review_id}",
              responses=problems(claim_required=403, document_not_opened=403, already_claimed=409, already_decided=409,
-                                invalid_decision=422, reason_required=422, reason_too_long=422))
+                                decided_elsewhere=409, invalid_decision=422, reason_required=422,
+                                reason_too_long=422))
 def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
     """Approve or reject an item, once. Only the reviewer holding a current claim (taken with
     ``POST …/claim`` within the last 30 minutes) decides: 403 ``claim_required`` otherwise, 409

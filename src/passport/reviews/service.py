@@ -59,6 +59,9 @@ class Decided:
 DecisionHook = Callable[[Runtime, Session, Decided], None]
 _HOOKS: dict[str, list[DecisionHook]] = {}
 _MUST_OPEN: set[str] = set()
+# Queues whose decision carries more than approve/reject (a report's actions, an appeal's reversal):
+# decided only through their feature, which calls ``settle`` (issue 18).
+OWN_DECISION = frozenset({"reports", "appeals"})
 
 
 def on_decision(queue: str) -> Callable[[DecisionHook], DecisionHook]:
@@ -230,6 +233,10 @@ def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *
     if reason is not None and len(reason) > REASON_MAX:
         raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
     now = rt.clock.now()
+    with rt.db.read() as db:
+        if db.scalar(select(Review.queue).where(Review.id == review_id)) in OWN_DECISION:
+            raise errors.DomainError("decided_elsewhere", "Decide this item from its own page (reports or "
+                                     "appeals).", 409)
     try:
         return _decide(rt, origin, review_id, staff, decision, reason, now)
     except errors.DomainError as refused:

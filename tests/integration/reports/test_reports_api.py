@@ -144,3 +144,15 @@ def test_decision_errors(client, rt, two_users, reviewers):
     assert twice.status_code == 409 and twice.json()["code"] == "already_decided"
     auditor_view = client.get(f"{ADMIN}/reports", headers={"Authorization": "Bearer nope"})
     assert auditor_view.status_code == 401
+
+
+def test_the_generic_review_decision_refuses_report_and_appeal_items(client, rt, two_users, reviewers):
+    a, b = two_users
+    first, _ = reviewers
+    file_report(client, a["session"]["token"], b["account"]["id"])
+    case = case_of(client, first, b["account"]["id"])
+    claim(client, first, case["id"])
+    bypass = client.post(f"{ADMIN}/reviews/{case['id']}", json={"decision": "approve"}, headers=first["headers"])
+    assert bypass.status_code == 409 and bypass.json()["code"] == "decided_elsewhere"
+    mine = client.get("/api/v1/me/reports", headers=bearer(a["session"]["token"])).json()
+    assert mine[0]["status"] == "open"
