@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from passport.accounts.service import neutral_nickname
 from passport.notify.models import InboxMessage
+from passport.reports.models import Appeal
 from passport_testing import make_staff, register_account
 
 pytestmark = pytest.mark.browser
@@ -115,7 +116,9 @@ def test_report_decide_appeal_reverse_in_a_browser(browser, live_server, rt, tmp
     sign_in(staff, live_server, "passport_admin", second["token"])
     staff.goto(f"{live_server}/admin/appeals")
     shoot(browser, live_server, ("passport_admin", second["token"]), "/admin/appeals", "admin-appeals")
-    staff.click("#case-items a")
+    with rt.db.read() as db:
+        appeal_review = db.scalar(select(Appeal.review_id).where(Appeal.account_id == b_id))
+    staff.click(f"[data-case='{appeal_review}'] a")
     staff.click("#claim")
     staff.wait_for_url(re.compile(r".*done=claimed$"))
     appeal_path = staff.url.split(live_server)[1].split("?")[0]

@@ -63,7 +63,8 @@ def my_actions(principal: Authenticated, rt: Rt) -> list[dict]:
 
 
 @router.post("/me/appeals", status_code=201, response_model=schemas.AppealOut,
-             responses=problems(action_reversed=409, appeal_exists=409, appeal_window_closed=409, invalid_text=422,
+             responses=problems(not_found=404, action_reversed=409, appeal_exists=409, appeal_window_closed=409,
+                                invalid_text=422,
                                 text_required=422, text_too_long=422))
 def file_appeal(body: schemas.AppealIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict:
     """Appeal an action on one's own account (once per decision): decided by a reviewer other than the
@@ -72,7 +73,8 @@ def file_appeal(body: schemas.AppealIn, principal: Authenticated, rt: Rt, origin
 
 
 @router.post("/appeals", status_code=201, response_model=schemas.AppealOut,
-             responses=problems(action_reversed=409, appeal_exists=409, appeal_window_closed=409, invalid_text=422,
+             responses=problems(not_found=404, action_reversed=409, appeal_exists=409, appeal_window_closed=409,
+                                invalid_text=422,
                                 text_required=422, text_too_long=422))
 def file_appeal_by_link(body: schemas.LinkAppealIn, rt: Rt, origin: ApiOrigin) -> dict:
     """No session needed: the token of the appeal link in the action's notice (a suspended or terminated

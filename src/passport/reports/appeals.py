@@ -38,6 +38,7 @@ APPEALABLE = frozenset({"reset_field", "warn", "require_correction", "restrict",
 OUTCOMES = {"reversed": "approve", "upheld": "reject"}
 # What a reversal gives back, when the action's status still stands.
 _SET_BY = {"restrict": "restricted", "suspend": "suspended", "terminate": "terminated"}
+_TAKEN_BY = {status: action for action, status in _SET_BY.items()}
 OUTCOME_TEXT = {
     "reversed": {"zh-CN": "申诉成立，相关处理已撤销。被重置的账号信息不会自动恢复，您可以重新设置。",
                  "en": "Your appeal was granted and the action undone. Reset account information is not "
@@ -129,6 +130,7 @@ def file_appeal(rt: Runtime, origin: audit.Origin, account_id: str, *, action_id
 def file_appeal_by_link(rt: Runtime, origin: audit.Origin, *, token: str | None, text: str | None) -> dict:
     """The appeal link of a notice (``enforcement.appeal_token``), signed in or not: a suspended or
     terminated account cannot sign in and must still be able to appeal. A bad link: 404."""
+    rt.limiter.hit("30/hour", "appeal-link-ip", origin.ip or "-")  # no session: counted by address
     action_id = enforcement.action_of_token(rt, token)
     if action_id is None:
         raise _not_found()
@@ -246,10 +248,14 @@ def _reverse(work: Work, account_id: str, group: list[AccountAction], reason: st
             refusals.lift(db, action.id, now)
         elif action.action in _SET_BY and account.status == _SET_BY[action.action]:
             back = action.from_status if action.from_status in ("active", "restricted", "suspended") else "active"
+            # The restriction or suspension it replaced comes back with its own reason and end.
+            before = None if back == "active" else db.scalars(select(AccountAction).where(
+                AccountAction.account_id == account_id, AccountAction.id < action.id,
+                AccountAction.action == _TAKEN_BY[back], AccountAction.reversed_at.is_(None))
+                .order_by(AccountAction.id.desc())).first()
             if (account.status, back) in accounts.TRANSITIONS and accounts.set_status(
                     db, account_id, back, expected=account.status, now=now,
-                    reason=None if back == "active" else accounts.KEEP,
-                    until=None if back == "active" else accounts.KEEP):
+                    reason=before.reason if before else None, until=before.until if before else None):
                 work.after_commit(partial(sessions.forget_sessions, work.rt, account_id=account_id))
         undone.append(action.action)
         work.audit("account.action.reversed", subject=("account", account_id),

@@ -80,8 +80,9 @@ def test_the_journey_through_the_pages(client, rt):
     assert client.get("/appeals/new?token=1.forged", headers=HTML).status_code == 404
 
     as_staff(client, first)
-    appeals_tab = client.get("/admin/appeals", headers=HTML)
-    appeal_id = re.search(r'data-case="(\w+)"', appeals_tab.text).group(1)
+    appeal_id = next(i["id"] for i in client.get("/api/v1/admin/appeals", headers=first["headers"]).json()["items"]
+                     if i["account_id"] == b_id)
+    assert f'data-case="{appeal_id}"' in client.get("/admin/appeals", headers=HTML).text
     mine_to_refuse = client.get(f"/admin/appeals/{appeal_id}", headers=HTML)
     assert 'id="same-reviewer"' in mine_to_refuse.text and 'id="claim"' not in mine_to_refuse.text
     as_staff(client, second)
