@@ -38,7 +38,7 @@ from passport.realname.models import CONTACT_PHONE, LEGAL_REPRESENTATIVE, Docume
 from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_closed, account_for_update
 from passport.reviews import service as reviews
 from passport.runtime import Runtime
-from passport.work import unit_of_work
+from passport.work import Work, unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -430,26 +430,33 @@ def act_on_organization(rt: Runtime, origin: audit.Origin, staff_id: str, org_id
     if action not in ORG_ACTIONS:
         raise errors.invalid("invalid_action", "Unknown action.", "action")
     with unit_of_work(rt, origin, actor=("staff", staff_id)) as work:
-        org = organization_row(work.db, org_id, lock=True)
-        if org.status not in LIVE or (action == "revoke_verification" and org.status != "verified") \
-                or (action == "unsuspend" and org.suspended_at is None):
-            raise errors.DomainError("invalid_transition", "This action is not possible in the organisation's "
-                                     "current status.", 409)
-        admins = _admin_ids(work.db, org_id)
-        if action == "suspend":
-            org.suspended_at, org.suspended_until, org.suspension_reason = work.at, until, reason
-        elif action == "unsuspend":
-            org.suspended_at = org.suspended_until = org.suspension_reason = None
-        elif action == "revoke_verification":
-            org.status, org.reason, org.decided_at = "revoked", reason, work.at
-        elif action == "dissolve":
-            _dissolve(rt, work, org, reason)
-        work.audit(f"organization.action.{action}", subject=("organization", org_id),
-                   details={"reason": reason, "until": rfc3339(until), "status": org.status})
-        for admin_id in admins:
-            work.notify(admin_id, "organization_action", {"name": org.name, "action_name": _ORG_ACTION_NAMES[action],
-                                                          "reason": reason})
-        return {"id": org.id, "status": org.status, "suspended": org.suspended_at is not None}
+        return apply_organization_action(work, org_id, action=action, reason=reason, until=until)
+
+
+def apply_organization_action(work: Work, org_id: str, *, action: str, reason: str,
+                              until: datetime | None = None) -> dict:
+    """``act_on_organization`` in the caller's unit of work (a report case's decision)."""
+    rt = work.rt
+    org = organization_row(work.db, org_id, lock=True)
+    if org.status not in LIVE or (action == "revoke_verification" and org.status != "verified") \
+            or (action == "unsuspend" and org.suspended_at is None):
+        raise errors.DomainError("invalid_transition", "This action is not possible in the organisation's "
+                                 "current status.", 409)
+    admins = _admin_ids(work.db, org_id)
+    if action == "suspend":
+        org.suspended_at, org.suspended_until, org.suspension_reason = work.at, until, reason
+    elif action == "unsuspend":
+        org.suspended_at = org.suspended_until = org.suspension_reason = None
+    elif action == "revoke_verification":
+        org.status, org.reason, org.decided_at = "revoked", reason, work.at
+    elif action == "dissolve":
+        _dissolve(rt, work, org, reason)
+    work.audit(f"organization.action.{action}", subject=("organization", org_id),
+               details={"reason": reason, "until": rfc3339(until), "status": org.status})
+    for admin_id in admins:
+        work.notify(admin_id, "organization_action", {"name": org.name, "action_name": _ORG_ACTION_NAMES[action],
+                                                      "reason": reason})
+    return {"id": org.id, "status": org.status, "suspended": org.suspended_at is not None}
 
 
 def dissolve_by_admin(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:

@@ -23,7 +23,8 @@ APPEAL_FIELDS = ("text",)
 CASE_FIELDS = ("outcome", "actions", "field", "reason", "until", "escalate_to", "refusal_days")
 APPEAL_DECISION_FIELDS = ("outcome", "reason")
 # Actions that take something away: the reviewer confirms them on a second page before they are taken.
-DESTRUCTIVE = frozenset({"reset_field", "restrict", "suspend", "terminate", "refuse_registration"})
+DESTRUCTIVE = frozenset({"reset_field", "restrict", "suspend", "terminate", "refuse_registration",
+                         "revoke_verification", "dissolve"})
 NOTICES = {"filed": "Thank you. Your report has been received; you will be told the outcome.",
            "merged": "You had reported this already: the new details were added to your report.",
            "appealed": "Your appeal has been received. A different reviewer will look at it.",
@@ -210,7 +211,7 @@ def case_page(request: Request, staff, review_id: str, state: FormState) -> Resp
         return web.error_page(request, exc)
     return web.render(request, "admin_report_case.html", state.status, page_path=f"/admin/reports/{review_id}",
                       staff=staff, form=state, case=shown, categories=service.CATEGORIES,
-                      actions=service.DECISION_ACTIONS)
+                      actions=service.ACTIONS_FOR.get(shown["subject_type"], ()))
 
 
 @router.get("/admin/reports/{review_id}")

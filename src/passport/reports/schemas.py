@@ -65,7 +65,9 @@ class CaseDecisionIn(Input):
     outcome: Literal["violation", "no_violation"]
     reason: str = Field(max_length=1000)
     actions: list[Literal["reset_field", "warn", "require_correction", "restrict", "suspend", "terminate",
-                          "refuse_registration"]] = Field(default_factory=list, max_length=7)
+                          "refuse_registration", "revoke_verification", "dissolve"]] = Field(
+        default_factory=list, max_length=9, description="account: reset_field … refuse_registration; organisation: "
+                                                        "warn, suspend, revoke_verification, dissolve")
     field: Literal["nickname", "bio", "avatar"] | None = Field(None, description="reset_field, require_correction")
     until: datetime | None = Field(None, description="Suspension end (none: until lifted); correction deadline")
     escalate_to: Literal["restrict", "suspend", "terminate"] | None = Field(

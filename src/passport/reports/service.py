@@ -53,7 +53,10 @@ EVIDENCE_TYPES = frozenset({"image/png", "image/jpeg"})
 OUTCOMES = ("violation", "no_violation")
 # A decision's actions, in the order they are taken; at most one that changes the status.
 DECISION_ACTIONS = ("reset_field", "warn", "require_correction", "restrict", "suspend", "terminate",
-                    "refuse_registration")
+                    "refuse_registration", "revoke_verification", "dissolve")
+ACTIONS_FOR = {"account": ("reset_field", "warn", "require_correction", "restrict", "suspend", "terminate",
+                           "refuse_registration"),
+               "organization": ("warn", "suspend", "revoke_verification", "dissolve"), "complaint": ()}
 STATUS_ACTIONS = frozenset({"restrict", "suspend", "terminate"})
 SUBJECT_NOT_FOUND = "subject_not_found"
 
@@ -354,13 +357,13 @@ def _check_decision(rt: Runtime, decision: Decision, subject_type: str, subject:
         raise errors.invalid("invalid_action", "No action follows a decision of no violation.", "actions")
     if decision.outcome == "violation" and not decision.actions:
         raise errors.invalid("action_required", "Choose at least one action.", "actions")
-    if len(set(decision.actions) & STATUS_ACTIONS) > 1:
+    if subject_type == "account" and len(set(decision.actions) & STATUS_ACTIONS) > 1:
         raise errors.invalid("invalid_action", "Choose at most one of restriction, suspension, termination.",
                              "actions")
     if decision.actions and subject is None:
         raise errors.DomainError(SUBJECT_NOT_FOUND, "The reported subject no longer exists.", 409)
-    if decision.actions and subject_type != "account":
-        raise errors.invalid("invalid_action", "These actions apply to accounts.", "actions")
+    if set(decision.actions) - set(ACTIONS_FOR.get(subject_type, ())):
+        raise errors.invalid("invalid_action", "These actions do not apply to this subject.", "actions")
     if "reset_field" in decision.actions and decision.field not in enforcement.CORRECTABLE:
         raise errors.invalid("field_required", "Choose the field to reset.", "field")
     if "refuse_registration" in decision.actions and "terminate" not in decision.actions \
@@ -400,6 +403,11 @@ def decide(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, review_id: 
 def _act(work: Work, staff: StaffPrincipal, review: Review, decision: Decision, reason: str) -> list[int]:
     rt, account_id = work.rt, review.subject_id
     taken: list[int] = []
+    if review.subject_type == "organization":
+        for action in decision.actions:
+            organizations.apply_organization_action(work, review.subject_id, action=action, reason=reason,
+                                                    until=decision.until if action == "suspend" else None)
+        return taken
     for action in decision.actions:
         if action == "reset_field":
             profile.reset_account_info(rt, work, account_id, decision.field, reason=reason, staff_id=staff.staff_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from passport_testing import STRONG_PASSWORD, bearer, last_code, make_staff, new_id_number, new_uscc, register_account
-from reports_testing import ADMIN, PNG, inbox
+from reports_testing import ADMIN, PNG, case_of, claim, decide, inbox
 
 HTML = {"Accept": "text/html"}
 
@@ -97,3 +97,24 @@ def test_a_sole_administrator_hands_over_then_cancels(client, rt, verified_org):
     assert client.delete(f"{url}/{owner['account']['id']}", headers=headers).status_code == 204
     assert request_cancellation(client, rt, owner, headers).status_code == 202
     assert client.get(f"/api/v1/organizations/{org_id}").json()["status"] == "verified"  # it lives on
+
+
+def test_a_report_of_an_organisation_decided_with_organisation_actions(client, rt, verified_org):
+    org_id, reviewer = verified_org["org_id"], verified_org["reviewer"]
+    reporter = register_account(client, rt)
+    filed = client.post("/api/v1/reports", data={"subject_type": "organization", "subject_id": org_id,
+                                                 "category": "fraud", "field": "name", "description": "冒用名称"},
+                        headers=bearer(reporter["session"]["token"]))
+    assert filed.status_code == 202, filed.text
+    case = case_of(client, reviewer, org_id)
+    assert case["subject"]["name"] == "杭州云栖科技有限公司"
+    claim(client, reviewer, case["id"])
+    wrong = decide(client, reviewer, case["id"], outcome="violation", actions=["reset_field"], field="nickname",
+                   reason="x")
+    assert wrong.status_code == 422 and wrong.json()["code"] == "invalid_action"
+    done = decide(client, reviewer, case["id"], outcome="violation", actions=["warn", "suspend"], reason="冒用他人名称")
+    assert done.status_code == 200, done.text
+    public = client.get(f"/api/v1/organizations/{org_id}").json()
+    assert public["suspended"] is True and public["suspension_reason"] == "冒用他人名称"
+    assert [r["outcome"] for r in client.get("/api/v1/me/reports",
+                                             headers=bearer(reporter["session"]["token"])).json()] == ["violation"]
