@@ -71,3 +71,12 @@ def test_a_complaint_is_answered_through_the_queue(client, rt, reviewers):
     warn = decide(client, first, case["id"], outcome="violation", actions=["warn"], reason="x")
     assert warn.status_code == 422 and warn.json()["code"] == "invalid_action"  # no action on a complaint
     assert login(client, user["phone"]).status_code == 201
+
+
+def test_the_account_page_links_reports_appeals_and_customer_service(client, rt):
+    user = register_account(client, rt)
+    client.cookies.set("passport_session", user["session"]["token"])
+    page = client.get("/account", headers=HTML).text
+    for link in ('id="link-reports" href="/reports"', 'id="link-appeals" href="/appeals"',
+                 'id="link-support" href="/support"'):
+        assert link in page
