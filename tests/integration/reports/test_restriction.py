@@ -8,6 +8,7 @@ import pytest
 from passport_testing import (
     STRONG_PASSWORD,
     bearer,
+    csrf_of,
     login,
     make_staff,
     new_id_number,
@@ -95,3 +96,14 @@ def test_allowed_operations(client, rt, reviewer, member):
                          json={"action": "unsuspend", "reason": "复核后解除"}, headers=reviewer["headers"])
     assert lifted.status_code == 201
     assert client.patch("/api/v1/me", json={"bio": "新简介"}, headers=headers).status_code == 200
+
+
+def test_the_account_page_says_why_a_change_is_refused(client, rt, reviewer):
+    user = register_account(client, rt, nickname="原来的名字")
+    restrict(client, reviewer, user["account"]["id"])
+    client.cookies.set("passport_session", user["session"]["token"])
+    page = client.get("/account", headers={"Accept": "text/html"})
+    refused = client.post("/account/profile", data={"csrf_token": csrf_of(page.text), "nickname": "新名字",
+                                                    "bio": ""}, headers={"Accept": "text/html"})
+    assert refused.status_code == 403 and "限制使用" in refused.text
+    assert client.get("/api/v1/me", headers=bearer(user["session"]["token"])).json()["nickname"] == "原来的名字"
