@@ -312,7 +312,7 @@ def appeal_token(rt: Runtime, action_id: int) -> str:
 
 def action_of_token(rt: Runtime, token: str | None) -> int | None:
     raw, _, _mac = (token or "").partition(".")
-    if not raw.isdigit() or len(raw) > 18 or not same(appeal_token(rt, int(raw)), token or ""):
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or not same(appeal_token(rt, int(raw)), token or ""):
         return None
     return int(raw)
 
@@ -328,7 +328,8 @@ def _appeal_params(rt: Runtime, params: dict) -> dict:
     if "appeal" in params:
         return {}
     action_id = str(params.get("action_id", ""))
-    return {"appeal": appeal_link(rt, int(action_id)) if action_id.isdigit() else {"zh-CN": "", "en": ""}}
+    known = action_id.isascii() and action_id.isdigit()
+    return {"appeal": appeal_link(rt, int(action_id)) if known else {"zh-CN": "", "en": ""}}
 
 
 outbox.compute_params("notice_account_action", _appeal_params)

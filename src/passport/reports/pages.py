@@ -179,7 +179,8 @@ def appeal_submit(request: Request, form: CheckedForm) -> Response:
             appeals.file_appeal_by_link(rt, origin, token=token, text=values["text"])
         else:
             principal = guards.current_principal(request)
-            if principal is None or not (action_id or "").isdigit():
+            if principal is None or not (action_id or "").isascii() or not (action_id or "").isdigit() \
+                    or len(action_id) > 18:
                 raise errors.not_found("action")
             appeals.file_appeal(rt, origin, principal.account_id, action_id=int(action_id), text=values["text"])
     except errors.DomainError as exc:
@@ -249,7 +250,7 @@ def case_decide(review_id: str, request: Request, staff: Reviewer,
         until = web.local_time(values["until"], errors.invalid("invalid_until", "Enter a valid date and time.",
                                                                "until"))
         days = values["refusal_days"].strip()
-        if days and not days.isdigit():
+        if days and not (days.isascii() and days.isdigit() and len(days) <= 4):
             raise errors.invalid("invalid_refusal_days", "Enter a number of days.", "refusal_days")
         decision = service.Decision(values["outcome"], values["reason"], chosen, values["field"] or None, until,
                                     values["escalate_to"] or None, int(days) if days else None)

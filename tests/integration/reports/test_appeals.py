@@ -111,3 +111,10 @@ def test_an_upheld_appeal_changes_nothing_and_needs_a_claim(client, rt, reviewer
         assert db.get(Review, review_id).decided_by == second["id"]
     twice = decide_appeal(client, second, review_id, outcome="reversed", reason="改判")
     assert twice.status_code == 409 and twice.json()["code"] == "already_decided"
+
+
+def test_odd_links_and_ids_are_not_found(client, rt):
+    for token in ("²³.x", "1" * 40 + ".x", "", "abc"):
+        answer = client.post("/api/v1/appeals", json={"token": token, "text": "x"})
+        assert answer.status_code == 404, (token, answer.text)
+        assert client.get(f"/appeals/new?token={token}", headers={"Accept": "text/html"}).status_code in (200, 404)
