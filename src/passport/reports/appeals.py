@@ -23,7 +23,8 @@ from passport.admin.models import AccountAction
 from passport.admin.service import StaffPrincipal
 from passport.audit import service as audit
 from passport.clock import as_utc, rfc3339
-from passport.reports.models import Appeal
+from passport.db import new_id
+from passport.reports.models import APPEAL_TEXT, Appeal
 from passport.reports.service import handling_due
 from passport.reviews import service as reviews
 from passport.reviews.models import Review
@@ -74,20 +75,21 @@ def appealable_actions(rt: Runtime, account_id: str) -> list[dict[str, Any]]:
             out.append({"id": row.id, "action": row.action, "field": row.field, "reason": row.reason,
                         "until": rfc3339(row.until), "created_at": rfc3339(row.created_at),
                         "reversed_at": rfc3339(row.reversed_at),
-                        "appeal": _appeal_view(appeal) if appeal else None,
+                        "appeal": _appeal_view(rt, appeal) if appeal else None,
                         "appealable": (row.action in APPEALABLE and appeal is None and row.reversed_at is None
                                        and now < window)})
         return out
 
 
-def _appeal_view(appeal: Appeal) -> dict[str, Any]:
-    return {"id": appeal.id, "action_id": appeal.action_id, "text": appeal.text, "status": appeal.status,
+def _appeal_view(rt: Runtime, appeal: Appeal) -> dict[str, Any]:
+    return {"id": appeal.id, "action_id": appeal.action_id,
+            "text": rt.keys.cipher.decrypt(appeal.text_enc, APPEAL_TEXT, appeal.id), "status": appeal.status,
             "reason": appeal.reason, "created_at": rfc3339(appeal.created_at), "decided_at": rfc3339(appeal.decided_at)}
 
 
 def appeals_of(rt: Runtime, account_id: str) -> list[dict[str, Any]]:
     with rt.db.read() as db:
-        return [_appeal_view(a) for a in db.scalars(select(Appeal).where(Appeal.account_id == account_id)
+        return [_appeal_view(rt, a) for a in db.scalars(select(Appeal).where(Appeal.account_id == account_id)
                                                     .order_by(Appeal.created_at.desc()))]
 
 
@@ -115,8 +117,9 @@ def file_appeal(rt: Runtime, origin: audit.Origin, account_id: str, *, action_id
             raise errors.DomainError("action_reversed", "This action has been reversed already.", 409)
         if work.at >= as_utc(action.created_at) + timedelta(days=rt.settings.appeal_window_days):
             raise errors.DomainError("appeal_window_closed", "The time to appeal this action has passed.", 409)
-        appeal = Appeal(account_id=account_id, action_id=group[0].id, text=text, status="pending",
+        appeal = Appeal(id=new_id(), account_id=account_id, action_id=group[0].id, status="pending",
                         created_at=work.at)
+        appeal.text_enc = rt.keys.cipher.encrypt(text, APPEAL_TEXT, appeal.id)
         db.add(appeal)
         db.flush()
         appeal.review_id = reviews.enqueue(db, QUEUE, "appeal", appeal.id, {
@@ -124,7 +127,7 @@ def file_appeal(rt: Runtime, origin: audit.Origin, account_id: str, *, action_id
             "acted_by": action.staff_id}, work.at, work.origin)
         work.audit("appeal.filed", subject=("account", account_id),
                    details={"appeal": appeal.id, "actions": [a.id for a in group]})
-        return _appeal_view(appeal)
+        return _appeal_view(rt, appeal)
 
 
 def file_appeal_by_link(rt: Runtime, origin: audit.Origin, *, token: str | None, text: str | None) -> dict:
@@ -168,7 +171,7 @@ def list_appeals(rt: Runtime, *, status: str = "pending", limit: int = 50) -> di
         for review, appeal in rows:
             due = handling_due(rt, QUEUE, review.created_at)
             action = db.get(AccountAction, appeal.action_id)
-            items.append({"id": review.id, "appeal": _appeal_view(appeal), "account_id": appeal.account_id,
+            items.append({"id": review.id, "appeal": _appeal_view(rt, appeal), "account_id": appeal.account_id,
                           "actions": [a.action for a in _group(db, action)], "action_reason": action.reason,
                           "acted_by": action.staff_id, "claimed_by": review.claimed_by,
                           "created_at": rfc3339(review.created_at), "due_at": rfc3339(due),
@@ -185,7 +188,7 @@ def appeal_case(rt: Runtime, review_id: str) -> dict:
         action = db.get(AccountAction, appeal.action_id)
         account = db.get(accounts.Account, appeal.account_id)
         due = handling_due(rt, QUEUE, review.created_at)
-        return {"id": review.id, "status": review.status, "appeal": _appeal_view(appeal),
+        return {"id": review.id, "status": review.status, "appeal": _appeal_view(rt, appeal),
                 "account": {"id": account.id, "nickname": account.nickname, "status": account.status},
                 "actions": [{"id": a.id, "action": a.action, "field": a.field, "reason": a.reason,
                              "until": rfc3339(a.until), "staff_id": a.staff_id, "created_at": rfc3339(a.created_at),

@@ -12,6 +12,9 @@ from passport.security.crypto import SEALED, Field
 
 # The right holder's details of an infringement report (a name and a contact): personal data, sealed.
 RIGHT_HOLDER = Field("reports", "right_holder_enc", "report.right_holder")
+# What the reporter and the appellant write may name people, numbers, places: sealed too.
+DESCRIPTION = Field("reports", "description_enc", "report.description")
+APPEAL_TEXT = Field("appeals", "text_enc", "appeal.text")
 
 
 class Report(Base):
@@ -28,7 +31,7 @@ class Report(Base):
     subject_id: Mapped[str] = mapped_column(String(64), index=True)
     field: Mapped[str | None] = mapped_column(String(16))  # nickname | avatar | bio | name
     category: Mapped[str] = mapped_column(String(24))
-    description: Mapped[str] = mapped_column(Text)
+    description_enc: Mapped[bytes] = mapped_column(LargeBinary, info={SEALED: DESCRIPTION})
     right_holder_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: RIGHT_HOLDER})
     evidence: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of realname_documents ids
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
@@ -48,7 +51,7 @@ class Appeal(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     action_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account_actions.id"), unique=True)
-    text: Mapped[str] = mapped_column(Text)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary, info={SEALED: APPEAL_TEXT})
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | upheld | reversed
     reason: Mapped[str | None] = mapped_column(Text)
     review_id: Mapped[str | None] = mapped_column(String(32), index=True)

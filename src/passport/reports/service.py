@@ -31,7 +31,7 @@ from passport.clock import as_utc, rfc3339
 from passport.db import new_id
 from passport.realname import documents, organizations
 from passport.realname.models import Document, Organization
-from passport.reports.models import RIGHT_HOLDER, Report
+from passport.reports.models import DESCRIPTION, RIGHT_HOLDER, Report
 from passport.reviews import service as reviews
 from passport.reviews.models import Review
 from passport.runtime import Runtime
@@ -144,7 +144,8 @@ def _file(work: Work, reporter_id: str, subject_type: str, subject_id: str, fiel
         documents.add_document(db, reporter_id, "evidence", item, now)
         evidence.append(item.document_id)
     if merged:
-        report.description = f"{report.description}\n---\n{description}"[:DESCRIPTION_MAX * 3]
+        joined = f"{rt.keys.cipher.decrypt(report.description_enc, DESCRIPTION, report.id)}\n---\n{description}"
+        report.description_enc = rt.keys.cipher.encrypt(joined[:DESCRIPTION_MAX * 3], DESCRIPTION, report.id)
         report.category = category if report.category == "other" else report.category
         report.field = report.field or field
         if right_holder:
@@ -153,9 +154,10 @@ def _file(work: Work, reporter_id: str, subject_type: str, subject_id: str, fiel
         report.updated_at = now
     else:
         report = Report(reporter_id=reporter_id, subject_type=subject_type, subject_id=subject_id, field=field,
-                        category=category, description=description, evidence=json.dumps(evidence), status="open",
-                        created_at=now, updated_at=now)
+                        category=category, evidence=json.dumps(evidence), status="open", created_at=now,
+                        updated_at=now)
         report.id = new_id()
+        report.description_enc = rt.keys.cipher.encrypt(description, DESCRIPTION, report.id)
         if right_holder:
             report.right_holder_enc = rt.keys.cipher.encrypt(right_holder, RIGHT_HOLDER, report.id)
         report.review_id = _case_for(work, subject_type, subject_id)
@@ -164,7 +166,7 @@ def _file(work: Work, reporter_id: str, subject_type: str, subject_id: str, fiel
     work.audit("report.merged" if merged else "report.filed", subject=("report", report.id),
                details={"subject": f"{subject_type}:{subject_id}", "category": category, "field": field,
                         "evidence": len(stored), "case": report.review_id})
-    return Filed(_report_view(report), merged)
+    return Filed(_report_view(rt, report), merged)
 
 
 def _case_for(work: Work, subject_type: str, subject_id: str) -> str:
@@ -180,11 +182,12 @@ def _case_for(work: Work, subject_type: str, subject_id: str) -> str:
                                                                  "subject_id": subject_id}, work.at, work.origin)
 
 
-def _report_view(report: Report) -> dict[str, Any]:
+def _report_view(rt: Runtime, report: Report) -> dict[str, Any]:
     """What the reporter sees of their report: what they sent, its state and the outcome; nothing of
     what was done to the subject."""
     return {"id": report.id, "subject_type": report.subject_type, "subject_id": report.subject_id,
-            "field": report.field, "category": report.category, "description": report.description,
+            "field": report.field, "category": report.category,
+            "description": rt.keys.cipher.decrypt(report.description_enc, DESCRIPTION, report.id),
             "evidence": len(json.loads(report.evidence or "[]")), "status": report.status,
             "outcome": report.outcome, "created_at": rfc3339(report.created_at),
             "closed_at": rfc3339(report.closed_at)}
@@ -194,7 +197,7 @@ def reports_of(rt: Runtime, reporter_id: str) -> list[dict[str, Any]]:
     with rt.db.read() as db:
         rows = db.scalars(select(Report).where(Report.reporter_id == reporter_id)
                           .order_by(Report.created_at.desc(), Report.id)).all()
-        return [_report_view(r) for r in rows]
+        return [_report_view(rt, r) for r in rows]
 
 
 # --- the queue -----------------------------------------------------------------------------------------
@@ -277,7 +280,7 @@ def case(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, review_id: st
                           .order_by(Report.created_at.desc())).all()
         current, earlier = [], []
         for report in rows:
-            view = _report_view(report) | {"reporter_id": report.reporter_id,
+            view = _report_view(rt, report) | {"reporter_id": report.reporter_id,
                                            "evidence_ids": json.loads(report.evidence or "[]")}
             if report.right_holder_enc is not None:
                 view["right_holder"] = (rt.keys.cipher.decrypt(report.right_holder_enc, RIGHT_HOLDER, report.id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from passport.realname import documents
 from passport.realname.models import Document
-from passport.reports.models import RIGHT_HOLDER, Report
+from passport.reports.models import RIGHT_HOLDER, Appeal, Report
 from passport_testing import bearer, register_account
 from reports_testing import ADMIN, PNG, case_of, claim, decide, file_report
 
@@ -156,3 +156,21 @@ def test_the_generic_review_decision_refuses_report_and_appeal_items(client, rt,
     assert bypass.status_code == 409 and bypass.json()["code"] == "decided_elsewhere"
     mine = client.get("/api/v1/me/reports", headers=bearer(a["session"]["token"])).json()
     assert mine[0]["status"] == "open"
+
+
+def test_a_database_dump_shows_no_report_or_appeal_text(client, rt, two_users, reviewers):
+    a, b = two_users
+    filed = file_report(client, a["session"]["token"], b["account"]["id"], description="骗子电话13912345678")
+    first, _ = reviewers
+    action = client.post(f"{ADMIN}/accounts/{b['account']['id']}/actions", json={"action": "warn", "reason": "r"},
+                         headers=first["headers"]).json()["id"]
+    appealed = client.post("/api/v1/me/appeals", json={"action_id": action, "text": "我的身份证110101199003070000"},
+                           headers=bearer(b["session"]["token"]))
+    assert appealed.status_code == 201 and appealed.json()["text"] == "我的身份证110101199003070000"
+    with rt.db.read() as db:
+        report = db.get(Report, filed.json()["report"]["id"])
+        appeal = db.get(Appeal, appealed.json()["id"])
+        assert b"13912345678" not in report.description_enc
+        assert b"110101199003070000" not in appeal.text_enc
+    assert client.get("/api/v1/me/reports", headers=bearer(a["session"]["token"])).json()[0]["description"] \
+        == "骗子电话13912345678"

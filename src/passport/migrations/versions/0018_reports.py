@@ -3,7 +3,7 @@ correction deadline need; organisations can be suspended (issue 18)
 
 Revision ID: 0018
 Revises: 0016
-Create Date: 2026-12-06 08:18:42.588934
+Create Date: 2026-12-06 08:56:46.891469
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.String(length=64), nullable=False),
     sa.Column('field', sa.String(length=16), nullable=True),
     sa.Column('category', sa.String(length=24), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('description_enc', sa.LargeBinary(), nullable=False),
     sa.Column('right_holder_enc', sa.LargeBinary(), nullable=True),
     sa.Column('evidence', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('account_id', sa.String(length=32), nullable=False),
     sa.Column('action_id', sa.BigInteger(), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('text_enc', sa.LargeBinary(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('review_id', sa.String(length=32), nullable=True),
