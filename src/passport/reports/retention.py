@@ -4,7 +4,9 @@
   after the network-log period (``PASSPORT_NETWORK_LOG_DAYS``, at least 180);
 - terminated accounts are anonymised ``PASSPORT_TERMINATED_RETENTION_DAYS`` (default 180) after the
   termination, unless a superadmin set a legal hold (with a reason, audited);
-- the evidence images (and the right holder's details) of reports closed that long ago are deleted."""
+- the evidence images (and the right holder's details) of reports closed that long ago are deleted;
+- what a cancelled account wrote (its closed reports' text and images, its decided appeals' text) is
+  erased at the next sweep after the cancellation is final."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from passport.cancellation import service as cancellation
 from passport.clock import rfc3339
 from passport.realname import documents
 from passport.realname.models import Document
-from passport.reports.models import LegalHold, Report
+from passport.reports.models import APPEAL_TEXT, DESCRIPTION, Appeal, LegalHold, Report
 from passport.runtime import Runtime
 from passport.work import SYSTEM, unit_of_work
 
@@ -37,7 +39,7 @@ BATCH = 50
 
 def run(rt: Runtime) -> dict[str, int]:
     done = {"consent_network_data": sweep_consents(rt), "terminated_anonymised": anonymise_due(rt),
-            "evidence_deleted": delete_evidence(rt)}
+            "evidence_deleted": delete_evidence(rt), "cancelled_texts_erased": erase_cancelled_texts(rt)}
     if any(done.values()):
         with unit_of_work(rt, _WORKER, actor=SYSTEM) as work:
             work.audit("retention.swept", details=done)
@@ -87,12 +89,46 @@ def anonymise_due(rt: Runtime) -> int:
     return done
 
 
+ERASED = "—"
+
+
+def erase_cancelled_texts(rt: Runtime) -> int:
+    """A cancelled account's closed reports and decided appeals keep their outcome, not its words."""
+    cancelled = select(accounts.Account.id).where(accounts.Account.status == "cancelled")
+    erased_text = rt.keys.cipher.encrypt  # re-sealed per row (bound to its id)
+    done = 0
+    with unit_of_work(rt, _WORKER, actor=SYSTEM) as work:
+        db = work.db
+        reports = db.scalars(select(Report).where(Report.reporter_id.in_(cancelled), Report.status == "closed",
+                                                  Report.closed_at.is_not(None), Report.erased_at.is_(None))
+                             .limit(BATCH).with_for_update()).all()
+        for report in reports:
+            report.description_enc = erased_text(ERASED, DESCRIPTION, report.id)
+            report.right_holder_enc, report.erased_at = None, work.at
+            done += 1
+        appeals = db.scalars(select(Appeal).where(Appeal.account_id.in_(cancelled), Appeal.status != "pending",
+                                                  Appeal.erased_at.is_(None)).limit(BATCH).with_for_update()).all()
+        for appeal in appeals:
+            appeal.text_enc, appeal.erased_at = erased_text(ERASED, APPEAL_TEXT, appeal.id), work.at
+            done += 1
+        report_ids = [r.id for r in reports]
+        if done:
+            work.audit("retention.cancelled_texts_erased", details={"reports": report_ids,
+                                                                    "appeals": [a.id for a in appeals]})
+    _delete_evidence_of(rt, report_ids)
+    return done
+
+
 def delete_evidence(rt: Runtime) -> int:
     cutoff = rt.clock.now() - timedelta(days=rt.settings.terminated_retention_days)
     with rt.db.read() as db:
         ids = db.scalars(select(Report.id).where(Report.status == "closed", Report.closed_at < cutoff,
                                                  (Report.evidence != "[]") | Report.right_holder_enc.is_not(None))
                          .limit(BATCH)).all()
+    return _delete_evidence_of(rt, ids)
+
+
+def _delete_evidence_of(rt: Runtime, ids: list[str]) -> int:
     removed = 0
     for report_id in ids:
         paths: list[Path] = []

@@ -19,9 +19,9 @@ from passport.cli import app as cli_app
 from passport.realname import documents
 from passport.realname.models import Document
 from passport.reports import retention
-from passport.reports.models import Report
+from passport.reports.models import APPEAL_TEXT, DESCRIPTION, Appeal, Report
 from passport.settings import Settings
-from passport_testing import make_staff, register_account
+from passport_testing import bearer, make_staff, register_account
 from reports_testing import ADMIN, PNG, case_of, claim, decide, file_report
 
 
@@ -83,7 +83,8 @@ def test_retention_sweeps_and_the_legal_hold(client, rt, cli, reviewers):
     assert stored.exists()
 
     # Nothing is due yet.
-    assert retention.run(rt) == {"consent_network_data": 0, "terminated_anonymised": 0, "evidence_deleted": 0}
+    nothing = retention.run(rt)
+    assert nothing["terminated_anonymised"] == 0 and nothing["evidence_deleted"] == 0
     backdate(rt, [gone["account"]["id"], held["account"]["id"], live["account"]["id"]])
     with rt.db.write() as db:
         db.execute(update(Report).where(Report.id == filed.json()["report"]["id"])
@@ -123,3 +124,32 @@ def test_the_network_log_period_is_at_least_six_months():
     with pytest.raises(ValueError, match="PASSPORT_NETWORK_LOG_DAYS"):
         Settings(network_log_days=179)
     assert Settings(network_log_days=180).network_log_days == 180
+
+
+def test_a_cancelled_accounts_words_are_erased(client, rt, reviewers):
+    first, second = reviewers
+    reporter, subject = register_account(client, rt), register_account(client, rt)
+    filed = file_report(client, reporter["session"]["token"], subject["account"]["id"], description="他骗了我五百元",
+                        files=[("evidence", ("a.png", PNG, "image/png"))])
+    case = case_of(client, first, subject["account"]["id"])
+    claim(client, first, case["id"])
+    assert decide(client, first, case["id"], outcome="violation", actions=["warn"], reason="诈骗").status_code == 200
+    action_id = client.get("/api/v1/me/actions", headers=bearer(subject["session"]["token"])).json()[0]["id"]
+    appealed = client.post("/api/v1/me/appeals", json={"action_id": action_id, "text": "那是借款"},
+                           headers=bearer(subject["session"]["token"]))
+    review_id = next(i["id"] for i in client.get(f"{ADMIN}/appeals", headers=second["headers"]).json()["items"]
+                     if i["account_id"] == subject["account"]["id"])
+    claim(client, second, review_id)
+    client.post(f"{ADMIN}/appeals/{review_id}/decision", json={"outcome": "upheld", "reason": "证据充分"},
+                headers=second["headers"])
+    with rt.db.write() as db:  # both accounts' cancellations became final
+        db.execute(update(Account).where(Account.id.in_([reporter["account"]["id"], subject["account"]["id"]]))
+                   .values(status="cancelled"))
+    assert retention.run(rt)["cancelled_texts_erased"] >= 2
+    with rt.db.read() as db:
+        report = db.get(Report, filed.json()["report"]["id"])
+        appeal = db.get(Appeal, appealed.json()["id"])
+        assert rt.keys.cipher.decrypt(report.description_enc, DESCRIPTION, report.id) == "—"
+        assert rt.keys.cipher.decrypt(appeal.text_enc, APPEAL_TEXT, appeal.id) == "—"
+        assert report.evidence == "[]" and report.outcome == "violation" and appeal.status == "upheld"
+    assert retention.run(rt)["cancelled_texts_erased"] == 0  # once

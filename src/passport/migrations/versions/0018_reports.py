@@ -3,7 +3,7 @@ correction deadline need; organisations can be suspended (issue 18)
 
 Revision ID: 0018
 Revises: 0016
-Create Date: 2026-12-06 08:56:46.891469
+Create Date: 2026-12-06 08:58:47.691219
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def upgrade() -> None:
     sa.Column('created_at', passport.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', passport.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_at', passport.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('erased_at', passport.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['reporter_id'], ['accounts.id'], name=op.f('fk_reports_reporter_id_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports'))
     )
@@ -84,6 +85,7 @@ def upgrade() -> None:
     sa.Column('review_id', sa.String(length=32), nullable=True),
     sa.Column('created_at', passport.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_at', passport.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('erased_at', passport.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_appeals_account_id_accounts')),
     sa.ForeignKeyConstraint(['action_id'], ['account_actions.id'], name=op.f('fk_appeals_action_id_account_actions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_appeals')),
