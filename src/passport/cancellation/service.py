@@ -19,6 +19,7 @@ back to a person. The audit retention sweep removes the records when their perio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -432,6 +433,7 @@ README = {
         "verification_codes：您登录后申请的验证码和发往您已绑定手机号、邮箱的验证码记录（不含验证码本身）。\n"
         "messages：站内信和通知。organizations：您管理的组织。\n"
         "cancellation：注销申请记录。\n"
+        "reports：您提交的举报、投诉及其处理结果。actions：平台对您账号采取的处理措施、理由及您的申诉。\n"
         "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
     "en": (
         "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
@@ -451,6 +453,8 @@ README = {
         "email (never the codes themselves).\n"
         "messages: in-site messages and notices. organizations: the organisations you administer.\n"
         "cancellation: your cancellation requests.\n"
+        "reports: the reports and complaints you sent and their outcomes. actions: the actions the platform "
+        "took on your account, their reasons, and your appeals.\n"
         "To correct anything, edit your profile, email or phone number on the account pages; real-name data "
         "is corrected by verifying again."),
 }
@@ -475,6 +479,19 @@ def export_archive(rt: Runtime, origin: audit.Origin, account_id: str, *, code: 
         archive = _archive(rt, db, account_id, now)
     log.info("account.exported", sections=len(archive))
     return archive
+
+
+# Sections of the archive that domains above this one answer (issue 18: reports, actions and appeals),
+# registered when their module is imported: name -> fn(rt, db, account_id).
+EXPORT_SECTIONS: dict[str, Callable[[Runtime, Session, str], Any]] = {}
+
+
+def export_section(name: str) -> Callable[[Callable[[Runtime, Session, str], Any]], Callable]:
+    def register(fn: Callable[[Runtime, Session, str], Any]) -> Callable[[Runtime, Session, str], Any]:
+        EXPORT_SECTIONS[name] = fn
+        return fn
+
+    return register
 
 
 def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[str, Any]:
@@ -514,7 +531,7 @@ def _archive(rt: Runtime, db: Session, account_id: str, now: datetime) -> dict[s
         "cancellation": [_view(r, now) for r in db.scalars(
             select(CancellationRequest).where(CancellationRequest.account_id == account_id)
             .order_by(CancellationRequest.requested_at.desc()))],
-    })
+    } | {name: section(rt, db, account_id) for name, section in EXPORT_SECTIONS.items()})
 
 
 def _activity(db: Session, account_id: str) -> list[dict[str, Any]]:

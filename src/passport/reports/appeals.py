@@ -22,6 +22,7 @@ from passport.admin import enforcement
 from passport.admin.models import AccountAction
 from passport.admin.service import StaffPrincipal
 from passport.audit import service as audit
+from passport.cancellation import service as cancellation
 from passport.clock import as_utc, rfc3339
 from passport.db import new_id
 from passport.reports.models import APPEAL_TEXT, Appeal
@@ -79,6 +80,17 @@ def appealable_actions(rt: Runtime, account_id: str) -> list[dict[str, Any]]:
                         "appealable": (row.action in APPEALABLE and appeal is None and row.reversed_at is None
                                        and now < window)})
         return out
+
+
+@cancellation.export_section("actions")
+def _export_actions(rt: Runtime, db: Session, account_id: str) -> list[dict[str, Any]]:
+    """The personal-data export (PIPL Art. 45): actions on the account, their reasons, its appeals."""
+    appealed = {a.action_id: a for a in db.scalars(select(Appeal).where(Appeal.account_id == account_id))}
+    return [{"id": row.id, "action": row.action, "field": row.field, "reason": row.reason, "until": rfc3339(row.until),
+             "created_at": rfc3339(row.created_at), "reversed_at": rfc3339(row.reversed_at),
+             "appeal": _appeal_view(rt, appealed[row.id]) if row.id in appealed else None}
+            for row in db.scalars(select(AccountAction).where(AccountAction.account_id == account_id)
+                                  .order_by(AccountAction.id))]
 
 
 def _appeal_view(rt: Runtime, appeal: Appeal) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from passport.accounts.models import Account
 from passport.admin.enforcement import appeal_token
 from passport.admin.models import AccountAction
 from passport.reviews.models import Review
-from passport_testing import bearer, register_account
+from passport_testing import bearer, last_code, register_account
 from reports_testing import ADMIN, claim, decide_appeal
 
 
@@ -118,3 +118,22 @@ def test_odd_links_and_ids_are_not_found(client, rt):
         answer = client.post("/api/v1/appeals", json={"token": token, "text": "x"})
         assert answer.status_code == 404, (token, answer.text)
         assert client.get(f"/appeals/new?token={token}", headers={"Accept": "text/html"}).status_code in (200, 404)
+
+
+def test_the_personal_data_export_holds_reports_actions_and_appeals(client, rt, reviewers):
+    first, _ = reviewers
+    owner, other = register_account(client, rt), register_account(client, rt)
+    headers = bearer(owner["session"]["token"])  # registration's session is stepped up
+    client.post("/api/v1/reports", data={"subject_type": "account", "subject_id": other["account"]["id"],
+                                         "category": "fraud", "description": "他骗钱"}, headers=headers)
+    action_id = act(client, first, owner["account"]["id"], action="warn", reason="头像不当")
+    assert appeal(client, owner["session"]["token"], action_id, text="头像是我本人").status_code == 201
+    rt.clock.advance(seconds=61)
+    assert client.post("/api/v1/me/verification-codes", json={"purpose": "export"}, headers=headers).status_code == 202
+    archive = client.post("/api/v1/me/export", json={"code": last_code(rt, owner["phone"], "export")},
+                          headers=headers)
+    assert archive.status_code == 200, archive.text
+    body = archive.json()
+    assert [r["description"] for r in body["reports"]] == ["他骗钱"]
+    assert body["actions"][0]["reason"] == "头像不当" and body["actions"][0]["appeal"]["text"] == "头像是我本人"
+    assert "reports" in body["README"]["zh-CN"] and "actions" in body["README"]["en"]
