@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from passport.reviews.models import Review
 from passport_testing import csrf_of, make_staff, register_account
-from reports_testing import PNG, inbox
+from reports_testing import PNG, case_of, inbox
 
 HTML = {"Accept": "text/html"}
 
@@ -47,7 +47,8 @@ def test_the_journey_through_the_pages(client, rt):
     as_staff(client, first)
     queue = client.get("/admin/reports", headers=HTML)
     assert queue.status_code == 200 and 'id="tab-reports"' in queue.text and 'aria-current="page"' in queue.text
-    review_id = re.search(r'data-case="(\w+)"[^>]*>.*?坏名字', queue.text, re.S).group(1)
+    review_id = case_of(client, first, b_id)["id"]
+    assert f'data-case="{review_id}"' in queue.text
     page = client.get(f"/admin/reports/{review_id}", headers=HTML)
     assert 'id="claim"' in page.text and "/evidence/" not in page.text  # screenshots only once claimed
     claimed = client.post(f"/admin/reports/{review_id}/claim", data={"csrf_token": csrf_of(page.text)},
@@ -108,9 +109,12 @@ def test_overdue_cases_are_highlighted(client, rt):
     with rt.db.write() as db:
         db.execute(update(Review).where(Review.queue == "reports", Review.subject_id == b["account"]["id"])
                    .values(created_at=rt.clock.now() - timedelta(days=8)))
-    as_staff(client, make_staff(rt, "reviewer"))
+    reviewer = make_staff(rt, "reviewer")
+    as_staff(client, reviewer)
+    case = case_of(client, reviewer, b["account"]["id"])
+    assert case["overdue"] is True
     queue = client.get("/admin/reports", headers=HTML)
-    item = re.search(r'<li class="list-item overdue" data-case="\w+">.*?</li>', queue.text, re.S).group(0)
+    item = re.search(rf'<li class="list-item overdue" data-case="{case["id"]}">.*?</li>', queue.text, re.S).group(0)
     assert "过期案件" in item
     dashboard = client.get("/admin", headers=HTML)
     assert 'id="count-overdue-reports"' in dashboard.text
