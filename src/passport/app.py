@@ -45,6 +45,8 @@ from passport.realname import api as realname_api
 from passport.realname import pages as realname_pages
 from passport.registration import api as registration_api
 from passport.registration import pages as registration_pages
+from passport.reports import api as reports_api
+from passport.reports import pages as reports_pages
 from passport.runtime import Runtime, build_runtime
 from passport.security.tokens import same
 from passport.sessions import api as sessions_api
@@ -70,10 +72,11 @@ UPLOAD_PATHS = frozenset({"/api/v1/organizations", "/api/v1/me/real-name/manual"
 # routes as a side effect of being imported.
 API_ROUTERS = tuple(m.router for m in (
     accounts_api, sessions_api, registration_api, credentials_api, agreements_api, audit_api, admin_api, notify_api,
-    realname_api, cancellation_api, moderation_api, passwordless_api, oidc_api))
+    realname_api, cancellation_api, moderation_api, passwordless_api, oidc_api, reports_api))
 PAGE_ROUTERS = tuple(m.router for m in (
     agreements_pages, notify_pages, realname_pages, cancellation_pages, accounts_pages, registration_pages,
-    admin_pages, audit_pages, credentials_pages, sessions_pages, passwordless_pages, oidc_endpoints, oidc_pages))
+    admin_pages, audit_pages, credentials_pages, sessions_pages, passwordless_pages, oidc_endpoints, oidc_pages,
+    reports_pages))
 # What every page's layout shows of the signed-in account (web/ asks, the domains answer).
 PAGE_CONTEXT: tuple[web.ContextProcessor, ...] = (guards.page_context,)
 # Page modules whose forms hold a "send code" button (the no-JavaScript /send-code re-renders them).

@@ -745,3 +745,21 @@ def oidc_keys_list() -> None:
             return keys.listing(rt, db)
 
     _apps_call(listing)
+retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps (issue 18): network data, terminated "
+                                                       "accounts, report evidence.")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Run the retention sweeps now (the worker runs them every PASSPORT_SWEEP_INTERVAL_SECONDS): consent
+    rows of finalised accounts lose IP and user agent after PASSPORT_NETWORK_LOG_DAYS; terminated accounts
+    without a legal hold are anonymised, and closed reports lose their evidence images, after
+    PASSPORT_TERMINATED_RETENTION_DAYS. Prints the counts as JSON."""
+    from passport.reports import retention
+
+    rt = _runtime()
+    try:
+        typer.echo(json.dumps(retention.run(rt)))
+    finally:
+        rt.close()

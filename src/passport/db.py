@@ -31,6 +31,7 @@ NAMING = {
 
 MODEL_MODULES = (
     "passport.accounts.models",
+    "passport.accounts.refusals",
     "passport.credentials.models",
     "passport.sessions.models",
     "passport.agreements.models",
@@ -43,6 +44,7 @@ MODEL_MODULES = (
     "passport.cancellation.models",
     "passport.passwordless.models",
     "passport.oidc.models",
+    "passport.reports.models",
 )
 
 

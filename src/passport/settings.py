@@ -24,6 +24,7 @@ def read_secret(value: str | None) -> str | None:
 
 
 AUDIT_RETENTION_MIN_DAYS = 180
+NETWORK_LOG_MIN_DAYS = 180
 # Cancellation completes within 15 working days (COMPLIANCE D1): three calendar weeks hold 15 working
 # days, fewer when a public holiday falls in them, so 21 calendar days is the longest safe setting.
 COOLING_OFF_MAX_DAYS = 21
@@ -222,6 +223,26 @@ class Settings(BaseSettings):
     # Token, revocation and introspection requests per client IP and minute (an app's backend sends
     # every user's: keep it well above its peak).
     oidc_per_ip_minute: Annotated[int, Field(ge=1)] = 1200
+    # Reports and appeals (issue 18): staff see each item's handling deadline; overdue ones are
+    # highlighted. A reporter files at most report_per_hour / report_per_day reports; an action can be
+    # appealed for appeal_window_days after it was taken.
+    report_handling_days: int = Field(7, ge=1)
+    appeal_handling_days: int = Field(15, ge=1)
+    report_per_hour: int = Field(10, ge=1)
+    report_per_day: int = Field(30, ge=1)
+    appeal_window_days: int = Field(60, ge=1)
+    # Refusal of re-registration: how long a refused phone or ID number stays refused by default.
+    refusal_days: int = Field(365, ge=1)
+    # Retention (COMPLIANCE D2): consent rows of finalised accounts lose IP and user agent after the
+    # network-log period (at least six months); terminated accounts are anonymised, and the evidence
+    # images of closed reports deleted, after terminated_retention_days.
+    network_log_days: int = 180
+    terminated_retention_days: int = Field(180, ge=1)
+    # Customer service (§十四(二)): shown in the footer, on error and suspension pages and in notices.
+    customer_service_phone: str = ""
+    customer_service_email: str = ""
+    customer_service_hours: str = ""
+    operator_address: str = ""
 
     @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
@@ -246,6 +267,14 @@ class Settings(BaseSettings):
         if value < AUDIT_RETENTION_MIN_DAYS:
             raise ValueError(f"PASSPORT_AUDIT_RETENTION_DAYS must be at least {AUDIT_RETENTION_MIN_DAYS} "
                              f"(audit records are kept at least six months, COMPLIANCE L1); got {value}")
+        return value
+
+    @field_validator("network_log_days")
+    @classmethod
+    def _keep_network_logs_six_months(cls, value: int) -> int:
+        if value < NETWORK_LOG_MIN_DAYS:
+            raise ValueError(f"PASSPORT_NETWORK_LOG_DAYS must be at least {NETWORK_LOG_MIN_DAYS} "
+                             f"(network logs are kept at least six months); got {value}")
         return value
 
     @field_validator("cancellation_cooling_off_days")

@@ -1,4 +1,5 @@
-"""Due jobs: notice delivery from the outbox, finalisation of cancellations whose cooling-off ended,
+"""Due jobs: notice delivery from the outbox, finalisation of cancellations whose cooling-off ended, correction
+deadlines (reminded a day before, escalated when missed, issue 18),
 phone changes whose hold ended, and the retention sweeps of expired verification codes, ended sessions
 and audit records past their retention period (behind a checkpoint that keeps the chain verifiable).
 
@@ -13,6 +14,7 @@ import time
 
 import structlog
 
+from passport.admin import enforcement
 from passport.audit import service as audit
 from passport.cancellation import service as cancellation
 from passport.credentials import phone as phone_change
@@ -20,6 +22,7 @@ from passport.credentials.codes import sweep_codes
 from passport.notify import outbox
 from passport.oidc import service as oidc
 from passport.passwordless import passkeys, qr
+from passport.reports import retention
 from passport.runtime import Runtime
 from passport.sessions.service import sweep_sessions
 
@@ -27,8 +30,11 @@ log = structlog.get_logger("passport.worker")
 
 
 def run_once(rt: Runtime) -> dict[str, int]:
+    corrections = enforcement.settle_corrections(rt)
     done = {"finalised": cancellation.finalise_due(rt), "phone_changes": phone_change.apply_due(rt),
+            "corrections_escalated": corrections["escalated"], "corrections_reminded": corrections["reminded"],
             "delivered": outbox.deliver_due(rt), "app_logouts": oidc.deliver_logouts(rt)}
+    done |= retention.run(rt)
     if any(done.values()):
         log.info("worker.jobs", **done)
     return done | sweep(rt)

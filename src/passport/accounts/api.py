@@ -44,7 +44,8 @@ async def me(principal: Authenticated, rt: Rt) -> JSONResponse:
 
 
 @router.patch("/me", response_model=AccountOut,
-               responses=problems(account_info_rejected=422, invalid_bio=422, invalid_nickname=422)
+               responses=problems(account_restricted=403, account_info_rejected=422, invalid_bio=422,
+                                  invalid_nickname=422)
                | {202: {"model": ProfileHeld}})
 def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> dict | JSONResponse:
     """Each changed field goes through account-information review: refused → 422
@@ -57,7 +58,8 @@ def update_me(body: ProfileIn, principal: Authenticated, rt: Rt, origin: ApiOrig
     return change.account
 
 
-@router.post("/me/email", status_code=202, response_model=EmailCodeSent, responses=problems(invalid_email=422))
+@router.post("/me/email", status_code=202, response_model=EmailCodeSent,
+             responses=problems(account_restricted=403, invalid_email=422))
 def request_email(body: EmailIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin) -> dict:
     """Send a bind_email code to the address, kept as pending until ``/me/email/verify``. The answer
     does not tell whether another account holds the address (409 ``email_taken`` comes at verify).
@@ -66,7 +68,8 @@ def request_email(body: EmailIn, principal: SteppedUp, rt: Rt, origin: ApiOrigin
     return email_binding.request_email(rt, origin, principal.account_id, email=body.email)
 
 
-@router.post("/me/email/verify", status_code=204, responses=problems(email_taken=409, invalid_code=422))
+@router.post("/me/email/verify", status_code=204,
+             responses=problems(account_restricted=403, email_taken=409, invalid_code=422))
 def verify_email(body: EmailCodeIn, principal: Authenticated, rt: Rt, origin: ApiOrigin) -> Response:
     email_binding.verify_email(rt, origin, principal.account_id, code=body.code)
     return Response(status_code=204)
@@ -86,7 +89,7 @@ def public_profile(account_id: str, principal: Authenticated, rt: Rt) -> dict:
     return public.public_profile(rt, account_id)
 
 
-AVATAR_ERRORS = problems(account_info_rejected=422, animated_image=422, file_required=422, image_too_large=422,
+AVATAR_ERRORS = problems(account_restricted=403, account_info_rejected=422, animated_image=422, file_required=422, image_too_large=422,
                          invalid_image=422)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import Account, Avatar
-from passport.accounts.service import clean_bio, clean_nickname, get, neutral_nickname, view
+from passport.accounts.service import clean_bio, clean_nickname, get, neutral_nickname, refuse_if_restricted, view
 from passport.agreements import service as agreements
 from passport.audit import service as audit
 from passport.moderation import images
@@ -65,6 +65,7 @@ def update_profile(rt: Runtime, origin: audit.Origin, account_id: str, *, nickna
         wanted["bio"] = clean_bio(bio)
     with rt.db.read() as db:
         current = get(db, account_id)
+        refuse_if_restricted(current, "profile")
         # A value the account already has is no change (the page sends every field); it is not checked again.
         wanted = {field: value for field, value in wanted.items() if value != getattr(current, field)}
     try:
@@ -317,6 +318,8 @@ def set_avatar(rt: Runtime, origin: audit.Origin, account_id: str, data: bytes) 
     otherwise it is shown at once or held for a reviewer (``avatar_needs_review``), the previous one
     staying until the new one is approved."""
     settings = rt.settings
+    with rt.db.read() as db:
+        refuse_if_restricted(get(db, account_id), "profile")  # a restriction takes account information away
     rt.limiter.hit(AVATAR_UPLOADS, "avatar-upload", account_id)
     processed = images.process(data, max_bytes=settings.avatar_max_bytes, max_pixels=settings.avatar_max_pixels,
                                size=settings.avatar_size)
@@ -336,6 +339,7 @@ def set_avatar(rt: Runtime, origin: audit.Origin, account_id: str, data: bytes) 
         raise moderation.rejected({"avatar": refusal})
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
         account = work.db.scalars(select(Account).where(Account.id == account_id).with_for_update()).one()
+        refuse_if_restricted(account, "profile")
         why = avatar_needs_review(rt, account, work.at)
         row = Avatar(account_id=account.id, status="pending" if why else "approved", image=processed.data,
                      content_type=images.CONTENT_TYPE, width=processed.width, height=processed.height,

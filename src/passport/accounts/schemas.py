@@ -22,6 +22,9 @@ class AccountOut(BaseModel):
     id: str
     kind: Literal["person", "organization"]
     status: str
+    restricted: bool = Field(False, description="Restricted by the platform (issue 18): account information, the "
+                                               "email, new organisations and invitations cannot be changed; apps "
+                                               "should hold back what their rules tie to it")
     nickname: str
     bio: str | None = None
     phone: str | None = Field(None, examples=["138****5678"])

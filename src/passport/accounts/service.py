@@ -49,6 +49,24 @@ def clean_bio(raw: str | None) -> str | None:
     return bio or None
 
 
+# What a restriction takes away (agreement §五(一), issue 18), by operation; everything else works (sign
+# in, password, phone, real name, cancellation, export, messages). Apps read ``restricted`` in GET /me.
+RESTRICTED_OPERATIONS = {"profile": "change account information (nickname, bio, avatar)",
+                         "email": "bind or change the email address", "organization": "apply for an organisation",
+                         "invitation": "invite organisation administrators"}
+
+
+def refuse_if_restricted(account: Account, operation: str) -> None:
+    """403 ``account_restricted`` (with the reason and end) when a restriction takes this operation away."""
+    if operation not in RESTRICTED_OPERATIONS:
+        raise ValueError(f"unknown restricted operation {operation!r}")
+    if account.status == "restricted":
+        raise errors.DomainError("account_restricted", "Your account is restricted: this is not possible until "
+                                 "the restriction ends.", 403,
+                                 extra={"reason": account.status_reason, "until": rfc3339(account.status_until),
+                                        "operation": operation})
+
+
 def account_exists(db: Session, target: Target) -> bool:
     return find(db, target) is not None
 
@@ -83,6 +101,8 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "id": account.id,
         "kind": account.kind,
         "status": account.status,
+        # A restriction apps honour too (issue 18): what the account may not do is RESTRICTED_OPERATIONS.
+        "restricted": account.status == "restricted",
         "nickname": account.nickname,
         "bio": account.bio,
         "phone": mask_phone(phone) if phone else None,
@@ -129,7 +149,7 @@ FIND_HOT = {channel: HotStatement(statement, retry=True) for channel, statement 
 
 _STAFF_ACTS = "staff act on the account (COMPLIANCE R3, admin.enforcement.act)"
 # Every change of an account's status, and why it exists. ``set_status`` refuses any other;
-# cancelled and terminated are final.
+# cancelled is final, terminated too except for a reversal on appeal.
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("active", "frozen"): "the owner freezes a stolen account (C4): by SMS code or signed in",
     ("frozen", "frozen"): "the owner freezes it again: the freeze stands, every session ends once more",
@@ -152,6 +172,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("restricted", "terminated"): _STAFF_ACTS + ": terminate a restricted account",
     ("suspended", "terminated"): _STAFF_ACTS + ": terminate a suspended account",
     ("cancelling", "terminated"): _STAFF_ACTS + ": terminate during the cooling-off",
+    ("terminated", "active"): "an appeal reverses the termination (issue 18): the status before it comes back",
+    ("terminated", "restricted"): "an appeal reverses the termination of a restricted account (issue 18)",
+    ("terminated", "suspended"): "an appeal reverses the termination of a suspended account (issue 18)",
     ("active", "cancelling"): "the owner asks to cancel (D1): the cooling-off starts",
     ("restricted", "cancelling"): "the owner asks to cancel while restricted: a restriction does not take away "
                                   "the right to leave (NDSR Art. 23)",

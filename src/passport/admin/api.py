@@ -136,7 +136,12 @@ class ActionIn(BaseModel):
     action: str = Field(max_length=32, description="warn | require_correction | restrict | suspend | unsuspend | "
                                                    "terminate")
     reason: str = Field("", max_length=1000)
-    until: datetime | None = Field(None, description="End of a suspension, deadline of require_correction")
+    until: datetime | None = Field(None, description="End of a suspension (none: until lifted), deadline of "
+                                                     "require_correction")
+    field: Literal["nickname", "bio", "avatar"] | None = Field(None, description="require_correction: the field "
+                                                               "to correct (a changed value meets the deadline)")
+    escalate_to: Literal["restrict", "suspend", "terminate"] | None = Field(
+        None, description="require_correction: the action a missed deadline escalates to (default restrict)")
 
 
 class ActionOut(BaseModel):
@@ -190,7 +195,7 @@ def reveal(account_id: str, body: RevealIn, staff: Revealer, rt: Rt, origin: Api
                                 until_required=422, account_cancelled=409, invalid_transition=409))
 def act(account_id: str, body: ActionIn, staff: Actor, rt: Rt, origin: ApiOrigin) -> dict:
     taken = enforcement.act(rt, origin, staff, account_id, action=body.action, reason=body.reason,
-                            until=body.until)
+                            until=body.until, field=body.field, escalate_to=body.escalate_to)
     return {"id": taken.action_id, "account": taken.account, "revoked_sessions": taken.revoked_sessions}
 
 
@@ -218,7 +223,8 @@ def claim_review(review_id: str, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> 
 
 @router.post("/reviews/{review_id}",
              responses=problems(claim_required=403, document_not_opened=403, already_claimed=409, already_decided=409,
-                                invalid_decision=422, reason_required=422, reason_too_long=422))
+                                decided_elsewhere=409, invalid_decision=422, reason_required=422,
+                                reason_too_long=422))
 def decide_review(review_id: str, body: DecisionIn, staff: Reviewer, rt: Rt, origin: ApiOrigin) -> dict:
     """Approve or reject an item, once. Only the reviewer holding a current claim (taken with
     ``POST …/claim`` within the last 30 minutes) decides: 403 ``claim_required`` otherwise, 409

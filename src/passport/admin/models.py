@@ -61,3 +61,16 @@ class AccountAction(Base):
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Issue 18. The status the account had before (what a reversal on appeal restores); the report case
+    # (review item) whose decision took it, shared by the actions of one decision; the field a
+    # ``reset_field`` reset or a ``require_correction`` asks to correct; the action a missed correction
+    # deadline escalates to; when the deadline was settled (corrected, escalated, reversed) and its
+    # reminder sent; when an appeal reversed the action.
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    review_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    field: Mapped[str | None] = mapped_column(String(16))
+    field_digest: Mapped[str | None] = mapped_column(String(64))
+    escalate_to: Mapped[str | None] = mapped_column(String(24))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -272,12 +272,13 @@ def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("a
 
 @router.get("/admin/reviews")
 def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
-    queue = request.query_params.get("queue", reviews.QUEUES[0])
-    if queue not in reviews.QUEUES:
-        queue = reviews.QUEUES[0]
+    queues = [q for q in reviews.QUEUES if q not in reviews.OWN_DECISION]  # those have pages of their own
+    queue = request.query_params.get("queue", queues[0])
+    if queue not in queues:
+        queue = queues[0]
     listing = reviews.list_reviews(web.runtime(request), queue, limit=reviews.PAGE_MAX)
     return web.render(request, "admin_reviews.html", page_path="/admin/reviews", staff=staff, queue=queue,
-                      queues=reviews.QUEUES, listing=listing)
+                      queues=queues, listing=listing)
 
 
 # --- lexicons and the image blocklist (issue 17) -------------------------------------------------------

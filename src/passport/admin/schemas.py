@@ -65,4 +65,5 @@ class DashboardOut(BaseModel):
     accounts: AccountCounts
     sessions_active_today: int
     pending_reviews: dict[str, int]
+    overdue_reviews: dict[str, int] = {}
     audit_events_24h: int

@@ -35,6 +35,7 @@ ROLES = ("superadmin", "reviewer", "auditor", "operator")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "dashboard.read": frozenset(ROLES),
     "staff.manage": frozenset({"superadmin"}),
+    "legal_hold.manage": frozenset({"superadmin"}),
     "accounts.read": frozenset({"reviewer"}),
     "accounts.reveal": frozenset({"reviewer"}),
     "accounts.act": frozenset({"reviewer"}),
@@ -436,6 +437,12 @@ def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
                                   .group_by(Review.queue)).all())
         audit_24h = db.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.at >= now - timedelta(hours=24)))
+        # Reports and appeals past their handling deadline (issue 18), highlighted on the dashboard.
+        overdue = {queue: db.scalar(select(func.count()).select_from(Review).where(
+            Review.queue == queue, Review.status == "pending",
+            Review.created_at < now - timedelta(days=days))) or 0
+            for queue, days in (("reports", rt.settings.report_handling_days),
+                                ("appeals", rt.settings.appeal_handling_days))}
     return {"accounts": {"total": sum(accounts.values()), "by_status": accounts},
             "sessions_active_today": active_today or 0, "pending_reviews": reviews,
-            "audit_events_24h": audit_24h or 0}
+            "overdue_reviews": overdue, "audit_events_24h": audit_24h or 0}

@@ -292,7 +292,8 @@ def _step(rt: Runtime, request: CancellationRequest, step: str) -> None:
     log.debug("cancellation.finalise_step", request=request.id, step=step)
 
 
-# What domains above this one keep about an account (single sign-on's app grants): they add a section
+# What domains above this one keep about an account (single sign-on's app grants; reports, actions and
+# appeals): they add a section
 # to the export and erase their rows at finalisation through hooks registered when they are imported.
 ExportSection = Callable[[Runtime, Session, str], Any]
 _export_sections: dict[str, ExportSection] = {}
@@ -417,6 +418,33 @@ def _anonymise(db: Session, account, now: datetime) -> None:
         raise RuntimeError(f"account {account.id} left {account.status!r} while locked for its finalisation")
 
 
+TERMINATED_NICKNAME = "已终止用户"
+
+
+def anonymise_terminated(work: Work, account) -> None:
+    """Retention of a terminated account ended (issue 18, COMPLIANCE D2): what a finalised cancellation
+    erases goes (notices, real-name records and documents, sessions, codes, held phone changes, every
+    personal field and blind index); the account stays ``terminated`` (a tombstone the audit log and
+    the ledger name). The caller holds the account row's lock. Refusals of re-registration keep their
+    own blind indexes until they expire."""
+    rt, db, now = work.rt, work.db, work.at
+    account_id = account.id
+    targets = [b for b in (account.phone_bidx, account.email_bidx) if b]
+    notify_export.erase_account(rt, db, account_id)
+    realname.erase_account(rt, db, account_id)
+    profile.erase_pending(db, account_id, now, work.origin)
+    erased_sessions = sessions.erase_sessions(rt, db, account_id)
+    codes.erase_codes(db, targets, account_id)
+    phone_change.erase_account(work, account_id)
+    for column in _ERASED:
+        setattr(account, column, None)
+    account.nickname, account.real_name_status, account.failed_logins = TERMINATED_NICKNAME, "none", 0
+    account.updated_at = now
+    db.flush()
+    work.audit("account.anonymised", subject=("account", account_id),
+               details={"reason": "terminated_retention", "sessions_deleted": erased_sessions})
+
+
 # --- the personal-data export (PIPL Art. 45) ---------------------------------------------------------
 
 README = {
@@ -436,6 +464,7 @@ README = {
         "messages：站内信和通知。organizations：您管理的组织。\n"
         "cancellation：注销申请记录。\n"
         "apps：您授权过的应用（单点登录）、它们可获得的信息和授权时间，以及每次同意、拒绝或撤回的记录。\n"
+        "reports：您提交的举报、投诉及其处理结果。actions：平台对您账号采取的处理措施、理由及您的申诉。\n"
         "如需更正信息，请在“我的账号”页面修改资料、邮箱或手机号，实名信息可重新认证。"),
     "en": (
         "Everything the Orginone account service holds about your account (PIPL Art. 45). Sections:\n"
@@ -461,6 +490,8 @@ README = {
         "cancellation: your cancellation requests.\n"
         "apps: the apps you allowed to sign you in (single sign-on), what each may receive and when you allowed "
         "it, and every consent, refusal or withdrawal.\n"
+        "reports: the reports and complaints you sent and their outcomes. actions: the actions the platform "
+        "took on your account, their reasons, and your appeals.\n"
         "To correct anything, edit your profile, email or phone number on the account pages; real-name data "
         "is corrected by verifying again."),
 }

@@ -34,7 +34,7 @@ def request_email(rt: Runtime, origin: audit.Origin, account_id: str, *, email: 
     that is told only once the code proves ownership. The audit event names no address."""
     target = accounts.email_target(rt, email)
     with rt.db.read() as db:
-        accounts.get(db, account_id)
+        accounts.refuse_if_restricted(accounts.get(db, account_id), "email")
     sent = codes.send_code(rt, origin, channel="email", to=target.value, purpose=codes.Purpose.BIND_EMAIL,
                            account_exists=accounts.account_exists, requested_by=account_id)
     with unit_of_work(rt, origin, actor=("user", account_id)) as work:
@@ -51,6 +51,7 @@ def verify_email(rt: Runtime, origin: audit.Origin, account_id: str, *, code: st
         with unit_of_work(rt, origin, actor=("user", account_id), at=now) as work:
             db = work.db
             account = accounts.get(db, account_id)
+            accounts.refuse_if_restricted(account, "email")
             target = codes.pending_email(rt, db, account_id)
             if target is not None:
                 outcome = codes.redeem_code(rt, db, target, codes.Purpose.BIND_EMAIL, code)

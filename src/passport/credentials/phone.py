@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
+from passport.accounts import refusals
 from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import as_utc, china_time, rfc3339
@@ -377,8 +378,15 @@ def _redeemed(work: Work, target: accounts.Target, purpose: codes.Purpose, code:
 
 
 def _held_by_another(work: Work, target: accounts.Target, account_id: str) -> bool:
+    """Another live account holds the number, or it is refused re-registration (issue 18): the same
+    answer (``phone_taken``, after the new number's code), so the refusal tells no one more."""
     holder = accounts.find(work.db, target)
-    return holder is not None and holder.id != account_id
+    if holder is not None and holder.id != account_id:
+        return True
+    if refusals.is_refused(work.db, "phone", target.lookup, work.at):
+        work.audit("registration.refusal_met", subject=("account", account_id), details={"check": "phone_change"})
+        return True
+    return False
 
 
 def _recovery_key_matches(rt: Runtime, account, raw_key: str | None) -> bool:

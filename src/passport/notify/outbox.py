@@ -101,13 +101,29 @@ def render(rt: Runtime, name: str, params: dict[str, Any], language: str = DEFAU
     """The notice in ``language``; a parameter may be one string or a table by language."""
     texts = load_template(name)[language if language in LANGUAGES else DEFAULT_LANGUAGE]
     params = _with_computed(rt, name, params)
-    values = {"base": rt.settings.base_url.rstrip("/")} | {k: _localised(v, language) for k, v in params.items()}
+    values = {"base": rt.settings.base_url.rstrip("/"), "service_contact": service_contact(rt, language)} \
+        | {k: _localised(v, language) for k, v in params.items()}
     try:
         return Rendered(texts["title"].format_map(values), texts["text"].format_map(values))
     except KeyError as exc:
         raise TemplateError(f"notice template {name!r} needs the parameter {exc.args[0]!r}") from None
     except (IndexError, ValueError, AttributeError) as exc:
         raise TemplateError(f"notice template {name!r} is malformed: {exc}") from None
+
+
+def service_contact(rt: Runtime, language: str) -> str:
+    """The customer-service contact a notice that says "contact customer service" carries (issue 18,
+    PASSPORT_CUSTOMER_SERVICE_*): empty when none is configured."""
+    s = rt.settings
+    zh = language != "en"
+    shown = ((("客服电话", "phone"), getattr(s, "customer_service_phone", "")),
+             (("客服邮箱", "email"), getattr(s, "customer_service_email", "")),
+             (("服务时间", "hours"), getattr(s, "customer_service_hours", "")))
+    parts = [f"{names[0]}：{value}" if zh else f"{names[1]} {value}" for names, value in shown if value]
+    parts = [p for p in parts if p]
+    if not parts:
+        return ""
+    return f"（{'，'.join(parts)}）" if zh else f" ({', '.join(parts)})"
 
 
 def _localised(value: Any, language: str) -> str:

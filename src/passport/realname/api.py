@@ -61,7 +61,7 @@ def real_name_status(principal: Authenticated, rt: Rt) -> dict:
 
 
 @router.post("/organizations", status_code=202, response_model=schemas.OrganizationCreated,
-             responses=problems(account_cancelled=403, real_name_required=403, uscc_taken=409,
+             responses=problems(account_cancelled=403, account_restricted=403, real_name_required=403, uscc_taken=409,
                                 account_info_rejected=422, file_required=422,
                                 file_too_large=422, invalid_file_type=422, invalid_legal_representative=422,
                                 invalid_organization_name=422, invalid_phone=422, invalid_uscc=422))
@@ -101,7 +101,8 @@ def administrators(organization_id: str, principal: Authenticated, rt: Rt) -> li
 
 @router.post("/organizations/{organization_id}/administrators", status_code=202,
              response_model=schemas.AdministratorInvited,
-             responses=problems(not_organization_admin=403, already_administrator=409, organization_rejected=409,
+             responses=problems(account_restricted=403, not_organization_admin=403, already_administrator=409,
+                                organization_rejected=409,
                                 invalid_phone=422))
 def add_administrator(organization_id: str, body: schemas.AdministratorIn, principal: Authenticated, rt: Rt,
                       origin: ApiOrigin) -> dict:

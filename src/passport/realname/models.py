@@ -70,7 +70,8 @@ class Organization(Base):
     # NULL once erased: an application withdrawn or left with no administrator by a cancelled account.
     legal_representative_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: LEGAL_REPRESENTATIVE})
     contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, info={SEALED: CONTACT_PHONE})
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending_review | verified | rejected | withdrawn
+    # pending_review | verified | rejected | withdrawn | revoked (verification revoked by staff) | dissolved
+    status: Mapped[str] = mapped_column(String(16), index=True)
     strict_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(Text)
     license_id: Mapped[str | None] = mapped_column(ForeignKey("realname_documents.id"))
@@ -79,6 +80,10 @@ class Organization(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Suspended by staff (issue 18): the public page shows 已暂停 with the reason; NULL: not suspended.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OrganizationAdmin(Base):

@@ -41,7 +41,7 @@ from passport.realname.person import LEAVING, SUBMISSIONS_PER_DAY, account_close
 from passport.reviews import service as reviews
 from passport.reviews.models import Review
 from passport.runtime import Runtime
-from passport.work import unit_of_work
+from passport.work import Work, unit_of_work
 
 log = structlog.get_logger("passport.realname")
 
@@ -121,7 +121,9 @@ def apply_organization(rt: Runtime, origin: audit.Origin, account_id: str, *, na
                        legal_representative: str, contact_phone: str, license: Upload | None) -> dict:  # noqa: A002
     """A verified person applies; the organisation waits in the review queue (COMPLIANCE R2, I1)."""
     with rt.db.read() as db:
-        if accounts.get(db, account_id).real_name_status != "verified":
+        applicant = accounts.get(db, account_id)
+        accounts.refuse_if_restricted(applicant, "organization")
+        if applicant.real_name_status != "verified":
             raise errors.DomainError("real_name_required",
                                      "Verify your real name before you apply for an organisation.", 403)
     name = clean_org_name(name)
@@ -296,6 +298,7 @@ def public_organization(rt: Runtime, org_id: str, *, viewer: str | None = None) 
         contact = rt.keys.cipher.decrypt(org.contact_phone_enc, CONTACT_FIELD, org.id)
         return {"id": org.id, "name": org.name, "uscc": org.uscc, "contact_phone": mask_phone(contact),
                 "ip_region": ip_regions(rt.settings.ip_region_file).resolve(org.ip), "status": org.status,
+                "suspended": org.suspended_at is not None, "suspension_reason": org.suspension_reason,
                 "verified_at": rfc3339(org.decided_at) if org.status == "verified" else None,
                 "created_at": rfc3339(org.created_at)}
 
@@ -340,6 +343,7 @@ def add_administrator(rt: Runtime, origin: audit.Origin, account_id: str, org_id
         org = organization_row(db, org_id, lock=True)
         if not _is_admin(db, org_id, account_id):
             raise _forbidden_org()
+        accounts.refuse_if_restricted(accounts.get(db, account_id), "invitation")
         if org.status in ("rejected", "withdrawn"):
             raise errors.DomainError("organization_rejected", "This organisation was rejected.", 409)
         holder = accounts.find(db, target)
@@ -450,3 +454,85 @@ def withdraw_application(rt: Runtime, origin: audit.Origin, account_id: str, org
         work.after_commit(partial(remove_files, paths))
         result = {"id": org.id, "status": org.status, "strict_review": org.strict_review}
     return result
+
+
+# --- actions on organisations (issue 18) ---------------------------------------------------------------
+
+ORG_ACTIONS = ("warn", "suspend", "unsuspend", "revoke_verification", "dissolve")
+_ORG_ACTION_NAMES = {"warn": {"zh-CN": "警告", "en": "warning"}, "suspend": {"zh-CN": "暂停", "en": "suspension"},
+                     "unsuspend": {"zh-CN": "解除暂停", "en": "suspension lifted"},
+                     "revoke_verification": {"zh-CN": "撤销认证", "en": "verification revoked"},
+                     "dissolve": {"zh-CN": "解散", "en": "dissolution"}}
+LIVE = ("pending_review", "verified", "revoked")
+
+
+def _admin_ids(db: Session, org_id: str) -> list[str]:
+    return list(db.scalars(select(OrganizationAdmin.account_id).where(
+        OrganizationAdmin.organization_id == org_id, OrganizationAdmin.accepted_at.is_not(None))).all())
+
+
+def _dissolve(rt: Runtime, work, org: Organization, reason: str) -> None:
+    """The organisation ends: its review closes, its USCC is free, its legal representative, contact
+    and licence are erased, it no longer keeps an administrator from cancelling (it blocks no one)."""
+    paths = erase_organization(rt, work.db, org, work.at, reason, work.origin, work.actor)
+    org.status, org.reason, org.decided_at = "dissolved", reason, work.at
+    org.suspended_at = org.suspended_until = org.suspension_reason = None
+    work.after_commit(partial(remove_files, paths))
+
+
+def act_on_organization(rt: Runtime, origin: audit.Origin, staff_id: str, org_id: str, *, action: str,
+                        reason: str, until: datetime | None = None) -> dict:
+    """Staff act on an organisation (agreement §五(一)): warning, suspension (the public page shows
+    已暂停; until a time or until lifted), lifting it, revocation of the verification, dissolution. The
+    administrators are told the action and the reason."""
+    if action not in ORG_ACTIONS:
+        raise errors.invalid("invalid_action", "Unknown action.", "action")
+    with unit_of_work(rt, origin, actor=("staff", staff_id)) as work:
+        return apply_organization_action(work, org_id, action=action, reason=reason, until=until)
+
+
+def apply_organization_action(work: Work, org_id: str, *, action: str, reason: str,
+                              until: datetime | None = None) -> dict:
+    """``act_on_organization`` in the caller's unit of work (a report case's decision)."""
+    rt = work.rt
+    org = organization_row(work.db, org_id, lock=True)
+    if org.status not in LIVE or (action == "revoke_verification" and org.status != "verified") \
+            or (action == "unsuspend" and org.suspended_at is None):
+        raise errors.DomainError("invalid_transition", "This action is not possible in the organisation's "
+                                 "current status.", 409)
+    admins = _admin_ids(work.db, org_id)
+    if action == "suspend":
+        org.suspended_at, org.suspended_until, org.suspension_reason = work.at, until, reason
+    elif action == "unsuspend":
+        org.suspended_at = org.suspended_until = org.suspension_reason = None
+    elif action == "revoke_verification":
+        org.status, org.reason, org.decided_at = "revoked", reason, work.at
+    elif action == "dissolve":
+        _dissolve(rt, work, org, reason)
+    work.audit(f"organization.action.{action}", subject=("organization", org_id),
+               details={"reason": reason, "until": rfc3339(until), "status": org.status})
+    for admin_id in admins:
+        work.notify(admin_id, "organization_action", {"name": org.name, "action_name": _ORG_ACTION_NAMES[action],
+                                                      "reason": reason})
+    return {"id": org.id, "status": org.status, "suspended": org.suspended_at is not None}
+
+
+def dissolve_by_admin(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:
+    """An administrator dissolves the organisation (e.g. its sole administrator, to cancel their own
+    account: a verified organisation must not keep them from leaving, COMPLIANCE D1). The other
+    administrators are told."""
+    with unit_of_work(rt, origin, actor=("user", account_id)) as work:
+        org = organization_row(work.db, org_id, lock=True)
+        if not _is_admin(work.db, org_id, account_id):
+            raise _forbidden_org()
+        if org.status not in LIVE:
+            raise errors.DomainError("invalid_transition", "This action is not possible in the organisation's "
+                                     "current status.", 409)
+        admins = _admin_ids(work.db, org_id)
+        _dissolve(rt, work, org, "dissolved by an administrator")
+        work.audit("organization.dissolved", subject=("organization", org_id), details={"by": "administrator"})
+        for admin_id in admins:
+            work.notify(admin_id, "organization_action", {
+                "name": org.name, "action_name": _ORG_ACTION_NAMES["dissolve"],
+                "reason": {"zh-CN": "由管理员解散", "en": "dissolved by an administrator"}})
+        return {"id": org.id, "status": org.status}

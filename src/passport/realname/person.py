@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from passport import errors
+from passport.accounts import refusals
 from passport.accounts import service as accounts
 from passport.audit import service as audit
 from passport.clock import CHINA_TIME, china_time, rfc3339
@@ -328,6 +329,12 @@ def _settle(rt: Runtime, db: Session, attempt: Attempt, outcome: Outcome, origin
             "id_number", rt.keys.cipher.decrypt(attempt.id_number_enc, ATTEMPT_ID_NUMBER, attempt.id))
         _lock_id_number(db, lookup[0])
         if holders_of(db, lookup, attempt.account_id) >= rt.settings.realname_accounts_per_id:
+            outcome = Outcome("rejected", reference=outcome.reference, reason=LIMIT_REASON)
+        elif refusals.is_refused(db, "id_number", lookup, now):
+            # Refused re-registration (issue 18): the answer the limit gives, so the refusal tells no more.
+            audit.record(db, at=now, action="registration.refusal_met", origin=origin, actor_type=actor[0],
+                         actor_id=actor[1], subject_type="account", subject_id=attempt.account_id,
+                         details={"check": "real_name", "attempt": attempt.id})
             outcome = Outcome("rejected", reference=outcome.reference, reason=LIMIT_REASON)
     account = account_for_update(db, attempt.account_id)
     attempt.status, attempt.decided_at = outcome.status, now

@@ -41,7 +41,9 @@ class OrganizationPublic(BaseModel):
     uscc: str = Field(examples=["91110000600037341L"])
     contact_phone: str = Field(examples=["138****5678"])
     ip_region: str = Field(examples=["北京"])
-    status: Literal["pending_review", "verified"]
+    status: Literal["pending_review", "verified", "revoked"]
+    suspended: bool = Field(False, description="Suspended by the platform (the page shows 已暂停)")
+    suspension_reason: str | None = None
     verified_at: str | None = None
     created_at: str
 

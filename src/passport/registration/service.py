@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from passport import errors
-from passport.accounts import profile
+from passport.accounts import profile, refusals
 from passport.accounts import service as accounts
 from passport.accounts.models import Account
 from passport.agreements import service as agreements
@@ -60,8 +60,13 @@ def register(rt: Runtime, origin: audit.Origin, *, phone: str, code: str, passwo
             outcome = codes.redeem_code(rt, db, target, codes.Purpose.REGISTER, code)
             if outcome is codes.Redeemed.OK:
                 taken = accounts.account_exists(db, target)
-                if taken:
-                    work.audit("account.register", result="failed", details={"reason": "phone_taken"})
+                # A number refused re-registration (issue 18) answers as a registered one: after the code,
+                # so only its holder learns it, and no more than registration already tells.
+                refused = not taken and refusals.is_refused(db, "phone", target.lookup, now)
+                if taken or refused:
+                    taken = True
+                    work.audit("account.register", result="failed",
+                               details={"reason": "phone_refused" if refused else "phone_taken"})
                 else:
                     versions = agreements.check_registration_acceptance(rt, db, accepted)
                     account_id = new_id()

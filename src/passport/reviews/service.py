@@ -24,9 +24,9 @@ from passport.clock import rfc3339
 from passport.db import new_id
 from passport.reviews.models import Review
 from passport.runtime import Runtime
-from passport.work import unit_of_work
+from passport.work import Work, unit_of_work
 
-QUEUES = ("organization", "real_name", "profile")
+QUEUES = ("organization", "real_name", "profile", "reports", "appeals")
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 CLAIM_TIMEOUT = timedelta(minutes=30)
@@ -59,6 +59,9 @@ class Decided:
 DecisionHook = Callable[[Runtime, Session, Decided], None]
 _HOOKS: dict[str, list[DecisionHook]] = {}
 _MUST_OPEN: set[str] = set()
+# Queues whose decision carries more than approve/reject (a report's actions, an appeal's reversal):
+# decided only through their feature, which calls ``settle`` (issue 18).
+OWN_DECISION = frozenset({"reports", "appeals"})
 
 
 def on_decision(queue: str) -> Callable[[DecisionHook], DecisionHook]:
@@ -230,38 +233,56 @@ def decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, *
     if reason is not None and len(reason) > REASON_MAX:
         raise errors.invalid("reason_too_long", "The reason must be at most 500 characters.", "reason")
     now = rt.clock.now()
+    with rt.db.read() as db:
+        if db.scalar(select(Review.queue).where(Review.id == review_id)) in OWN_DECISION:
+            raise errors.DomainError("decided_elsewhere", "Decide this item from its own page (reports or "
+                                     "appeals).", 409)
     try:
         return _decide(rt, origin, review_id, staff, decision, reason, now)
     except errors.DomainError as refused:
-        if refused.code in ("claim_required", "already_claimed", "document_not_opened"):
-            with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
-                work.audit("review.decision_refused", subject=("review", review_id), result="denied",
-                           details={"reason": refused.code, "decision": decision})
+        audit_refusal(rt, origin, review_id, staff.staff_id, decision, refused, now)
         raise
 
 
 def _decide(rt: Runtime, origin: audit.Origin, review_id: str, staff: Reviewer, decision: str,
             reason: str | None, now: datetime) -> dict:
     with unit_of_work(rt, origin, actor=("staff", staff.staff_id), at=now) as work:
-        db = work.db
-        queue = db.scalar(select(Review.queue).where(Review.id == review_id))
-        condition = _held_by(staff.staff_id, now)
-        if queue in _MUST_OPEN:
-            condition = condition & (Review.opened_by == staff.staff_id)
-        done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending", condition)
-                          .values(status=DECISIONS[decision], decision=decision, reason=reason,
-                                  decided_by=staff.staff_id, decided_at=now)
-                          .execution_options(synchronize_session=False)).rowcount
-        if done != 1:
-            raise _why_not_decide(db, review_id, staff.staff_id, now)
-        review = db.get(Review, review_id)
-        db.refresh(review)
-        decided = Decided(review.id, review.queue, review.subject_type, review.subject_id,
-                          json.loads(review.payload or "{}"), decision, reason, staff.staff_id, now,
-                          after_commit=work.after_commit)
-        for hook in _HOOKS.get(review.queue, ()):
-            hook(rt, db, decided)
-        work.audit("review.decided", subject=("review", review_id),
-                   details={"queue": review.queue, "decision": decision, "reason": reason,
-                            "about": f"{review.subject_type}:{review.subject_id}"})
-        return _view(review)
+        return _view(settle(work, review_id, staff.staff_id, decision, reason))
+
+
+def settle(work: Work, review_id: str, staff_id: str, decision: str, reason: str | None) -> Review:
+    """Decide the item in the caller's unit of work (what ``decide`` does inside its own): only the
+    reviewer holding a current claim, once; runs the queue's decision hooks and audits
+    ``review.decided``. A feature whose decision carries more than approve/reject (a report's actions,
+    an appeal's reversal) calls it and acts in the same transaction."""
+    rt, db, now = work.rt, work.db, work.at
+    queue = db.scalar(select(Review.queue).where(Review.id == review_id))
+    condition = _held_by(staff_id, now)
+    if queue in _MUST_OPEN:
+        condition = condition & (Review.opened_by == staff_id)
+    done = db.execute(update(Review).where(Review.id == review_id, Review.status == "pending", condition)
+                      .values(status=DECISIONS[decision], decision=decision, reason=reason,
+                              decided_by=staff_id, decided_at=now)
+                      .execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        raise _why_not_decide(db, review_id, staff_id, now)
+    review = db.get(Review, review_id)
+    db.refresh(review)
+    decided = Decided(review.id, review.queue, review.subject_type, review.subject_id,
+                      json.loads(review.payload or "{}"), decision, reason, staff_id, now,
+                      after_commit=work.after_commit)
+    for hook in _HOOKS.get(review.queue, ()):
+        hook(rt, db, decided)
+    work.audit("review.decided", subject=("review", review_id),
+               details={"queue": review.queue, "decision": decision, "reason": reason,
+                        "about": f"{review.subject_type}:{review.subject_id}"})
+    return review
+
+
+def audit_refusal(rt: Runtime, origin: audit.Origin, review_id: str, staff_id: str, decision: str,
+                  refused: errors.DomainError, now: datetime) -> None:
+    """A refused decision (not the claimer, not opened) is audited (``review.decision_refused``)."""
+    if refused.code in ("claim_required", "already_claimed", "document_not_opened"):
+        with unit_of_work(rt, origin, actor=("staff", staff_id), at=now) as work:
+            work.audit("review.decision_refused", subject=("review", review_id), result="denied",
+                       details={"reason": refused.code, "decision": decision})

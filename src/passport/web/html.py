@@ -86,6 +86,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "csrf_token": http.csrf_token(request),
         "version": __version__,
         "is_dev": runtime(request).settings.dev_tools,  # the dev banner and its outbox link
+        "customer_service": customer_service(request),
     }
     for processor in () if plain else request.app.state.page_context:
         values.update(processor(request, gate))
@@ -291,6 +292,15 @@ def qr_image(uri: str) -> str:
 
 
 # --- public pages ----------------------------------------------------------------------------------
+
+def customer_service(request: Request) -> dict[str, str]:
+    """The operator's customer-service contact (PASSPORT_CUSTOMER_SERVICE_*, PASSPORT_OPERATOR_ADDRESS):
+    the footer, the error and suspension pages and /support show it; empty values are left out."""
+    s = runtime(request).settings
+    shown = {"phone": s.customer_service_phone, "email": s.customer_service_email,
+             "hours": s.customer_service_hours, "address": s.operator_address}
+    return {key: value for key, value in shown.items() if value}
+
 
 def error_page(request: Request, exc: errors.DomainError, *, plain: bool = False) -> HTMLResponse:
     # Any path can end here (a 404): the language links go to the start page, not back to it.

@@ -124,3 +124,11 @@ def test_the_page_shows_the_same(app, client, rt, xdb_regions):
     assert 'id="profile-nickname"' in page.text and "测试用户" in page.text and "浙江" in page.text
     assert owner["phone"][-4:] not in page.text.split('id="public-profile"')[1].split("</section>")[0]
     assert 'data-verified="no"' in page.text
+    # Another account's profile offers a report of it (issue 18); one's own offers the edit instead.
+    report = f'href="/reports/new?subject_type=account&amp;subject_id={owner["account"]["id"]}"'
+    assert report in page.text and "举报该账号" in page.text
+    client.cookies.set("passport_session", owner["session"]["token"])
+    own = client.get(f"/u/{owner['account']['id']}")
+    assert "/reports/new" not in own.text and 'href="/account"' in own.text
+    form = client.get(f"/reports/new?subject_type=account&subject_id={viewer['account']['id']}")
+    assert form.status_code == 200 and viewer["account"]["id"] in form.text

@@ -94,7 +94,8 @@ def _read_before(monkeypatch, name: str, account_id: str, **as_read) -> None:
 
 # --- (1) a transition the table does not allow is refused -------------------------------------------
 
-@pytest.mark.parametrize(("source", "to"), [("terminated", "active"), ("cancelled", "active"),
+@pytest.mark.parametrize(("source", "to"), [("terminated", "frozen"), ("terminated", "cancelling"),
+                                            ("cancelled", "active"),
                                             ("frozen", "suspended"), ("frozen", "restricted"),
                                             ("frozen", "cancelling"), ("suspended", "cancelling")])
 def test_disallowed_transition_is_refused_and_changes_nothing(rt, source, to):
@@ -113,7 +114,10 @@ def test_one_disallowed_expected_status_refuses_the_whole_change(rt):
 
 
 def test_final_statuses_have_no_way_out():
-    assert not [pair for pair in accounts.TRANSITIONS if pair[0] in ("cancelled", "terminated")]
+    assert not [pair for pair in accounts.TRANSITIONS if pair[0] == "cancelled"]
+    # A termination is undone only by a reversal on appeal (issue 18), to the status it had before.
+    assert {to for source, to in accounts.TRANSITIONS if source == "terminated"} == {"active", "restricted",
+                                                                                     "suspended"}
     assert {status for pair in accounts.TRANSITIONS for status in pair} <= set(accounts.STATUSES)
     assert all(reason.strip() for reason in accounts.TRANSITIONS.values())
 

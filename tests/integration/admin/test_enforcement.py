@@ -249,7 +249,7 @@ def test_restrict_keeps_login_but_sets_status(client, rt, reviewer):
     {"action": "warn", "reason": ""},
     {"action": "warn", "reason": "   "},
     {"action": "warn"},
-    {"action": "suspend", "reason": "违规"},
+    {"action": "require_correction", "reason": "违规"},
     {"action": "explode", "reason": "违规"},
 ])
 def test_bad_action_requests_change_nothing(client, rt, reviewer, body):

@@ -45,7 +45,9 @@ def test_every_template_renders_in_both_languages(name):
 def test_base_url_is_filled_in_and_parameters_by_language():
     rendered = render(RT, "password_changed", {"time": "2026-01-02 03:04"}, "en")
     assert "https://passport.example/account-stolen" in rendered.text and "2026-01-02 03:04" in rendered.text
-    action = {"action_name": {"zh-CN": "警告", "en": "warning"}, "reason": "r", "deadline": {"zh-CN": "", "en": ""}}
+    action = {"action_name": {"zh-CN": "警告", "en": "warning"}, "reason": "r", "deadline": {"zh-CN": "", "en": ""},
+              "appeal": {"zh-CN": "如有异议，可在此提出申诉：x", "en": "appeal: x"}}
+    assert "申诉" in render(RT, "notice_account_action", action, "zh-CN").text
     assert "警告" in render(RT, "notice_account_action", action, "zh-CN").text
     assert "warning" in render(RT, "notice_account_action", action, "en").text
 

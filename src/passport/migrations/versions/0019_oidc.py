@@ -2,7 +2,7 @@
 back-channel logouts (issue 19)
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 08:01:13.748645
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import passport.db
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
