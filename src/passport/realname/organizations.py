@@ -288,10 +288,12 @@ def active_admins(db: Session, org_id: str, *, excluding: str | None = None) -> 
 def public_organization(rt: Runtime, org_id: str, *, viewer: str | None = None) -> dict:
     """CAC Order No. 10 Art. 13: operating entity, USCC, contact and IP region. Public once verified
     (issue 17: a name under review is not published); while under review only to its administrators
-    (``viewer``); rejected or withdrawn ones to no one — the same 404 as an unknown id."""
+    (``viewer``); one whose verification staff revoked stays public, saying so (its name was approved,
+    and who relied on it must see that it lost its verification); rejected or withdrawn ones to no one —
+    the same 404 as an unknown id."""
     with rt.db.read() as db:
         org = organization_row(db, org_id)
-        shown = org.status == "verified" or (org.status == "pending_review" and viewer is not None
+        shown = org.status in ("verified", "revoked") or (org.status == "pending_review" and viewer is not None
                                              and _is_admin(db, org_id, viewer))
         if not shown or org.contact_phone_enc is None:
             raise errors.not_found("organization")
