@@ -157,7 +157,8 @@ def test_image_blocklist_by_upload_or_hash(client, rt, monkeypatch):
     assert by_hash.status_code == 201 and by_hash.json()["phash"] == row["phash"]
     with rt.db.read() as db:
         actions = db.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == reviewer["id"],
-                                                             AuditEvent.action.like("moderation.%"))).all()
+                                                             AuditEvent.action.like("moderation.%"))
+                              .order_by(AuditEvent.seq)).all()
     assert actions == ["moderation.image_blocked", "moderation.image_unblocked", "moderation.image_blocked"]
 
 
