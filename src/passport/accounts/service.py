@@ -69,6 +69,18 @@ def get(db: Session, account_id: str) -> Account:
     return account
 
 
+def nicknames(db: Session, account_ids: Collection[str]) -> dict[str, str]:
+    """Nicknames of these accounts (the ones that exist), for a staff page that names actors."""
+    if not account_ids:
+        return {}
+    return dict(db.execute(select(Account.id, Account.nickname).where(Account.id.in_(list(account_ids)))).all())
+
+
+def masked_nickname(nickname: str) -> str:
+    """A nickname as staff lists show it: its first character, the rest starred (at most three)."""
+    return nickname[:1] + "*" * min(max(len(nickname) - 1, 1), 3)
+
+
 def phone_of(rt: Runtime, account) -> str | None:
     """The account's mobile number in clear (None when it has none, e.g. cancelled)."""
     return rt.keys.cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None

@@ -122,7 +122,8 @@ def logout(request: Request, _form: ButtonForm) -> Response:
 @router.get("/admin")
 def dashboard(request: Request, principal: guards.StaffPage("dashboard.read")) -> Response:
     counts = admin.dashboard(web.runtime(request), principal)
-    return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts)
+    return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts,
+                               review_queues=reviews.QUEUES)
 
 
 def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: FormState,
@@ -194,6 +195,8 @@ def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -
         results = enforcement.search(web.runtime(request), web.web_origin(request), staff,
                                      phone=values["phone"] or None, status=values["status"] or None)
     except errors.DomainError as exc:
+        if exc.code == "filter_required":  # the page has no ID-number field: say what it does have
+            exc = errors.invalid("filter_required", "Enter a mobile number or choose a status.", "phone")
         return _search_page(request, staff, web.failed_form(request, exc, values, ("phone", "status")))
     return _search_page(request, staff, FormState(values=values), results)
 
@@ -249,9 +252,11 @@ def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("a
 
 @router.get("/admin/reviews")
 def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
-    queue = request.query_params.get("queue", reviews.QUEUES[0])
+    counts = reviews.pending_counts(web.runtime(request))
+    queue = request.query_params.get("queue")
     if queue not in reviews.QUEUES:
-        queue = reviews.QUEUES[0]
+        # Without a choice: the first queue where something waits (not an empty tab while work waits).
+        queue = next((q for q in reviews.QUEUES if counts[q]), reviews.QUEUES[0])
     listing = reviews.list_reviews(web.runtime(request), queue, limit=reviews.PAGE_MAX)
     return web.render(request, "admin_reviews.html", page_path="/admin/reviews", staff=staff, queue=queue,
-                      queues=reviews.QUEUES, listing=listing)
+                      queues=reviews.QUEUES, listing=listing, counts=counts)

@@ -23,7 +23,6 @@ from passport.sessions import service as sessions
 from passport.work import unit_of_work
 
 
-
 @dataclass(frozen=True)
 class Registered:
     account: dict

@@ -29,7 +29,7 @@ from passport.origin import Origin
 from passport.runtime import Runtime
 from passport.senders.sms import OutboxSms
 from passport.web import http
-from passport.web.i18n import LANGUAGES, gettext
+from passport.web.i18n import LANGUAGES, gettext, pgettext
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
@@ -61,6 +61,8 @@ def environment(lang: str) -> Environment:
         lambda message: gettext(lang, message),
         lambda singular, plural, n: gettext(lang, singular if n == 1 else plural),
         newstyle=True,
+        pgettext=lambda context, message: pgettext(lang, context, message),
+        npgettext=lambda context, singular, plural, n: pgettext(lang, context, singular if n == 1 else plural),
     )
     env.filters["localtime"] = china_time
     return env
@@ -86,6 +88,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "csrf_token": http.csrf_token(request),
         "version": __version__,
         "is_dev": runtime(request).settings.dev_tools,  # the dev banner and its outbox link
+        "site": site(request),
     }
     for processor in () if plain else request.app.state.page_context:
         values.update(processor(request, gate))
@@ -97,6 +100,14 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
                         secure=_secure(request), httponly=False)  # the page script sends it as X-CSRF-Token
     _remember_language(request, response)
     return response
+
+
+def site(request: Request) -> dict[str, str | None]:
+    """The operator's name, ICP filing number and customer-service contact, for every page's footer."""
+    settings = runtime(request).settings
+    return {"operator_name": settings.operator_name, "icp_number": settings.icp_number,
+            "support_phone": settings.support_phone, "support_email": settings.support_email,
+            "support_hours": settings.support_hours}
 
 
 def local_time(raw: str | None, invalid: errors.DomainError) -> datetime | None:

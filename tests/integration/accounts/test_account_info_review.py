@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from passport import errors
 from passport.accounts import profile
-
 from passport.accounts.models import Account
 from passport.audit.models import AuditEvent
 from passport.notify.models import InboxMessage

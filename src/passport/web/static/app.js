@@ -126,7 +126,76 @@
     });
   }
 
+  /* Admin console: the side navigation folds into a menu button on phones. */
+  function setupAdminNav() {
+    var nav = document.getElementById("admin-nav");
+    var toggle = nav && nav.querySelector(".admin-nav-toggle");
+    if (!toggle) return;
+    var phone = window.matchMedia("(max-width: 719px)");
+    toggle.hidden = false;
+    function fold(folded) {
+      nav.classList.toggle("is-collapsed", folded);
+      toggle.setAttribute("aria-expanded", folded ? "false" : "true");
+    }
+    fold(phone.matches);
+    toggle.addEventListener("click", function () { fold(!nav.classList.contains("is-collapsed")); });
+  }
+
+  /* Destructive forms (data-confirm="question"): submitting opens the page's <dialog>, which shows
+     the question and takes the form's reason field (data-confirm-field) inside it; only its confirm
+     button sends the form. Without the script the form posts as it is. */
+  function setupConfirm(form) {
+    var dialog = document.getElementById("confirm-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    var confirmed = false;
+    var submitter = null;
+    var fieldName = form.getAttribute("data-confirm-field");
+    var field = fieldName ? form.querySelector('[name="' + fieldName + '"]') : null;
+    var holder = field ? field.closest(".field") : null;
+    var home = holder ? holder.parentNode : null;
+    var next = holder ? holder.nextSibling : null;
+    if (holder) { holder.hidden = true; field.required = false; }  // asked for in the dialog
+    form.addEventListener("submit", function (event) {
+      if (confirmed) return;
+      event.preventDefault();
+      submitter = event.submitter || null;
+      var slot = document.getElementById("confirm-dialog-fields");
+      var select = form.querySelector("select[data-confirm-choice]");
+      document.getElementById("confirm-dialog-title").textContent = form.getAttribute("data-confirm");
+      document.getElementById("confirm-dialog-text").textContent =
+        select ? select.options[select.selectedIndex].text : (form.getAttribute("data-confirm-text") || "");
+      if (holder) {
+        slot.appendChild(holder);
+        holder.hidden = false;
+        field.required = true;
+      }
+      var ok = document.getElementById("confirm-dialog-ok");
+      var cancel = document.getElementById("confirm-dialog-cancel");
+      function restore() {
+        if (holder) {
+          holder.hidden = true;
+          field.required = false;
+          home.insertBefore(holder, next);
+        }
+        ok.onclick = cancel.onclick = dialog.onclose = null;
+      }
+      ok.onclick = function () {
+        if (field && !field.checkValidity()) { field.reportValidity(); return; }
+        restore();
+        confirmed = true;
+        dialog.close();
+        if (form.requestSubmit) form.requestSubmit(submitter || undefined); else form.submit();
+      };
+      cancel.onclick = function () { dialog.close(); };
+      dialog.onclose = restore;
+      dialog.showModal();
+      if (field) field.focus(); else cancel.focus();
+    });
+  }
+
   function start() {
+    setupAdminNav();
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), setupConfirm);
     setupTabs();
     Array.prototype.forEach.call(document.querySelectorAll("[data-send-code]"), setupSendCode);
     Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), setupCopy);
