@@ -34,6 +34,7 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
     with rt.db.read() as db:
         record = service.get(db, principal.account_id)
         account = service.view(rt, record, agreements.pending_for(rt, db, record.id))
+        security = service.security_overview(db, record)
         consents = [{"kind": c.kind, "version": c.version, "accepted_at": c.accepted_at}
                     for c in agreements.consents_of(db, record.id)]
     devices = [d | {"device": device_name(request, d["user_agent"])}
@@ -42,7 +43,7 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
         saved = {"nickname": account["nickname"], "bio": account["bio"] or ""}
         state = dataclasses.replace(state, values=saved)
     return web.render(request, "account.html", state.status, page_path="/account", form=state,
-                      account=account, consents=consents, devices=devices,
+                      account=account, consents=consents, devices=devices, security=security,
                       viewer={"nickname": account["nickname"]})
 
 

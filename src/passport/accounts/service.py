@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import EMAIL, EMAIL_PENDING, ID_NUMBER, PHONE, REAL_NAME, Account
 from passport.audit import service as audit
+from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
 from passport.db import HotStatement
 from passport.identity.email import InvalidEmail, email_key, mask_email, normalize_email
@@ -109,6 +110,25 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "created_at": rfc3339(account.created_at),
         "pending_agreements": pending or [],
         "pending_review": pending_review(account),
+    }
+
+
+PASSWORD_EVENTS = ("password.changed", "password.reset")
+
+
+def security_overview(db: Session, account: Account) -> dict[str, Any]:
+    """What the account centre's security overview shows: which protections are set up, and when the
+    password was last set (its last change or reset, else registration)."""
+    changed = db.scalar(select(func.max(AuditEvent.at)).where(
+        AuditEvent.subject_type == "account", AuditEvent.subject_id == account.id,
+        AuditEvent.action.in_(PASSWORD_EVENTS), AuditEvent.result == "ok"))
+    return {
+        "password": account.password_hash is not None,
+        "password_set_at": rfc3339(changed or account.created_at),
+        "email": account.email_enc is not None,
+        "totp": account.totp_enabled_at is not None,
+        "recovery_key": account.recovery_key_hash is not None,
+        "real_name": account.real_name_status == "verified",
     }
 
 

@@ -133,9 +133,13 @@ def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: Fo
                   form=state, members=members, created=created, roles=admin.ROLES)
 
 
+STAFF_DONE = {"disabled": "The staff member is disabled and their sessions have ended."}
+
+
 @router.get("/admin/staff")
-def staff_list(request: Request, principal: StaffManager) -> Response:
-    return staff_list_page(request, principal, FormState())
+def staff_list(request: Request, principal: StaffManager, done: str | None = None) -> Response:
+    notice = STAFF_DONE.get(done or "")
+    return staff_list_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/admin/staff")
@@ -157,8 +161,7 @@ def staff_disable(staff_id: str, request: Request, principal: StaffManager, form
         admin.disable_staff(web.runtime(request), web.web_origin(request), principal, staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
-    return staff_list_page(request, principal, FormState(
-        notice=web.translate(request, "The staff member is disabled and their sessions have ended.")))
+    return web.redirect(request, "/admin/staff?done=disabled")
 
 
 @router.post("/admin/staff/{staff_id}/reset")

@@ -118,3 +118,32 @@ def test_footer_shows_operator_icp_and_customer_service(client, rt, monkeypatch)
     assert "operator-language-note" not in footer
     english = client.get("/login?lang=en").text.split('<footer class="footer">')[1]
     assert "published in Chinese" in english
+
+
+def test_disabling_staff_answers_with_a_redirect_and_says_it_once(app, rt):
+    boss = staff_browser(app, make_staff(rt, "superadmin"))
+    victim = make_staff(rt, "operator")
+    page = boss.get("/admin/staff").text
+    assert f'action="/admin/staff/{victim["id"]}/disable" data-confirm=' in page  # confirmed in a dialog
+    done = boss.post(f"/admin/staff/{victim['id']}/disable", data={"csrf_token": csrf_of(page)},
+                     follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/admin/staff?done=disabled"
+    shown = boss.get(done.headers["location"]).text
+    assert shown.count("该员工已停用，其登录会话已全部结束。") == 1
+    assert staff_browser(app, victim).get("/admin", follow_redirects=False).status_code == 303
+
+
+def test_account_centre_has_a_navigation_and_the_marketing_box_its_own_label(app, client, rt):
+    person = register_account(client, rt, nickname="小周")
+    browser = TestClient(app)
+    browser.cookies.set("passport_session", person["session"]["token"])
+    page = browser.get("/account/notifications").text
+    nav = page.split('class="account-nav"')[1].split("</nav>")[0]
+    hrefs = re.findall(r'href="([^"]+)"', nav)
+    assert hrefs == ["/account", "/account#security", "/account/real-name", "/account/notifications",
+                     "/account/consents", "/account/apps", "/account/cancellation"]
+    assert 'href="/account/notifications" aria-current="page"' in nav
+    assert "已授权的应用" in nav and "隐私与数据" in nav
+    # the checkbox and its text side by side: a label of its own, not a label wrapping the box
+    assert re.search(r'<input id="marketing" type="checkbox" name="marketing"[^>]*>\s*<label for="marketing">', page)
+    assert page.count('class="back-link account-back"') == 1 and "返回我的账号" not in page

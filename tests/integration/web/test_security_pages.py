@@ -49,11 +49,16 @@ def test_account_page_links_every_security_setting(browser, rt):
     signed_in(browser, rt)
     page = browser.get("/account")
     assert "安全设置" in page.text
-    links = re.search(r'<ul class="link-list" id="security-links">(.*?)</ul>', page.text, re.S).group(1)
+    links = re.search(r'<ul class="link-list overview" id="security-links">(.*?)</ul>', page.text, re.S).group(1)
     assert re.findall(r'href="([^"]+)"', links) == list(SECURITY_LINKS)
-    for label in ("修改密码", "邮箱", "两步验证", "恢复密钥", "登录设备", "账号动态", "冻结账号"):
+    for label in ("密码", "邮箱", "两步验证", "恢复密钥", "登录设备", "账号动态", "冻结账号"):
         assert label in links
     assert "未绑定" in links
+    # The overview: set up or not, at a glance (a new account has a password and a recovery key only).
+    def state(item: str) -> str:
+        return re.search(rf'id="overview-{item}".*?class="badge badge-(\w+)"', links, re.S).group(1)
+    assert [state(i) for i in ("password", "email", "totp", "recovery-key")] == ["set", "unset", "unset", "set"]
+    assert "已设置" in links and "未设置" in links and "上次设置于" in links
 
     english = browser.get("/account?lang=en").text
     assert "Security settings" in english and "Account activity" in english
