@@ -57,6 +57,9 @@ SCREENSHOTS = {"/login": "login", "/account": "account-centre", "/admin": "admin
 # ("account.profile_updated") means a name is missing.
 RAW_KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*\b")
 ALLOWED_DOTTED = re.compile(r"example\.(?:cn|com)|passport-recovery-key\.txt|beian\.miit|gov\.cn")
+# "新版本， 也可以", "。 原因：": a space typed after full-width punctuation (two sentences joined by a
+# template's line break); "。。": a doubled full stop.
+CHINESE_GAP = re.compile(r"[\u4e00-\u9fff][，。：；！？、][ \u3000]+[\u4e00-\u9fff]|。。")
 TEXT_WITHOUT_KEYS = """() => {
   const body = document.body.cloneNode(true);
   const hidden = '.action-key, code, .mono, script, style, [hidden], dialog, .visually-hidden';
@@ -155,6 +158,9 @@ class Visit:
             untranslated = sorted(m for m in msgids if m in text)
             if untranslated:
                 found.append(f"{where}: untranslated {untranslated[:3]}")
+            gaps = CHINESE_GAP.findall(text)
+            if gaps:
+                found.append(f"{where}: a space after Chinese punctuation {gaps[:3]}")
         if axe is not None:
             results = axe.run(self.page)
             severe = [v for v in results.response["violations"] if v.get("impact") in SEVERE]

@@ -67,11 +67,11 @@ def refused_form(request: Request, exc: errors.DomainError, values: dict[str, st
     (COMPLIANCE I3: every action is told to the user)."""
     state = web.failed_form(request, exc, values, fields)
     if exc.code in service.REFUSED_STATUSES.values() and exc.extra.get("reason"):
-        state.alert = " ".join(filter(None, [
+        state.alert = web.sentences(request, [
             web.translate(request, exc.title),
             web.translate(request, "Reason: %(reason)s", reason=exc.extra["reason"]),
             web.translate(request, "Until %(time)s (Beijing time).", time=china_time(exc.extra["until"]))
-            if exc.extra.get("until") else None]))
+            if exc.extra.get("until") else None])
     return state
 
 

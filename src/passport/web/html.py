@@ -330,6 +330,11 @@ def _space(request: Request) -> str:
     return "" if http.language(request) == "zh-CN" else " "
 
 
+def sentences(request: Request, parts: Iterable[str | None]) -> str:
+    """Sentences one after another: joined without spaces in Chinese ("已暂停。原因：…"), with in English."""
+    return _space(request).join(p for p in parts if p)
+
+
 def duration(request: Request, seconds: int) -> str:
     """A wait as people say it: seconds under a minute and a half, then minutes, then hours."""
     if seconds < 90:

@@ -161,3 +161,11 @@ def test_suspended_user_with_a_session_is_told_why_at_the_login_page(app, client
     assert any(h.startswith("passport_session=") and "Max-Age=0" in h for h in told.headers.get_list("set-cookie"))
     # Anyone else (no such session, or a forged ?ended=1) is told nothing.
     assert "发布违规广告" not in TestClient(app).get("/login?ended=1").text
+
+
+def test_chinese_notices_lose_doubled_stops_and_stray_spaces():
+    from passport.notify.outbox import tidy_chinese
+
+    assert tidy_chinese("原因：发布违规广告。。截止 2099-01-01。") == "原因：发布违规广告。截止 2099-01-01。"
+    assert tidy_chinese("已发布新版本， 也可以继续使用。 原因：无") == "已发布新版本，也可以继续使用。原因：无"
+    assert tidy_chinese("详见 http://example.cn/a.b") == "详见 http://example.cn/a.b"  # URLs and numbers untouched
