@@ -79,3 +79,12 @@ def test_user_sees_the_unread_badge_and_reads_the_message(page, live_server, rt,
     page.wait_for_selector(".alert-ok")
     assert not page.is_checked("#marketing")
     assert marketing.preferences(rt, done["account"]["id"])["marketing"] is False
+
+    # The banner can be closed, and stays closed in this browser.
+    page.goto(f"{live_server}/account")
+    assert page.is_visible("#announcement-banner")
+    for close in page.locator("#announcement-banner .announcement-close").all():
+        close.click()
+    assert not page.is_visible("#announcement-banner")
+    page.reload()
+    assert not page.is_visible("#announcement-banner")

@@ -11,7 +11,6 @@ from passport import errors, guards
 from passport.accounts import profile, service
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
-from passport.identity.email import mask_email
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web.html import CheckedForm, FormState
@@ -87,8 +86,8 @@ def _notice(request: Request, done: str | None) -> str | None:
 
 def email_page(request: Request, principal: sessions.Principal, state: FormState,
                sent_to: str | None = None) -> Response:
-    """``sent_to``: the address just typed, masked, shown on this answer only (nothing keeps it
-    but its code record)."""
+    """``sent_to``: the address just typed, shown as typed on this answer only (its owner typed it a
+    moment ago, so a typo is seen; nothing keeps it but its code record, and the page is no-store)."""
     rt = web.runtime(request)
     email = email_binding.email_of(rt, principal.account_id)
     return web.render(request, "account_email.html", state.status, page_path="/account/email", form=state,
@@ -109,7 +108,7 @@ def request_email(request: Request, principal: guards.SteppedUpPage("/account/em
         email_binding.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
-    return email_page(request, principal, FormState(), sent_to=mask_email(values["email"].strip()))
+    return email_page(request, principal, FormState(), sent_to=values["email"].strip())
 
 
 @router.post("/account/email/verify")

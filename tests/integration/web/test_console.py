@@ -147,3 +147,18 @@ def test_account_centre_has_a_navigation_and_the_marketing_box_its_own_label(app
     # the checkbox and its text side by side: a label of its own, not a label wrapping the box
     assert re.search(r'<input id="marketing" type="checkbox" name="marketing"[^>]*>\s*<label for="marketing">', page)
     assert page.count('class="back-link account-back"') == 1 and "返回我的账号" not in page
+
+
+def test_organisation_form_is_disabled_with_the_reason_for_an_unverified_user(app, client, rt):
+    person = register_account(client, rt)
+    browser = TestClient(app)
+    browser.cookies.set("passport_session", person["session"]["token"])
+    page = browser.get("/organizations/new").text
+    assert re.search(r'<fieldset class="plain-fieldset" id="org-fields" disabled>', page)
+    assert 'id="org-needs-real-name"' in page and 'href="/account/real-name"' in page
+    # Posted anyway (a stale page): refused, and said once, not twice.
+    refused = browser.post("/organizations/new", data={"csrf_token": csrf_of(page), "name": "某某科技有限公司"},
+                           files={"license": ("l.png", b"\x89PNG\r\n\x1a\n", "image/png")})
+    assert refused.status_code == 403
+    assert refused.text.count("请先完成个人实名认证，再申请组织账号。") == 1
+    assert "申请组织账号前，请先完成个人实名认证。" not in refused.text  # the refusal is not said a second time

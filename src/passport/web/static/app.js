@@ -206,6 +206,26 @@
     }).catch(function () { /* the button stays */ });
   }
 
+  /* Announcement banners can be closed; closed ones stay closed in this browser. */
+  function setupDismiss(button) {
+    var id = button.getAttribute("data-dismiss");
+    var item = button.closest(".announcement-item");
+    var banner = document.getElementById("announcement-banner");
+    var closed = [];
+    try { closed = JSON.parse(window.localStorage.getItem("passport-closed-announcements") || "[]"); } catch (e) { closed = []; }
+    function hideEmpty() {
+      if (banner && !banner.querySelector(".announcement-item:not([hidden])")) banner.hidden = true;
+    }
+    if (closed.indexOf(id) >= 0) { item.hidden = true; hideEmpty(); return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      closed.push(id);
+      try { window.localStorage.setItem("passport-closed-announcements", JSON.stringify(closed.slice(-50))); } catch (e) { /* private mode */ }
+      item.hidden = true;
+      hideEmpty();
+    });
+  }
+
   /* The print button of the recovery key page. */
   function setupPrint(button) {
     button.hidden = false;
@@ -303,6 +323,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("input[data-same-as]"), setupConfirmation);
     Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), setupPrint);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-read-on-open]"), setupReadOnOpen);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-dismiss]"), setupDismiss);
     Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), setupCopy);
   }
 
