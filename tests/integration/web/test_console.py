@@ -162,3 +162,9 @@ def test_organisation_form_is_disabled_with_the_reason_for_an_unverified_user(ap
     assert refused.status_code == 403
     assert refused.text.count("请先完成个人实名认证，再申请组织账号。") == 1
     assert "申请组织账号前，请先完成个人实名认证。" not in refused.text  # the refusal is not said a second time
+
+
+def test_english_pages_say_the_operators_texts_are_in_chinese(client):
+    english = client.get("/agreements/user-agreement?lang=en").text
+    assert "publishes this text in Chinese only" in english and '<div class="prose" lang="zh-CN">' in english
+    assert "publishes this text in Chinese only" not in client.get("/agreements/user-agreement?lang=zh-CN").text
