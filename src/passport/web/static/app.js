@@ -211,14 +211,16 @@
     var id = button.getAttribute("data-dismiss");
     var item = button.closest(".announcement-item");
     var banner = document.getElementById("announcement-banner");
-    var closed = [];
-    try { closed = JSON.parse(window.localStorage.getItem("passport-closed-announcements") || "[]"); } catch (e) { closed = []; }
+    function closedIds() {  // read each time: several banners save into the same list
+      try { return JSON.parse(window.localStorage.getItem("passport-closed-announcements") || "[]"); } catch (e) { return []; }
+    }
     function hideEmpty() {
       if (banner && !banner.querySelector(".announcement-item:not([hidden])")) banner.hidden = true;
     }
-    if (closed.indexOf(id) >= 0) { item.hidden = true; hideEmpty(); return; }
+    if (closedIds().indexOf(id) >= 0) { item.hidden = true; hideEmpty(); return; }
     button.hidden = false;
     button.addEventListener("click", function () {
+      var closed = closedIds();
       closed.push(id);
       try { window.localStorage.setItem("passport-closed-announcements", JSON.stringify(closed.slice(-50))); } catch (e) { /* private mode */ }
       item.hidden = true;
