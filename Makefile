@@ -28,6 +28,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 ## run: venv, install, migrate the embedded SQLite DB under ./var, seed agreements, serve on :8000
+## (links in messages point to http://HOST:PORT unless PASSPORT_BASE_URL is set)
+run: export PASSPORT_BASE_URL ?= http://$(HOST):$(PORT)
 run: install
 	PASSPORT_ENV=dev $(BIN)/passport migrate
 	PASSPORT_ENV=dev $(BIN)/passport agreements seed

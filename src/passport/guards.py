@@ -143,6 +143,9 @@ def page_user(request: Request) -> sessions.Principal:
     the login page (cookie dropped). Pages for visitors too call ``current_principal`` and branch."""
     principal = current_principal(request)
     if principal is None:
+        if sessions.ended_by_status(http.runtime(request), request.cookies.get(http.SESSION_COOKIE)) is not None:
+            # Frozen, suspended or terminated meanwhile: the login page says why (and drops the cookie).
+            raise web.Redirected(web.redirect(request, "/login?ended=1"))
         raise web.Redirected(web.to_login(request))
     return principal
 

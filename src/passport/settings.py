@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
+    # Shown in every page's footer (issue 20): the operator, its ICP filing number (ICP 备案号) and
+    # customer service. Empty ones are left out.
+    operator_name: str = "奥集能 Orginone"
+    icp_number: str | None = None
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Operations endpoints (issue 15). /metrics answers a client in one of these networks (its address
     # resolved behind PASSPORT_TRUSTED_PROXIES; a forwarded request from an undeclared proxy never

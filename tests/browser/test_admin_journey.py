@@ -51,9 +51,19 @@ def test_reviewer_suspends_a_user_who_then_sees_the_reason(page, live_server, rt
     page.wait_for_url(re.compile(r".*/admin/accounts/[0-9a-f]+$"))
 
     page.select_option("select[name=action]", "suspend")
-    page.fill("textarea[name=reason]", "发布违规广告")
     page.fill("input[name=until]", "2099-01-01T08:00")
+    assert not page.is_visible("textarea[name=reason]")  # asked for in the confirmation dialog
     page.click("#act")
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for()
+    assert "确定对该账号执行此处置" in dialog.inner_text() and "暂停" in dialog.inner_text()
+    page.click("#confirm-dialog-ok")  # no reason yet: the dialog stays open
+    assert dialog.is_visible()
+    page.click("#confirm-dialog-cancel")  # cancelled: nothing happened
+    assert not dialog.is_visible() and "/admin/accounts/" in page.url and "done" not in page.url
+    page.click("#act")
+    page.locator("#confirm-dialog textarea[name=reason]").fill("发布违规广告")
+    page.click("#confirm-dialog-ok")
     page.wait_for_url(re.compile(r".*\?done=1$"))
     assert page.get_attribute("#account-status", "data-status") == "suspended"
 

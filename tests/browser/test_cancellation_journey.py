@@ -54,6 +54,7 @@ def test_request_see_the_countdown_log_in_again_and_withdraw(page, live_server, 
     assert "您的账号将于" in page.inner_text("#cancel-pending")
 
     # Log out and in again: the account page offers to withdraw.
+    page.click(".account-menu summary")
     page.click("#logout")
     page.wait_for_url(re.compile(r".*/login$"))
     log_in(page, live_server, phone)

@@ -56,13 +56,13 @@ def test_reconsent_interstitial_shows_the_diff_and_accepting_leads_back(page, li
     page.goto(f"{live_server}/account/password")
     page.wait_for_url(re.compile(r".*/consent\?next=/account/password$"))
     assert page.inner_text("#consent-title") == "我们更新了协议"
-    assert page.inner_text("#diff-browser-terms del") == "−第二条 我们保存您的登录记录六个月。"
-    assert page.inner_text("#diff-browser-terms ins") == "+第二条 我们保存您的登录记录一年。"
+    assert page.inner_text("#diff-browser-terms del").strip() == "第二条 我们保存您的登录记录六个月。"
+    assert page.inner_text("#diff-browser-terms ins").strip() == "第二条 我们保存您的登录记录一年。"
+    assert "##" not in page.inner_text("#diff-browser-terms")  # rendered text, not Markdown source
     # Deleted text is struck through by the stylesheet, so the change reads without colour too.
     style = page.eval_on_selector("#diff-browser-terms del", "e => getComputedStyle(e).textDecorationLine")
     assert "line-through" in style
     assert page.get_attribute("#consent-cancel", "href") == "/account/cancellation"
-    page.click("#consent-browser-terms summary")
     assert "第二条 我们保存您的登录记录一年。" in page.inner_text("#consent-browser-terms .prose")
 
     page.click("#consent-accept button")

@@ -58,6 +58,7 @@ def test_forgot_password_by_sms_then_log_in(page, live_server, rt):
     assert page.is_disabled("#send-code")  # counting down to the next send
     page.fill("#sms-code", wait_for_code(rt, page, phone, "reset_password", sent_before))
     page.fill("#sms-new-password", NEW_PASSWORD)
+    page.fill("#sms-new-password-again", NEW_PASSWORD)
     page.click("#submit-sms")
     assert page.inner_text("#outcome") == "密码已重置"
 
@@ -116,7 +117,16 @@ def test_change_password_and_make_a_new_recovery_key(page, live_server, rt):
 
     page.goto(f"{live_server}/account/password")
     page.fill("#current_password", STRONG_PASSWORD)
+    page.fill("#new_password", "short")  # the rules tick off as one types; the failing one is named
+    assert "rule-bad" in page.get_attribute("#new_password-rules [data-rule=length]", "class")
     page.fill("#new_password", NEW_PASSWORD)
+    assert "rule-ok" in page.get_attribute("#new_password-rules [data-rule=length]", "class")
+    page.fill("#new_password-again", NEW_PASSWORD + "x")  # a typo in the second field: not sent
+    page.click("#submit")
+    assert "/account/password" in page.url and "done" not in page.url
+    page.fill("#new_password-again", NEW_PASSWORD)
+    page.click("#new_password ~ .password-toggle")  # show it: now a text field
+    assert page.get_attribute("#new_password", "type") == "text"
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/account/password\?done=1$"))
     assert "密码已修改" in page.inner_text(".alert-ok")

@@ -31,15 +31,23 @@ def test_register_logout_password_login_sms_login(page, live_server, rt):
     page.fill("input[name=code]", code)
     page.fill("input[name=nickname]", "浏览器用户")
     page.fill("input[name=password]", STRONG_PASSWORD)
+    page.fill("#password-again", STRONG_PASSWORD)
     page.check("input[name=accept]")
     page.click("#submit")
     # The recovery key is shown once; then the account page.
     page.wait_for_selector("text=/[A-Z2-9]{5}-[A-Z2-9]{5}-[A-Z2-9]{5}-[A-Z2-9]{5}-[A-Z2-9]{5}/")
-    page.goto(f"{live_server}/account")
+    assert page.url.endswith("/register/done")  # its own GET page: a reload shows it, never re-posts
+    key = page.inner_text("#recovery-key")
+    page.reload()
+    assert page.inner_text("#recovery-key") == key
+    assert page.is_visible("#download-recovery-key")
+    page.click("#continue")
+    page.wait_for_url(re.compile(r".*/account$"))
     assert page.inner_text("#account-phone") == masked
     assert page.inner_text("#account-nickname") == "浏览器用户"
     assert phone not in page.content()
 
+    page.click(".account-menu summary")
     page.click("#logout")
     page.wait_for_url(re.compile(r".*/login.*"))
     page.goto(f"{live_server}/account")
@@ -51,6 +59,7 @@ def test_register_logout_password_login_sms_login(page, live_server, rt):
     page.wait_for_url(re.compile(r".*/account$"))
     assert page.inner_text("#account-phone") == masked
 
+    page.click(".account-menu summary")
     page.click("#logout")
     page.wait_for_url(re.compile(r".*/login.*"))
     rt.clock.advance(seconds=61)  # one code a minute per number: the registration code was the last

@@ -40,6 +40,7 @@ def test_enable_totp_then_log_in_with_it(page, live_server, rt):
     page.wait_for_url(re.compile(r".*/account/totp\?done=enabled$"))
     assert "已开启" in page.inner_text("#totp-status")
 
+    page.click(".account-menu summary")
     page.click("#logout")
     page.wait_for_url(re.compile(r".*/login.*"))
     page.fill("#form-password input[name=login]", phone)
@@ -48,7 +49,7 @@ def test_enable_totp_then_log_in_with_it(page, live_server, rt):
     page.wait_for_selector("#form-mfa")
     assert page.url.endswith("/login")
     page.goto(f"{live_server}/account")  # not logged in yet: the password alone opened nothing
-    page.wait_for_url(re.compile(r".*/login$"))
+    page.wait_for_url(re.compile(r".*/login\?next=%2Faccount$"))  # and back there after logging in
 
     page.fill("#form-password input[name=login]", phone)
     page.fill("#form-password input[name=password]", done["password"])

@@ -12,7 +12,7 @@ from passport import errors, guards
 from passport.accounts import profile, public, service
 from passport.agreements import service as agreements
 from passport.credentials import email as email_binding
-from passport.identity.email import mask_email
+from passport.passwordless import passkeys
 from passport.sessions import service as sessions
 from passport.web import html as web
 from passport.web import http
@@ -39,15 +39,17 @@ def account_page(request: Request, principal: sessions.Principal, state: FormSta
     with rt.db.read() as db:
         record = service.get(db, principal.account_id)
         account = service.view(rt, record, agreements.pending_for(rt, db, record.id))
+        security = service.security_overview(db, record)
         consents = [{"kind": c.kind, "version": c.version, "accepted_at": c.accepted_at}
                     for c in agreements.consents_of(db, record.id)]
+    security["passkeys"] = passkeys.has_passkeys(rt, record.id)
     devices = [d | {"device": device_name(request, d["user_agent"])}
                for d in sessions.list_sessions(rt, principal)]
     if not state.values:
         saved = {"nickname": account["nickname"], "bio": account["bio"] or ""}
         state = dataclasses.replace(state, values=saved)
     return web.render(request, "account.html", state.status, page_path="/account", form=state,
-                      account=account, consents=consents, devices=devices,
+                      account=account, consents=consents, devices=devices, security=security,
                       viewer={"nickname": account["nickname"]},
                       avatar_max_mb=format(round(rt.settings.avatar_max_bytes / (1024 * 1024), 1), "g"))
 
@@ -92,8 +94,8 @@ def _notice(request: Request, done: str | None) -> str | None:
 
 def email_page(request: Request, principal: sessions.Principal, state: FormState,
                sent_to: str | None = None) -> Response:
-    """``sent_to``: the address just typed, masked, shown on this answer only (nothing keeps it
-    but its code record)."""
+    """``sent_to``: the address just typed, shown as typed on this answer only (its owner typed it a
+    moment ago, so a typo is seen; nothing keeps it but its code record, and the page is no-store)."""
     rt = web.runtime(request)
     email = email_binding.email_of(rt, principal.account_id)
     return web.render(request, "account_email.html", state.status, page_path="/account/email", form=state,
@@ -114,7 +116,7 @@ def request_email(request: Request, principal: guards.SteppedUpPage("/account/em
         email_binding.request_email(rt, web.web_origin(request), principal.account_id, email=values["email"])
     except errors.DomainError as exc:
         return email_page(request, principal, web.failed_form(request, exc, values, ("email",)))
-    return email_page(request, principal, FormState(), sent_to=mask_email(values["email"].strip()))
+    return email_page(request, principal, FormState(), sent_to=values["email"].strip())
 
 
 @router.post("/account/email/verify")

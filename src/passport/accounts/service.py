@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from passport import errors
 from passport.accounts.models import EMAIL, EMAIL_PENDING, ID_NUMBER, PHONE, REAL_NAME, Account
 from passport.audit import service as audit
+from passport.audit.models import AuditEvent
 from passport.clock import rfc3339
 from passport.db import HotStatement
 from passport.identity.email import InvalidEmail, email_key, mask_email, normalize_email
@@ -87,6 +88,18 @@ def get(db: Session, account_id: str) -> Account:
     return account
 
 
+def nicknames(db: Session, account_ids: Collection[str]) -> dict[str, str]:
+    """Nicknames of these accounts (the ones that exist), for a staff page that names actors."""
+    if not account_ids:
+        return {}
+    return dict(db.execute(select(Account.id, Account.nickname).where(Account.id.in_(list(account_ids)))).all())
+
+
+def masked_nickname(nickname: str) -> str:
+    """A nickname as staff lists show it: its first character, the rest starred (at most three)."""
+    return nickname[:1] + "*" * min(max(len(nickname) - 1, 1), 3)
+
+
 def phone_of(rt: Runtime, account) -> str | None:
     """The account's mobile number in clear (None when it has none, e.g. cancelled)."""
     return rt.keys.cipher.decrypt(account.phone_enc, PHONE, account.id) if account.phone_enc else None
@@ -118,6 +131,25 @@ def view(rt: Runtime, account: Account, pending: list[dict] | None = None) -> di
         "pending_agreements": pending or [],
         "pending_review": pending_review(account),
         "avatar_url": f"/u/{account.id}/avatar/{account.avatar_id}" if account.avatar_id else None,
+    }
+
+
+PASSWORD_EVENTS = ("password.changed", "password.reset")
+
+
+def security_overview(db: Session, account: Account) -> dict[str, Any]:
+    """What the account centre's security overview shows: which protections are set up, and when the
+    password was last set (its last change or reset, else registration)."""
+    changed = db.scalar(select(func.max(AuditEvent.at)).where(
+        AuditEvent.subject_type == "account", AuditEvent.subject_id == account.id,
+        AuditEvent.action.in_(PASSWORD_EVENTS), AuditEvent.result == "ok"))
+    return {
+        "password": account.password_hash is not None,
+        "password_set_at": rfc3339(changed or account.created_at),
+        "email": account.email_enc is not None,
+        "totp": account.totp_enabled_at is not None,
+        "recovery_key": account.recovery_key_hash is not None,
+        "real_name": account.real_name_status == "verified",
     }
 
 

@@ -127,7 +127,8 @@ def logout(request: Request, _form: ButtonForm) -> Response:
 @router.get("/admin")
 def dashboard(request: Request, principal: guards.StaffPage("dashboard.read")) -> Response:
     counts = admin.dashboard(web.runtime(request), principal)
-    return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts)
+    return guards.admin_render(request, "admin_dashboard.html", staff=principal, counts=counts,
+                               review_queues=reviews.QUEUES)
 
 
 def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: FormState,
@@ -137,9 +138,13 @@ def staff_list_page(request: Request, principal: admin.StaffPrincipal, state: Fo
                   form=state, members=members, created=created, roles=admin.ROLES)
 
 
+STAFF_DONE = {"disabled": "The staff member is disabled and their sessions have ended."}
+
+
 @router.get("/admin/staff")
-def staff_list(request: Request, principal: StaffManager) -> Response:
-    return staff_list_page(request, principal, FormState())
+def staff_list(request: Request, principal: StaffManager, done: str | None = None) -> Response:
+    notice = STAFF_DONE.get(done or "")
+    return staff_list_page(request, principal, FormState(notice=web.translate(request, notice) if notice else None))
 
 
 @router.post("/admin/staff")
@@ -161,8 +166,7 @@ def staff_disable(staff_id: str, request: Request, principal: StaffManager, form
         admin.disable_staff(web.runtime(request), web.web_origin(request), principal, staff_id)
     except errors.DomainError as exc:
         return staff_list_page(request, principal, web.failed_form(request, exc, {}, ()))
-    return staff_list_page(request, principal, FormState(
-        notice=web.translate(request, "The staff member is disabled and their sessions have ended.")))
+    return web.redirect(request, "/admin/staff?done=disabled")
 
 
 @router.post("/admin/staff/{staff_id}/reset")
@@ -202,6 +206,8 @@ def accounts_search(request: Request, staff: AccountReader, form: CheckedForm) -
         results = enforcement.search(web.runtime(request), web.web_origin(request), staff,
                                      phone=values["phone"] or None, status=values["status"] or None)
     except errors.DomainError as exc:
+        if exc.code == "filter_required":  # the page has no ID-number field: say what it does have
+            exc = errors.invalid("filter_required", "Enter a mobile number or choose a status.", "phone")
         return _search_page(request, staff, web.failed_form(request, exc, values, ("phone", "status")))
     return _search_page(request, staff, FormState(values=values), results)
 
@@ -273,12 +279,14 @@ def account_reveal(account_id: str, request: Request, staff: guards.StaffPage("a
 @router.get("/admin/reviews")
 def reviews_page(request: Request, staff: guards.StaffPage("reviews.decide")) -> Response:
     queues = [q for q in reviews.QUEUES if q not in reviews.OWN_DECISION]  # those have pages of their own
-    queue = request.query_params.get("queue", queues[0])
+    counts = reviews.pending_counts(web.runtime(request))
+    queue = request.query_params.get("queue")
     if queue not in queues:
-        queue = queues[0]
+        # Without a choice: the first queue where something waits (not an empty tab while work waits).
+        queue = next((q for q in queues if counts.get(q)), queues[0])
     listing = reviews.list_reviews(web.runtime(request), queue, limit=reviews.PAGE_MAX)
     return web.render(request, "admin_reviews.html", page_path="/admin/reviews", staff=staff, queue=queue,
-                      queues=queues, listing=listing)
+                      queues=queues, listing=listing, counts=counts)
 
 
 # --- lexicons and the image blocklist (issue 17) -------------------------------------------------------

@@ -5,6 +5,7 @@ operators publish agreements and announcements; superadmins manage staff."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -350,6 +351,14 @@ def list_staff(rt: Runtime, principal: StaffPrincipal) -> list[dict[str, Any]]:
         return [staff_view(s) for s in db.scalars(select(Staff).order_by(Staff.created_at, Staff.login))]
 
 
+def staff_logins(db: Session, staff_ids: Collection[str]) -> dict[str, str]:
+    """Logins of these staff members, for a staff page that names actors (no permission of its own:
+    the page that shows them checks its own)."""
+    if not staff_ids:
+        return {}
+    return dict(db.execute(select(Staff.id, Staff.login).where(Staff.id.in_(list(staff_ids)))).all())
+
+
 def add_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal, *, login: str,
               role: str) -> dict[str, Any]:
     """A superadmin creates a staff member; the answer carries the one-time enrolment link."""
@@ -422,6 +431,10 @@ def reset_staff(rt: Runtime, origin: audit.Origin, principal: StaffPrincipal | N
         return staff_view(staff) | {"enrolment_url": enrolment_url(rt, token)}
 
 
+# A review item still pending after this long shows as overdue on the dashboard.
+REVIEW_OVERDUE = timedelta(hours=48)
+
+
 def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
     """Counts for the console's first page: no personal data."""
     require(principal, "dashboard.read")
@@ -435,14 +448,20 @@ def dashboard(rt: Runtime, principal: StaffPrincipal) -> dict[str, Any]:
             LoginSession.expires_at > now))
         reviews = dict(db.execute(select(Review.queue, func.count()).where(Review.status == "pending")
                                   .group_by(Review.queue)).all())
+        overdue = dict(db.execute(select(Review.queue, func.count()).where(
+            Review.status == "pending", Review.created_at < now - REVIEW_OVERDUE).group_by(Review.queue)).all())
+        oldest = dict(db.execute(select(Review.queue, func.min(Review.created_at)).where(Review.status == "pending")
+                                 .group_by(Review.queue)).all())
         audit_24h = db.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.at >= now - timedelta(hours=24)))
-        # Reports and appeals past their handling deadline (issue 18), highlighted on the dashboard.
-        overdue = {queue: db.scalar(select(func.count()).select_from(Review).where(
+        # Reports and appeals are overdue past their own handling deadlines (issue 18), not after 48 hours.
+        overdue |= {queue: db.scalar(select(func.count()).select_from(Review).where(
             Review.queue == queue, Review.status == "pending",
             Review.created_at < now - timedelta(days=days))) or 0
             for queue, days in (("reports", rt.settings.report_handling_days),
                                 ("appeals", rt.settings.appeal_handling_days))}
     return {"accounts": {"total": sum(accounts.values()), "by_status": accounts},
             "sessions_active_today": active_today or 0, "pending_reviews": reviews,
-            "overdue_reviews": overdue, "audit_events_24h": audit_24h or 0}
+            "overdue_reviews": overdue, "oldest_review": oldest,
+            "review_overdue_hours": REVIEW_OVERDUE // timedelta(hours=1),
+            "audit_events_24h": audit_24h or 0}

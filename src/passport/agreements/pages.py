@@ -70,8 +70,10 @@ def _interstitial(request: Request, principal, state: FormState, next_url: str) 
             new = service.get_version(db, p["kind"], p["version"], rt)
             previous = next(iter(accepted.get(p["kind"], [])), None)
             old = service.get_version(db, p["kind"], previous, rt) if previous else None
+            blocks = service.diff_blocks(old.body or "", new.body or "") if old else None
             documents.append({"version": new, "body": web.render_markdown(new.body or ""), "previous": old,
-                              "diff": service.diff_lines(old.body or "", new.body or "") if old else None})
+                              "diff": [(op, web.render_markdown(block)) for op, block in blocks] if blocks else None,
+                              "changed": sum(op != "=" for op, _ in blocks or ())})
     return web.render(request, "consent.html", state.status, page_path=INTERSTITIAL, form=state,
                       documents=documents, next_url=next_url)
 

@@ -529,6 +529,40 @@ def diff_lines(old: str, new: str, context: int = 2) -> list[tuple[str, str]]:
     return out
 
 
+def _blocks(text: str) -> list[str]:
+    """A Markdown text's blocks: runs of lines between blank lines (a paragraph, a heading with its
+    text, a list)."""
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.strip():
+            current.append(line)
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def diff_blocks(old: str, new: str) -> list[tuple[str, str]]:
+    """The new text block by block, each as (op, Markdown): "=" unchanged, "~" changed (followed by
+    the old block as "-"), "+" added, "-" removed. The page renders each block, so a reader sees the
+    new text as it reads, with what changed marked, not Markdown source."""
+    a, b = _blocks(old), _blocks(new)
+    out: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out += [("=", block) for block in b[j1:j2]]
+        elif tag == "insert":
+            out += [("+", block) for block in b[j1:j2]]
+        elif tag == "delete":
+            out += [("-", block) for block in a[i1:i2]]
+        else:  # replace: each new block marked changed, the old ones kept beside them
+            out += [("~", block) for block in b[j1:j2]]
+            out += [("-", block) for block in a[i1:i2]]
+    return out
+
+
 # --- the ledger export (A2) ------------------------------------------------------------------------
 
 EXPORT_COLUMNS = ("record", "account_id", "kind", "version", "digest", "granted", "at", "ip", "user_agent",

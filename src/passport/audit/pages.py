@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import guards
+from passport.accounts import service as accounts
 from passport.admin import service as admin
 from passport.audit import service as audit
 from passport.clock import in_china_time
@@ -47,13 +48,28 @@ def _page(request: Request, staff: admin.StaffPrincipal, report: audit.ChainRepo
                                    actor=values["actor"] or None, since=_time(values["since"]),
                                    until=_time(values["until"]), before=before_seq)
     kept = {k: v for k, v in values.items() if v}
+    names = _names(rt, items)
     period = {k: _time(kept[k]).isoformat() for k in ("since", "until") if k in kept and _time(kept[k])}
     return web.render(request, "admin_audit.html", page_path="/admin/audit", staff=staff, values=values,
-                      items=items, bad_times=bad_times, report=report,
+                      items=items, bad_times=bad_times, report=report, names=names,
+                      newer_url=("/admin/audit?" + urlencode(kept)) if before_seq else None,
                       next_url=("/admin/audit?" + urlencode(kept | {"before": items[-1]["seq"]}))
                       if len(items) == PAGE_SIZE else None,
                       export_jsonl="/api/v1/admin/audit/export?" + urlencode(period | {"format": "jsonl"}),
                       export_csv="/api/v1/admin/audit/export?" + urlencode(period | {"format": "csv"}))
+
+
+def _names(rt, items: list[dict]) -> dict[str, str]:
+    """What the log shows for the staff and accounts it names: the staff login, the account's masked
+    nickname (the id stays one click away, as a filter)."""
+    staff_ids = {i["actor_id"] for i in items if i["actor_type"] == "staff" and i["actor_id"]}
+    staff_ids |= {i["subject_id"] for i in items if i["subject_type"] == "staff" and i["subject_id"]}
+    account_ids = {i["actor_id"] for i in items if i["actor_type"] == "user" and i["actor_id"]}
+    account_ids |= {i["subject_id"] for i in items if i["subject_type"] == "account" and i["subject_id"]}
+    with rt.db.read() as db:
+        names = {k: v for k, v in admin.staff_logins(db, staff_ids).items()}
+        names |= {k: accounts.masked_nickname(v) for k, v in accounts.nicknames(db, account_ids).items()}
+    return names
 
 
 @router.get("/admin/audit", include_in_schema=False)

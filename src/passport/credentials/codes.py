@@ -101,12 +101,14 @@ def send_code(rt: Runtime, origin: audit.Origin, *, channel: str, to: str, purpo
                    own if purpose_ is Purpose.FREEZE else ~own)
             .order_by(VerificationCode.created_at.desc())
         ).all()
-        wait = _wait_seconds(settings, now, recent, *_allowance(settings, purpose_))
+        wait, limit = _wait(settings, now, recent, *_allowance(settings, purpose_))
         # "by" names the code's channel: audit.record keeps "channel" for the request's origin.
         if wait:
             audit.record(db, at=now, action="verification_code.throttled", origin=origin, result="denied",
                          details={"by": channel, "purpose": purpose_.value})
             throttled = errors.rate_limited(wait)
+            if limit:  # the allowance that ran out, so a page can say "at most 5 an hour"
+                throttled.extra["limit"] = limit
         else:
             throttled = None
             deliver = purpose_ not in ACCOUNT_PURPOSES or account_exists(db, target)
@@ -158,18 +160,27 @@ def _allowance(settings, purpose: Purpose) -> tuple[int, int]:
 def _wait_seconds(settings, now, recent_sends: list, per_hour: int, per_day: int) -> int:
     """Seconds until the next send is allowed for this number (0: allowed now), given the sends
     that count against this allowance, newest first."""
+    return _wait(settings, now, recent_sends, per_hour, per_day)[0]
+
+
+def _wait(settings, now, recent_sends: list, per_hour: int, per_day: int) -> tuple[int, dict | None]:
+    """The wait in seconds, and the allowance that sets it (``{"count": 5, "per": "hour"}``; None for
+    the resend pause or no wait)."""
     if not recent_sends:
-        return 0
-    waits = []
+        return 0, None
+    waits: list[tuple[timedelta, dict | None]] = []
     resend_at = recent_sends[0] + timedelta(seconds=settings.code_resend_seconds)
     if resend_at > now:
-        waits.append(resend_at - now)
+        waits.append((resend_at - now, None))
     hour = [t for t in recent_sends if t > now - timedelta(hours=1)]
     if len(hour) >= per_hour:
-        waits.append(hour[per_hour - 1] + timedelta(hours=1) - now)
+        waits.append((hour[per_hour - 1] + timedelta(hours=1) - now, {"count": per_hour, "per": "hour"}))
     if len(recent_sends) >= per_day:
-        waits.append(recent_sends[per_day - 1] + timedelta(days=1) - now)
-    return int(max(waits).total_seconds()) + 1 if waits else 0
+        waits.append((recent_sends[per_day - 1] + timedelta(days=1) - now, {"count": per_day, "per": "day"}))
+    if not waits:
+        return 0, None
+    longest, limit = max(waits, key=lambda w: w[0])
+    return int(longest.total_seconds()) + 1, limit
 
 
 def pending_email(rt: Runtime, db: Session, account_id: str) -> accounts.Target | None:

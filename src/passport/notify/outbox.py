@@ -104,11 +104,25 @@ def render(rt: Runtime, name: str, params: dict[str, Any], language: str = DEFAU
     values = {"base": rt.settings.base_url.rstrip("/"), "service_contact": service_contact(rt, language)} \
         | {k: _localised(v, language) for k, v in params.items()}
     try:
-        return Rendered(texts["title"].format_map(values), texts["text"].format_map(values))
+        title, text = texts["title"].format_map(values), texts["text"].format_map(values)
     except KeyError as exc:
         raise TemplateError(f"notice template {name!r} needs the parameter {exc.args[0]!r}") from None
     except (IndexError, ValueError, AttributeError) as exc:
         raise TemplateError(f"notice template {name!r} is malformed: {exc}") from None
+    if language == "zh-CN" or language not in LANGUAGES:
+        title, text = tidy_chinese(title), tidy_chinese(text)
+    return Rendered(title, text)
+
+
+# A value that ends with its own full stop ("原因：发布广告。") doubles the template's ("。。"); a space
+# typed after full-width punctuation shows in Chinese text as a gap ("新版本， 也可以").
+_DOUBLED_STOP = re.compile(r"([。！？])[。.．]+")
+_SPACE_AFTER = re.compile(r"([，。：；！？、）」』”])[ \t\u3000]+")
+
+
+def tidy_chinese(text: str) -> str:
+    """Chinese text with doubled sentence ends and spaces after full-width punctuation removed."""
+    return _SPACE_AFTER.sub(r"\1", _DOUBLED_STOP.sub(r"\1", text))
 
 
 def service_contact(rt: Runtime, language: str) -> str:

@@ -332,6 +332,6 @@ def maintenance_page(request: Request, window: dict) -> HTMLResponse:
     values = {"request": request, "lang": lang, "csrf_token": "", "principal": None, "viewer": None,
               "version": __version__, "is_dev": False, "banners": [],
               "lang_urls": {code: f"/?{urlencode({'lang': code})}" for code in LANGUAGES}, "window": window,
-              "message": window["message"]}
+              "message": window["message"], "site": web.site(request)}
     html = web.environment(lang).get_template("maintenance.html").render(values)
     return HTMLResponse(html, status_code=503, headers={"Cache-Control": "no-store"})

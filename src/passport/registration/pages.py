@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passport import errors, guards
+from passport.accounts import service as accounts
 from passport.agreements import service as agreements
 from passport.registration import service
+from passport.security.crypto import CryptoError, Field
 from passport.web import html as web
 from passport.web import http
-from passport.web.html import CheckedForm, FormState
+from passport.web.html import ButtonForm, CheckedForm, FormState
 
 router = APIRouter(include_in_schema=False)
 
@@ -19,6 +25,14 @@ REGISTER_FIELDS = ("phone", "code", "nickname", "password", "accept")
 
 
 AGREEMENT_INPUT = "agreement."  # hidden inputs agreement.<kind> = <version shown on the page>
+
+# The new account's recovery key travels from the registration POST to its own GET page (issue 20: a
+# reload or the back button never re-posts the form) in a cookie sealed with the field key and bound
+# to the account, readable only by the page under /register/done, for ten minutes at most.
+WELCOME_COOKIE = "passport_welcome"
+WELCOME_PATH = "/register/done"
+WELCOME_SECONDS = 600
+WELCOME_KEY = Field("cookie", WELCOME_COOKIE, "registration.recovery_key")
 
 
 def register_page(request: Request, state: FormState) -> Response:
@@ -34,6 +48,8 @@ def register_page(request: Request, state: FormState) -> Response:
 
 @router.get("/register")
 def register_form(request: Request) -> Response:
+    if guards.current_principal(request, gate_applies=False) is not None:
+        return web.redirect(request, "/account")  # signed in already
     return register_page(request, FormState())
 
 
@@ -54,12 +70,49 @@ def register(request: Request, form: CheckedForm) -> Response:
                                 accepted=accepted, device=http.device_id(request))
     except errors.DomainError as exc:
         return register_page(request, web.failed_form(request, exc, values, REGISTER_FIELDS))
-    response = web.render(request, "registered.html", page_path="/account", recovery_key=done.recovery_key,
-                          viewer={"nickname": done.account["nickname"]},
-                          held_nickname=done.account["pending_review"].get("nickname"))
+    response = web.redirect(request, WELCOME_PATH)
+    sealed = rt.keys.cipher.encrypt(done.recovery_key, WELCOME_KEY, done.account["id"])
+    response.set_cookie(WELCOME_COOKIE, base64.urlsafe_b64encode(sealed).decode("ascii"), max_age=WELCOME_SECONDS,
+                        path=WELCOME_PATH, samesite="strict", secure=not rt.settings.is_dev, httponly=True)
     guards.start_browser_session(request, response, done.session)
     http.keep_device(request, response)
     return response
+
+
+def _welcome_key(request: Request, account_id: str) -> str | None:
+    raw = request.cookies.get(WELCOME_COOKIE)
+    if not raw:
+        return None
+    try:
+        return web.runtime(request).keys.cipher.decrypt(base64.urlsafe_b64decode(raw.encode("ascii")), WELCOME_KEY,
+                                                        account_id)
+    except (CryptoError, InvalidTag, ValueError, binascii.Error):  # another account's, tampered with, a retired key
+        return None
+
+
+def _forget_welcome(request: Request, response: Response) -> Response:
+    response.delete_cookie(WELCOME_COOKIE, path=WELCOME_PATH, samesite="strict",
+                           secure=not web.runtime(request).settings.is_dev, httponly=True)
+    return response
+
+
+@router.get(WELCOME_PATH)
+def registered(request: Request, principal: guards.PageUser) -> Response:
+    """The new account's recovery key, shown until the user says it is saved (or ten minutes pass)."""
+    key = _welcome_key(request, principal.account_id)
+    if key is None:
+        return web.redirect(request, "/account")
+    rt = web.runtime(request)
+    with rt.db.read() as db:
+        account = accounts.get(db, principal.account_id)
+        nickname, held = account.nickname, account.nickname_pending
+    return web.render(request, "registered.html", recovery_key=key, held_nickname=held,
+                      viewer={"nickname": nickname})
+
+
+@router.post(WELCOME_PATH)
+def registered_saved(request: Request, principal: guards.PageUser, _form: ButtonForm) -> Response:
+    return _forget_welcome(request, web.redirect(request, "/account"))
 
 
 # The pages that hold a "send code" button, by code purpose (app.py gathers them for /send-code).

@@ -158,6 +158,14 @@ def list_reviews(rt: Runtime, queue: str, status: str = "pending", *, offset: in
         return {"items": [_view(r) for r in rows], "total": total, "offset": offset, "limit": limit}
 
 
+def pending_counts(rt: Runtime) -> dict[str, int]:
+    """How many items wait in each queue (every queue named, 0 when empty)."""
+    with rt.db.read() as db:
+        counts = dict(db.execute(select(Review.queue, func.count()).where(Review.status == "pending")
+                                 .group_by(Review.queue)).all())
+    return {queue: counts.get(queue, 0) for queue in QUEUES}
+
+
 def get_review(rt: Runtime, review_id: str) -> dict:
     with rt.db.read() as db:
         review = db.get(Review, review_id)

@@ -18,29 +18,49 @@ from passport.web.html import ButtonForm, CheckedForm, FormState
 router = APIRouter(include_in_schema=False)
 
 LOGIN_FIELDS = {"password": ("login", "password"), "sms": ("phone", "code")}
+# Failed logins from this browser (a cookie, nothing stored): after a few, the page says what to do
+# instead. It depends only on this browser's own tries, so it tells nothing about the account.
+TRIES_COOKIE = "passport_login_tries"
+TRIES_BEFORE_HINT = 3
 KEPT_ON_SEND = ("phone", "nickname", "accept", "login", "next")  # what the form keeps across a code send
 
 
-def next_path(request: Request, state: FormState | None = None) -> str:
-    """Where a successful login goes: a same-origin ``next`` (an app's authorization request, a page
-    that needed the login), kept through the password, SMS and authenticator steps; else ""."""
-    raw = (state.values.get("next") if state is not None else None) or request.query_params.get("next")
-    return guards.local_path(raw, "")
-
-
-def after_login(request: Request, form) -> str:
-    return guards.local_path(form.get("next"), "/account")
-
-
-def login_page(request: Request, state: FormState, method: str = "password") -> Response:
+def login_page(request: Request, state: FormState, method: str = "password", next_path: str = "",
+               tries: int = 0) -> Response:
     return web.render(request, "login.html", state.status, page_path="/login", form=state, method=method,
-                      next_url=next_path(request, state))
+                      next_path=next_path, hint=tries >= TRIES_BEFORE_HINT)
 
 
-def mfa_page(request: Request, state: FormState, mfa_token: str, next_url: str = "") -> Response:
+def mfa_page(request: Request, state: FormState, mfa_token: str, next_path: str = "") -> Response:
     """The second login step: the 6-digit code (or the recovery key), carrying the mfa_token."""
     return web.render(request, "login.html", state.status, page_path="/login", form=state, method="password",
-                      mfa_token=mfa_token, next_url=guards.local_path(next_url, ""))
+                      mfa_token=mfa_token, next_path=next_path)
+
+
+def next_path(value: str | None) -> str:
+    """Where to go after logging in: a path on this site (never another host), else "" (the account)."""
+    path = guards.local_path(value, "")
+    return "" if path.startswith(("/login", "/logout", "/register")) else path
+
+
+def _tries(request: Request) -> int:
+    raw = request.cookies.get(TRIES_COOKIE, "")
+    return min(int(raw), 99) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
+
+
+def _count_try(request: Request, response: Response, tries: int) -> Response:
+    response.set_cookie(TRIES_COOKIE, str(tries), max_age=3600, path="/login", samesite="lax",
+                        secure=not web.runtime(request).settings.is_dev, httponly=True)
+    return response
+
+
+def _signed_in(request: Request, issued, next_value: str) -> Response:
+    response = web.redirect(request, next_value or "/account")
+    guards.start_browser_session(request, response, issued)
+    http.keep_device(request, response)
+    response.delete_cookie(TRIES_COOKIE, path="/login", samesite="lax",
+                           secure=not web.runtime(request).settings.is_dev, httponly=True)
+    return response
 
 
 def refused_form(request: Request, exc: errors.DomainError, values: dict[str, str], fields) -> FormState:
@@ -48,11 +68,11 @@ def refused_form(request: Request, exc: errors.DomainError, values: dict[str, st
     (COMPLIANCE I3: every action is told to the user)."""
     state = web.failed_form(request, exc, values, fields)
     if exc.code in service.REFUSED_STATUSES.values() and exc.extra.get("reason"):
-        state.alert = " ".join(filter(None, [
+        state.alert = web.sentences(request, [
             web.translate(request, exc.title),
             web.translate(request, "Reason: %(reason)s", reason=exc.extra["reason"]),
             web.translate(request, "Until %(time)s (Beijing time).", time=china_time(exc.extra["until"]))
-            if exc.extra.get("until") else None]))
+            if exc.extra.get("until") else None])
     return state
 
 
@@ -62,16 +82,29 @@ def sms_login_page(request: Request, state: FormState) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, method: str = "password", login_hint: str | None = None) -> Response:
-    """``next``: where to go after the login (same origin only); ``login_hint``: the login to fill in."""
-    values = {"login": login_hint[:254]} if login_hint and method not in ("sms", "qr") else {}
-    return login_page(request, FormState(values=values), method if method in ("sms", "qr") else "password")
+def login_form(request: Request, method: str = "password", next: str | None = None,  # noqa: A002
+               ended: str | None = None, login_hint: str | None = None) -> Response:
+    """``next``: where to go after the login (this site only: an app's authorization request, a page
+    that needed the login); ``login_hint``: the login to fill in (single sign-on)."""
+    if guards.current_principal(request, gate_applies=False) is not None:
+        return web.redirect(request, next_path(next) or "/account")  # signed in already
+    method = method if method in ("sms", "qr") else "password"
+    state = FormState(values={"login": login_hint[:254]} if login_hint and method == "password" else {})
+    if ended:  # sent here by a page whose session stopped with its account's status: say why, once
+        refused = service.ended_by_status(web.runtime(request), request.cookies.get(http.SESSION_COOKIE))
+        if refused is not None:
+            state = refused_form(request, refused, {}, ())
+    response = login_page(request, state, method, next_path(next), _tries(request))
+    if ended:
+        web.end_browser_session(request, response)
+    return response
 
 
 @router.post("/login")
 def login(request: Request, form: CheckedForm) -> Response:
     method = "sms" if form.get("method") == "sms" else "password"
-    values = {"login": form.get("login", ""), "phone": form.get("phone", ""), "next": form.get("next", "")}
+    values = {"login": form.get("login", ""), "phone": form.get("phone", "")}
+    going = next_path(form.get("next"))
     rt, origin = web.runtime(request), web.web_origin(request)
     try:
         form.check()
@@ -84,21 +117,25 @@ def login(request: Request, form: CheckedForm) -> Response:
                                                       device=http.device_id(request))
     except errors.DomainError as exc:
         if exc.code == "mfa_required":
-            return mfa_page(request, FormState(), exc.extra["mfa_token"], values["next"])
-        return login_page(request, refused_form(request, exc, values, LOGIN_FIELDS[method]), method)
-    response = web.redirect(request, after_login(request, form))
-    guards.start_browser_session(request, response, issued)
-    http.keep_device(request, response)
-    return response
+            return mfa_page(request, FormState(), exc.extra["mfa_token"], going)
+        state = refused_form(request, exc, values, LOGIN_FIELDS[method])
+        if method == "sms" and exc.code == "invalid_credentials":
+            # On the code tab the code is what was wrong (or expired): said at the field, the same for
+            # every number, registered or not.
+            state.alert = None
+            state.errors["code"] = web.translate(request, "The code is wrong or has expired. Send a new one.")
+        tries = _tries(request) + (1 if exc.code in ("invalid_credentials", "account_locked") else 0)
+        return _count_try(request, login_page(request, state, method, going, tries), tries)
+    return _signed_in(request, issued, going)
 
 
 @router.post("/login/mfa")
 def login_mfa(request: Request, form: CheckedForm) -> Response:
     token = form.get("mfa_token", "")
+    going = next_path(form.get("next"))
     by_key = "recovery_key" in form
-    next_url = form.get("next", "")
     if form.expired:  # before the try: a stale form is this step's, not the 403 of a refused login
-        return mfa_page(request, web.failed_form(request, web.csrf_error(), {}, ()), token, next_url)
+        return mfa_page(request, web.failed_form(request, web.csrf_error(), {}, ()), token, going)
     try:
         issued, _account = service.login_mfa(
             web.runtime(request), web.web_origin(request), mfa_token=token,
@@ -108,18 +145,15 @@ def login_mfa(request: Request, form: CheckedForm) -> Response:
         if exc.status == 401:
             # A spent, expired or forged token, or an account locked meanwhile: back to the start.
             state = FormState(alert=web.translate(request, "This verification step has ended. Please log in again."),
-                              status=401, values={"next": next_url})
-            return login_page(request, state)
+                              status=401)
+            return login_page(request, state, next_path=going)
         if exc.status == 403:
-            return login_page(request, web.failed_form(request, exc, {"next": next_url}, ()))
+            return login_page(request, web.failed_form(request, exc, {}, ()), next_path=going)
         state = web.failed_form(request, exc, {}, ("recovery_key",) if by_key else ("code",))
         if "code" in state.errors:
             state.errors["totp"] = state.errors.pop("code")
-        return mfa_page(request, state, token, next_url)
-    response = web.redirect(request, after_login(request, form))
-    guards.start_browser_session(request, response, issued)
-    http.keep_device(request, response)
-    return response
+        return mfa_page(request, state, token, going)
+    return _signed_in(request, issued, going)
 
 
 @router.post("/logout")

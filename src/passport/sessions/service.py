@@ -224,6 +224,23 @@ def refuse_status(account) -> None:
     """403 ``account_frozen`` | ``account_suspended`` | ``account_terminated`` with the reason and end
     time, as a password login answers (passkey sign-in uses it too)."""
     _refuse_status(account)
+def ended_by_status(rt: Runtime, token: str | None) -> errors.DomainError | None:
+    """Why the session behind ``token`` stopped working when its account was frozen, suspended or
+    terminated (the refusal a login would answer, with the reason and end time staff gave): told to
+    the browser that held it, so its owner is not dropped at the login page without a word. None for
+    any other token (expired, unknown, an active account)."""
+    if (digest := _digest(token)) is None:
+        return None
+    with rt.db.read() as db:
+        account = db.execute(select(accounts.Account).join(LoginSession, LoginSession.account_id == accounts.Account.id)
+                             .where(LoginSession.token_hash == digest)).scalar_one_or_none()
+        if account is None or account.status not in REFUSED_STATUSES:
+            return None
+        try:
+            _refuse_status(account)
+        except errors.DomainError as exc:
+            return exc
+    return None
 
 
 def _lapsed(account, now: datetime) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from passport import __version__, errors
 from passport.clock import china_time, in_china_time
@@ -29,7 +30,7 @@ from passport.origin import Origin
 from passport.runtime import Runtime
 from passport.senders.sms import OutboxSms
 from passport.web import http
-from passport.web.i18n import LANGUAGES, gettext
+from passport.web.i18n import LANGUAGES, gettext, pgettext
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
@@ -43,6 +44,23 @@ ContextProcessor = Callable[[Request, bool], dict[str, Any]]
 # Markdown from operators (agreements, announcements), rendered without raw HTML; markdown-it drops
 # javascript: links itself.
 _markdown = MarkdownIt("commonmark", {"html": False})
+
+
+_LINK = re.compile(r"https?://[^\s<>\"'，。；、！？）)]+|(?<![\w/.:])/[a-z][a-z0-9\-/]*[a-z0-9]")
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text (a message) with its web addresses and this site's paths ("/account-stolen") made
+    links; everything else escaped."""
+    out, last = [], 0
+    source = text or ""
+    for match in _LINK.finditer(source):
+        out.append(escape(source[last:match.start()]))
+        url = match.group(0)
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = match.end()
+    out.append(escape(source[last:]))
+    return Markup("").join(out)
 
 
 def render_markdown(text: str) -> Markup:
@@ -61,8 +79,11 @@ def environment(lang: str) -> Environment:
         lambda message: gettext(lang, message),
         lambda singular, plural, n: gettext(lang, singular if n == 1 else plural),
         newstyle=True,
+        pgettext=lambda context, message: pgettext(lang, context, message),
+        npgettext=lambda context, singular, plural, n: pgettext(lang, context, singular if n == 1 else plural),
     )
     env.filters["localtime"] = china_time
+    env.filters["linkify"] = linkify
     return env
 
 
@@ -87,6 +108,7 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
         "version": __version__,
         "is_dev": runtime(request).settings.dev_tools,  # the dev banner and its outbox link
         "customer_service": customer_service(request),
+        "site": site(request),
     }
     for processor in () if plain else request.app.state.page_context:
         values.update(processor(request, gate))
@@ -98,6 +120,13 @@ def render(request: Request, template: str, status: int = 200, *, page_path: str
                         secure=_secure(request), httponly=False)  # the page script sends it as X-CSRF-Token
     _remember_language(request, response)
     return response
+
+
+def site(request: Request) -> dict[str, str | None]:
+    """The operator's name and ICP filing number, for every page's footer (its customer-service contact
+    is ``customer_service``)."""
+    settings = runtime(request).settings
+    return {"operator_name": settings.operator_name, "icp_number": settings.icp_number}
 
 
 def local_time(raw: str | None, invalid: errors.DomainError) -> datetime | None:
@@ -222,8 +251,12 @@ class Redirected(Answered):
 
 
 def to_login(request: Request) -> Response:
-    """To the login page, dropping the session cookie (signed out, or a session that no longer works)."""
-    response = redirect(request, "/login")
+    """To the login page, dropping the session cookie (signed out, or a session that no longer works);
+    a page asked for by GET is where the login goes back to (``next``, a path on this site)."""
+    here = request.url.path
+    wanted = here + (f"?{request.url.query}" if request.url.query else "")
+    back = request.method == "GET" and here not in ("/", "/login", "/logout") and not here.startswith("//")
+    response = redirect(request, "/login?" + urlencode({"next": wanted}) if back else "/login")
     end_browser_session(request, response)
     return response
 
@@ -240,6 +273,27 @@ class FormState:
     notice: str | None = None  # good news
     wait: int = 0  # seconds before the send-code button works again
     status: int = 200
+    code: str | None = None  # the refusal's code, for a page that links to what to do next
+
+
+# What each broken password rule is called on a page (security.policy's codes): the error names every
+# rule the password breaks, not only "too weak".
+PASSWORD_RULES = {
+    "too_short": "shorter than %(length)s characters",
+    "too_long": "too long",
+    "too_few_classes": "fewer than %(classes)s of: lower case, upper case, digits, symbols",
+    "contains_phone": "contains your mobile number",
+    "common_password": "a common password",
+    "too_guessable": "too easy to guess",
+}
+
+
+def _password_error(request: Request, problems: list[str]) -> str:
+    settings = runtime(request).settings
+    named = [translate(request, PASSWORD_RULES[p], length=settings.password_min_length,
+                       classes=settings.password_min_classes) for p in problems if p in PASSWORD_RULES]
+    return translate(request, "Password not accepted: %(rules)s.",
+                     rules=translate(request, "; ").join(named)) if named else ""
 
 
 # API field names that a page shows under another input.
@@ -253,6 +307,11 @@ def failed_form(request: Request, exc: errors.DomainError, values: dict[str, str
     title = translate(request, exc.title)
     shown = set(fields)
     field_errors: dict[str, str] = {}
+    if exc.code == "weak_password":
+        for name in {err.field for err in exc.errors} & shown:
+            text = _password_error(request, [err.message for err in exc.errors if err.field == name])
+            if text:
+                field_errors[name] = text
     for err in exc.errors:
         name = "accept" if err.field.startswith("agreements.") else _FIELD_ALIASES.get(err.field, err.field)
         if name in shown:
@@ -262,8 +321,39 @@ def failed_form(request: Request, exc: errors.DomainError, values: dict[str, str
     wait = int(exc.extra.get("retry_after", 0) or 0) if exc.status == 429 else 0
     alert = None if field_errors else title
     if wait:
-        alert = f"{title} {translate(request, 'Please wait %(seconds)s seconds.', seconds=wait)}"
-    return FormState(values=values, alert=alert, errors=field_errors, wait=wait, status=exc.status)
+        alert = f"{title}{_space(request)}{wait_message(request, wait, exc.extra.get('limit'))}"
+    return FormState(values=values, alert=alert, errors=field_errors, wait=wait, status=exc.status, code=exc.code)
+
+
+def _space(request: Request) -> str:
+    """Between two sentences: nothing in Chinese (no stray spaces after "。"), a space in English."""
+    return "" if http.language(request) == "zh-CN" else " "
+
+
+def sentences(request: Request, parts: Iterable[str | None]) -> str:
+    """Sentences one after another: joined without spaces in Chinese ("已暂停。原因：…"), with in English."""
+    return _space(request).join(p for p in parts if p)
+
+
+def duration(request: Request, seconds: int) -> str:
+    """A wait as people say it: seconds under a minute and a half, then minutes, then hours."""
+    if seconds < 90:
+        return translate(request, "%(count)s seconds", count=max(1, seconds))
+    minutes = -(-seconds // 60)
+    if minutes < 120:
+        return translate(request, "%(count)s minutes", count=minutes)
+    return translate(request, "%(count)s hours", count=-(-minutes // 60))
+
+
+def wait_message(request: Request, seconds: int, limit: dict | None = None) -> str:
+    """"Please try again in 53 minutes (at most 5 an hour)." """
+    text = translate(request, "Please try again in %(time)s.", time=duration(request, seconds))
+    if limit and limit.get("per") in ("hour", "day"):
+        rule = (translate(request, "at most %(count)s an hour", count=limit["count"]) if limit["per"] == "hour"
+                else translate(request, "at most %(count)s a day", count=limit["count"]))
+        text = translate(request, "Please try again in %(time)s (%(rule)s).", time=duration(request, seconds),
+                         rule=rule)
+    return text
 
 
 def code_sent_form(request: Request, sent: dict[str, Any], values: dict[str, str] | None = None) -> FormState:
@@ -306,7 +396,9 @@ def error_page(request: Request, exc: errors.DomainError, *, plain: bool = False
     # Any path can end here (a 404): the language links go to the start page, not back to it.
     response = render(request, "error.html", exc.status, page_path="/", gate=False, plain=plain,
                       title=translate(request, exc.title), error_status=exc.status,
-                      retry_after=exc.extra.get("retry_after"))
+                      retry_after=exc.extra.get("retry_after"),
+                      retry_text=wait_message(request, int(exc.extra["retry_after"]), exc.extra.get("limit"))
+                      if exc.extra.get("retry_after") else None)
     for name, value in exc.headers.items():
         response.headers[name] = value
     return response

@@ -27,12 +27,23 @@ def catalog(lang: str) -> dict[str, str]:
     for path in catalog_files(lang):
         with path.open("rb") as fh:
             po = read_po(fh)
-        merged.update({m.id: m.string for m in po if m.id and m.string and not m.fuzzy})
+        merged.update({_key(m.context, m.id): m.string for m in po if m.id and m.string and not m.fuzzy})
     return merged
+
+
+def _key(context: str | None, message: str) -> str:
+    """A catalog key: the msgid, or ``context\x04msgid`` for a message with a ``msgctxt`` (gettext's
+    own convention), so one English word can have two Chinese renderings."""
+    return f"{context}\x04{message}" if context else message
 
 
 def gettext(lang: str, message: str) -> str:
     return catalog(lang).get(message, message)
+
+
+def pgettext(lang: str, context: str, message: str) -> str:
+    """``message`` in the sense ``context`` names ("Status" of an account, of a review…)."""
+    return catalog(lang).get(_key(context, message), message)
 
 
 def pick_language(query: str | None, cookie: str | None, accept: str | None) -> str:

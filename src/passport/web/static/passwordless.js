@@ -4,6 +4,14 @@
 (function () {
   "use strict";
 
+  // Where a sign-in on the login page goes: the page's own ``next`` (a path on this site, e.g. an
+  // app's authorization request), else the account.
+  function afterLogin() {
+    var field = document.querySelector('input[name="next"]');
+    var next = field ? field.value : "";
+    return next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== "\\" ? next : "/account";
+  }
+
   // --- base64url <-> ArrayBuffer --------------------------------------------------------------------
   function toBytes(value) {
     var base64 = value.replace(/-/g, "+").replace(/_/g, "/");
@@ -80,7 +88,7 @@
       return api("POST", "/sessions/passkey", {credential: credentialJson(credential)});
     }).then(function (answer) {
       if (answer.ok) {
-        window.location.assign("/account");
+        window.location.assign(afterLogin());
       } else {
         status.textContent = answer.data.title || status.getAttribute("data-failed");
         status.classList.add("field-error");
@@ -186,7 +194,7 @@
           var state = answer.data.status;
           if (state === "approved") {
             end("approved");
-            window.location.assign("/account");
+            window.location.assign(afterLogin());
           } else if (state === "rejected" || state === "expired" || state === "used") {
             end(state);
           } else {
