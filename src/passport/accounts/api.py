@@ -89,8 +89,8 @@ def public_profile(account_id: str, principal: Authenticated, rt: Rt) -> dict:
     return public.public_profile(rt, account_id)
 
 
-AVATAR_ERRORS = problems(account_restricted=403, account_info_rejected=422, animated_image=422, file_required=422, image_too_large=422,
-                         invalid_image=422)
+AVATAR_ERRORS = problems(account_restricted=403, account_info_rejected=422, animated_image=422, file_required=422,
+                         image_too_large=422, invalid_image=422)
 
 
 @router.put("/me/avatar", response_model=AccountOut, responses=AVATAR_ERRORS | {202: {"model": ProfileHeld}})
