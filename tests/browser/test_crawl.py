@@ -46,6 +46,17 @@ NOT_CRAWLED = {
     "/phone-change/not-me": "needs a signed token (its own tests)",
     "/logout": "POST only",
     "/organizations/{org_id}": "needs a verified organisation (test_realname_journey opens it)",
+    "/admin/avatars/{avatar_id}": "an image, not a page (test_profile_journey opens it)",
+    "/u/{account_id}/avatar/{avatar_id}": "an image, not a page (test_profile_journey opens it)",
+    "/admin/reports/{review_id}/evidence/{document_id}": "an uploaded image, not a page (tests/integration/reports)",
+    "/qr/{code}": "needs a live QR login request (test_passwordless_journey opens it)",
+    "/appeals/new": "needs a signed appeal link from a notice (test_report_journey opens it)",
+    "/admin/reports/{review_id}": "needs a report case (test_report_journey opens it)",
+    "/admin/appeals/{review_id}": "needs an appeal (test_report_journey opens it)",
+    "/.well-known/openid-configuration": "JSON for apps, not a page (tests/integration/oidc)",
+    "/oauth/jwks": "JSON for apps, not a page (tests/integration/oidc)",
+    "/oauth/userinfo": "JSON for apps with an access token, not a page (tests/integration/oidc)",
+    "/oauth/authorize": "needs an app's authorization request (test_sso_journey opens it)",
 }
 # Where the pages' links go from a visitor's point of view (no account needed).
 PUBLIC = ("/", "/login", "/login?method=sms", "/register", "/forgot-password", "/account-stolen", "/unfreeze",
