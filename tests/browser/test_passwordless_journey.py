@@ -123,7 +123,7 @@ def test_qr_login_with_two_browsers(browser, site, rt):
             accounts.set_status(db, owner["account"]["id"], "frozen", expected="active", now=rt.clock.now())
         rt.sessions_cache.drop(lambda row: True)
         phone.goto(f"{site}{path}")
-        phone.wait_for_url(re.compile(r".*/login$"))
+        phone.wait_for_url(re.compile(r".*/login(\?.*)?$"))  # with ?next= (issue 20)
         waiting.wait_for_timeout(1500)
         assert waiting.get_attribute("#qr-status", "data-state") == "waiting"
         waiting_ctx.close()
@@ -161,6 +161,7 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         assert len(stored) == 1 and stored[0]["isResidentCredential"]
 
         # Usernameless: the browser's picker (the virtual authenticator answers at once).
+        page.click(".account-menu summary")  # log out sits in the account menu (issue 20)
         page.click("#logout")
         page.wait_for_url(re.compile(r".*/login.*"))
         page.click("#passkey-login")
@@ -170,6 +171,7 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         assert "通行密钥" in page.inner_text("#devices")
 
         # After the phone is entered: allowCredentials names this account's passkey.
+        page.click(".account-menu summary")  # log out sits in the account menu (issue 20)
         page.click("#logout")
         page.wait_for_url(re.compile(r".*/login.*"))
         page.fill("#form-password input[name=login]", owner["phone"])
@@ -177,6 +179,7 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         page.wait_for_url(re.compile(r".*/account$"))
 
         # A cloned authenticator: the same key with a counter behind the service's (2): refused.
+        page.click(".account-menu summary")  # log out sits in the account menu (issue 20)
         page.click("#logout")
         page.wait_for_url(re.compile(r".*/login.*"))
         original = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
@@ -218,6 +221,7 @@ def test_passkeys_register_sign_in_and_remove(browser, site, rt):
         assert page.is_visible("#passkeys-empty")
 
         # The authenticator still holds the key, but the service no longer knows it.
+        page.click(".account-menu summary")  # log out sits in the account menu (issue 20)
         page.click("#logout")
         page.wait_for_url(re.compile(r".*/login.*"))
         page.click("#passkey-login")
