@@ -29,8 +29,9 @@ def holds(rt, account_id: str) -> list[LegalHold]:
 
 def audited(rt, action: str, subject_id: str) -> list[dict]:
     with rt.db.read() as db:
-        return [json.loads(e.details) if isinstance(e.details, str) else e.details for e in db.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                                        AuditEvent.subject_id == subject_id))]
+        events = db.scalars(select(AuditEvent).where(AuditEvent.action == action,
+                                                     AuditEvent.subject_id == subject_id))
+        return [json.loads(e.details) if isinstance(e.details, str) else e.details for e in events]
 
 
 def test_the_legal_holds_page_is_for_superadmins_only(client, rt):
@@ -46,8 +47,8 @@ def test_the_legal_holds_page_is_for_superadmins_only(client, rt):
     as_staff(client, None)
     signed_out = client.get("/admin/legal-holds", headers=HTML, follow_redirects=False)
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/admin/login")
-    anonymous = client.post("/admin/legal-holds", data={"reason": "法院协助调查函", "account_id": user["account"]["id"]},
-                            headers=HTML, follow_redirects=False)
+    anonymous = client.post("/admin/legal-holds", headers=HTML, follow_redirects=False,
+                            data={"reason": "法院协助调查函", "account_id": user["account"]["id"]})
     assert anonymous.status_code in (303, 403) and holds(rt, user["account"]["id"]) == []
 
     as_staff(client, make_staff(rt, "superadmin"))
@@ -82,8 +83,8 @@ def test_set_and_release_a_hold_through_the_page(client, rt):
     assert hold.reason == "法院协助调查函" and hold.released_at is None
     assert audited(rt, "account.legal_hold_set", account_id)[0]["reason"] == "法院协助调查函"
     page = client.get(done.headers["location"], headers=zh)
-    assert f'data-account="{account_id}"' in page.text and "法院协助调查函" in page.text and "已设置法律保全" in page.text
-    assert 'data-confirm="解除法律保全？"' in page.text
+    assert f'data-account="{account_id}"' in page.text and "法院协助调查函" in page.text
+    assert "已设置法律保全" in page.text and 'data-confirm="解除法律保全？"' in page.text
     reviewer = make_staff(rt, "reviewer")  # reviewers see the hold on the account page, without its forms
     as_staff(client, reviewer)
     detail = client.get(f"/admin/accounts/{account_id}", headers=HTML)
