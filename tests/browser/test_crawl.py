@@ -53,6 +53,7 @@ NOT_CRAWLED = {
     "/appeals/new": "needs a signed appeal link from a notice (test_report_journey opens it)",
     "/admin/reports/{review_id}": "needs a report case (test_report_journey opens it)",
     "/admin/appeals/{review_id}": "needs an appeal (test_report_journey opens it)",
+    "/admin/organizations/{org_id}": "needs an organisation (tests/integration/reports/test_admin_pages.py)",
     "/.well-known/openid-configuration": "JSON for apps, not a page (tests/integration/oidc)",
     "/oauth/jwks": "JSON for apps, not a page (tests/integration/oidc)",
     "/oauth/userinfo": "JSON for apps with an access token, not a page (tests/integration/oidc)",

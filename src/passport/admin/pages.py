@@ -14,6 +14,7 @@ from passport.moderation import operators
 from passport.moderation import service as moderation
 from passport.moderation.lexicon import CATEGORIES, FIELDS, VERDICTS
 from passport.passwordless import passkeys
+from passport.reports import retention
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
@@ -218,8 +219,10 @@ def _detail_page(request: Request, staff: admin.StaffPrincipal, account_id: str,
         account = enforcement.detail(web.runtime(request), web.web_origin(request), staff, account_id)
     except errors.DomainError as exc:
         return web.error_page(request, exc)
+    # A legal hold is set and released by superadmins on /admin/legal-holds; here it is only shown.
     return web.render(request, "admin_accounts_detail.html", state.status, page_path=f"/admin/accounts/{account_id}",
-                      staff=staff, form=state, account=account, revealed=revealed, actions=enforcement.ACTIONS)
+                      staff=staff, form=state, account=account, revealed=revealed, actions=enforcement.ACTIONS,
+                      legal_hold=retention.current_hold(web.runtime(request), account_id))
 
 
 @router.get("/admin/accounts/{account_id}")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from passport import errors, guards
 from passport.realname import documents
-from passport.reports import appeals, service
+from passport.reports import appeals, retention, service
 from passport.reviews import service as reviews
 from passport.web import html as web
 from passport.web import http
@@ -317,3 +317,89 @@ def appeal_decide(review_id: str, request: Request, staff: Reviewer, form: Check
                                                                            APPEAL_DECISION_FIELDS))
     return web.redirect(request, f"/admin/appeals/{review_id}?done=decided")
 
+
+
+# --- superadmins: legal holds --------------------------------------------------------------------------
+
+HoldManager = guards.StaffPage("legal_hold.manage")
+HOLD_FIELDS = ("account_id", "reason", "release")
+HOLD_DONE = {"set": "The legal hold is set: the retention sweep keeps this account's data.",
+             "released": "The legal hold is released."}
+NO_HOLD = "No such account, or it has no legal hold."
+
+
+def holds_page(request: Request, staff, state: FormState) -> Response:
+    return web.render(request, "admin_legal_holds.html", state.status, page_path="/admin/legal-holds", staff=staff,
+                      form=state, blank=FormState(), holds=retention.holds_in_force(web.runtime(request)))
+
+
+@router.get("/admin/legal-holds")
+def legal_holds(request: Request, staff: HoldManager, done: str | None = None, account: str = "") -> Response:
+    """The holds in force, a form to set one (the account ID comes from the request of a court or an
+    authority, or from a reviewer), and the release of each; the pages of the JSON API's POST and DELETE."""
+    message = HOLD_DONE.get(done or "")
+    return holds_page(request, staff, FormState(notice=web.translate(request, message) if message else None,
+                                                values={"account_id": account[:64]}))
+
+
+def _hold_change(request: Request, staff, form: web.Form, change, done: str) -> Response:
+    values = {name: form.get(name, "")[:FIELD_CAP] for name in HOLD_FIELDS}
+    try:
+        form.check()
+        account_id = values["account_id"].strip()
+        if not account_id:
+            raise errors.invalid("account_required", "Enter the account ID.", "account_id")
+        change(web.runtime(request), web.web_origin(request), staff, account_id, reason=values["reason"])
+    except errors.DomainError as exc:
+        if exc.status == 404:  # say what was not found: next to the account ID when the form has it
+            named = [] if values["release"] else [errors.FieldError("account_id", exc.code, NO_HOLD)]
+            exc = errors.DomainError(exc.code, NO_HOLD, 404, named)
+        return holds_page(request, staff, web.failed_form(request, exc, values, HOLD_FIELDS))
+    return web.redirect(request, f"/admin/legal-holds?done={done}")
+
+
+@router.post("/admin/legal-holds")
+def legal_hold_set(request: Request, staff: HoldManager, form: CheckedForm) -> Response:
+    return _hold_change(request, staff, form, retention.set_hold, "set")
+
+
+@router.post("/admin/legal-holds/release")
+def legal_hold_release(request: Request, staff: HoldManager, form: CheckedForm) -> Response:
+    return _hold_change(request, staff, form, retention.release_hold, "released")
+
+
+# --- staff: actions on an organisation outside a report case -------------------------------------------
+
+OrgActor = guards.StaffPage("accounts.act")
+ORG_ACTION_FIELDS = ("action", "reason", "until")
+ORG_DONE = "The action has been taken and the organisation's administrators have been told."
+
+
+def organization_page(request: Request, staff, org_id: str, state: FormState) -> Response:
+    try:
+        org = service.organization_for_staff(web.runtime(request), org_id)
+    except errors.DomainError as exc:
+        return web.error_page(request, exc)
+    return web.render(request, "admin_organization.html", state.status, page_path=f"/admin/organizations/{org_id}",
+                      staff=staff, form=state, org=org)
+
+
+@router.get("/admin/organizations/{org_id}")
+def organization_detail(org_id: str, request: Request, staff: OrgActor, done: str | None = None) -> Response:
+    notice = web.translate(request, ORG_DONE) if done else None
+    return organization_page(request, staff, org_id, FormState(notice=notice))
+
+
+@router.post("/admin/organizations/{org_id}/actions")
+def organization_act(org_id: str, request: Request, staff: OrgActor, form: CheckedForm) -> Response:
+    """The page of ``POST /api/v1/admin/organizations/{id}/actions``: warn, suspend, lift, revoke, dissolve."""
+    values = {name: form.get(name, "") for name in ORG_ACTION_FIELDS}
+    try:
+        form.check()
+        until = web.local_time(values["until"], errors.invalid("invalid_until", "Enter a valid date and time.",
+                                                               "until"))
+        service.act_on_organization(web.runtime(request), web.web_origin(request), staff, org_id,
+                                    action=values["action"], reason=values["reason"], until=until)
+    except errors.DomainError as exc:
+        return organization_page(request, staff, org_id, web.failed_form(request, exc, values, ORG_ACTION_FIELDS))
+    return web.redirect(request, f"/admin/organizations/{org_id}?done=1")

@@ -181,3 +181,20 @@ def release_hold(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal, accou
         work.audit("account.legal_hold_released", subject=("account", account_id),
                    details={"reason": reason, "hold": hold.id, "staff_login": staff.login})
         return _hold_view(hold)
+
+
+def current_hold(rt: Runtime, account_id: str) -> dict[str, Any] | None:
+    """The account's hold in force (none: the retention sweep may anonymise it once terminated)."""
+    with rt.db.read() as db:
+        hold = db.scalars(select(LegalHold).where(LegalHold.account_id == account_id,
+                                                  LegalHold.released_at.is_(None))).first()
+        return _hold_view(hold) if hold is not None else None
+
+
+def holds_in_force(rt: Runtime) -> list[dict[str, Any]]:
+    """The holds not released, newest first, each with its account's status (what matters for the sweep)."""
+    with rt.db.read() as db:
+        rows = db.execute(select(LegalHold, accounts.Account.status)
+                          .join(accounts.Account, accounts.Account.id == LegalHold.account_id)
+                          .where(LegalHold.released_at.is_(None)).order_by(LegalHold.created_at.desc())).all()
+        return [_hold_view(hold) | {"account_status": status} for hold, status in rows]

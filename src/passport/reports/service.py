@@ -341,6 +341,15 @@ def act_on_organization(rt: Runtime, origin: audit.Origin, staff: StaffPrincipal
                                              until=as_utc(until) if until else None)
 
 
+def organization_for_staff(rt: Runtime, org_id: str) -> dict:
+    """What the console's organisation page shows: no personal data (no contact, no legal representative)."""
+    with rt.db.read() as db:
+        org = organizations.organization_row(db, org_id)
+        return {"id": org.id, "name": org.name, "uscc": org.uscc, "status": org.status,
+                "suspended": org.suspended_at is not None, "suspension_reason": org.suspension_reason,
+                "admins": organizations.active_admins(db, org_id), "created_at": rfc3339(org.created_at)}
+
+
 def dissolve_organization(rt: Runtime, origin: audit.Origin, account_id: str, org_id: str) -> dict:
     return organizations.dissolve_by_admin(rt, origin, account_id, org_id)
 
