@@ -139,7 +139,8 @@ def test_a_qr_code_is_refused_as_contact_details_and_audited(client, rt, trusted
     assert me(client, done)["avatar_url"] is None
     with rt.db.read() as db:
         refused = db.scalars(select(AuditEvent).where(AuditEvent.subject_id == done["account"]["id"],
-                                                      AuditEvent.action == "account.profile_refused")).all()
+                                                      AuditEvent.action == "account.profile_refused")
+                              .order_by(AuditEvent.seq)).all()
         assert db.scalars(select(Avatar).where(Avatar.account_id == done["account"]["id"])).all() == []
     assert json.loads(refused[-1].details)["rule"] == "image:qr_code"
 

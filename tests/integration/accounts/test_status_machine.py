@@ -61,7 +61,8 @@ def _status(rt, account_id: str) -> tuple[str, str | None]:
 def _events(rt, action: str, account_id: str) -> list[AuditEvent]:
     with rt.db.read() as db:
         return db.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                   AuditEvent.subject_id == account_id)).all()
+                                                   AuditEvent.subject_id == account_id)
+                           .order_by(AuditEvent.seq)).all()
 
 
 def _committed(rt, account_id: str, **values) -> None:

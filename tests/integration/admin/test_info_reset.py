@@ -27,7 +27,8 @@ def me(client, done) -> dict:
 def events(rt, account_id: str, action: str) -> list[AuditEvent]:
     with rt.db.read() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.subject_id == account_id,
-                                                        AuditEvent.action == action)).all())
+                                                        AuditEvent.action == action)
+                                .order_by(AuditEvent.seq)).all())
 
 
 def inbox(rt, account_id: str) -> list[InboxMessage]:

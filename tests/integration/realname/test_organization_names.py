@@ -62,7 +62,8 @@ def test_a_blocked_name_is_refused_naming_the_field_and_nothing_is_kept(client, 
     with rt.db.read() as db:
         assert db.scalar(select(func.count()).select_from(Organization)) == count
         refused = db.scalars(select(AuditEvent).where(AuditEvent.actor_id == person["account"]["id"],
-                                                      AuditEvent.action == "organization.apply")).all()
+                                                      AuditEvent.action == "organization.apply")
+                              .order_by(AuditEvent.seq)).all()
     assert refused[-1].result == "denied" and json.loads(refused[-1].details)["categories"] == ["gambling"]
     english = apply(client, person, name="北京赌博科技有限公司", headers=auth(person) | {"Accept-Language": "en"})
     assert english.json()["errors"][0]["message"] == "Gambling"

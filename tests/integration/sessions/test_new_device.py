@@ -47,7 +47,8 @@ def notices(rt, account_id: str) -> tuple[list[InboxMessage], list[OutboxNotice]
 def events(rt, account_id: str) -> list[AuditEvent]:
     with rt.db.read() as db:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.subject_id == account_id,
-                                                        AuditEvent.action == "login.new_device")))
+                                                        AuditEvent.action == "login.new_device")
+                                .order_by(AuditEvent.seq)))
 
 
 def test_the_device_of_registration_is_no_news_another_one_is(client, other, rt):
